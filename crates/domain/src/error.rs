@@ -1,0 +1,154 @@
+//! The error every service returns: a stable [`ErrorCode`] from the spec's table, a message
+//! written for the person reading it, and optional structured details. Unexpected failures
+//! (storage, hashing) become [`ErrorCode::InternalServerError`] or [`ErrorCode::DatabaseError`]
+//! whose client-facing message is generic; the real cause travels in `internal` for the log.
+
+use serde_json::Value;
+use tc_store::StoreError;
+
+/// The codes of SPEC §4. The HTTP status for each is part of the contract, so it lives here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidCredentials,
+    InvalidApiKey,
+    TokenExpired,
+    TokenRevoked,
+    EmailNotVerified,
+    InsufficientPermissions,
+    ProjectAccessDenied,
+    RateLimitExceeded,
+    /// Malformed input (400).
+    InvalidInput,
+    /// Well-formed input that fails validation (422).
+    ValidationFailed,
+    MissingRequiredField,
+    ContextTooLarge,
+    ResourceNotFound,
+    ProjectNotFound,
+    ContextNotFound,
+    Conflict,
+    MethodNotAllowed,
+    InternalServerError,
+    DatabaseError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
+            ErrorCode::InvalidApiKey => "INVALID_API_KEY",
+            ErrorCode::TokenExpired => "TOKEN_EXPIRED",
+            ErrorCode::TokenRevoked => "TOKEN_REVOKED",
+            ErrorCode::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            ErrorCode::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+            ErrorCode::ProjectAccessDenied => "PROJECT_ACCESS_DENIED",
+            ErrorCode::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
+            ErrorCode::InvalidInput | ErrorCode::ValidationFailed | ErrorCode::MethodNotAllowed => {
+                "INVALID_INPUT"
+            }
+            ErrorCode::MissingRequiredField => "MISSING_REQUIRED_FIELD",
+            ErrorCode::ContextTooLarge => "CONTEXT_TOO_LARGE",
+            ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
+            ErrorCode::ProjectNotFound => "PROJECT_NOT_FOUND",
+            ErrorCode::ContextNotFound => "CONTEXT_NOT_FOUND",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
+            ErrorCode::DatabaseError => "DATABASE_ERROR",
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidCredentials
+            | ErrorCode::InvalidApiKey
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenRevoked => 401,
+            ErrorCode::EmailNotVerified
+            | ErrorCode::InsufficientPermissions
+            | ErrorCode::ProjectAccessDenied => 403,
+            ErrorCode::RateLimitExceeded => 429,
+            ErrorCode::InvalidInput | ErrorCode::MissingRequiredField => 400,
+            ErrorCode::ValidationFailed => 422,
+            ErrorCode::ContextTooLarge => 413,
+            ErrorCode::ResourceNotFound | ErrorCode::ProjectNotFound | ErrorCode::ContextNotFound => {
+                404
+            }
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict => 409,
+            ErrorCode::InternalServerError | ErrorCode::DatabaseError => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct DomainError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+    /// The cause of an internal error, for the log only; never sent to a client.
+    pub internal: Option<String>,
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        DomainError { code, message: message.into(), details: None, internal: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    /// A field that was present but failed validation (422), naming the field.
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationFailed, message)
+            .with_details(serde_json::json!({ "field": field }))
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::new(ErrorCode::MissingRequiredField, format!("`{field}` is required"))
+            .with_details(serde_json::json!({ "field": field }))
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::ResourceNotFound, format!("{what} not found"))
+    }
+
+    pub fn project_not_found() -> Self {
+        Self::new(ErrorCode::ProjectNotFound, "project not found")
+    }
+
+    pub fn internal(cause: impl Into<String>) -> Self {
+        DomainError {
+            code: ErrorCode::InternalServerError,
+            message: "an internal error occurred".into(),
+            details: None,
+            internal: Some(cause.into()),
+        }
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { constraint } => {
+                DomainError::new(ErrorCode::Conflict, "that already exists")
+                    .with_details(serde_json::json!({ "constraint": constraint }))
+            }
+            StoreError::NotFound => DomainError::not_found("resource"),
+            StoreError::Database(cause) => DomainError {
+                code: ErrorCode::DatabaseError,
+                message: "a database error occurred".into(),
+                details: None,
+                internal: Some(cause),
+            },
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! TeamContext's domain: the types clients see, the rules for validating them, and the services
+//! that REST handlers, MCP tools and dashboard pages all call. Nothing here knows about HTTP or
+//! SQL; storage is reached only through [`tc_store::Store`], time only through [`Clock`].
+
+pub mod caller;
+pub mod clock;
+pub mod error;
+pub mod jwt;
+pub mod pagination;
+pub mod passwords;
+pub mod secrets;
+pub mod services;
+pub mod views;
+
+pub use caller::{Caller, Credential};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{DomainError, DomainResult, ErrorCode};
+pub use services::{AuthSettings, EmailVerification, Services};

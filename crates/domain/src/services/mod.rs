@@ -1,0 +1,115 @@
+//! The service layer: one [`Services`] value holds the store, the clock and the settings, and
+//! its methods (grouped by resource in the submodules) are the only way REST, MCP and the
+//! dashboard reach data. Each method takes the [`Caller`](crate::Caller) it acts for and
+//! enforces scopes, membership and project restrictions itself.
+
+mod api_keys;
+mod auth;
+mod projects;
+mod users;
+mod validate;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tc_store::Store;
+use uuid::Uuid;
+
+pub use auth::mask_email;
+pub use projects::RESTORE_WINDOW_DAYS;
+
+use crate::clock::Clock;
+use crate::jwt::JwtKeys;
+
+/// The `EMAIL_VERIFICATION` policy of SPEC §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailVerification {
+    /// Unverified accounts may do everything.
+    Off,
+    /// Unverified accounts may save context but not retrieve it.
+    Limited,
+    /// Unverified accounts may only read their own profile.
+    Required,
+}
+
+impl EmailVerification {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "off" => Some(Self::Off),
+            "limited" => Some(Self::Limited),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
+
+/// Token lifetimes and account policy.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    /// How long a rotated API key keeps working.
+    pub rotation_grace_secs: i64,
+    /// A spent refresh token presented again later than this is treated as stolen.
+    pub refresh_reuse_window_secs: i64,
+    pub email_verification: EmailVerification,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            rotation_grace_secs: 24 * 3600,
+            refresh_reuse_window_secs: 5,
+            email_verification: EmailVerification::Off,
+        }
+    }
+}
+
+pub struct Services {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    jwt: JwtKeys,
+    settings: AuthSettings,
+    /// API key uses not yet written: key id → latest use. Flushed in batches by
+    /// [`Services::flush_key_usage`] so that authentication never writes.
+    key_usage: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        jwt_secret: &[u8],
+        settings: AuthSettings,
+    ) -> Self {
+        Services {
+            store,
+            clock,
+            jwt: JwtKeys::new(jwt_secret),
+            settings,
+            key_usage: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Whether the store answers; used by the health check.
+    pub async fn store_healthy(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())
+    }
+}

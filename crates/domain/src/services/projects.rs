@@ -1,0 +1,311 @@
+//! Projects and their contributors: CRUD, soft delete with a 30-day restore window, purge, and
+//! the single access rule every project-scoped operation goes through ([`Services::project_for`]).
+//!
+//! Access: members (owner, contributors) read and write; a `team` project may be read by any
+//! account on the server; only the owner changes settings, deletes, restores and manages
+//! contributors. A project the caller may not see answers 404 (PROJECT_NOT_FOUND) so ids cannot
+//! be probed; one the caller sees but may not change answers 403.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use tc_store::{
+    MemberRecord, ProjectListFilter, ProjectRecord, ProjectSettings, Role, Scope, StoreError,
+    Visibility,
+};
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use super::{Services, validate};
+use crate::caller::Caller;
+use crate::error::{DomainError, DomainResult, ErrorCode};
+use crate::pagination::{PageParams, Paged};
+use crate::views::{
+    AddContributorRequest, CreateProjectRequest, MemberView, ProjectView, SettingsInput,
+    UpdateProjectRequest,
+};
+
+pub const RESTORE_WINDOW_DAYS: i64 = 30;
+const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
+
+fn parse_visibility(value: Option<&str>) -> DomainResult<Option<Visibility>> {
+    value
+        .map(|v| {
+            Visibility::parse(v).ok_or_else(|| {
+                DomainError::validation("visibility", "`visibility` must be `private` or `team`")
+            })
+        })
+        .transpose()
+}
+
+fn apply_settings(settings: &mut ProjectSettings, input: Option<SettingsInput>) -> DomainResult<()> {
+    let Some(input) = input else { return Ok(()) };
+    if let Some(auto_scan) = input.auto_scan {
+        settings.auto_scan = auto_scan;
+    }
+    if let Some(model) = input.embedding_model {
+        settings.embedding_model =
+            validate::required_text("settings.embedding_model", Some(&model), 200)?;
+    }
+    Ok(())
+}
+
+fn access_denied(message: &str) -> DomainError {
+    DomainError::new(ErrorCode::ProjectAccessDenied, message)
+}
+
+impl Services {
+    /// The live project `id` as `caller` may see it, with the caller's role. Fails with 404 if
+    /// the project is missing, deleted, outside an API key's restriction, or private to others;
+    /// with 403 if `write` is asked and the caller is not a member.
+    pub(crate) async fn project_for(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        write: bool,
+    ) -> DomainResult<(ProjectRecord, Option<Role>)> {
+        let (project, role) = self.visible_project(caller, id).await?;
+        if project.deleted_at.is_some() {
+            return Err(DomainError::project_not_found());
+        }
+        if write && role.is_none() {
+            return Err(access_denied("only members of this project may change it"));
+        }
+        Ok((project, role))
+    }
+
+    /// Like [`Self::project_for`] but for owner-only operations; deleted projects are included
+    /// when `include_deleted`.
+    async fn owned_project(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        include_deleted: bool,
+    ) -> DomainResult<ProjectRecord> {
+        let (project, role) = self.visible_project(caller, id).await?;
+        if project.deleted_at.is_some() && !include_deleted {
+            return Err(DomainError::project_not_found());
+        }
+        if project.deleted_at.is_some() && role != Some(Role::Owner) {
+            return Err(DomainError::project_not_found());
+        }
+        if role != Some(Role::Owner) {
+            return Err(access_denied("only the project owner may do this"));
+        }
+        Ok(project)
+    }
+
+    async fn visible_project(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> DomainResult<(ProjectRecord, Option<Role>)> {
+        self.require_verified(caller)?;
+        if caller.project_restriction().is_some_and(|p| p != id) {
+            return Err(DomainError::project_not_found());
+        }
+        let (project, role) = self
+            .store
+            .project_with_role(id, caller.user_id)
+            .await?
+            .ok_or_else(DomainError::project_not_found)?;
+        if role.is_none() && project.visibility != Visibility::Team {
+            return Err(DomainError::project_not_found());
+        }
+        Ok((project, role))
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn create_project(
+        &self,
+        caller: &Caller,
+        req: CreateProjectRequest,
+    ) -> DomainResult<ProjectView> {
+        self.require_verified(caller)?;
+        caller.require_scope(Scope::Write)?;
+        caller.require_unrestricted()?;
+        let name = validate::required_text("name", req.name.as_deref(), 200)?;
+        let description = validate::optional_text("description", req.description.as_deref(), 10_000)?;
+        let visibility = parse_visibility(req.visibility.as_deref())?.unwrap_or(Visibility::Private);
+        let mut settings = ProjectSettings {
+            auto_scan: false,
+            embedding_model: DEFAULT_EMBEDDING_MODEL.to_string(),
+        };
+        apply_settings(&mut settings, req.settings)?;
+        let now = self.now();
+        let project = ProjectRecord {
+            id: Uuid::now_v7(),
+            name,
+            description,
+            owner_id: caller.user_id,
+            visibility,
+            settings,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_project(&project).await?;
+        info!(project_id = %project.id, "project created");
+        Ok(ProjectView::new(project, Some(Role::Owner)))
+    }
+
+    /// Projects the caller owns or contributes to, newest first. With `deleted`, the caller's own
+    /// soft-deleted projects that can still be restored.
+    pub async fn list_projects(
+        &self,
+        caller: &Caller,
+        deleted: bool,
+        params: &PageParams,
+    ) -> DomainResult<Paged<ProjectView>> {
+        self.require_verified(caller)?;
+        caller.require_scope(Scope::Read)?;
+        let page = params.to_page()?;
+        let filter =
+            if deleted { ProjectListFilter::DeletedOwned } else { ProjectListFilter::Live };
+        let mut rows = self.store.list_member_projects(caller.user_id, filter, page).await?;
+        if let Some(only) = caller.project_restriction() {
+            rows.retain(|(p, _)| p.id == only);
+        }
+        Ok(Paged::from_rows(rows, page, |(p, _)| p.id, |(p, role)| ProjectView::new(p, Some(role))))
+    }
+
+    pub async fn get_project(&self, caller: &Caller, id: Uuid) -> DomainResult<ProjectView> {
+        caller.require_scope(Scope::Read)?;
+        let (project, role) = self.project_for(caller, id, false).await?;
+        Ok(ProjectView::new(project, role))
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
+    pub async fn update_project(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        req: UpdateProjectRequest,
+    ) -> DomainResult<ProjectView> {
+        caller.require_scope(Scope::Write)?;
+        let mut project = self.owned_project(caller, id, false).await?;
+        if req.name.is_some() {
+            project.name = validate::required_text("name", req.name.as_deref(), 200)?;
+        }
+        if req.description.is_some() {
+            project.description =
+                validate::optional_text("description", req.description.as_deref(), 10_000)?;
+        }
+        if let Some(visibility) = parse_visibility(req.visibility.as_deref())? {
+            project.visibility = visibility;
+        }
+        apply_settings(&mut project.settings, req.settings)?;
+        project.updated_at = self.now();
+        self.store.update_project(&project).await?;
+        Ok(ProjectView::new(project, Some(Role::Owner)))
+    }
+
+    /// Soft-deletes: the project disappears for everyone at once and can be restored by its
+    /// owner for [`RESTORE_WINDOW_DAYS`] days, after which a purge removes it for good.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
+    pub async fn delete_project(&self, caller: &Caller, id: Uuid) -> DomainResult<()> {
+        caller.require_scope(Scope::Write)?;
+        self.owned_project(caller, id, false).await?;
+        let now = self.now();
+        self.store.set_project_deleted(id, Some(now), now).await?;
+        info!("project soft-deleted");
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
+    pub async fn restore_project(&self, caller: &Caller, id: Uuid) -> DomainResult<ProjectView> {
+        caller.require_scope(Scope::Write)?;
+        let mut project = self.owned_project(caller, id, true).await?;
+        let now = self.now();
+        if let Some(deleted_at) = project.deleted_at {
+            if deleted_at + Duration::days(RESTORE_WINDOW_DAYS) <= now {
+                return Err(DomainError::new(
+                    ErrorCode::ProjectNotFound,
+                    format!("the {RESTORE_WINDOW_DAYS}-day restore window has passed"),
+                )
+                .with_details(json!({ "deleted_at": deleted_at })));
+            }
+            self.store.set_project_deleted(id, None, now).await?;
+            project.deleted_at = None;
+            project.updated_at = now;
+        }
+        Ok(ProjectView::new(project, Some(Role::Owner)))
+    }
+
+    /// Removes for good the projects whose restore window has passed; returns how many.
+    pub async fn purge_expired_projects(&self) -> DomainResult<u64> {
+        let cutoff: DateTime<Utc> = self.now() - Duration::days(RESTORE_WINDOW_DAYS);
+        let purged = self.store.purge_deleted_projects(cutoff).await?;
+        if purged > 0 {
+            info!(purged, "purged projects past their restore window");
+        }
+        Ok(purged)
+    }
+
+    pub async fn list_contributors(&self, caller: &Caller, id: Uuid) -> DomainResult<Vec<MemberView>> {
+        caller.require_scope(Scope::Read)?;
+        self.project_for(caller, id, false).await?;
+        let members = self.store.list_members(id).await?;
+        Ok(members.into_iter().map(|(m, u)| MemberView::new(m, u)).collect())
+    }
+
+    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
+    pub async fn add_contributor(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        req: AddContributorRequest,
+    ) -> DomainResult<MemberView> {
+        caller.require_scope(Scope::Write)?;
+        self.owned_project(caller, id, false).await?;
+        let user = match (req.email.as_deref(), req.user_id) {
+            (Some(email), None) => self.store.user_by_email(email.trim()).await?,
+            (None, Some(user_id)) => self.store.user_by_id(user_id).await?,
+            (None, None) => return Err(DomainError::missing("email")),
+            (Some(_), Some(_)) => {
+                return Err(DomainError::validation("email", "give `email` or `user_id`, not both"));
+            }
+        };
+        let user = user
+            .filter(|u| u.is_active)
+            .ok_or_else(|| DomainError::not_found("user"))?;
+        let member = MemberRecord {
+            project_id: id,
+            user_id: user.id,
+            role: Role::Contributor,
+            added_at: self.now(),
+        };
+        match self.store.insert_member(&member).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "that user is already a member of this project",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        info!(contributor_id = %user.id, "contributor added");
+        Ok(MemberView::new(member, user))
+    }
+
+    /// The owner removes a contributor, or a contributor leaves. Takes effect on the removed
+    /// user's next request, since every access check reads membership from the store.
+    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
+    pub async fn remove_contributor(&self, caller: &Caller, id: Uuid, user_id: Uuid) -> DomainResult<()> {
+        caller.require_scope(Scope::Write)?;
+        let (project, role) = self.project_for(caller, id, true).await?;
+        let leaving = user_id == caller.user_id;
+        if role != Some(Role::Owner) && !leaving {
+            return Err(access_denied("only the project owner may remove contributors"));
+        }
+        if user_id == project.owner_id {
+            return Err(DomainError::validation("user_id", "the owner cannot be removed from a project"));
+        }
+        self.store.delete_member(id, user_id).await.map_err(|e| match e {
+            StoreError::NotFound => DomainError::not_found("contributor"),
+            other => other.into(),
+        })?;
+        info!(contributor_id = %user_id, "contributor removed");
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! What clients send and receive: request bodies and response views, shared by REST, MCP and the
+//! dashboard, with their OpenAPI schemas. Views never carry hashes or other stored secrets.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tc_store::{
+    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord,
+    Visibility,
+};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+// ---------- requests ----------
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateApiKeyRequest {
+    pub name: Option<String>,
+    /// Defaults to `["read", "write"]`.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["read"]))]
+    pub scopes: Option<Vec<String>>,
+    /// Restrict the key to one project.
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RotateApiKeyRequest {
+    /// The key to rotate; defaults to the calling key, or with a JWT to the oldest key.
+    pub key_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SettingsInput {
+    pub auto_scan: Option<bool>,
+    pub embedding_model: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CreateProjectRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `private` (default) or `team`.
+    pub visibility: Option<String>,
+    pub settings: Option<SettingsInput>,
+}
+
+/// Every field is optional; absent fields keep their value.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct UpdateProjectRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<String>,
+    pub settings: Option<SettingsInput>,
+}
+
+/// Exactly one of `email` or `user_id`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AddContributorRequest {
+    pub email: Option<String>,
+    pub user_id: Option<Uuid>,
+}
+
+// ---------- responses ----------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub is_active: bool,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            is_active: u.is_active,
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+fn scope_names(scopes: &[Scope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_string()).collect()
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub project_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set when the key was rotated: it works until then.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKeyRecord> for ApiKeyView {
+    fn from(k: ApiKeyRecord) -> Self {
+        ApiKeyView {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: scope_names(&k.scopes),
+            project_id: k.project_id,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+        }
+    }
+}
+
+/// A key as created: the only time `key` is ever shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NewApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub project_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// The secret key. Store it now: it cannot be shown again.
+    pub key: String,
+}
+
+impl NewApiKeyView {
+    pub fn new(k: ApiKeyRecord, key: String) -> Self {
+        NewApiKeyView {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: scope_names(&k.scopes),
+            project_id: k.project_id,
+            created_at: k.created_at,
+            key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RotatedApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub project_id: Option<Uuid>,
+    /// The new secret key, shown this once.
+    pub key: String,
+    pub previous_id: Uuid,
+    /// The old key keeps working until this time.
+    pub previous_expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    /// A first API key for MCP clients, shown this once.
+    pub api_key: NewApiKeyView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub user: UserView,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SettingsView {
+    pub auto_scan: bool,
+    pub embedding_model: String,
+}
+
+impl From<ProjectSettings> for SettingsView {
+    fn from(s: ProjectSettings) -> Self {
+        SettingsView { auto_scan: s.auto_scan, embedding_model: s.embedding_model }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProjectView {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// `private` or `team`.
+    pub visibility: &'static str,
+    pub settings: SettingsView,
+    pub owner_id: Uuid,
+    /// The caller's role: `owner`, `contributor`, or null for a reader of a team project.
+    pub role: Option<&'static str>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Set while the project is in the 30-day restore window.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl ProjectView {
+    pub fn new(p: ProjectRecord, role: Option<Role>) -> Self {
+        ProjectView {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            visibility: visibility_name(p.visibility),
+            settings: p.settings.into(),
+            owner_id: p.owner_id,
+            role: role.map(Role::as_str),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            deleted_at: p.deleted_at,
+        }
+    }
+}
+
+fn visibility_name(v: Visibility) -> &'static str {
+    v.as_str()
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// `owner` or `contributor`.
+    pub role: &'static str,
+    pub added_at: DateTime<Utc>,
+}
+
+impl MemberView {
+    pub fn new(m: MemberRecord, u: UserRecord) -> Self {
+        MemberView {
+            user_id: u.id,
+            email: u.email,
+            name: u.name,
+            role: m.role.as_str(),
+            added_at: m.added_at,
+        }
+    }
+}

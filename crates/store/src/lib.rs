@@ -1,0 +1,156 @@
+//! The storage boundary of TeamContext: the [`Store`] trait, the records it reads and writes, and
+//! [`StoreError`]. Every backend (SQLite today, PostgreSQL later) implements this trait and passes
+//! the shared conformance suite in `tc-store-conformance`.
+//!
+//! Nothing here knows about a database driver: backends translate their own errors into
+//! [`StoreError`] (unique violations become [`StoreError::Conflict`] naming the constraint), and
+//! times cross the boundary as `chrono::DateTime<Utc>`. Business rules (who may do what) live in
+//! `tc-domain`; the store only does what it is told, atomically.
+
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What can go wrong in storage, stripped of driver detail.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; `constraint` names it (for example `users.email`).
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: &'static str },
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Anything else: connection lost, disk full, corrupt file. The message is for logs only.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of trying to spend a refresh token (see [`Store::consume_refresh_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live and is now marked used; the caller may issue a new pair in its family.
+    Consumed(RefreshTokenRecord),
+    /// No token has that hash.
+    Unknown,
+    /// The token exists but is not spendable; the record says why (used, revoked or expired).
+    Rejected(RefreshTokenRecord),
+}
+
+/// A page request over a list ordered by id, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Only rows with an id strictly below this one (the previous page's last id).
+    pub before: Option<Uuid>,
+    /// Rows to return; the store returns at most this many.
+    pub limit: u32,
+}
+
+/// Storage operations. Implementations must be safe to share between tasks and replicas: every
+/// method is atomic on its own, and methods documented as conditional (for example
+/// [`Store::consume_refresh_token`]) must decide in a single statement or transaction so that two
+/// concurrent callers cannot both succeed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip used by the health check.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- users ----
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Looks the email up case-insensitively.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn update_user_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn set_user_active(&self, id: Uuid, active: bool, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn set_user_email_verified(
+        &self,
+        id: Uuid,
+        verified: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // ---- API keys ----
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key with this SHA-256 hash and its owner, whatever their state (the caller decides
+    /// whether a revoked or expired key is acceptable, so it can say why not).
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<(ApiKeyRecord, UserRecord)>>;
+    async fn api_key_by_id(&self, user_id: Uuid, id: Uuid) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The user's keys that are not revoked, oldest first (expired ones included so the user sees
+    /// a rotated key's grace period end).
+    async fn list_api_keys(&self, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Sets `revoked_at` if not already set. [`StoreError::NotFound`] if the user has no such key.
+    async fn revoke_api_key(&self, user_id: Uuid, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Creates `new_key` and shortens `old_id`'s expiry to `old_expires_at` (never lengthens it)
+    /// in one transaction; returns the old key's resulting expiry.
+    async fn rotate_api_key(
+        &self,
+        old_id: Uuid,
+        old_expires_at: DateTime<Utc>,
+        new_key: &ApiKeyRecord,
+    ) -> StoreResult<DateTime<Utc>>;
+    /// Records when keys were last used, in one batch; ids that no longer exist are ignored.
+    async fn touch_api_keys(&self, uses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
+
+    // ---- refresh tokens ----
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    /// Marks the token with this hash used, if and only if it is unused, unrevoked and unexpired
+    /// at `now`. Of two concurrent calls with the same hash, at most one gets `Consumed`.
+    async fn consume_refresh_token(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefreshOutcome>;
+    /// Revokes every not-yet-revoked token of the family.
+    async fn revoke_refresh_family(&self, family_id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes every not-yet-revoked token of the user (password change, deactivation).
+    async fn revoke_user_refresh_tokens(&self, user_id: Uuid, at: DateTime<Utc>)
+    -> StoreResult<()>;
+
+    // ---- projects ----
+    /// Inserts the project and its owner's membership in one transaction.
+    async fn insert_project(&self, project: &ProjectRecord) -> StoreResult<()>;
+    /// The project, deleted or not.
+    async fn project_by_id(&self, id: Uuid) -> StoreResult<Option<ProjectRecord>>;
+    /// The project (deleted or not) and the user's role in it, if any.
+    async fn project_with_role(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Option<(ProjectRecord, Option<Role>)>>;
+    /// Projects the user owns or contributes to, newest first, paged.
+    async fn list_member_projects(
+        &self,
+        user_id: Uuid,
+        filter: ProjectListFilter,
+        page: Page,
+    ) -> StoreResult<Vec<(ProjectRecord, Role)>>;
+    /// Writes name, description, visibility, settings and updated_at.
+    async fn update_project(&self, project: &ProjectRecord) -> StoreResult<()>;
+    /// Sets or clears `deleted_at`.
+    async fn set_project_deleted(
+        &self,
+        id: Uuid,
+        deleted_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes projects soft-deleted before `before` with everything that belongs to them;
+    /// returns how many.
+    async fn purge_deleted_projects(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // ---- membership ----
+    async fn insert_member(&self, member: &MemberRecord) -> StoreResult<()>;
+    /// Members with their user records, owner first then by join time.
+    async fn list_members(&self, project_id: Uuid) -> StoreResult<Vec<(MemberRecord, UserRecord)>>;
+    /// Deletes a contributor's membership. [`StoreError::NotFound`] if there is none.
+    async fn delete_member(&self, project_id: Uuid, user_id: Uuid) -> StoreResult<()>;
+}
