@@ -70,9 +70,9 @@ impl ErrorCode {
             ErrorCode::InvalidInput | ErrorCode::MissingRequiredField => 400,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::ContextTooLarge => 413,
-            ErrorCode::ResourceNotFound | ErrorCode::ProjectNotFound | ErrorCode::ContextNotFound => {
-                404
-            }
+            ErrorCode::ResourceNotFound
+            | ErrorCode::ProjectNotFound
+            | ErrorCode::ContextNotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::InternalServerError | ErrorCode::DatabaseError => 500,
@@ -94,7 +94,12 @@ pub type DomainResult<T> = Result<T, DomainError>;
 
 impl DomainError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DomainError { code, message: message.into(), details: None, internal: None }
+        DomainError {
+            code,
+            message: message.into(),
+            details: None,
+            internal: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -113,8 +118,11 @@ impl DomainError {
     }
 
     pub fn missing(field: &str) -> Self {
-        Self::new(ErrorCode::MissingRequiredField, format!("`{field}` is required"))
-            .with_details(serde_json::json!({ "field": field }))
+        Self::new(
+            ErrorCode::MissingRequiredField,
+            format!("`{field}` is required"),
+        )
+        .with_details(serde_json::json!({ "field": field }))
     }
 
     pub fn not_found(what: &str) -> Self {

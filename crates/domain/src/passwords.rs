@@ -13,8 +13,7 @@ pub const MAX_PASSWORD_LEN: usize = 128;
 
 /// A valid hash of a random password, verified against when an email is unknown so that login
 /// takes the same time whether or not the account exists.
-pub const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$pOaH5lvQ0dTPNS5S2sY4zCNE+Eb0sqJgmeGrOAf4v1k";
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$pOaH5lvQ0dTPNS5S2sY4zCNE+Eb0sqJgmeGrOAf4v1k";
 
 pub fn validate_password(field: &str, password: &str) -> DomainResult<()> {
     let chars = password.chars().count();
@@ -50,7 +49,9 @@ pub async fn verify_password(password: String, hash: String) -> DomainResult<boo
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };
-        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
     })
     .await
     .map_err(|e| DomainError::internal(format!("verify task: {e}")))
@@ -64,14 +65,22 @@ mod tests {
     async fn hash_then_verify() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), hash.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong horse".into(), hash).await.unwrap());
     }
 
     #[tokio::test]
     async fn dummy_hash_parses_and_rejects() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!verify_password("anything".into(), DUMMY_HASH.into()).await.unwrap());
+        assert!(
+            !verify_password("anything".into(), DUMMY_HASH.into())
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tc_store::{
-    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord,
-    Visibility,
+    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord, Visibility,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -222,7 +221,10 @@ pub struct SettingsView {
 
 impl From<ProjectSettings> for SettingsView {
     fn from(s: ProjectSettings) -> Self {
-        SettingsView { auto_scan: s.auto_scan, embedding_model: s.embedding_model }
+        SettingsView {
+            auto_scan: s.auto_scan,
+            embedding_model: s.embedding_model,
+        }
     }
 }
 

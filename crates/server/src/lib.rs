@@ -1,1 +1,217 @@
-//! placeholder
+//! The TeamContext server: configuration, the HTTP front door, and the process around it
+//! (opening the store, background upkeep, graceful shutdown). `main.rs` is the CLI; tests start
+//! the same server in-process on a loopback port through [`start`].
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod middleware;
+pub mod rate_limit;
+pub mod state;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tc_domain::{AuthSettings, Clock, Services};
+use tc_store_sqlite::SqliteStore;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::rate_limit::RateLimits;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] tc_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The SQLite store and the service layer over it, as configured.
+pub async fn open_services(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<Services>, SqliteStore), StartError> {
+    let data_dir_err = |source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(data_dir_err)?;
+    if let Some(parent) = config
+        .database_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(data_dir_err)?;
+    }
+    let secret = match &config.jwt_secret {
+        Some(s) => s.0.clone().into_bytes(),
+        None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(data_dir_err)?,
+    };
+    let store = SqliteStore::open(&config.database_path).await?;
+    let settings = AuthSettings {
+        access_token_ttl_secs: config.access_token_ttl_secs,
+        refresh_token_ttl_secs: config.refresh_token_ttl_secs,
+        rotation_grace_secs: config.rotation_grace_secs,
+        email_verification: config.email_verification,
+        ..AuthSettings::default()
+    };
+    let services = Arc::new(Services::new(
+        Arc::new(store.clone()),
+        clock,
+        &secret,
+        settings,
+    ));
+    Ok((services, store))
+}
+
+/// Reads the generated JWT secret, creating it (readable by this user only) on first start.
+fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is too short; delete it to regenerate",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let secret: [u8; 32] = rand::random();
+    let text = hex::encode(secret);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())?;
+    info!(path = %path.display(), "generated a JWT secret");
+    Ok(text.into_bytes())
+}
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub services: Arc<Services>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+    store: SqliteStore,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets requests in flight finish, writes pending bookkeeping
+    /// and closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "server stopped with an error"),
+            Err(e) => warn!(error = %e, "server task failed"),
+        }
+        self.services.flush_key_usage().await;
+        self.store.close().await;
+        info!("server stopped");
+    }
+}
+
+/// Opens the store, binds the listener and serves until [`RunningServer::shutdown`].
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+    let (services, store) = open_services(&config, clock).await?;
+    let limits = Arc::new(RateLimits::new(&config.rate_limits));
+    let state = AppState {
+        services: services.clone(),
+        limits: limits.clone(),
+    };
+    let app = http::app(state, &config);
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.bind_addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.bind_addr,
+        source,
+    })?;
+    let (shutdown, mut stopped) = watch::channel(false);
+    spawn_upkeep(services.clone(), limits, shutdown.subscribe());
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.changed().await;
+        })
+        .await
+    });
+    info!(%addr, database = %config.database_path.display(), "TeamContext listening");
+    Ok(RunningServer {
+        addr,
+        services,
+        shutdown,
+        task,
+        store,
+    })
+}
+
+/// Periodic upkeep: write API-key usage, forget idle rate-limit entries, purge projects whose
+/// restore window has passed.
+fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut flush = tokio::time::interval(Duration::from_secs(5));
+        let mut shrink = tokio::time::interval(Duration::from_secs(60));
+        let mut purge = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = flush.tick() => services.flush_key_usage().await,
+                _ = shrink.tick() => limits.shrink(),
+                _ = purge.tick() => {
+                    if let Err(e) = services.purge_expired_projects().await {
+                        warn!(error = %e, "purge of deleted projects failed");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Resolves when the process is asked to stop (SIGINT or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    info!("shutdown requested");
+}

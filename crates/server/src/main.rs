@@ -1,1 +1,116 @@
-fn main() {}
+//! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, and operator commands
+//! for accounts. Configuration comes from the environment and an optional TOML file (see
+//! `config.rs` and the README).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tc_domain::SystemClock;
+use teamcontext::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "teamcontext",
+    version,
+    about = "One shared, searchable memory for a team's AI assistants"
+)]
+struct Cli {
+    /// A TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "TEAMCONTEXT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Remove projects deleted more than 30 days ago, for good.
+    Purge,
+    /// Operator actions on an account.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Stop an account: its API keys and tokens stop working at once.
+    Deactivate { email: String },
+    /// Re-enable a deactivated account.
+    Activate { email: String },
+    /// Mark an account's email address as verified.
+    VerifyEmail { email: String },
+    /// Set a new password, read from standard input; signs out every session.
+    ResetPassword { email: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("configuration error")?;
+    teamcontext::telemetry::init(config.log_format, &config.log_level);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let server = teamcontext::start(config, Arc::new(SystemClock)).await?;
+            println!("TeamContext is listening on http://{}", server.addr);
+            teamcontext::shutdown_signal().await;
+            server.shutdown().await;
+        }
+        Command::Migrate => {
+            std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
+            let applied = tc_store_sqlite::SqliteStore::migrate(&config.database_path).await?;
+            println!(
+                "{applied} migration(s) applied to {}",
+                config.database_path.display()
+            );
+        }
+        Command::Purge => {
+            let (services, store) =
+                teamcontext::open_services(&config, Arc::new(SystemClock)).await?;
+            let purged = services.purge_expired_projects().await?;
+            store.close().await;
+            println!("{purged} project(s) purged");
+        }
+        Command::User { action } => {
+            let (services, store) =
+                teamcontext::open_services(&config, Arc::new(SystemClock)).await?;
+            let result = match action {
+                UserAction::Deactivate { email } => services
+                    .admin_set_active(&email, false)
+                    .await
+                    .map(|u| format!("{} deactivated", u.email)),
+                UserAction::Activate { email } => services
+                    .admin_set_active(&email, true)
+                    .await
+                    .map(|u| format!("{} activated", u.email)),
+                UserAction::VerifyEmail { email } => services
+                    .admin_verify_email(&email)
+                    .await
+                    .map(|u| format!("{} verified", u.email)),
+                UserAction::ResetPassword { email } => {
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut password)
+                        .context("reading the new password")?;
+                    let password = password.trim_end_matches(['\r', '\n']).to_string();
+                    services
+                        .admin_reset_password(&email, password)
+                        .await
+                        .map(|()| format!("password reset for {email}; all sessions signed out"))
+                }
+            };
+            store.close().await;
+            println!("{}", result.map_err(|e| anyhow::anyhow!("{}", e.message))?);
+        }
+    }
+    Ok(())
+}

@@ -34,11 +34,13 @@ pub(crate) async fn insert_user(pool: &SqlitePool, u: &UserRecord) -> StoreResul
 }
 
 pub(crate) async fn user_by_id(pool: &SqlitePool, id: Uuid) -> StoreResult<Option<UserRecord>> {
-    let row = sqlx::query(audited(format!("SELECT {USER_COLS} FROM users WHERE id = ?")))
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(audited(format!(
+        "SELECT {USER_COLS} FROM users WHERE id = ?"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
     row.map(|r| convert::user(&r, "")).transpose()
 }
 
@@ -46,11 +48,13 @@ pub(crate) async fn user_by_email(
     pool: &SqlitePool,
     email: &str,
 ) -> StoreResult<Option<UserRecord>> {
-    let row = sqlx::query(audited(format!("SELECT {USER_COLS} FROM users WHERE email_lower = ?")))
-        .bind(email.to_lowercase())
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(audited(format!(
+        "SELECT {USER_COLS} FROM users WHERE email_lower = ?"
+    )))
+    .bind(email.to_lowercase())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
     row.map(|r| convert::user(&r, "")).transpose()
 }
 
@@ -82,13 +86,15 @@ pub(crate) async fn set_user_flag(
     value: bool,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let done = sqlx::query(audited(format!("UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?")))
-        .bind(value)
-        .bind(ms(at))
-        .bind(id.to_string())
-        .execute(pool)
-        .await
-        .map_err(db_err)?;
+    let done = sqlx::query(audited(format!(
+        "UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?"
+    )))
+    .bind(value)
+    .bind(ms(at))
+    .bind(id.to_string())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -153,12 +159,14 @@ pub(crate) async fn api_key_by_id(
     user_id: Uuid,
     id: Uuid,
 ) -> StoreResult<Option<ApiKeyRecord>> {
-    let row = sqlx::query(audited(format!("SELECT {KEY_COLS} FROM api_keys k WHERE k.id = ? AND k.user_id = ?")))
-        .bind(id.to_string())
-        .bind(user_id.to_string())
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(audited(format!(
+        "SELECT {KEY_COLS} FROM api_keys k WHERE k.id = ? AND k.user_id = ?"
+    )))
+    .bind(id.to_string())
+    .bind(user_id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
     row.map(|r| convert::api_key(&r)).transpose()
 }
 
@@ -242,7 +250,8 @@ pub(crate) async fn touch_api_keys(
     tx.commit().await.map_err(db_err)
 }
 
-const REFRESH_COLS: &str = "id, user_id, family_id, hash, created_at, expires_at, used_at, revoked_at";
+const REFRESH_COLS: &str =
+    "id, user_id, family_id, hash, created_at, expires_at, used_at, revoked_at";
 
 pub(crate) async fn insert_refresh_token(
     pool: &SqlitePool,
@@ -285,11 +294,13 @@ pub(crate) async fn consume_refresh_token(
     if let Some(row) = consumed {
         return Ok(RefreshOutcome::Consumed(convert::refresh_token(&row)?));
     }
-    let existing = sqlx::query(audited(format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?")))
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+    let existing = sqlx::query(audited(format!(
+        "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?"
+    )))
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
     match existing {
         None => Ok(RefreshOutcome::Unknown),
         Some(row) => Ok(RefreshOutcome::Rejected(convert::refresh_token(&row)?)),

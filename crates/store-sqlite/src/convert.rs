@@ -39,7 +39,11 @@ pub(crate) fn get_uuid(row: &SqliteRow, col: &str) -> StoreResult<Uuid> {
 }
 
 fn get_opt_uuid(row: &SqliteRow, col: &str) -> StoreResult<Option<Uuid>> {
-    row.try_get::<Option<String>, _>(col).map_err(db_err)?.as_deref().map(uuid).transpose()
+    row.try_get::<Option<String>, _>(col)
+        .map_err(db_err)?
+        .as_deref()
+        .map(uuid)
+        .transpose()
 }
 
 fn get_time(row: &SqliteRow, col: &str) -> StoreResult<DateTime<Utc>> {
@@ -55,7 +59,11 @@ fn get_str(row: &SqliteRow, col: &str) -> StoreResult<String> {
 }
 
 pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(crate) fn user(row: &SqliteRow, prefix: &str) -> StoreResult<UserRecord> {
@@ -65,8 +73,12 @@ pub(crate) fn user(row: &SqliteRow, prefix: &str) -> StoreResult<UserRecord> {
         email: get_str(row, &c("email"))?,
         name: get_str(row, &c("name"))?,
         password_hash: get_str(row, &c("password_hash"))?,
-        is_active: row.try_get::<bool, _>(c("is_active").as_str()).map_err(db_err)?,
-        email_verified: row.try_get::<bool, _>(c("email_verified").as_str()).map_err(db_err)?,
+        is_active: row
+            .try_get::<bool, _>(c("is_active").as_str())
+            .map_err(db_err)?,
+        email_verified: row
+            .try_get::<bool, _>(c("email_verified").as_str())
+            .map_err(db_err)?,
         created_at: get_time(row, &c("created_at"))?,
         updated_at: get_time(row, &c("updated_at"))?,
     })
@@ -76,9 +88,8 @@ pub(crate) fn api_key(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
     let scopes_text = get_str(row, "scopes")?;
     let mut scopes = Vec::new();
     for s in scopes_text.split(',').filter(|s| !s.is_empty()) {
-        scopes.push(
-            Scope::parse(s).ok_or_else(|| StoreError::Database(format!("bad scope {s:?}")))?,
-        );
+        scopes
+            .push(Scope::parse(s).ok_or_else(|| StoreError::Database(format!("bad scope {s:?}")))?);
     }
     Ok(ApiKeyRecord {
         id: get_uuid(row, "id")?,

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tc_store::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -48,7 +48,10 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         if migrate {
-            MIGRATOR.run(&writer).await.map_err(|e| StoreError::Database(e.to_string()))?;
+            MIGRATOR
+                .run(&writer)
+                .await
+                .map_err(|e| StoreError::Database(e.to_string()))?;
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -62,7 +65,10 @@ impl SqliteStore {
     pub async fn migrate(path: &Path) -> StoreResult<usize> {
         let store = Self::open_with(path, false).await?;
         let applied_before = store.applied_migrations().await?;
-        MIGRATOR.run(&store.writer).await.map_err(|e| StoreError::Database(e.to_string()))?;
+        MIGRATOR
+            .run(&store.writer)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(store.applied_migrations().await? - applied_before)
     }
 
@@ -95,7 +101,9 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
     {
-        return StoreError::Conflict { constraint: constraint_name(db.message()) };
+        return StoreError::Conflict {
+            constraint: constraint_name(db.message()),
+        };
     }
     StoreError::Database(e.to_string())
 }
@@ -119,7 +127,10 @@ fn constraint_name(message: &str) -> &'static str {
 #[async_trait::async_trait]
 impl tc_store::Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tc_store::{
-    MemberRecord, Page, ProjectListFilter, ProjectRecord, Role, StoreError, StoreResult,
-    UserRecord,
+    MemberRecord, Page, ProjectListFilter, ProjectRecord, Role, StoreError, StoreResult, UserRecord,
 };
 use uuid::Uuid;
 
@@ -50,11 +49,13 @@ pub(crate) async fn project_by_id(
     pool: &SqlitePool,
     id: Uuid,
 ) -> StoreResult<Option<ProjectRecord>> {
-    let row = sqlx::query(audited(format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?")))
-        .bind(id.to_string())
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+    let row = sqlx::query(audited(format!(
+        "SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
     row.map(|r| convert::project(&r)).transpose()
 }
 
@@ -162,14 +163,16 @@ pub(crate) async fn purge_deleted_projects(
 }
 
 pub(crate) async fn insert_member(pool: &SqlitePool, m: &MemberRecord) -> StoreResult<()> {
-    sqlx::query("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, ?, ?)")
-        .bind(m.project_id.to_string())
-        .bind(m.user_id.to_string())
-        .bind(m.role.as_str())
-        .bind(ms(m.added_at))
-        .execute(pool)
-        .await
-        .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(m.project_id.to_string())
+    .bind(m.user_id.to_string())
+    .bind(m.role.as_str())
+    .bind(ms(m.added_at))
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 

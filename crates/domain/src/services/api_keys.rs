@@ -74,7 +74,8 @@ impl Services {
                 return Err(DomainError::project_not_found());
             }
         }
-        self.insert_new_key(caller.user_id, name, scopes, req.project_id).await
+        self.insert_new_key(caller.user_id, name, scopes, req.project_id)
+            .await
     }
 
     pub(crate) async fn insert_new_key(
@@ -126,9 +127,12 @@ impl Services {
         let now = self.now();
         let old = match req.key_id.or(caller.api_key_id()) {
             Some(id) => self.store.api_key_by_id(caller.user_id, id).await?,
-            None => self.store.list_api_keys(caller.user_id).await?.into_iter().find(|k| {
-                k.expires_at.is_none_or(|e| e > now)
-            }),
+            None => self
+                .store
+                .list_api_keys(caller.user_id)
+                .await?
+                .into_iter()
+                .find(|k| k.expires_at.is_none_or(|e| e > now)),
         };
         let old = old
             .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
@@ -138,8 +142,12 @@ impl Services {
         {
             return Err(DomainError::not_found("API key"));
         }
-        let (new, key) =
-            self.new_key_record(caller.user_id, old.name.clone(), old.scopes.clone(), old.project_id);
+        let (new, key) = self.new_key_record(
+            caller.user_id,
+            old.name.clone(),
+            old.scopes.clone(),
+            old.project_id,
+        );
         let grace_end = now + Duration::seconds(self.settings.rotation_grace_secs);
         let previous_expires_at = self.store.rotate_api_key(old.id, grace_end, &new).await?;
         Ok(RotatedApiKeyView {
@@ -169,7 +177,9 @@ impl Services {
         {
             return Err(DomainError::not_found("API key"));
         }
-        self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
+        self.store
+            .revoke_api_key(caller.user_id, key_id, self.now())
+            .await?;
         Ok(())
     }
 }
@@ -181,14 +191,20 @@ fn parse_scopes(scopes: Option<Vec<String>>) -> DomainResult<Vec<Scope>> {
     let mut scopes = Vec::new();
     for name in &names {
         let scope = Scope::parse(name).ok_or_else(|| {
-            DomainError::validation("scopes", format!("unknown scope {name:?}; use read or write"))
+            DomainError::validation(
+                "scopes",
+                format!("unknown scope {name:?}; use read or write"),
+            )
         })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
     }
     if scopes.is_empty() {
-        return Err(DomainError::validation("scopes", "a key needs at least one scope"));
+        return Err(DomainError::validation(
+            "scopes",
+            "a key needs at least one scope",
+        ));
     }
     scopes.sort();
     Ok(scopes)

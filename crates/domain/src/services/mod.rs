@@ -80,7 +80,9 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,8 +102,11 @@ impl Services {
         }
     }
 
+    /// The current time at the precision every store keeps (milliseconds), so that what a
+    /// create returns equals what a later read returns.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        let now = self.clock.now();
+        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
 
     pub fn settings(&self) -> &AuthSettings {

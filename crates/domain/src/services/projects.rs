@@ -37,7 +37,10 @@ fn parse_visibility(value: Option<&str>) -> DomainResult<Option<Visibility>> {
         .transpose()
 }
 
-fn apply_settings(settings: &mut ProjectSettings, input: Option<SettingsInput>) -> DomainResult<()> {
+fn apply_settings(
+    settings: &mut ProjectSettings,
+    input: Option<SettingsInput>,
+) -> DomainResult<()> {
     let Some(input) = input else { return Ok(()) };
     if let Some(auto_scan) = input.auto_scan {
         settings.auto_scan = auto_scan;
@@ -124,8 +127,10 @@ impl Services {
         caller.require_scope(Scope::Write)?;
         caller.require_unrestricted()?;
         let name = validate::required_text("name", req.name.as_deref(), 200)?;
-        let description = validate::optional_text("description", req.description.as_deref(), 10_000)?;
-        let visibility = parse_visibility(req.visibility.as_deref())?.unwrap_or(Visibility::Private);
+        let description =
+            validate::optional_text("description", req.description.as_deref(), 10_000)?;
+        let visibility =
+            parse_visibility(req.visibility.as_deref())?.unwrap_or(Visibility::Private);
         let mut settings = ProjectSettings {
             auto_scan: false,
             embedding_model: DEFAULT_EMBEDDING_MODEL.to_string(),
@@ -159,13 +164,24 @@ impl Services {
         self.require_verified(caller)?;
         caller.require_scope(Scope::Read)?;
         let page = params.to_page()?;
-        let filter =
-            if deleted { ProjectListFilter::DeletedOwned } else { ProjectListFilter::Live };
-        let mut rows = self.store.list_member_projects(caller.user_id, filter, page).await?;
+        let filter = if deleted {
+            ProjectListFilter::DeletedOwned
+        } else {
+            ProjectListFilter::Live
+        };
+        let mut rows = self
+            .store
+            .list_member_projects(caller.user_id, filter, page)
+            .await?;
         if let Some(only) = caller.project_restriction() {
             rows.retain(|(p, _)| p.id == only);
         }
-        Ok(Paged::from_rows(rows, page, |(p, _)| p.id, |(p, role)| ProjectView::new(p, Some(role))))
+        Ok(Paged::from_rows(
+            rows,
+            page,
+            |(p, _)| p.id,
+            |(p, role)| ProjectView::new(p, Some(role)),
+        ))
     }
 
     pub async fn get_project(&self, caller: &Caller, id: Uuid) -> DomainResult<ProjectView> {
@@ -241,11 +257,18 @@ impl Services {
         Ok(purged)
     }
 
-    pub async fn list_contributors(&self, caller: &Caller, id: Uuid) -> DomainResult<Vec<MemberView>> {
+    pub async fn list_contributors(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> DomainResult<Vec<MemberView>> {
         caller.require_scope(Scope::Read)?;
         self.project_for(caller, id, false).await?;
         let members = self.store.list_members(id).await?;
-        Ok(members.into_iter().map(|(m, u)| MemberView::new(m, u)).collect())
+        Ok(members
+            .into_iter()
+            .map(|(m, u)| MemberView::new(m, u))
+            .collect())
     }
 
     #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
@@ -262,7 +285,10 @@ impl Services {
             (None, Some(user_id)) => self.store.user_by_id(user_id).await?,
             (None, None) => return Err(DomainError::missing("email")),
             (Some(_), Some(_)) => {
-                return Err(DomainError::validation("email", "give `email` or `user_id`, not both"));
+                return Err(DomainError::validation(
+                    "email",
+                    "give `email` or `user_id`, not both",
+                ));
             }
         };
         let user = user
@@ -291,20 +317,33 @@ impl Services {
     /// The owner removes a contributor, or a contributor leaves. Takes effect on the removed
     /// user's next request, since every access check reads membership from the store.
     #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
-    pub async fn remove_contributor(&self, caller: &Caller, id: Uuid, user_id: Uuid) -> DomainResult<()> {
+    pub async fn remove_contributor(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> DomainResult<()> {
         caller.require_scope(Scope::Write)?;
         let (project, role) = self.project_for(caller, id, true).await?;
         let leaving = user_id == caller.user_id;
         if role != Some(Role::Owner) && !leaving {
-            return Err(access_denied("only the project owner may remove contributors"));
+            return Err(access_denied(
+                "only the project owner may remove contributors",
+            ));
         }
         if user_id == project.owner_id {
-            return Err(DomainError::validation("user_id", "the owner cannot be removed from a project"));
+            return Err(DomainError::validation(
+                "user_id",
+                "the owner cannot be removed from a project",
+            ));
         }
-        self.store.delete_member(id, user_id).await.map_err(|e| match e {
-            StoreError::NotFound => DomainError::not_found("contributor"),
-            other => other.into(),
-        })?;
+        self.store
+            .delete_member(id, user_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => DomainError::not_found("contributor"),
+                other => other.into(),
+            })?;
         info!(contributor_id = %user_id, "contributor removed");
         Ok(())
     }

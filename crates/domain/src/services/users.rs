@@ -5,14 +5,17 @@
 use tracing::info;
 
 use super::Services;
+use super::mask_email;
 use crate::error::{DomainError, DomainResult};
 use crate::passwords;
-use super::mask_email;
 use crate::views::UserView;
 
 impl Services {
     async fn user_by_email_or_404(&self, email: &str) -> DomainResult<tc_store::UserRecord> {
-        self.store.user_by_email(email.trim()).await?.ok_or_else(|| DomainError::not_found("user"))
+        self.store
+            .user_by_email(email.trim())
+            .await?
+            .ok_or_else(|| DomainError::not_found("user"))
     }
 
     /// Deactivation stops the account's API keys and access tokens on their next use and
@@ -33,7 +36,9 @@ impl Services {
     pub async fn admin_verify_email(&self, email: &str) -> DomainResult<UserView> {
         let mut user = self.user_by_email_or_404(email).await?;
         let now = self.now();
-        self.store.set_user_email_verified(user.id, true, now).await?;
+        self.store
+            .set_user_email_verified(user.id, true, now)
+            .await?;
         user.email_verified = true;
         user.updated_at = now;
         Ok(user.into())

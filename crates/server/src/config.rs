@@ -1,0 +1,436 @@
+//! Configuration: one typed [`Config`], loaded once at start from defaults, then an optional TOML
+//! file (`TEAMCONTEXT_CONFIG` or `--config`), then the environment, which wins. Every value is
+//! validated here; a bad one stops the server with an error naming the variable. File keys are
+//! the variable names in lower case (`bind_addr = "0.0.0.0:8080"`). Secrets are hidden from
+//! `Debug` so the configuration can be logged.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tc_domain::EmailVerification;
+
+/// Every variable the server reads, with its default and meaning; the README's table is this
+/// list. Keeping it in one place lets unknown keys in the config file be reported.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    (
+        "TEAMCONTEXT_DATA_DIR",
+        "./data",
+        "where the SQLite database and generated secrets live",
+    ),
+    (
+        "DATABASE_URL",
+        "sqlite in the data dir",
+        "`sqlite:///path/to.db`; PostgreSQL arrives in a later release",
+    ),
+    (
+        "BIND_ADDR",
+        "127.0.0.1:8080",
+        "address and port to listen on",
+    ),
+    (
+        "JWT_SECRET_KEY",
+        "generated",
+        "HS256 secret (≥ 32 bytes); generated and kept in the data dir if unset",
+    ),
+    ("ACCESS_TOKEN_TTL_SECS", "900", "access token lifetime"),
+    (
+        "REFRESH_TOKEN_TTL_SECS",
+        "604800",
+        "refresh token lifetime (7 days)",
+    ),
+    (
+        "API_KEY_ROTATION_GRACE_SECS",
+        "86400",
+        "how long a rotated API key keeps working",
+    ),
+    (
+        "EMAIL_VERIFICATION",
+        "off",
+        "`off`, `limited` (may save, not retrieve) or `required`",
+    ),
+    (
+        "ALLOWED_ORIGINS",
+        "(none)",
+        "comma-separated origins allowed by CORS, or `*`",
+    ),
+    (
+        "RATE_LIMIT_PER_KEY_PER_MIN",
+        "100",
+        "requests per minute per API key or user session; 0 disables",
+    ),
+    (
+        "RATE_LIMIT_PER_KEY_BURST",
+        "120",
+        "burst allowance per API key or user session",
+    ),
+    (
+        "RATE_LIMIT_PER_IP_PER_MIN",
+        "200",
+        "requests per minute per client IP; 0 disables",
+    ),
+    (
+        "RATE_LIMIT_SEARCH_PER_MIN",
+        "30",
+        "searches per minute per caller; 0 disables",
+    ),
+    (
+        "MAX_BODY_BYTES",
+        "10485760",
+        "largest accepted request body (413 above it)",
+    ),
+    (
+        "LOG_FORMAT",
+        "auto",
+        "`json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise)",
+    ),
+    (
+        "LOG_LEVEL",
+        "info",
+        "a tracing filter such as `info` or `teamcontext=debug,info`",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// A secret string whose `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    None,
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub per_key_per_min: u32,
+    pub per_key_burst: u32,
+    pub per_ip_per_min: u32,
+    pub search_per_min: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_path: PathBuf,
+    pub bind_addr: SocketAddr,
+    pub jwt_secret: Option<Secret>,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub rotation_grace_secs: i64,
+    pub email_verification: EmailVerification,
+    pub allowed_origins: Origins,
+    pub rate_limits: RateLimitConfig,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Config {
+    /// Loads from the process environment, reading the file named by `file` or
+    /// `TEAMCONTEXT_CONFIG` first.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("TEAMCONTEXT_CONFIG").map(PathBuf::from));
+        Self::from_sources(file.as_deref(), &env)
+    }
+
+    /// Loads from an explicit environment map (tests use this to avoid touching the process's).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut values = match file {
+            Some(path) => read_file(path)?,
+            None => HashMap::new(),
+        };
+        for (name, _, _) in VARIABLES {
+            if let Some(v) = env.get(*name) {
+                values.insert((*name).to_string(), v.clone());
+            }
+        }
+        let get = |name: &str| values.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let data_dir = PathBuf::from(get("TEAMCONTEXT_DATA_DIR").unwrap_or("./data"));
+        let database_path = match get("DATABASE_URL") {
+            None => data_dir.join("teamcontext.db"),
+            Some(url) => parse_database_url(url)?,
+        };
+        let jwt_secret = get("JWT_SECRET_KEY").map(|s| Secret(s.to_string()));
+        if let Some(secret) = &jwt_secret
+            && secret.0.len() < 32
+        {
+            return Err(invalid("JWT_SECRET_KEY", "must be at least 32 bytes"));
+        }
+        let email_verification = match get("EMAIL_VERIFICATION") {
+            None => EmailVerification::Off,
+            Some(v) => EmailVerification::parse(v).ok_or_else(|| {
+                invalid(
+                    "EMAIL_VERIFICATION",
+                    format!("{v:?} is not off, limited or required"),
+                )
+            })?,
+        };
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            None => Origins::None,
+            Some("*") => Origins::Any,
+            Some(list) => {
+                let mut origins = Vec::new();
+                for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                        || origin.ends_with('/')
+                    {
+                        return Err(invalid(
+                            "ALLOWED_ORIGINS",
+                            format!("{origin:?} is not an origin like https://app.example.com"),
+                        ));
+                    }
+                    origins.push(origin.to_string());
+                }
+                Origins::List(origins)
+            }
+        };
+        let log_format = match get("LOG_FORMAT") {
+            None | Some("auto") => LogFormat::Auto,
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(v) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("{v:?} is not auto, json or pretty"),
+                ));
+            }
+        };
+        let log_level = get("LOG_LEVEL").unwrap_or("info").to_string();
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(invalid(
+                "LOG_LEVEL",
+                format!("{log_level:?} is not a valid filter"),
+            ));
+        }
+        let ttl = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
+            let v: i64 = number(name, get(name), default)?;
+            if v <= 0 {
+                return Err(invalid(name, "must be a positive number of seconds"));
+            }
+            Ok(v)
+        };
+        let config = Config {
+            bind_addr: match get("BIND_ADDR") {
+                None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+                Some(v) => v.parse().map_err(|_| {
+                    invalid(
+                        "BIND_ADDR",
+                        format!("{v:?} is not an address like 127.0.0.1:8080"),
+                    )
+                })?,
+            },
+            access_token_ttl_secs: ttl("ACCESS_TOKEN_TTL_SECS", 900)?,
+            refresh_token_ttl_secs: ttl("REFRESH_TOKEN_TTL_SECS", 7 * 24 * 3600)?,
+            rotation_grace_secs: ttl("API_KEY_ROTATION_GRACE_SECS", 24 * 3600)?,
+            rate_limits: RateLimitConfig {
+                per_key_per_min: number(
+                    "RATE_LIMIT_PER_KEY_PER_MIN",
+                    get("RATE_LIMIT_PER_KEY_PER_MIN"),
+                    100,
+                )?,
+                per_key_burst: number(
+                    "RATE_LIMIT_PER_KEY_BURST",
+                    get("RATE_LIMIT_PER_KEY_BURST"),
+                    120,
+                )?,
+                per_ip_per_min: number(
+                    "RATE_LIMIT_PER_IP_PER_MIN",
+                    get("RATE_LIMIT_PER_IP_PER_MIN"),
+                    200,
+                )?,
+                search_per_min: number(
+                    "RATE_LIMIT_SEARCH_PER_MIN",
+                    get("RATE_LIMIT_SEARCH_PER_MIN"),
+                    30,
+                )?,
+            },
+            max_body_bytes: number("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?,
+            data_dir,
+            database_path,
+            jwt_secret,
+            email_verification,
+            allowed_origins,
+            log_format,
+            log_level,
+        };
+        if config.max_body_bytes < 1024 {
+            return Err(invalid("MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        Ok(config)
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    name: &'static str,
+    value: Option<&str>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid(name, format!("{v:?} is not a valid number"))),
+    }
+}
+
+fn parse_database_url(url: &str) -> Result<PathBuf, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(invalid(
+            "DATABASE_URL",
+            "this build supports only SQLite (sqlite:///path/to/file.db); PostgreSQL support is a later release",
+        ));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| invalid("DATABASE_URL", format!("{url:?} is not a sqlite: URL")))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Err(invalid(
+            "DATABASE_URL",
+            "needs a file path (an in-memory database loses everything)",
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let mut values = HashMap::new();
+    for (key, value) in table {
+        let name = key.to_uppercase();
+        if !VARIABLES.iter().any(|(n, _, _)| *n == name) {
+            return Err(file_err(format!("unknown setting {key:?}")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => return Err(file_err(format!("{key}: unsupported value {other}"))),
+        };
+        values.insert(name, text);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_path, PathBuf::from("./data/teamcontext.db"));
+        assert_eq!(c.rate_limits.per_key_per_min, 100);
+        assert_eq!(c.rate_limits.per_key_burst, 120);
+        assert_eq!(c.email_verification, EmailVerification::Off);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("BIND_ADDR", "localhost"),
+            ("ACCESS_TOKEN_TTL_SECS", "-5"),
+            ("EMAIL_VERIFICATION", "sometimes"),
+            ("JWT_SECRET_KEY", "short"),
+            ("DATABASE_URL", "mysql://x"),
+            ("ALLOWED_ORIGINS", "example.com"),
+            ("RATE_LIMIT_PER_IP_PER_MIN", "lots"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(name), "{err} should name {name}");
+        }
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tc.toml");
+        std::fs::write(
+            &path,
+            "bind_addr = \"0.0.0.0:9000\"\nrate_limit_per_ip_per_min = 7\n",
+        )
+        .unwrap();
+        let c =
+            Config::from_sources(Some(&path), &env(&[("RATE_LIMIT_PER_IP_PER_MIN", "9")])).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.rate_limits.per_ip_per_min, 9, "environment wins");
+
+        std::fs::write(&path, "bind_adr = \"x\"\n").unwrap();
+        let err = Config::from_sources(Some(&path), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bind_adr"), "{err}");
+        assert!(
+            format!(
+                "{:?}",
+                Config::from_sources(None, &env(&[("JWT_SECRET_KEY", &"s".repeat(40))])).unwrap()
+            )
+            .contains("<hidden>")
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `health`) merged
+//! under `/api/v1`, the OpenAPI document and Swagger UI, and the layers every request passes
+//! through (request context, CORS, body limit, per-IP rate limit, gzip).
+
+mod auth;
+mod health;
+mod projects;
+mod users;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, from_fn_with_state};
+use tc_domain::{DomainError, ErrorCode};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Config, Origins};
+use crate::error::ApiError;
+use crate::middleware::{REQUEST_ID_HEADER, ip_rate_limit, request_context};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A JWT access token from /auth/login, or an API key (tc_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/api/v1` routes and their OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(projects::router())
+        .merge(health::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .split_for_parts()
+}
+
+/// The whole application with its layers.
+pub fn app(state: AppState, config: &Config) -> Router {
+    let (api, openapi) = api();
+    let openapi_json = openapi.clone();
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi_json) }),
+        )
+        .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", openapi))
+        .fallback(|| async {
+            ApiError(DomainError::new(
+                ErrorCode::ResourceNotFound,
+                "no such route",
+            ))
+        })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), ip_rate_limit))
+        .layer(cors(&config.allowed_origins))
+        .layer(from_fn(request_context))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+fn cors(origins: &Origins) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ])
+        .expose_headers([
+            HeaderName::from_static(REQUEST_ID_HEADER),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(3600));
+    match origins {
+        Origins::None => base.allow_origin(AllowOrigin::list([])),
+        Origins::Any => base.allow_origin(AllowOrigin::any()),
+        Origins::List(list) => base.allow_origin(
+            list.iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        ),
+    }
+}

@@ -1,0 +1,118 @@
+//! Per-request plumbing: the request id (echoed when the client sent a sane one, generated
+//! otherwise, on every response as `X-Request-Id` and inside error bodies), the one access-log
+//! line per request, the conversion of stray error responses into our envelope, and the
+//! per-IP rate limit.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::error::{ErrorLog, envelope_for_status};
+use crate::state::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being handled, or an empty string outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Where the authentication extractor leaves the caller's user id for the access log.
+#[derive(Debug, Clone, Default)]
+pub struct UserSlot(Arc<OnceLock<Uuid>>);
+
+impl UserSlot {
+    pub fn set(&self, user_id: Uuid) {
+        let _ = self.0.set(user_id);
+    }
+}
+
+/// A client-sent id is kept if it is short and made of safe characters (it ends up in logs).
+fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let text = value?.to_str().ok()?;
+    let ok = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| text.to_string())
+}
+
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = sane_request_id(req.headers().get(REQUEST_ID_HEADER))
+        .unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let user = UserSlot::default();
+    req.extensions_mut().insert(user.clone());
+
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && response.extensions().get::<ErrorLog>().is_none()
+    {
+        response = REQUEST_ID.sync_scope(request_id.clone(), || envelope_for_status(&response));
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let user_id = user.0.get().map(ToString::to_string).unwrap_or_default();
+    let log = response.extensions().get::<ErrorLog>();
+    let code = log.map(|l| l.code).unwrap_or("");
+    match log.and_then(|l| l.internal.as_deref()) {
+        Some(cause) => {
+            error!(request_id, %method, route, status, latency_ms, user_id, code, cause, "request failed")
+        }
+        None if status >= 500 => {
+            error!(request_id, %method, route, status, latency_ms, user_id, code, "request failed")
+        }
+        None if status == 429 => {
+            warn!(request_id, %method, route, status, latency_ms, user_id, code, "request rate-limited")
+        }
+        None => info!(request_id, %method, route, status, latency_ms, user_id, code, "request"),
+    }
+    response
+}
+
+/// Applies the per-client-IP limit before anything else runs.
+pub async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
+        && let Err(e) = state.limits.check_ip(addr.ip())
+    {
+        return e.into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_sanitised() {
+        let ok = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(sane_request_id(Some(&ok)).as_deref(), Some("abc-123_x.y:z"));
+        for bad in ["", "has space", "semi;colon", &"x".repeat(129)] {
+            let v = HeaderValue::from_str(bad).unwrap();
+            assert_eq!(sane_request_id(Some(&v)), None, "{bad:?}");
+        }
+    }
+}

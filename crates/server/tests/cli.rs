@@ -1,0 +1,61 @@
+//! The `teamcontext` binary: configuration errors name their variable, `migrate` prepares a
+//! fresh database, the operator commands act on accounts.
+
+use std::process::{Command, Stdio};
+
+fn teamcontext(data_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
+    cmd.env_clear()
+        .env("TEAMCONTEXT_DATA_DIR", data_dir)
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "warn");
+    cmd
+}
+
+#[test]
+fn a_bad_setting_stops_the_server_and_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = teamcontext(dir.path())
+        .env("BIND_ADDR", "not-an-address")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BIND_ADDR"), "{stderr}");
+}
+
+#[test]
+fn migrate_then_operator_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 migration(s) applied"));
+    let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
+
+    let missing = teamcontext(dir.path())
+        .args(["user", "deactivate", "nobody@example.com"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+
+    let purge = teamcontext(dir.path()).arg("purge").output().unwrap();
+    assert!(String::from_utf8_lossy(&purge.stdout).contains("0 project(s) purged"));
+
+    let mut reset = teamcontext(dir.path())
+        .args(["user", "reset-password", "nobody@example.com"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(reset.stdin.as_mut().unwrap(), b"a long new password\n").unwrap();
+    let out = reset.wait_with_output().unwrap();
+    assert!(!out.status.success(), "unknown account");
+}

@@ -1,0 +1,237 @@
+//! Cross-cutting HTTP behaviour: the error envelope for unknown routes and methods, request
+//! ids, health, OpenAPI and Swagger UI without a CDN, gzip, CORS, rate limits, and restart.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::json;
+use support::TestApp;
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_envelope() {
+    let app = TestApp::new().await;
+    app.send(Method::GET, "/no/such/route", None, None)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let r = app.send(Method::PATCH, "/projects", None, None).await;
+    r.assert_error(405, "INVALID_INPUT");
+    assert!(r.headers["allow"].to_str().unwrap().contains("POST"));
+    let outside = app
+        .client
+        .get(format!("{}/favicon.ico", app.base))
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(outside)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_sane() {
+    let app = TestApp::new().await;
+    let echoed = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "trace-42.a:b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42.a:b");
+    let replaced = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id; drop table")
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("req_") && id.len() > 10, "{id}");
+    let err = app
+        .client
+        .get(app.url("/users/me"))
+        .header("x-request-id", "mine-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        TestApp::read(err).await.body["error"]["request_id"],
+        "mine-1"
+    );
+}
+
+#[tokio::test]
+async fn health_needs_no_auth() {
+    let app = TestApp::new().await;
+    let r = app.send(Method::GET, "/health", None, None).await;
+    let b = r.assert_status(200);
+    assert_eq!(b["status"], "healthy");
+    assert_eq!(b["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(b["components"]["database"]["status"], "healthy");
+}
+
+#[tokio::test]
+async fn openapi_and_docs_are_served_locally() {
+    let app = TestApp::new().await;
+    let doc = app.send(Method::GET, "/openapi.json", None, None).await;
+    let b = doc.assert_status(200);
+    assert!(b["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/refresh",
+        "/api/v1/users/me/api-keys",
+        "/api/v1/users/me/api-key/rotate",
+        "/api/v1/projects/{id}/contributors/{user_id}",
+        "/api/v1/projects/{id}/restore",
+        "/api/v1/health",
+    ] {
+        assert!(
+            b["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(b["components"]["securitySchemes"]["bearer"].is_object());
+
+    let page = app
+        .client
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger"), "Swagger UI page");
+    assert!(!html.contains("https://"), "no assets from a CDN");
+    let init = app
+        .client
+        .get(format!("{}/docs/swagger-initializer.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), 200);
+    let bundle = app
+        .client
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bundle.status(),
+        200,
+        "the UI bundle is vendored into the binary"
+    );
+}
+
+#[tokio::test]
+async fn responses_are_gzipped_on_request() {
+    let app = TestApp::new().await;
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let app = TestApp::with_env(&[("ALLOWED_ORIGINS", "https://app.example.com")]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/projects"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let ok = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = preflight("https://evil.example.com").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn per_key_rate_limit_answers_429_with_retry_after() {
+    let app = TestApp::with_env(&[
+        ("RATE_LIMIT_PER_KEY_PER_MIN", "3"),
+        ("RATE_LIMIT_PER_KEY_BURST", "3"),
+    ])
+    .await;
+    let u = app.register("ann").await;
+    for _ in 0..3 {
+        app.get("/users/me", &u.api_key).await.assert_status(200);
+    }
+    let limited = app.get("/users/me", &u.api_key).await;
+    limited.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The limit is per credential: the same user's session has its own budget.
+    app.get("/users/me", &u.access_token)
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn per_ip_rate_limit_covers_unauthenticated_requests() {
+    let app = TestApp::with_env(&[("RATE_LIMIT_PER_IP_PER_MIN", "5")]).await;
+    for _ in 0..5 {
+        app.send(Method::GET, "/health", None, None)
+            .await
+            .assert_status(200);
+    }
+    app.send(Method::GET, "/health", None, None)
+        .await
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let login = app
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": "a@b.io", "password": "whatever1"}),
+        )
+        .await;
+    login.assert_error(429, "RATE_LIMIT_EXCEEDED");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_accounts_tokens_and_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let app = TestApp::with_env(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
+    let u = app.register("rey").await;
+    let project = app.create_project(&u.api_key, "durable").await;
+    app.shutdown().await;
+
+    let again = TestApp::with_env(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
+    again
+        .get(&format!("/projects/{project}"), &u.api_key)
+        .await
+        .assert_status(200);
+    again
+        .get("/users/me", &u.access_token)
+        .await
+        .assert_status(200);
+    again
+        .post(
+            "/auth/refresh",
+            None,
+            json!({"refresh_token": u.refresh_token}),
+        )
+        .await
+        .assert_status(200);
+    again.shutdown().await;
+}

@@ -1,0 +1,214 @@
+//! Shared test support: [`TestApp`] starts a real TeamContext server on a loopback port with its
+//! own SQLite file and a [`ManualClock`] the test can move, and offers a small JSON client.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tc_domain::ManualClock;
+use teamcontext::RunningServer;
+use teamcontext::config::Config;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The error code of an error envelope (panics if the body is not one).
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error envelope: {}", self.body))
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.code(), code, "body: {}", self.body);
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+        let request_id = self.body["error"]["request_id"]
+            .as_str()
+            .expect("request_id");
+        assert_eq!(self.headers["x-request-id"].to_str().unwrap(), request_id);
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub api_key: String,
+    pub api_key_id: String,
+}
+
+impl TestApp {
+    /// A server with rate limits off (tests that exercise them turn them on).
+    pub async fn new() -> Self {
+        Self::with_env(&[]).await
+    }
+
+    pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert(
+            "TEAMCONTEXT_DATA_DIR".into(),
+            dir.path().display().to_string(),
+        );
+        env.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
+        for name in [
+            "RATE_LIMIT_PER_KEY_PER_MIN",
+            "RATE_LIMIT_PER_IP_PER_MIN",
+            "RATE_LIMIT_SEARCH_PER_MIN",
+        ] {
+            env.insert(name.into(), "0".into());
+        }
+        for (k, v) in overrides {
+            env.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_sources(None, &env).expect("test config");
+        let clock = Arc::new(ManualClock::new());
+        let server = teamcontext::start(config, clock.clone())
+            .await
+            .expect("server starts");
+        TestApp {
+            base: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            clock,
+            server: Some(server),
+            dir,
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+
+    pub fn services(&self) -> &tc_domain::Services {
+        &self.server.as_ref().expect("running").services
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, auth: &str) -> Resp {
+        self.send(Method::GET, path, Some(auth), None).await
+    }
+
+    pub async fn post(&self, path: &str, auth: Option<&str>, body: Value) -> Resp {
+        self.send(Method::POST, path, auth, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, auth: &str, body: Value) -> Resp {
+        self.send(Method::PUT, path, Some(auth), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, auth: &str) -> Resp {
+        self.send(Method::DELETE, path, Some(auth), None).await
+    }
+
+    pub async fn register(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.com");
+        let password = format!("{name}-secret-pw");
+        let r = self
+            .post(
+                "/auth/register",
+                None,
+                json!({"email": email, "password": password, "name": name}),
+            )
+            .await;
+        let b = r.assert_status(201);
+        TestUser {
+            id: b["user"]["id"].as_str().unwrap().into(),
+            email,
+            password,
+            access_token: b["access_token"].as_str().unwrap().into(),
+            refresh_token: b["refresh_token"].as_str().unwrap().into(),
+            api_key: b["api_key"]["key"].as_str().unwrap().into(),
+            api_key_id: b["api_key"]["id"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn create_project(&self, auth: &str, name: &str) -> String {
+        let r = self
+            .post(
+                "/projects",
+                Some(auth),
+                json!({"name": name, "description": format!("{name} things")}),
+            )
+            .await;
+        r.assert_status(201)["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn add_contributor(&self, owner: &str, project: &str, email: &str) {
+        self.post(
+            &format!("/projects/{project}/contributors"),
+            Some(owner),
+            json!({"email": email}),
+        )
+        .await
+        .assert_status(201);
+    }
+}
