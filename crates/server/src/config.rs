@@ -147,6 +147,7 @@ pub struct Config {
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
     pub rotation_grace_secs: i64,
+    pub auth_cache_ttl_ms: u64,
     pub email_verification: EmailVerification,
     pub allowed_origins: Origins,
     pub rate_limits: RateLimitConfig,
@@ -259,6 +260,7 @@ impl Config {
             access_token_ttl_secs: ttl("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl_secs: ttl("REFRESH_TOKEN_TTL_SECS", 7 * 24 * 3600)?,
             rotation_grace_secs: ttl("API_KEY_ROTATION_GRACE_SECS", 24 * 3600)?,
+            auth_cache_ttl_ms: number("AUTH_CACHE_TTL_MS", get("AUTH_CACHE_TTL_MS"), 1000)?,
             rate_limits: RateLimitConfig {
                 per_key_per_min: number(
                     "RATE_LIMIT_PER_KEY_PER_MIN",

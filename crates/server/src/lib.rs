@@ -69,6 +69,7 @@ pub async fn open_services(
         refresh_token_ttl_secs: config.refresh_token_ttl_secs,
         rotation_grace_secs: config.rotation_grace_secs,
         email_verification: config.email_verification,
+        auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         ..AuthSettings::default()
     };
     let services = Arc::new(Services::new(

@@ -59,3 +59,41 @@ fn migrate_then_operator_commands() {
     let out = reset.wait_with_output().unwrap();
     assert!(!out.status.success(), "unknown account");
 }
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = teamcontext(dir.path())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_LEVEL", "info")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut banner = String::new();
+    // The log lines and the banner share stdout; read until the banner names the address.
+    while !banner.contains("listening on http://") {
+        banner.clear();
+        assert!(
+            stdout.read_line(&mut banner).unwrap() > 0,
+            "server exited before listening"
+        );
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(
+        server.wait().unwrap().success(),
+        "exit status after SIGTERM"
+    );
+    assert!(rest.contains("server stopped"), "{rest}");
+    assert!(dir.path().join("teamcontext.db").exists());
+    assert!(dir.path().join("jwt_secret").exists());
+}

@@ -1,86 +1,90 @@
 //! Projects and project membership in SQLite.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use rusqlite::{Connection, params};
 use tc_store::{
     MemberRecord, Page, ProjectListFilter, ProjectRecord, Role, StoreError, StoreResult, UserRecord,
 };
 use uuid::Uuid;
 
-use crate::convert::{self, ms, opt_ms};
-use crate::{audited, db_err};
-
-const PROJECT_COLS: &str = "p.id, p.name, p.description, p.owner_id, p.visibility, p.settings, \
-     p.deleted_at, p.created_at, p.updated_at";
+use crate::convert::{self, PROJECT_COLS, USER_COLS_PREFIXED, ms, opt_ms};
+use crate::db_err;
 
 fn settings_json(p: &ProjectRecord) -> StoreResult<String> {
     serde_json::to_string(&p.settings).map_err(|e| StoreError::Database(e.to_string()))
 }
 
-pub(crate) async fn insert_project(pool: &SqlitePool, p: &ProjectRecord) -> StoreResult<()> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    sqlx::query(
-        "INSERT INTO projects (id, name, description, owner_id, visibility, settings, \
-         deleted_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(p.id.to_string())
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.owner_id.to_string())
-    .bind(p.visibility.as_str())
-    .bind(settings_json(p)?)
-    .bind(opt_ms(p.deleted_at))
-    .bind(ms(p.created_at))
-    .bind(ms(p.updated_at))
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    sqlx::query("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, 'owner', ?)")
-        .bind(p.id.to_string())
-        .bind(p.owner_id.to_string())
-        .bind(ms(p.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)
-}
-
-pub(crate) async fn project_by_id(
-    pool: &SqlitePool,
-    id: Uuid,
-) -> StoreResult<Option<ProjectRecord>> {
-    let row = sqlx::query(audited(format!(
-        "SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?"
-    )))
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    row.map(|r| convert::project(&r)).transpose()
-}
-
-pub(crate) async fn project_with_role(
-    pool: &SqlitePool,
-    id: Uuid,
-    user_id: Uuid,
-) -> StoreResult<Option<(ProjectRecord, Option<Role>)>> {
-    let row = sqlx::query(audited(format!(
-        "SELECT {PROJECT_COLS}, m.role AS role FROM projects p \
-         LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
-    )))
-    .bind(user_id.to_string())
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
-    match row {
-        None => Ok(None),
-        Some(r) => Ok(Some((convert::project(&r)?, convert::role(&r, "role")?))),
+fn expect_one(changed: usize) -> StoreResult<()> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
     }
 }
 
-pub(crate) async fn list_member_projects(
-    pool: &SqlitePool,
+fn role_of(row: &rusqlite::Row<'_>) -> StoreResult<Role> {
+    convert::get_role(row, "role")?
+        .ok_or_else(|| StoreError::Database("membership without a role".into()))
+}
+
+pub(crate) fn insert_project(c: &mut Connection, p: &ProjectRecord) -> StoreResult<()> {
+    let tx = c.transaction().map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO projects (id, name, description, owner_id, visibility, settings, \
+         deleted_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            p.id.to_string(),
+            p.name,
+            p.description,
+            p.owner_id.to_string(),
+            p.visibility.as_str(),
+            settings_json(p)?,
+            opt_ms(p.deleted_at),
+            ms(p.created_at),
+            ms(p.updated_at)
+        ],
+    )
+    .map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, 'owner', ?)",
+        params![p.id.to_string(), p.owner_id.to_string(), ms(p.created_at)],
+    )
+    .map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+pub(crate) fn project_by_id(c: &Connection, id: Uuid) -> StoreResult<Option<ProjectRecord>> {
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?"
+        ))
+        .map_err(db_err)?;
+    convert::first(
+        stmt.query([id.to_string()]).map_err(db_err)?,
+        convert::project,
+    )
+}
+
+pub(crate) fn project_with_role(
+    c: &Connection,
+    id: Uuid,
+    user_id: Uuid,
+) -> StoreResult<Option<(ProjectRecord, Option<Role>)>> {
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {PROJECT_COLS}, m.role AS role FROM projects p \
+             LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
+        ))
+        .map_err(db_err)?;
+    convert::first(
+        stmt.query([user_id.to_string(), id.to_string()])
+            .map_err(db_err)?,
+        |r| Ok((convert::project(r)?, convert::get_role(r, "role")?)),
+    )
+}
+
+pub(crate) fn list_member_projects(
+    c: &Connection,
     user_id: Uuid,
     filter: ProjectListFilter,
     page: Page,
@@ -89,139 +93,118 @@ pub(crate) async fn list_member_projects(
         ProjectListFilter::Live => "p.deleted_at IS NULL",
         ProjectListFilter::DeletedOwned => "p.deleted_at IS NOT NULL AND m.role = 'owner'",
     };
-    let rows = sqlx::query(audited(format!(
-        "SELECT {PROJECT_COLS}, m.role AS role FROM project_members m \
-         JOIN projects p ON p.id = m.project_id \
-         WHERE m.user_id = ?1 AND {condition} AND (?2 IS NULL OR p.id < ?2) \
-         ORDER BY p.id DESC LIMIT ?3"
-    )))
-    .bind(user_id.to_string())
-    .bind(page.before.map(|b| b.to_string()))
-    .bind(i64::from(page.limit))
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let role = convert::role(r, "role")?
-            .ok_or_else(|| StoreError::Database("membership without role".into()))?;
-        out.push((convert::project(r)?, role));
+    // The limit is part of the SQL text, not a bound parameter: SQLite plans with a bound LIMIT
+    // value and so recompiles the statement whenever it is re-bound, which cost more than the
+    // query. Limits are validated integers (1–101), so there are few distinct statements.
+    let cursor = if page.before.is_some() {
+        "AND p.id < ?2"
+    } else {
+        ""
+    };
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {PROJECT_COLS}, m.role AS role FROM project_members m \
+             JOIN projects p ON p.id = m.project_id \
+             WHERE m.user_id = ?1 AND {condition} {cursor} ORDER BY p.id DESC LIMIT {}",
+            page.limit
+        ))
+        .map_err(db_err)?;
+    let user = user_id.to_string();
+    let rows = match page.before {
+        Some(before) => stmt.query(params![user, before.to_string()]),
+        None => stmt.query(params![user]),
     }
-    Ok(out)
+    .map_err(db_err)?;
+    convert::collect(rows, |r| Ok((convert::project(r)?, role_of(r)?)))
 }
 
-pub(crate) async fn update_project(pool: &SqlitePool, p: &ProjectRecord) -> StoreResult<()> {
-    let done = sqlx::query(
-        "UPDATE projects SET name = ?, description = ?, visibility = ?, settings = ?, \
-         updated_at = ? WHERE id = ?",
-    )
-    .bind(&p.name)
-    .bind(&p.description)
-    .bind(p.visibility.as_str())
-    .bind(settings_json(p)?)
-    .bind(ms(p.updated_at))
-    .bind(p.id.to_string())
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+pub(crate) fn update_project(c: &Connection, p: &ProjectRecord) -> StoreResult<()> {
+    let changed = c
+        .execute(
+            "UPDATE projects SET name = ?, description = ?, visibility = ?, settings = ?, \
+             updated_at = ? WHERE id = ?",
+            params![
+                p.name,
+                p.description,
+                p.visibility.as_str(),
+                settings_json(p)?,
+                ms(p.updated_at),
+                p.id.to_string()
+            ],
+        )
+        .map_err(db_err)?;
+    expect_one(changed)
 }
 
-pub(crate) async fn set_project_deleted(
-    pool: &SqlitePool,
+pub(crate) fn set_project_deleted(
+    c: &Connection,
     id: Uuid,
     deleted_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let done = sqlx::query("UPDATE projects SET deleted_at = ?, updated_at = ? WHERE id = ?")
-        .bind(opt_ms(deleted_at))
-        .bind(ms(at))
-        .bind(id.to_string())
-        .execute(pool)
-        .await
+    let changed = c
+        .execute(
+            "UPDATE projects SET deleted_at = ?, updated_at = ? WHERE id = ?",
+            params![opt_ms(deleted_at), ms(at), id.to_string()],
+        )
         .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    expect_one(changed)
 }
 
-pub(crate) async fn purge_deleted_projects(
-    pool: &SqlitePool,
-    before: DateTime<Utc>,
-) -> StoreResult<u64> {
+pub(crate) fn purge_deleted_projects(c: &Connection, before: DateTime<Utc>) -> StoreResult<u64> {
     // Memberships (and, in later migrations, everything else a project owns) go by cascade.
-    let done = sqlx::query("DELETE FROM projects WHERE deleted_at IS NOT NULL AND deleted_at < ?")
-        .bind(ms(before))
-        .execute(pool)
-        .await
+    let purged = c
+        .execute(
+            "DELETE FROM projects WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+            [ms(before)],
+        )
         .map_err(db_err)?;
-    Ok(done.rows_affected())
+    Ok(purged as u64)
 }
 
-pub(crate) async fn insert_member(pool: &SqlitePool, m: &MemberRecord) -> StoreResult<()> {
-    sqlx::query(
+pub(crate) fn insert_member(c: &Connection, m: &MemberRecord) -> StoreResult<()> {
+    c.execute(
         "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, ?, ?)",
+        params![
+            m.project_id.to_string(),
+            m.user_id.to_string(),
+            m.role.as_str(),
+            ms(m.added_at)
+        ],
     )
-    .bind(m.project_id.to_string())
-    .bind(m.user_id.to_string())
-    .bind(m.role.as_str())
-    .bind(ms(m.added_at))
-    .execute(pool)
-    .await
     .map_err(db_err)?;
     Ok(())
 }
 
-pub(crate) async fn list_members(
-    pool: &SqlitePool,
+pub(crate) fn list_members(
+    c: &Connection,
     project_id: Uuid,
 ) -> StoreResult<Vec<(MemberRecord, UserRecord)>> {
-    let rows = sqlx::query(
-        "SELECT m.project_id, m.role, m.added_at, u.id AS u_id, u.email AS u_email, \
-         u.name AS u_name, u.password_hash AS u_password_hash, u.is_active AS u_is_active, \
-         u.email_verified AS u_email_verified, u.created_at AS u_created_at, \
-         u.updated_at AS u_updated_at \
-         FROM project_members m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? \
-         ORDER BY m.role = 'owner' DESC, m.added_at, u.id",
-    )
-    .bind(project_id.to_string())
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT m.role AS role, m.added_at AS added_at, {USER_COLS_PREFIXED} \
+             FROM project_members m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? \
+             ORDER BY m.role = 'owner' DESC, m.added_at, u.id"
+        ))
+        .map_err(db_err)?;
+    convert::collect(stmt.query([project_id.to_string()]).map_err(db_err)?, |r| {
         let user = convert::user(r, "u_")?;
         let member = MemberRecord {
-            project_id: convert::get_uuid(r, "project_id")?,
+            project_id,
             user_id: user.id,
-            role: convert::role(r, "role")?
-                .ok_or_else(|| StoreError::Database("membership without role".into()))?,
-            added_at: convert::time_col(r, "added_at")?,
+            role: role_of(r)?,
+            added_at: convert::get_time(r, "added_at")?,
         };
-        out.push((member, user));
-    }
-    Ok(out)
+        Ok((member, user))
+    })
 }
 
-pub(crate) async fn delete_member(
-    pool: &SqlitePool,
-    project_id: Uuid,
-    user_id: Uuid,
-) -> StoreResult<()> {
-    let done = sqlx::query(
-        "DELETE FROM project_members WHERE project_id = ? AND user_id = ? AND role = 'contributor'",
-    )
-    .bind(project_id.to_string())
-    .bind(user_id.to_string())
-    .execute(pool)
-    .await
-    .map_err(db_err)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+pub(crate) fn delete_member(c: &Connection, project_id: Uuid, user_id: Uuid) -> StoreResult<()> {
+    let changed = c
+        .execute(
+            "DELETE FROM project_members WHERE project_id = ? AND user_id = ? AND role = 'contributor'",
+            [project_id.to_string(), user_id.to_string()],
+        )
+        .map_err(db_err)?;
+    expect_one(changed)
 }

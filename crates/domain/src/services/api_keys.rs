@@ -150,6 +150,7 @@ impl Services {
         );
         let grace_end = now + Duration::seconds(self.settings.rotation_grace_secs);
         let previous_expires_at = self.store.rotate_api_key(old.id, grace_end, &new).await?;
+        self.credentials_changed();
         Ok(RotatedApiKeyView {
             id: new.id,
             name: new.name,
@@ -180,6 +181,7 @@ impl Services {
         self.store
             .revoke_api_key(caller.user_id, key_id, self.now())
             .await?;
+        self.credentials_changed();
         Ok(())
     }
 }

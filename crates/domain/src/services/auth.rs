@@ -7,6 +7,7 @@ use tc_store::{RefreshOutcome, RefreshTokenRecord, Scope, UserRecord};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::auth_cache::{CacheKey, Cached};
 use super::{EmailVerification, Services, validate};
 use crate::caller::{Caller, Credential};
 use crate::error::{DomainError, DomainResult, ErrorCode};
@@ -241,8 +242,7 @@ impl Services {
                     .with_details(json!({ "reason": reason }))
             };
             let Some((key, user)) = self
-                .store
-                .api_key_by_hash(&secrets::sha256_hex(credential))
+                .api_key_with_owner(secrets::sha256_hex(credential))
                 .await?
             else {
                 return Err(invalid("unknown", "the API key is not valid"));
@@ -277,7 +277,7 @@ impl Services {
             }
         } else {
             let claims = self.jwt.verify(credential, now)?;
-            let user = self.store.user_by_id(claims.sub).await?;
+            let user = self.user_for_token(claims.sub).await?;
             let Some(user) = user.filter(|u| u.is_active) else {
                 return Err(token_revoked(
                     "account_deactivated",
@@ -291,6 +291,51 @@ impl Services {
             }
         };
         Ok(caller)
+    }
+
+    /// The key with this hash and its owner, from the authentication cache when possible.
+    async fn api_key_with_owner(
+        &self,
+        hash: String,
+    ) -> DomainResult<Option<(tc_store::ApiKeyRecord, UserRecord)>> {
+        let generation = self.auth_cache.generation();
+        let cache_key = CacheKey::KeyHash(hash);
+        if let Some(Cached::ApiKey(found)) = self.auth_cache.get(&cache_key) {
+            return Ok(Some(*found));
+        }
+        let CacheKey::KeyHash(hash) = &cache_key else {
+            return Ok(None);
+        };
+        let found = self.store.api_key_by_hash(hash).await?;
+        if let Some(pair) = &found {
+            self.auth_cache.put(
+                cache_key.clone(),
+                Cached::ApiKey(Box::new(pair.clone())),
+                generation,
+            );
+        }
+        Ok(found)
+    }
+
+    /// The subject of an access token, from the authentication cache when possible.
+    async fn user_for_token(&self, user_id: Uuid) -> DomainResult<Option<UserRecord>> {
+        let generation = self.auth_cache.generation();
+        let cache_key = CacheKey::User(user_id);
+        if let Some(Cached::User(user)) = self.auth_cache.get(&cache_key) {
+            return Ok(Some(*user));
+        }
+        let user = self.store.user_by_id(user_id).await?;
+        if let Some(u) = &user {
+            self.auth_cache
+                .put(cache_key, Cached::User(Box::new(u.clone())), generation);
+        }
+        Ok(user)
+    }
+
+    /// Called after any change that can invalidate a credential, so that it takes effect on the
+    /// next request.
+    pub(crate) fn credentials_changed(&self) {
+        self.auth_cache.invalidate();
     }
 
     /// With `EMAIL_VERIFICATION=required`, an unverified caller may do nothing but read its own

@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod auth;
+mod auth_cache;
 mod projects;
 mod users;
 mod validate;
@@ -54,6 +55,9 @@ pub struct AuthSettings {
     /// A spent refresh token presented again later than this is treated as stolen.
     pub refresh_reuse_window_secs: i64,
     pub email_verification: EmailVerification,
+    /// How long an authentication lookup may be reused when nothing in this process has
+    /// invalidated it (see `auth_cache`); zero disables the cache.
+    pub auth_cache_ttl: std::time::Duration,
 }
 
 impl Default for AuthSettings {
@@ -64,6 +68,7 @@ impl Default for AuthSettings {
             rotation_grace_secs: 24 * 3600,
             refresh_reuse_window_secs: 5,
             email_verification: EmailVerification::Off,
+            auth_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -76,6 +81,7 @@ pub struct Services {
     /// API key uses not yet written: key id → latest use. Flushed in batches by
     /// [`Services::flush_key_usage`] so that authentication never writes.
     key_usage: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+    auth_cache: auth_cache::AuthCache,
 }
 
 impl std::fmt::Debug for Services {
@@ -97,6 +103,7 @@ impl Services {
             store,
             clock,
             jwt: JwtKeys::new(jwt_secret),
+            auth_cache: auth_cache::AuthCache::new(settings.auth_cache_ttl),
             settings,
             key_usage: Mutex::new(HashMap::new()),
         }

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make bench`: measures the release server as a user would meet it, with a load tool in a
+# second process on loopback. Prints a markdown table (copy it into docs/benchmarks.md).
+#
+#   - authenticated GET /api/v1/projects with an API key: requests/s and latency (wrk)
+#   - POST /api/v1/auth/login: latency, i.e. the argon2id cost (wrk, one connection)
+#   - the server's resident memory at idle and after the load
+#
+# Rate limits are switched off for the run (they would cap the load at 100 requests/min).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package) ..." >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get install -y wrk; fi
+fi
+
+cargo build --release -q -p teamcontext
+BIN=target/release/teamcontext
+DATA=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT/api/v1"
+TEAMCONTEXT_DATA_DIR="$DATA" BIND_ADDR="127.0.0.1:$PORT" LOG_LEVEL=warn LOG_FORMAT=json \
+  RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+
+for _ in $(seq 100); do curl -sf "$BASE/health" >/dev/null && break; sleep 0.1; done
+curl -sf "$BASE/health" >/dev/null || { echo "server did not start"; cat "$DATA/server.log"; exit 1; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
+IDLE_RSS=$(rss_kib)
+
+REG=$(curl -sf -X POST "$BASE/auth/register" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench password","name":"Bench"}')
+KEY=$(printf '%s' "$REG" | python3 -c 'import sys, json; print(json.load(sys.stdin)["api_key"]["key"])')
+for i in 1 2 3 4 5; do
+  curl -sf -X POST "$BASE/projects" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d "{\"name\":\"project $i\",\"description\":\"benchmark project $i\"}" >/dev/null
+done
+
+# wrk prints latency in us/ms/s; normalise to milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
+pct() { awk -v p="$1" '$1 == p"%" {print $2}' | to_ms; }
+
+LIST=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $KEY" "$BASE/projects")
+LIST_RPS=$(printf '%s\n' "$LIST" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+LIST_P50=$(printf '%s\n' "$LIST" | pct 50)
+LIST_P99=$(printf '%s\n' "$LIST" | pct 99)
+LIST_ERRS=$(printf '%s\n' "$LIST" | awk '/Non-2xx/ {print $NF}')
+LOADED_RSS=$(rss_kib)
+
+cat >"$DATA/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"email":"bench@example.com","password":"bench password"}'
+LUA
+LOGIN=$(wrk -t1 -c1 -d"$DURATION" --latency -s "$DATA/login.lua" "$BASE/auth/login")
+LOGIN_P50=$(printf '%s\n' "$LOGIN" | pct 50)
+LOGIN_P99=$(printf '%s\n' "$LOGIN" | pct 99)
+LOGIN_RPS=$(printf '%s\n' "$LOGIN" | awk '/Requests\/sec/ {printf "%.1f", $2}')
+
+echo
+echo "TeamContext $("$BIN" --version | awk '{print $2}') on $(nproc) cores, $(date -u +%Y-%m-%d); wrk ${DURATION}, SQLite"
+echo
+echo "| measurement | result |"
+echo "| --- | --- |"
+echo "| GET /api/v1/projects with an API key ($CONNECTIONS connections) | ${LIST_RPS} req/s, p50 ${LIST_P50} ms, p99 ${LIST_P99} ms${LIST_ERRS:+, non-2xx: $LIST_ERRS} |"
+echo "| POST /api/v1/auth/login (argon2id m=19 MiB t=2 p=1, 1 connection) | p50 ${LOGIN_P50} ms, p99 ${LOGIN_P99} ms (${LOGIN_RPS} logins/s) |"
+echo "| server RSS, idle after start | $((IDLE_RSS / 1024)) MiB |"
+echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
