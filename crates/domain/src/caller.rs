@@ -12,11 +12,7 @@ pub enum Credential {
     /// A JWT access token from a login: full rights of the user.
     AccessToken,
     /// An API key with its scopes and optional single-project restriction.
-    ApiKey {
-        key_id: Uuid,
-        scopes: Vec<Scope>,
-        project_id: Option<Uuid>,
-    },
+    ApiKey { key_id: Uuid, scopes: Vec<Scope>, project_id: Option<Uuid> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

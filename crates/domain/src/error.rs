@@ -94,12 +94,7 @@ pub type DomainResult<T> = Result<T, DomainError>;
 
 impl DomainError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DomainError {
-            code,
-            message: message.into(),
-            details: None,
-            internal: None,
-        }
+        DomainError { code, message: message.into(), details: None, internal: None }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -118,11 +113,8 @@ impl DomainError {
     }
 
     pub fn missing(field: &str) -> Self {
-        Self::new(
-            ErrorCode::MissingRequiredField,
-            format!("`{field}` is required"),
-        )
-        .with_details(serde_json::json!({ "field": field }))
+        Self::new(ErrorCode::MissingRequiredField, format!("`{field}` is required"))
+            .with_details(serde_json::json!({ "field": field }))
     }
 
     pub fn not_found(what: &str) -> Self {

@@ -55,17 +55,12 @@ impl JwtKeys {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> DomainResult<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| {
-                DomainError::new(
-                    ErrorCode::InvalidCredentials,
-                    "the access token is not valid",
-                )
+                DomainError::new(ErrorCode::InvalidCredentials, "the access token is not valid")
             })?;
         if data.claims.exp <= now.timestamp() {
-            return Err(
-                DomainError::new(ErrorCode::TokenExpired, "the access token has expired")
-                    .with_details(serde_json::json!({ "expired_at":
-                    DateTime::from_timestamp(data.claims.exp, 0) })),
-            );
+            return Err(DomainError::new(ErrorCode::TokenExpired, "the access token has expired")
+                .with_details(serde_json::json!({ "expired_at":
+                    DateTime::from_timestamp(data.claims.exp, 0) })));
         }
         Ok(data.claims)
     }
@@ -84,23 +79,14 @@ mod tests {
         assert_eq!(keys.verify(&token, now).unwrap().sub, user);
 
         let later = now + chrono::Duration::seconds(901);
-        assert_eq!(
-            keys.verify(&token, later).unwrap_err().code,
-            ErrorCode::TokenExpired
-        );
+        assert_eq!(keys.verify(&token, later).unwrap_err().code, ErrorCode::TokenExpired);
 
         let other = JwtKeys::new(b"another secret another secret !!");
-        assert_eq!(
-            other.verify(&token, now).unwrap_err().code,
-            ErrorCode::InvalidCredentials
-        );
+        assert_eq!(other.verify(&token, now).unwrap_err().code, ErrorCode::InvalidCredentials);
 
         let mut tampered = token.clone();
         tampered.pop();
         tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(
-            keys.verify(&tampered, now).unwrap_err().code,
-            ErrorCode::InvalidCredentials
-        );
+        assert_eq!(keys.verify(&tampered, now).unwrap_err().code, ErrorCode::InvalidCredentials);
     }
 }

@@ -37,10 +37,7 @@ impl PageParams {
             None | Some("") => None,
             Some(c) => Some(decode_cursor(c)?),
         };
-        Ok(Page {
-            before,
-            limit: limit + 1,
-        })
+        Ok(Page { before, limit: limit + 1 })
     }
 }
 
@@ -66,10 +63,7 @@ impl<T> Paged<T> {
         } else {
             None
         };
-        Paged {
-            items: rows.into_iter().map(view).collect(),
-            next_cursor,
-        }
+        Paged { items: rows.into_iter().map(view).collect(), next_cursor }
     }
 }
 
@@ -79,9 +73,8 @@ fn encode_cursor(id: Uuid) -> String {
 
 fn decode_cursor(cursor: &str) -> DomainResult<Uuid> {
     let bad = || DomainError::invalid("`cursor` is not a cursor this server issued");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     Uuid::from_slice(&bytes).map_err(|_| bad())
 }
 
@@ -92,42 +85,12 @@ mod tests {
     #[test]
     fn cursor_round_trip_and_limits() {
         let id = Uuid::now_v7();
-        let params = PageParams {
-            limit: Some(2),
-            cursor: Some(encode_cursor(id)),
-        };
+        let params = PageParams { limit: Some(2), cursor: Some(encode_cursor(id)) };
         let page = params.to_page().unwrap();
-        assert_eq!(
-            page,
-            Page {
-                before: Some(id),
-                limit: 3
-            }
-        );
-        assert!(
-            PageParams {
-                limit: Some(0),
-                cursor: None
-            }
-            .to_page()
-            .is_err()
-        );
-        assert!(
-            PageParams {
-                limit: Some(101),
-                cursor: None
-            }
-            .to_page()
-            .is_err()
-        );
-        assert!(
-            PageParams {
-                limit: None,
-                cursor: Some("!!".into())
-            }
-            .to_page()
-            .is_err()
-        );
+        assert_eq!(page, Page { before: Some(id), limit: 3 });
+        assert!(PageParams { limit: Some(0), cursor: None }.to_page().is_err());
+        assert!(PageParams { limit: Some(101), cursor: None }.to_page().is_err());
+        assert!(PageParams { limit: None, cursor: Some("!!".into()) }.to_page().is_err());
 
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         let paged = Paged::from_rows(ids.clone(), page, |u| *u, |u| u);

@@ -49,9 +49,7 @@ pub async fn verify_password(password: String, hash: String) -> DomainResult<boo
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+        Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
     })
     .await
     .map_err(|e| DomainError::internal(format!("verify task: {e}")))
@@ -65,22 +63,14 @@ mod tests {
     async fn hash_then_verify() {
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            verify_password("correct horse".into(), hash.clone())
-                .await
-                .unwrap()
-        );
+        assert!(verify_password("correct horse".into(), hash.clone()).await.unwrap());
         assert!(!verify_password("wrong horse".into(), hash).await.unwrap());
     }
 
     #[tokio::test]
     async fn dummy_hash_parses_and_rejects() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(
-            !verify_password("anything".into(), DUMMY_HASH.into())
-                .await
-                .unwrap()
-        );
+        assert!(!verify_password("anything".into(), DUMMY_HASH.into()).await.unwrap());
     }
 
     #[test]

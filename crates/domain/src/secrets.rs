@@ -19,11 +19,8 @@ pub fn sha256_hex(secret: &str) -> String {
 
 /// A fresh API key and the part of it that may be shown later.
 pub fn new_api_key() -> (String, String) {
-    let body: String = rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(API_KEY_BODY_LEN)
-        .map(char::from)
-        .collect();
+    let body: String =
+        rand::rng().sample_iter(&Alphanumeric).take(API_KEY_BODY_LEN).map(char::from).collect();
     let key = format!("{API_KEY_PREFIX}{body}");
     let prefix = key[..API_KEY_PREFIX.len() + API_KEY_SHOWN_LEN].to_string();
     (key, prefix)

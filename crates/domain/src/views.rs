@@ -221,10 +221,7 @@ pub struct SettingsView {
 
 impl From<ProjectSettings> for SettingsView {
     fn from(s: ProjectSettings) -> Self {
-        SettingsView {
-            auto_scan: s.auto_scan,
-            embedding_model: s.embedding_model,
-        }
+        SettingsView { auto_scan: s.auto_scan, embedding_model: s.embedding_model }
     }
 }
 

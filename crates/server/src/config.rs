@@ -13,82 +13,34 @@ use tc_domain::EmailVerification;
 /// Every variable the server reads, with its default and meaning; the README's table is this
 /// list. Keeping it in one place lets unknown keys in the config file be reported.
 pub const VARIABLES: &[(&str, &str, &str)] = &[
-    (
-        "TEAMCONTEXT_DATA_DIR",
-        "./data",
-        "where the SQLite database and generated secrets live",
-    ),
+    ("TEAMCONTEXT_DATA_DIR", "./data", "where the SQLite database and generated secrets live"),
     (
         "DATABASE_URL",
         "sqlite in the data dir",
         "`sqlite:///path/to.db`; PostgreSQL arrives in a later release",
     ),
-    (
-        "BIND_ADDR",
-        "127.0.0.1:8080",
-        "address and port to listen on",
-    ),
+    ("BIND_ADDR", "127.0.0.1:8080", "address and port to listen on"),
     (
         "JWT_SECRET_KEY",
         "generated",
         "HS256 secret (≥ 32 bytes); generated and kept in the data dir if unset",
     ),
     ("ACCESS_TOKEN_TTL_SECS", "900", "access token lifetime"),
-    (
-        "REFRESH_TOKEN_TTL_SECS",
-        "604800",
-        "refresh token lifetime (7 days)",
-    ),
-    (
-        "API_KEY_ROTATION_GRACE_SECS",
-        "86400",
-        "how long a rotated API key keeps working",
-    ),
-    (
-        "EMAIL_VERIFICATION",
-        "off",
-        "`off`, `limited` (may save, not retrieve) or `required`",
-    ),
-    (
-        "ALLOWED_ORIGINS",
-        "(none)",
-        "comma-separated origins allowed by CORS, or `*`",
-    ),
+    ("REFRESH_TOKEN_TTL_SECS", "604800", "refresh token lifetime (7 days)"),
+    ("API_KEY_ROTATION_GRACE_SECS", "86400", "how long a rotated API key keeps working"),
+    ("EMAIL_VERIFICATION", "off", "`off`, `limited` (may save, not retrieve) or `required`"),
+    ("ALLOWED_ORIGINS", "(none)", "comma-separated origins allowed by CORS, or `*`"),
     (
         "RATE_LIMIT_PER_KEY_PER_MIN",
         "100",
         "requests per minute per API key or user session; 0 disables",
     ),
-    (
-        "RATE_LIMIT_PER_KEY_BURST",
-        "120",
-        "burst allowance per API key or user session",
-    ),
-    (
-        "RATE_LIMIT_PER_IP_PER_MIN",
-        "200",
-        "requests per minute per client IP; 0 disables",
-    ),
-    (
-        "RATE_LIMIT_SEARCH_PER_MIN",
-        "30",
-        "searches per minute per caller; 0 disables",
-    ),
-    (
-        "MAX_BODY_BYTES",
-        "10485760",
-        "largest accepted request body (413 above it)",
-    ),
-    (
-        "LOG_FORMAT",
-        "auto",
-        "`json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise)",
-    ),
-    (
-        "LOG_LEVEL",
-        "info",
-        "a tracing filter such as `info` or `teamcontext=debug,info`",
-    ),
+    ("RATE_LIMIT_PER_KEY_BURST", "120", "burst allowance per API key or user session"),
+    ("RATE_LIMIT_PER_IP_PER_MIN", "200", "requests per minute per client IP; 0 disables"),
+    ("RATE_LIMIT_SEARCH_PER_MIN", "30", "searches per minute per caller; 0 disables"),
+    ("MAX_BODY_BYTES", "10485760", "largest accepted request body (413 above it)"),
+    ("LOG_FORMAT", "auto", "`json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise)"),
+    ("LOG_LEVEL", "info", "a tracing filter such as `info` or `teamcontext=debug,info`"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +52,7 @@ pub enum ConfigError {
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { name, reason: reason.into() }
 }
 
 /// A secret string whose `Debug` does not print it.
@@ -197,10 +146,7 @@ impl Config {
         let email_verification = match get("EMAIL_VERIFICATION") {
             None => EmailVerification::Off,
             Some(v) => EmailVerification::parse(v).ok_or_else(|| {
-                invalid(
-                    "EMAIL_VERIFICATION",
-                    format!("{v:?} is not off, limited or required"),
-                )
+                invalid("EMAIL_VERIFICATION", format!("{v:?} is not off, limited or required"))
             })?,
         };
         let allowed_origins = match get("ALLOWED_ORIGINS") {
@@ -227,18 +173,12 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(v) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    format!("{v:?} is not auto, json or pretty"),
-                ));
+                return Err(invalid("LOG_FORMAT", format!("{v:?} is not auto, json or pretty")));
             }
         };
         let log_level = get("LOG_LEVEL").unwrap_or("info").to_string();
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(invalid(
-                "LOG_LEVEL",
-                format!("{log_level:?} is not a valid filter"),
-            ));
+            return Err(invalid("LOG_LEVEL", format!("{log_level:?} is not a valid filter")));
         }
         let ttl = |name: &'static str, default: i64| -> Result<i64, ConfigError> {
             let v: i64 = number(name, get(name), default)?;
@@ -251,10 +191,7 @@ impl Config {
             bind_addr: match get("BIND_ADDR") {
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
                 Some(v) => v.parse().map_err(|_| {
-                    invalid(
-                        "BIND_ADDR",
-                        format!("{v:?} is not an address like 127.0.0.1:8080"),
-                    )
+                    invalid("BIND_ADDR", format!("{v:?} is not an address like 127.0.0.1:8080"))
                 })?,
             },
             access_token_ttl_secs: ttl("ACCESS_TOKEN_TTL_SECS", 900)?,
@@ -306,9 +243,7 @@ fn number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match value {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| invalid(name, format!("{v:?} is not a valid number"))),
+        Some(v) => v.parse().map_err(|_| invalid(name, format!("{v:?} is not a valid number"))),
     }
 }
 
@@ -334,14 +269,9 @@ fn parse_database_url(url: &str) -> Result<PathBuf, ConfigError> {
 }
 
 fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
-    let file_err = |reason: String| ConfigError::File {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let file_err = |reason: String| ConfigError::File { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
     let mut values = HashMap::new();
     for (key, value) in table {
         let name = key.to_uppercase();
@@ -354,11 +284,7 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
             toml::Value::Boolean(b) => b.to_string(),
             toml::Value::Array(items) => items
                 .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| i.to_string())
-                })
+                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
                 .collect::<Vec<_>>()
                 .join(","),
             other => return Err(file_err(format!("{key}: unsupported value {other}"))),
@@ -373,10 +299,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -401,9 +324,7 @@ mod tests {
             ("RATE_LIMIT_PER_IP_PER_MIN", "lots"),
             ("LOG_FORMAT", "xml"),
         ] {
-            let err = Config::from_sources(None, &env(&[(name, value)]))
-                .unwrap_err()
-                .to_string();
+            let err = Config::from_sources(None, &env(&[(name, value)])).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");
         }
     }
@@ -412,20 +333,15 @@ mod tests {
     fn file_then_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tc.toml");
-        std::fs::write(
-            &path,
-            "bind_addr = \"0.0.0.0:9000\"\nrate_limit_per_ip_per_min = 7\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "bind_addr = \"0.0.0.0:9000\"\nrate_limit_per_ip_per_min = 7\n")
+            .unwrap();
         let c =
             Config::from_sources(Some(&path), &env(&[("RATE_LIMIT_PER_IP_PER_MIN", "9")])).unwrap();
         assert_eq!(c.bind_addr.to_string(), "0.0.0.0:9000");
         assert_eq!(c.rate_limits.per_ip_per_min, 9, "environment wins");
 
         std::fs::write(&path, "bind_adr = \"x\"\n").unwrap();
-        let err = Config::from_sources(Some(&path), &env(&[]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_sources(Some(&path), &env(&[])).unwrap_err().to_string();
         assert!(err.contains("bind_adr"), "{err}");
         assert!(
             format!(

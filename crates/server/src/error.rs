@@ -37,18 +37,11 @@ pub struct ErrorLog {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let DomainError {
-            code,
-            message,
-            details,
-            internal,
-        } = self.0;
+        let DomainError { code, message, details, internal } = self.0;
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = details
-            .as_ref()
-            .and_then(|d| d.get("retry_after_secs"))
-            .and_then(Value::as_u64);
+        let retry_after =
+            details.as_ref().and_then(|d| d.get("retry_after_secs")).and_then(Value::as_u64);
         let body = json!({
             "error": {
                 "code": code.as_str(),
@@ -65,10 +58,7 @@ impl IntoResponse for ApiError {
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(ErrorLog {
-            code: code.as_str(),
-            internal,
-        });
+        response.extensions_mut().insert(ErrorLog { code: code.as_str(), internal });
         response
     }
 }
@@ -83,18 +73,13 @@ pub fn envelope_for_status(original: &Response) -> Response {
             "method not allowed on this route (the Allow header lists the methods it accepts)"
                 .to_string(),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            ErrorCode::ContextTooLarge,
-            "the request body is too large".to_string(),
-        ),
-        s if s.is_client_error() => (
-            ErrorCode::InvalidInput,
-            s.canonical_reason().unwrap_or("bad request").to_string(),
-        ),
-        _ => (
-            ErrorCode::InternalServerError,
-            "an internal error occurred".to_string(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::ContextTooLarge, "the request body is too large".to_string())
+        }
+        s if s.is_client_error() => {
+            (ErrorCode::InvalidInput, s.canonical_reason().unwrap_or("bad request").to_string())
+        }
+        _ => (ErrorCode::InternalServerError, "an internal error occurred".to_string()),
     };
     let mut response = ApiError::new(code, message).into_response();
     *response.status_mut() = status;

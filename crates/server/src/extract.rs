@@ -68,11 +68,7 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_data() {
-            ErrorCode::ValidationFailed
-        } else {
-            ErrorCode::InvalidInput
-        };
+        let code = if e.is_data() { ErrorCode::ValidationFailed } else { ErrorCode::InvalidInput };
         ApiError::new(code, format!("invalid JSON body: {e}"))
     })
 }
@@ -93,10 +89,7 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let credential = header
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
@@ -112,9 +105,7 @@ impl FromRequestParts<AppState> for Auth {
         if let Some(slot) = parts.extensions.get::<UserSlot>() {
             slot.set(caller.user_id);
         }
-        state
-            .limits
-            .check_caller(caller.api_key_id().unwrap_or(caller.user_id))?;
+        state.limits.check_caller(caller.api_key_id().unwrap_or(caller.user_id))?;
         Ok(Auth(caller))
     }
 }

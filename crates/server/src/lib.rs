@@ -29,17 +29,11 @@ use crate::state::AppState;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot use data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("cannot open the database: {0}")]
     Store(#[from] tc_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
 }
 
 /// The SQLite store and the service layer over it, as configured.
@@ -47,16 +41,10 @@ pub async fn open_services(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<(Arc<Services>, SqliteStore), StartError> {
-    let data_dir_err = |source| StartError::DataDir {
-        path: config.data_dir.display().to_string(),
-        source,
-    };
+    let data_dir_err =
+        |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
     std::fs::create_dir_all(&config.data_dir).map_err(data_dir_err)?;
-    if let Some(parent) = config
-        .database_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
+    if let Some(parent) = config.database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(data_dir_err)?;
     }
     let secret = match &config.jwt_secret {
@@ -72,12 +60,7 @@ pub async fn open_services(
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         ..AuthSettings::default()
     };
-    let services = Arc::new(Services::new(
-        Arc::new(store.clone()),
-        clock,
-        &secret,
-        settings,
-    ));
+    let services = Arc::new(Services::new(Arc::new(store.clone()), clock, &secret, settings));
     Ok((services, store))
 }
 
@@ -135,41 +118,25 @@ impl RunningServer {
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
     let (services, store) = open_services(&config, clock).await?;
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
-    let state = AppState {
-        services: services.clone(),
-        limits: limits.clone(),
-    };
+    let state = AppState { services: services.clone(), limits: limits.clone() };
     let app = http::app(state, &config);
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
-        .map_err(|source| StartError::Bind {
-            addr: config.bind_addr,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: config.bind_addr,
-        source,
-    })?;
+        .map_err(|source| StartError::Bind { addr: config.bind_addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr: config.bind_addr, source })?;
     let (shutdown, mut stopped) = watch::channel(false);
     spawn_upkeep(services.clone(), limits, shutdown.subscribe());
     let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.changed().await;
-        })
-        .await
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
+            })
+            .await
     });
     info!(%addr, database = %config.database_path.display(), "TeamContext listening");
-    Ok(RunningServer {
-        addr,
-        services,
-        shutdown,
-        task,
-        store,
-    })
+    Ok(RunningServer { addr, services, shutdown, task, store })
 }
 
 /// Periodic upkeep: write API-key usage, forget idle rate-limit entries, purge projects whose

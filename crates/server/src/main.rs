@@ -67,10 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
             let applied = tc_store_sqlite::SqliteStore::migrate(&config.database_path).await?;
-            println!(
-                "{applied} migration(s) applied to {}",
-                config.database_path.display()
-            );
+            println!("{applied} migration(s) applied to {}", config.database_path.display());
         }
         Command::Purge => {
             let (services, store) =

@@ -12,13 +12,8 @@ use support::TestApp;
 async fn keys_are_listed_without_secrets_and_shown_once() {
     let app = TestApp::new().await;
     let u = app.register("ann").await;
-    let created = app
-        .post(
-            "/users/me/api-keys",
-            Some(&u.access_token),
-            json!({"name": "cursor"}),
-        )
-        .await;
+    let created =
+        app.post("/users/me/api-keys", Some(&u.access_token), json!({"name": "cursor"})).await;
     let b = created.assert_status(201).clone();
     let key = b["key"].as_str().unwrap();
     assert_eq!(b["name"], "cursor");
@@ -31,15 +26,8 @@ async fn keys_are_listed_without_secrets_and_shown_once() {
     assert_eq!(items[0]["name"], "default");
     assert_eq!(items[1]["prefix"].as_str().unwrap(), &key[..11]);
     let text = list.body.to_string();
-    assert!(
-        !text.contains(key) && !text.contains(&u.api_key),
-        "secrets never listed"
-    );
-    assert!(
-        items
-            .iter()
-            .all(|k| k.get("key").is_none() && k.get("hash").is_none())
-    );
+    assert!(!text.contains(key) && !text.contains(&u.api_key), "secrets never listed");
+    assert!(items.iter().all(|k| k.get("key").is_none() && k.get("hash").is_none()));
 }
 
 #[tokio::test]
@@ -49,41 +37,21 @@ async fn create_key_validation() {
     let other = app.register("eve").await;
     let theirs = app.create_project(&other.api_key, "eve's").await;
     let create = |body| app.post("/users/me/api-keys", Some(&u.api_key), body);
-    create(json!({}))
-        .await
-        .assert_error(400, "MISSING_REQUIRED_FIELD");
-    create(json!({"name": "x", "scopes": ["admin"]}))
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    create(json!({"name": "x", "scopes": []}))
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    create(json!({"name": "x", "project_id": theirs}))
-        .await
-        .assert_error(404, "PROJECT_NOT_FOUND");
+    create(json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    create(json!({"name": "x", "scopes": ["admin"]})).await.assert_error(422, "INVALID_INPUT");
+    create(json!({"name": "x", "scopes": []})).await.assert_error(422, "INVALID_INPUT");
+    create(json!({"name": "x", "project_id": theirs})).await.assert_error(404, "PROJECT_NOT_FOUND");
     create(json!({"name": "x", "project_id": "not-a-uuid"}))
         .await
         .assert_error(422, "INVALID_INPUT");
-    app.send(
-        Method::POST,
-        "/users/me/api-keys",
-        None,
-        Some(json!({"name": "x"})),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
+    app.send(Method::POST, "/users/me/api-keys", None, Some(json!({"name": "x"})))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
 
     let read_only = create(json!({"name": "ro", "scopes": ["read"]})).await;
-    let ro = read_only.assert_status(201)["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ro = read_only.assert_status(201)["key"].as_str().unwrap().to_string();
     let escalate = app
-        .post(
-            "/users/me/api-keys",
-            Some(&ro),
-            json!({"name": "rw", "scopes": ["read", "write"]}),
-        )
+        .post("/users/me/api-keys", Some(&ro), json!({"name": "rw", "scopes": ["read", "write"]}))
         .await;
     escalate.assert_error(403, "INSUFFICIENT_PERMISSIONS");
 }
@@ -94,26 +62,18 @@ async fn read_scope_cannot_write() {
     let u = app.register("cat").await;
     let p = app.create_project(&u.api_key, "alpha").await;
     let ro = app
-        .post(
-            "/users/me/api-keys",
-            Some(&u.api_key),
-            json!({"name": "ro", "scopes": ["read"]}),
-        )
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "ro", "scopes": ["read"]}))
         .await;
     let ro = ro.assert_status(201)["key"].as_str().unwrap().to_string();
     app.get("/projects", &ro).await.assert_status(200);
-    app.get(&format!("/projects/{p}"), &ro)
-        .await
-        .assert_status(200);
+    app.get(&format!("/projects/{p}"), &ro).await.assert_status(200);
     app.post("/projects", Some(&ro), json!({"name": "beta"}))
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
     app.put(&format!("/projects/{p}"), &ro, json!({"name": "x"}))
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
-    app.delete(&format!("/projects/{p}"), &ro)
-        .await
-        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    app.delete(&format!("/projects/{p}"), &ro).await.assert_error(403, "INSUFFICIENT_PERMISSIONS");
 }
 
 #[tokio::test]
@@ -139,25 +99,17 @@ async fn project_restricted_keys_see_one_project() {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![alpha.as_str()]);
-    app.get(&format!("/projects/{alpha}"), &k)
-        .await
-        .assert_status(200);
-    app.get(&format!("/projects/{beta}"), &k)
-        .await
-        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.get(&format!("/projects/{alpha}"), &k).await.assert_status(200);
+    app.get(&format!("/projects/{beta}"), &k).await.assert_error(404, "PROJECT_NOT_FOUND");
     app.post("/projects", Some(&k), json!({"name": "gamma"}))
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
     app.post("/users/me/api-keys", Some(&k), json!({"name": "wider"}))
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
-    app.post(
-        "/users/me/api-keys",
-        Some(&k),
-        json!({"name": "same", "project_id": alpha}),
-    )
-    .await
-    .assert_status(201);
+    app.post("/users/me/api-keys", Some(&k), json!({"name": "same", "project_id": alpha}))
+        .await
+        .assert_status(201);
 }
 
 #[tokio::test]
@@ -165,13 +117,7 @@ async fn revoked_keys_stop_at_once() {
     let app = TestApp::new().await;
     let u = app.register("eli").await;
     let other = app.register("fox").await;
-    let r = app
-        .post(
-            "/users/me/api-keys",
-            Some(&u.api_key),
-            json!({"name": "temp"}),
-        )
-        .await;
+    let r = app.post("/users/me/api-keys", Some(&u.api_key), json!({"name": "temp"})).await;
     let b = r.assert_status(201).clone();
     let (id, key) = (b["id"].as_str().unwrap(), b["key"].as_str().unwrap());
     app.get("/users/me", key).await.assert_status(200);
@@ -179,9 +125,7 @@ async fn revoked_keys_stop_at_once() {
     app.delete(&format!("/users/me/api-keys/{id}"), &other.api_key)
         .await
         .assert_error(404, "RESOURCE_NOT_FOUND");
-    app.delete(&format!("/users/me/api-keys/{id}"), &u.api_key)
-        .await
-        .assert_status(204);
+    app.delete(&format!("/users/me/api-keys/{id}"), &u.api_key).await.assert_status(204);
     let refused = app.get("/users/me", key).await;
     refused.assert_error(401, "INVALID_API_KEY");
     assert_eq!(refused.body["error"]["details"]["reason"], "revoked");
@@ -198,14 +142,7 @@ async fn revoked_keys_stop_at_once() {
 async fn rotation_keeps_the_old_key_for_the_grace_period() {
     let app = TestApp::new().await;
     let u = app.register("gil").await;
-    let r = app
-        .send(
-            Method::POST,
-            "/users/me/api-key/rotate",
-            Some(&u.api_key),
-            None,
-        )
-        .await;
+    let r = app.send(Method::POST, "/users/me/api-key/rotate", Some(&u.api_key), None).await;
     let b = r.assert_status(200).clone();
     let new_key = b["key"].as_str().unwrap().to_string();
     assert_ne!(new_key, u.api_key);
@@ -214,10 +151,7 @@ async fn rotation_keeps_the_old_key_for_the_grace_period() {
     let expires: chrono::DateTime<chrono::Utc> =
         b["previous_expires_at"].as_str().unwrap().parse().unwrap();
     let expected = app.services().now() + Duration::hours(24);
-    assert!(
-        (expires - expected).num_seconds().abs() < 5,
-        "{expires} vs {expected}"
-    );
+    assert!((expires - expected).num_seconds().abs() < 5, "{expires} vs {expected}");
 
     app.get("/users/me", &u.api_key).await.assert_status(200);
     app.clock.advance(Duration::hours(23));
@@ -234,13 +168,8 @@ async fn rotation_with_a_jwt_picks_a_key() {
     let app = TestApp::new().await;
     let u = app.register("hana").await;
     let other = app.register("ivan").await;
-    let by_default = app
-        .post("/users/me/api-key/rotate", Some(&u.access_token), json!({}))
-        .await;
-    assert_eq!(
-        by_default.assert_status(200)["previous_id"],
-        u.api_key_id.as_str()
-    );
+    let by_default = app.post("/users/me/api-key/rotate", Some(&u.access_token), json!({})).await;
+    assert_eq!(by_default.assert_status(200)["previous_id"], u.api_key_id.as_str());
 
     let created = app
         .post(
@@ -249,17 +178,9 @@ async fn rotation_with_a_jwt_picks_a_key() {
             json!({"name": "ci", "scopes": ["read"]}),
         )
         .await;
-    let ci_id = created.assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let named = app
-        .post(
-            "/users/me/api-key/rotate",
-            Some(&u.access_token),
-            json!({"key_id": ci_id}),
-        )
-        .await;
+    let ci_id = created.assert_status(201)["id"].as_str().unwrap().to_string();
+    let named =
+        app.post("/users/me/api-key/rotate", Some(&u.access_token), json!({"key_id": ci_id})).await;
     let b = named.assert_status(200);
     assert_eq!(b["name"], "ci");
     assert_eq!(b["scopes"], json!(["read"]));

@@ -45,40 +45,20 @@ async fn register_rejects_bad_input() {
         body
     };
     let cases = [
-        (
-            json!({"password": "12345678", "name": "Bob"}),
-            400,
-            "MISSING_REQUIRED_FIELD",
-        ),
+        (json!({"password": "12345678", "name": "Bob"}), 400, "MISSING_REQUIRED_FIELD"),
         (with("email", json!("not-an-email")), 422, "INVALID_INPUT"),
         (with("password", json!("1234567")), 422, "INVALID_INPUT"),
-        (
-            with("password", json!("x".repeat(129))),
-            422,
-            "INVALID_INPUT",
-        ),
+        (with("password", json!("x".repeat(129))), 422, "INVALID_INPUT"),
         (with("name", json!("   ")), 422, "INVALID_INPUT"),
         (with("email", json!(42)), 422, "INVALID_INPUT"),
     ];
     for (body, status, code) in cases {
-        app.post("/auth/register", None, body)
-            .await
-            .assert_error(status, code);
+        app.post("/auth/register", None, body).await.assert_error(status, code);
     }
-    app.post(
-        "/auth/register",
-        None,
-        with("password", json!("y".repeat(128))),
-    )
-    .await
-    .assert_status(201);
-    let dup = app
-        .post(
-            "/auth/register",
-            None,
-            with("email", json!("BOB@example.COM")),
-        )
-        .await;
+    app.post("/auth/register", None, with("password", json!("y".repeat(128))))
+        .await
+        .assert_status(201);
+    let dup = app.post("/auth/register", None, with("email", json!("BOB@example.COM"))).await;
     dup.assert_error(409, "CONFLICT");
 
     let raw = app
@@ -90,16 +70,9 @@ async fn register_rejects_bad_input() {
         .await
         .unwrap();
     TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
-    let no_type = app
-        .client
-        .post(app.url("/auth/register"))
-        .body(ok.to_string())
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(no_type)
-        .await
-        .assert_error(400, "INVALID_INPUT");
+    let no_type =
+        app.client.post(app.url("/auth/register")).body(ok.to_string()).send().await.unwrap();
+    TestApp::read(no_type).await.assert_error(400, "INVALID_INPUT");
 }
 
 #[tokio::test]
@@ -107,33 +80,19 @@ async fn login_checks_the_password_and_returns_no_key() {
     let app = TestApp::new().await;
     let u = app.register("carol").await;
     let r = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "CAROL@example.com", "password": u.password}),
-        )
+        .post("/auth/login", None, json!({"email": "CAROL@example.com", "password": u.password}))
         .await;
     let b = r.assert_status(200);
     assert_eq!(b["user"]["id"], u.id.as_str());
     assert!(b.get("api_key").is_none());
-    app.get("/users/me", b["access_token"].as_str().unwrap())
-        .await
-        .assert_status(200);
+    app.get("/users/me", b["access_token"].as_str().unwrap()).await.assert_status(200);
 
-    app.post(
-        "/auth/login",
-        None,
-        json!({"email": u.email, "password": "wrong password"}),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
-    app.post(
-        "/auth/login",
-        None,
-        json!({"email": "nobody@example.com", "password": "whatever1"}),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/auth/login", None, json!({"email": u.email, "password": "wrong password"}))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/auth/login", None, json!({"email": "nobody@example.com", "password": "whatever1"}))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
     app.post("/auth/login", None, json!({"email": u.email}))
         .await
         .assert_error(400, "MISSING_REQUIRED_FIELD");
@@ -143,64 +102,31 @@ async fn login_checks_the_password_and_returns_no_key() {
 async fn refresh_rotates_and_detects_reuse() {
     let app = TestApp::new().await;
     let u = app.register("dave").await;
-    let first = app
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": u.refresh_token}),
-        )
-        .await;
+    let first = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
     let pair = first.assert_status(200).clone();
     let second_token = pair["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second_token, u.refresh_token);
-    app.get("/users/me", pair["access_token"].as_str().unwrap())
-        .await
-        .assert_status(200);
+    app.get("/users/me", pair["access_token"].as_str().unwrap()).await.assert_status(200);
 
     // Within the 5-second window a second use is refused but the family survives.
-    let again = app
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": u.refresh_token}),
-        )
-        .await;
+    let again = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
     again.assert_error(401, "TOKEN_REVOKED");
     assert_eq!(again.body["error"]["details"]["reason"], "already_used");
-    let third = app
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": second_token}),
-        )
-        .await;
-    let third_token = third.assert_status(200)["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = app.post("/auth/refresh", None, json!({"refresh_token": second_token})).await;
+    let third_token = third.assert_status(200)["refresh_token"].as_str().unwrap().to_string();
 
     // Later, reuse of a spent token is theft: the whole family goes.
     app.clock.advance(Duration::seconds(6));
-    let stolen = app
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": u.refresh_token}),
-        )
-        .await;
+    let stolen = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
     stolen.assert_error(401, "TOKEN_REVOKED");
     assert_eq!(stolen.body["error"]["details"]["reason"], "reuse_detected");
-    let after = app
-        .post("/auth/refresh", None, json!({"refresh_token": third_token}))
-        .await;
+    let after = app.post("/auth/refresh", None, json!({"refresh_token": third_token})).await;
     after.assert_error(401, "TOKEN_REVOKED");
 
     app.post("/auth/refresh", None, json!({"refresh_token": "made-up"}))
         .await
         .assert_error(401, "TOKEN_REVOKED");
-    app.post("/auth/refresh", None, json!({}))
-        .await
-        .assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/auth/refresh", None, json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
 }
 
 #[tokio::test]
@@ -213,12 +139,7 @@ async fn concurrent_refresh_first_wins() {
         let url = app.url("/auth/refresh");
         let token = u.refresh_token.clone();
         tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .json(&json!({"refresh_token": token}))
-                .send()
-                .await
-                .unwrap();
+            let r = client.post(url).json(&json!({"refresh_token": token})).send().await.unwrap();
             TestApp::read(r).await
         }));
     }
@@ -239,40 +160,23 @@ async fn refresh_tokens_expire_after_seven_days() {
     let app = TestApp::new().await;
     let u = app.register("fay").await;
     app.clock.advance(Duration::days(7) + Duration::seconds(1));
-    app.post(
-        "/auth/refresh",
-        None,
-        json!({"refresh_token": u.refresh_token}),
-    )
-    .await
-    .assert_error(401, "TOKEN_EXPIRED");
+    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
+        .await
+        .assert_error(401, "TOKEN_EXPIRED");
 }
 
 #[tokio::test]
 async fn logout_revokes_the_family() {
     let app = TestApp::new().await;
     let u = app.register("gus").await;
-    let pair = app
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": u.refresh_token}),
-        )
-        .await;
-    let newer = pair.assert_status(200)["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    app.post("/auth/logout", None, json!({"refresh_token": newer}))
-        .await
-        .assert_status(204);
+    let pair = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
+    let newer = pair.assert_status(200)["refresh_token"].as_str().unwrap().to_string();
+    app.post("/auth/logout", None, json!({"refresh_token": newer})).await.assert_status(204);
     app.post("/auth/refresh", None, json!({"refresh_token": newer}))
         .await
         .assert_error(401, "TOKEN_REVOKED");
     // Logging out an unknown token reveals nothing.
-    app.post("/auth/logout", None, json!({"refresh_token": "nope"}))
-        .await
-        .assert_status(204);
+    app.post("/auth/logout", None, json!({"refresh_token": "nope"})).await.assert_status(204);
 }
 
 #[tokio::test]
@@ -282,12 +186,8 @@ async fn access_tokens_expire_and_cannot_be_forged() {
     let mut tampered = u.access_token.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    app.get("/users/me", &tampered)
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
-    app.get("/users/me", "not.a.jwt")
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
+    app.get("/users/me", &tampered).await.assert_error(401, "INVALID_CREDENTIALS");
+    app.get("/users/me", "not.a.jwt").await.assert_error(401, "INVALID_CREDENTIALS");
     app.get("/users/me", "tc_notarealkeynotarealkeynotarealkeynotarea")
         .await
         .assert_error(401, "INVALID_API_KEY");
@@ -302,18 +202,12 @@ async fn access_tokens_expire_and_cannot_be_forged() {
     let basic = TestApp::read(basic).await;
     basic.assert_error(401, "INVALID_CREDENTIALS");
     assert_eq!(basic.headers["www-authenticate"], "Bearer");
-    app.send(Method::GET, "/users/me", None, None)
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
+    app.send(Method::GET, "/users/me", None, None).await.assert_error(401, "INVALID_CREDENTIALS");
 
     app.clock.advance(Duration::minutes(14));
-    app.get("/users/me", &u.access_token)
-        .await
-        .assert_status(200);
+    app.get("/users/me", &u.access_token).await.assert_status(200);
     app.clock.advance(Duration::minutes(2));
-    app.get("/users/me", &u.access_token)
-        .await
-        .assert_error(401, "TOKEN_EXPIRED");
+    app.get("/users/me", &u.access_token).await.assert_error(401, "TOKEN_EXPIRED");
     app.get("/users/me", &u.api_key).await.assert_status(200);
 }
 
@@ -322,36 +216,20 @@ async fn deactivation_stops_every_credential_on_the_next_request() {
     let app = TestApp::new().await;
     let u = app.register("ivy").await;
     app.get("/users/me", &u.api_key).await.assert_status(200);
-    app.services()
-        .admin_set_active(&u.email, false)
-        .await
-        .unwrap();
+    app.services().admin_set_active(&u.email, false).await.unwrap();
 
     let r = app.get("/users/me", &u.api_key).await;
     r.assert_error(401, "INVALID_API_KEY");
     assert_eq!(r.body["error"]["details"]["reason"], "account_deactivated");
-    app.get("/users/me", &u.access_token)
+    app.get("/users/me", &u.access_token).await.assert_error(401, "TOKEN_REVOKED");
+    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
         .await
         .assert_error(401, "TOKEN_REVOKED");
-    app.post(
-        "/auth/refresh",
-        None,
-        json!({"refresh_token": u.refresh_token}),
-    )
-    .await
-    .assert_error(401, "TOKEN_REVOKED");
-    app.post(
-        "/auth/login",
-        None,
-        json!({"email": u.email, "password": u.password}),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
-
-    app.services()
-        .admin_set_active(&u.email, true)
+    app.post("/auth/login", None, json!({"email": u.email, "password": u.password}))
         .await
-        .unwrap();
+        .assert_error(401, "INVALID_CREDENTIALS");
+
+    app.services().admin_set_active(&u.email, true).await.unwrap();
     app.get("/users/me", &u.api_key).await.assert_status(200);
 }
 
@@ -361,56 +239,28 @@ async fn password_change_signs_out_sessions_but_keeps_keys() {
     let u = app.register("jon").await;
     let change =
         |current: &str, new: &str| json!({"current_password": current, "new_password": new});
-    app.post(
-        "/users/me/password",
-        Some(&u.access_token),
-        change("wrong-pass", "a new password"),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
-    app.post(
-        "/users/me/password",
-        Some(&u.access_token),
-        change(&u.password, "short"),
-    )
-    .await
-    .assert_error(422, "INVALID_INPUT");
-    app.post(
-        "/users/me/password",
-        None,
-        change(&u.password, "a new password"),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
-    app.post(
-        "/users/me/password",
-        Some(&u.access_token),
-        change(&u.password, "a new password"),
-    )
-    .await
-    .assert_status(204);
+    app.post("/users/me/password", Some(&u.access_token), change("wrong-pass", "a new password"))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/users/me/password", Some(&u.access_token), change(&u.password, "short"))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/users/me/password", None, change(&u.password, "a new password"))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/users/me/password", Some(&u.access_token), change(&u.password, "a new password"))
+        .await
+        .assert_status(204);
 
-    app.post(
-        "/auth/refresh",
-        None,
-        json!({"refresh_token": u.refresh_token}),
-    )
-    .await
-    .assert_error(401, "TOKEN_REVOKED");
-    app.post(
-        "/auth/login",
-        None,
-        json!({"email": u.email, "password": u.password}),
-    )
-    .await
-    .assert_error(401, "INVALID_CREDENTIALS");
-    app.post(
-        "/auth/login",
-        None,
-        json!({"email": u.email, "password": "a new password"}),
-    )
-    .await
-    .assert_status(200);
+    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
+        .await
+        .assert_error(401, "TOKEN_REVOKED");
+    app.post("/auth/login", None, json!({"email": u.email, "password": u.password}))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/auth/login", None, json!({"email": u.email, "password": "a new password"}))
+        .await
+        .assert_status(200);
     app.get("/users/me", &u.api_key).await.assert_status(200);
 }
 
@@ -419,9 +269,7 @@ async fn required_email_verification_blocks_everything_but_the_profile() {
     let app = TestApp::with_env(&[("EMAIL_VERIFICATION", "required")]).await;
     let u = app.register("kim").await;
     app.get("/users/me", &u.api_key).await.assert_status(200);
-    app.get("/projects", &u.api_key)
-        .await
-        .assert_error(403, "EMAIL_NOT_VERIFIED");
+    app.get("/projects", &u.api_key).await.assert_error(403, "EMAIL_NOT_VERIFIED");
     app.post("/projects", Some(&u.api_key), json!({"name": "x"}))
         .await
         .assert_error(403, "EMAIL_NOT_VERIFIED");

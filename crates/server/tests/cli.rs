@@ -15,11 +15,8 @@ fn teamcontext(data_dir: &std::path::Path) -> Command {
 #[test]
 fn a_bad_setting_stops_the_server_and_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let out = teamcontext(dir.path())
-        .env("BIND_ADDR", "not-an-address")
-        .arg("serve")
-        .output()
-        .unwrap();
+    let out =
+        teamcontext(dir.path()).env("BIND_ADDR", "not-an-address").arg("serve").output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("BIND_ADDR"), "{stderr}");
@@ -29,11 +26,7 @@ fn a_bad_setting_stops_the_server_and_names_the_variable() {
 fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
@@ -77,22 +70,13 @@ fn serve_stops_cleanly_on_sigterm() {
     // The log lines and the banner share stdout; read until the banner names the address.
     while !banner.contains("listening on http://") {
         banner.clear();
-        assert!(
-            stdout.read_line(&mut banner).unwrap() > 0,
-            "server exited before listening"
-        );
+        assert!(stdout.read_line(&mut banner).unwrap() > 0, "server exited before listening");
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(status.success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert!(
-        server.wait().unwrap().success(),
-        "exit status after SIGTERM"
-    );
+    assert!(server.wait().unwrap().success(), "exit status after SIGTERM");
     assert!(rest.contains("server stopped"), "{rest}");
     assert!(dir.path().join("teamcontext.db").exists());
     assert!(dir.path().join("jwt_secret").exists());

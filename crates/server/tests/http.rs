@@ -16,15 +16,8 @@ async fn unknown_routes_and_methods_answer_in_the_envelope() {
     let r = app.send(Method::PATCH, "/projects", None, None).await;
     r.assert_error(405, "INVALID_INPUT");
     assert!(r.headers["allow"].to_str().unwrap().contains("POST"));
-    let outside = app
-        .client
-        .get(format!("{}/favicon.ico", app.base))
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(outside)
-        .await
-        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let outside = app.client.get(format!("{}/favicon.ico", app.base)).send().await.unwrap();
+    TestApp::read(outside).await.assert_error(404, "RESOURCE_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -45,22 +38,11 @@ async fn request_ids_are_echoed_when_sane() {
         .send()
         .await
         .unwrap();
-    let id = replaced.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(id.starts_with("req_") && id.len() > 10, "{id}");
-    let err = app
-        .client
-        .get(app.url("/users/me"))
-        .header("x-request-id", "mine-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        TestApp::read(err).await.body["error"]["request_id"],
-        "mine-1"
-    );
+    let err =
+        app.client.get(app.url("/users/me")).header("x-request-id", "mine-1").send().await.unwrap();
+    assert_eq!(TestApp::read(err).await.body["error"]["request_id"], "mine-1");
 }
 
 #[tokio::test]
@@ -88,41 +70,21 @@ async fn openapi_and_docs_are_served_locally() {
         "/api/v1/projects/{id}/restore",
         "/api/v1/health",
     ] {
-        assert!(
-            b["paths"].get(path).is_some(),
-            "{path} missing from the OpenAPI document"
-        );
+        assert!(b["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
     assert!(b["components"]["securitySchemes"]["bearer"].is_object());
 
-    let page = app
-        .client
-        .get(format!("{}/docs/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let page = app.client.get(format!("{}/docs/", app.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger"), "Swagger UI page");
     assert!(!html.contains("https://"), "no assets from a CDN");
-    let init = app
-        .client
-        .get(format!("{}/docs/swagger-initializer.js", app.base))
-        .send()
-        .await
-        .unwrap();
+    let init =
+        app.client.get(format!("{}/docs/swagger-initializer.js", app.base)).send().await.unwrap();
     assert_eq!(init.status(), 200);
-    let bundle = app
-        .client
-        .get(format!("{}/docs/swagger-ui-bundle.js", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        bundle.status(),
-        200,
-        "the UI bundle is vendored into the binary"
-    );
+    let bundle =
+        app.client.get(format!("{}/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
+    assert_eq!(bundle.status(), 200, "the UI bundle is vendored into the binary");
 }
 
 #[tokio::test]
@@ -146,17 +108,11 @@ async fn cors_allows_only_configured_origins() {
             .request(Method::OPTIONS, app.url("/projects"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "authorization,content-type",
-            )
+            .header("access-control-request-headers", "authorization,content-type")
             .send()
     };
     let ok = preflight("https://app.example.com").await.unwrap();
-    assert_eq!(
-        ok.headers()["access-control-allow-origin"],
-        "https://app.example.com"
-    );
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.com");
     let other = preflight("https://evil.example.com").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
@@ -174,36 +130,21 @@ async fn per_key_rate_limit_answers_429_with_retry_after() {
     }
     let limited = app.get("/users/me", &u.api_key).await;
     limited.assert_error(429, "RATE_LIMIT_EXCEEDED");
-    let retry: u64 = limited.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     // The limit is per credential: the same user's session has its own budget.
-    app.get("/users/me", &u.access_token)
-        .await
-        .assert_status(200);
+    app.get("/users/me", &u.access_token).await.assert_status(200);
 }
 
 #[tokio::test]
 async fn per_ip_rate_limit_covers_unauthenticated_requests() {
     let app = TestApp::with_env(&[("RATE_LIMIT_PER_IP_PER_MIN", "5")]).await;
     for _ in 0..5 {
-        app.send(Method::GET, "/health", None, None)
-            .await
-            .assert_status(200);
+        app.send(Method::GET, "/health", None, None).await.assert_status(200);
     }
-    app.send(Method::GET, "/health", None, None)
-        .await
-        .assert_error(429, "RATE_LIMIT_EXCEEDED");
-    let login = app
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": "a@b.io", "password": "whatever1"}),
-        )
-        .await;
+    app.send(Method::GET, "/health", None, None).await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let login =
+        app.post("/auth/login", None, json!({"email": "a@b.io", "password": "whatever1"})).await;
     login.assert_error(429, "RATE_LIMIT_EXCEEDED");
 }
 
@@ -217,21 +158,77 @@ async fn a_restart_keeps_accounts_tokens_and_projects() {
     app.shutdown().await;
 
     let again = TestApp::with_env(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
+    again.get(&format!("/projects/{project}"), &u.api_key).await.assert_status(200);
+    again.get("/users/me", &u.access_token).await.assert_status(200);
     again
-        .get(&format!("/projects/{project}"), &u.api_key)
-        .await
-        .assert_status(200);
-    again
-        .get("/users/me", &u.access_token)
-        .await
-        .assert_status(200);
-    again
-        .post(
-            "/auth/refresh",
-            None,
-            json!({"refresh_token": u.refresh_token}),
-        )
+        .post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
         .await
         .assert_status(200);
     again.shutdown().await;
+}
+
+/// Every authenticated route refuses a request without credentials, and every route that takes
+/// a JSON body refuses malformed and oversized bodies, all in the envelope.
+#[tokio::test]
+async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
+    let app = TestApp::with_env(&[("MAX_BODY_BYTES", "2048")]).await;
+    let u = app.register("sweep").await;
+    let p = app.create_project(&u.api_key, "swept").await;
+    let k = &u.api_key_id;
+    let authenticated: Vec<(Method, String)> = vec![
+        (Method::GET, "/users/me".into()),
+        (Method::POST, "/users/me/password".into()),
+        (Method::GET, "/users/me/api-keys".into()),
+        (Method::POST, "/users/me/api-keys".into()),
+        (Method::DELETE, format!("/users/me/api-keys/{k}")),
+        (Method::POST, "/users/me/api-key/rotate".into()),
+        (Method::GET, "/projects".into()),
+        (Method::POST, "/projects".into()),
+        (Method::GET, format!("/projects/{p}")),
+        (Method::PUT, format!("/projects/{p}")),
+        (Method::DELETE, format!("/projects/{p}")),
+        (Method::POST, format!("/projects/{p}/restore")),
+        (Method::GET, format!("/projects/{p}/contributors")),
+        (Method::POST, format!("/projects/{p}/contributors")),
+        (Method::DELETE, format!("/projects/{p}/contributors/{}", u.id)),
+    ];
+    for (method, path) in &authenticated {
+        let r = app.send(method.clone(), path, None, Some(json!({}))).await;
+        assert_eq!(r.status, 401, "{method} {path} without auth: {}", r.body);
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
+
+    let with_body: Vec<(Method, String, Option<&str>)> = vec![
+        (Method::POST, "/auth/register".into(), None),
+        (Method::POST, "/auth/login".into(), None),
+        (Method::POST, "/auth/refresh".into(), None),
+        (Method::POST, "/auth/logout".into(), None),
+        (Method::POST, "/users/me/password".into(), Some(u.access_token.as_str())),
+        (Method::POST, "/users/me/api-keys".into(), Some(u.api_key.as_str())),
+        (Method::POST, "/users/me/api-key/rotate".into(), Some(u.api_key.as_str())),
+        (Method::POST, "/projects".into(), Some(u.api_key.as_str())),
+        (Method::PUT, format!("/projects/{p}"), Some(u.api_key.as_str())),
+        (Method::POST, format!("/projects/{p}/contributors"), Some(u.api_key.as_str())),
+    ];
+    for (method, path, auth) in &with_body {
+        let send = |body: String| {
+            let mut req = app
+                .client
+                .request(method.clone(), app.url(path))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(token) = auth {
+                req = req.bearer_auth(token);
+            }
+            req.send()
+        };
+        let malformed = TestApp::read(send("{\"name\": ".into()).await.unwrap()).await;
+        assert_eq!(malformed.status, 400, "{method} {path} malformed: {}", malformed.body);
+        malformed.assert_error(400, "INVALID_INPUT");
+        let oversized =
+            TestApp::read(send(format!("{{\"name\": \"{}\"}}", "x".repeat(4096))).await.unwrap())
+                .await;
+        assert_eq!(oversized.status, 413, "{method} {path} oversized: {}", oversized.body);
+        oversized.assert_error(413, "CONTEXT_TOO_LARGE");
+    }
 }

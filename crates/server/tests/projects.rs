@@ -24,18 +24,11 @@ async fn create_read_update_list() {
     let p = r.assert_status(201).clone();
     assert_eq!(p["role"], "owner");
     assert_eq!(p["visibility"], "team");
-    assert_eq!(
-        p["settings"],
-        json!({"auto_scan": true, "embedding_model": "all-MiniLM-L6-v2"})
-    );
+    assert_eq!(p["settings"], json!({"auto_scan": true, "embedding_model": "all-MiniLM-L6-v2"}));
     let id = p["id"].as_str().unwrap();
 
     let got = app.get(&format!("/projects/{id}"), &u.access_token).await;
-    assert_eq!(
-        got.assert_status(200),
-        &p,
-        "a read returns what the create returned"
-    );
+    assert_eq!(got.assert_status(200), &p, "a read returns what the create returned");
 
     let updated = app
         .put(
@@ -51,10 +44,7 @@ async fn create_read_update_list() {
     assert_eq!(b["settings"]["auto_scan"], true);
 
     let list = app.get("/projects", &u.api_key).await;
-    assert_eq!(
-        list.assert_status(200)["items"][0]["description"],
-        "Payments and refunds"
-    );
+    assert_eq!(list.assert_status(200)["items"][0]["description"], "Payments and refunds");
 }
 
 #[tokio::test]
@@ -62,18 +52,10 @@ async fn project_input_is_validated() {
     let app = TestApp::new().await;
     let u = app.register("bob").await;
     let create = |body| app.post("/projects", Some(&u.api_key), body);
-    create(json!({"description": "no name"}))
-        .await
-        .assert_error(400, "MISSING_REQUIRED_FIELD");
-    create(json!({"name": "  "}))
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    create(json!({"name": "x".repeat(201)}))
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    create(json!({"name": "x", "visibility": "public"}))
-        .await
-        .assert_error(422, "INVALID_INPUT");
+    create(json!({"description": "no name"})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    create(json!({"name": "  "})).await.assert_error(422, "INVALID_INPUT");
+    create(json!({"name": "x".repeat(201)})).await.assert_error(422, "INVALID_INPUT");
+    create(json!({"name": "x", "visibility": "public"})).await.assert_error(422, "INVALID_INPUT");
     create(json!({"name": "x", "settings": {"embedding_model": ""}}))
         .await
         .assert_error(422, "INVALID_INPUT");
@@ -105,11 +87,7 @@ async fn lists_are_paged_by_cursor() {
         let page = app.get(&path, &u.api_key).await;
         let b = page.assert_status(200);
         seen.extend(
-            b["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["id"].as_str().unwrap().to_string()),
+            b["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()),
         );
         match b["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
@@ -117,18 +95,10 @@ async fn lists_are_paged_by_cursor() {
         }
     }
     assert_eq!(seen, ids, "every project once, newest first");
-    app.get("/projects?limit=0", &u.api_key)
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    app.get("/projects?limit=101", &u.api_key)
-        .await
-        .assert_error(422, "INVALID_INPUT");
-    app.get("/projects?limit=lots", &u.api_key)
-        .await
-        .assert_error(400, "INVALID_INPUT");
-    app.get("/projects?cursor=garbage!", &u.api_key)
-        .await
-        .assert_error(400, "INVALID_INPUT");
+    app.get("/projects?limit=0", &u.api_key).await.assert_error(422, "INVALID_INPUT");
+    app.get("/projects?limit=101", &u.api_key).await.assert_error(422, "INVALID_INPUT");
+    app.get("/projects?limit=lots", &u.api_key).await.assert_error(400, "INVALID_INPUT");
+    app.get("/projects?cursor=garbage!", &u.api_key).await.assert_error(400, "INVALID_INPUT");
 }
 
 #[tokio::test]
@@ -139,45 +109,26 @@ async fn other_users_private_projects_do_not_exist_for_them() {
     let id = app.create_project(&owner.api_key, "secret").await;
     for r in [
         app.get(&format!("/projects/{id}"), &stranger.api_key).await,
-        app.put(
-            &format!("/projects/{id}"),
-            &stranger.api_key,
-            json!({"name": "mine"}),
-        )
-        .await,
-        app.delete(&format!("/projects/{id}"), &stranger.api_key)
-            .await,
-        app.get(&format!("/projects/{id}/contributors"), &stranger.api_key)
-            .await,
+        app.put(&format!("/projects/{id}"), &stranger.api_key, json!({"name": "mine"})).await,
+        app.delete(&format!("/projects/{id}"), &stranger.api_key).await,
+        app.get(&format!("/projects/{id}/contributors"), &stranger.api_key).await,
         app.post(
             &format!("/projects/{id}/contributors"),
             Some(&stranger.api_key),
             json!({"email": stranger.email}),
         )
         .await,
-        app.post(
-            &format!("/projects/{id}/restore"),
-            Some(&stranger.api_key),
-            json!({}),
-        )
-        .await,
+        app.post(&format!("/projects/{id}/restore"), Some(&stranger.api_key), json!({})).await,
     ] {
         r.assert_error(404, "PROJECT_NOT_FOUND");
     }
     let list = app.get("/projects", &stranger.api_key).await;
-    assert!(
-        list.assert_status(200)["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(list.assert_status(200)["items"].as_array().unwrap().is_empty());
     let unknown = uuid::Uuid::now_v7();
     app.get(&format!("/projects/{unknown}"), &owner.api_key)
         .await
         .assert_error(404, "PROJECT_NOT_FOUND");
-    app.get("/projects/not-a-uuid", &owner.api_key)
-        .await
-        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.get("/projects/not-a-uuid", &owner.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
     app.send(reqwest::Method::GET, &format!("/projects/{id}"), None, None)
         .await
         .assert_error(401, "INVALID_CREDENTIALS");
@@ -189,25 +140,15 @@ async fn team_projects_are_readable_but_not_writable_by_non_members() {
     let owner = app.register("fay").await;
     let reader = app.register("gus").await;
     let r = app
-        .post(
-            "/projects",
-            Some(&owner.api_key),
-            json!({"name": "handbook", "visibility": "team"}),
-        )
+        .post("/projects", Some(&owner.api_key), json!({"name": "handbook", "visibility": "team"}))
         .await;
     let id = r.assert_status(201)["id"].as_str().unwrap().to_string();
     let got = app.get(&format!("/projects/{id}"), &reader.api_key).await;
     assert_eq!(got.assert_status(200)["role"], serde_json::Value::Null);
-    app.get(&format!("/projects/{id}/contributors"), &reader.api_key)
+    app.get(&format!("/projects/{id}/contributors"), &reader.api_key).await.assert_status(200);
+    app.put(&format!("/projects/{id}"), &reader.api_key, json!({"name": "x"}))
         .await
-        .assert_status(200);
-    app.put(
-        &format!("/projects/{id}"),
-        &reader.api_key,
-        json!({"name": "x"}),
-    )
-    .await
-    .assert_error(403, "PROJECT_ACCESS_DENIED");
+        .assert_error(403, "PROJECT_ACCESS_DENIED");
     app.delete(&format!("/projects/{id}"), &reader.api_key)
         .await
         .assert_error(403, "PROJECT_ACCESS_DENIED");
@@ -229,42 +170,26 @@ async fn contributors_are_managed_by_the_owner() {
     let id = app.create_project(&owner.api_key, "shared").await;
     let path = format!("/projects/{id}/contributors");
 
-    let added = app
-        .post(
-            &path,
-            Some(&owner.api_key),
-            json!({"email": "IDA@example.com"}),
-        )
-        .await;
+    let added = app.post(&path, Some(&owner.api_key), json!({"email": "IDA@example.com"})).await;
     let m = added.assert_status(201);
     assert_eq!(m["user_id"], c.id.as_str());
     assert_eq!(m["role"], "contributor");
-    app.post(&path, Some(&owner.api_key), json!({"user_id": d.id}))
-        .await
-        .assert_status(201);
+    app.post(&path, Some(&owner.api_key), json!({"user_id": d.id})).await.assert_status(201);
     app.post(&path, Some(&owner.api_key), json!({"email": c.email}))
         .await
         .assert_error(409, "CONFLICT");
     app.post(&path, Some(&owner.api_key), json!({"user_id": owner.id}))
         .await
         .assert_error(409, "CONFLICT");
-    app.post(
-        &path,
-        Some(&owner.api_key),
-        json!({"email": "nobody@example.com"}),
-    )
-    .await
-    .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.post(&path, Some(&owner.api_key), json!({"email": "nobody@example.com"}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
     app.post(&path, Some(&owner.api_key), json!({}))
         .await
         .assert_error(400, "MISSING_REQUIRED_FIELD");
-    app.post(
-        &path,
-        Some(&owner.api_key),
-        json!({"email": c.email, "user_id": c.id}),
-    )
-    .await
-    .assert_error(422, "INVALID_INPUT");
+    app.post(&path, Some(&owner.api_key), json!({"email": c.email, "user_id": c.id}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
 
     let members = app.get(&path, &c.api_key).await;
     let roles: Vec<(String, String)> = members
@@ -272,12 +197,7 @@ async fn contributors_are_managed_by_the_owner() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            (
-                m["name"].as_str().unwrap().to_string(),
-                m["role"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(
         roles,
@@ -291,13 +211,9 @@ async fn contributors_are_managed_by_the_owner() {
     // Contributors see and list the project, but cannot administer it.
     let listed = app.get("/projects", &c.api_key).await;
     assert_eq!(listed.assert_status(200)["items"][0]["role"], "contributor");
-    app.put(
-        &format!("/projects/{id}"),
-        &c.api_key,
-        json!({"name": "mine"}),
-    )
-    .await
-    .assert_error(403, "PROJECT_ACCESS_DENIED");
+    app.put(&format!("/projects/{id}"), &c.api_key, json!({"name": "mine"}))
+        .await
+        .assert_error(403, "PROJECT_ACCESS_DENIED");
     app.post(&path, Some(&c.api_key), json!({"email": "x@example.com"}))
         .await
         .assert_error(403, "PROJECT_ACCESS_DENIED");
@@ -309,12 +225,8 @@ async fn contributors_are_managed_by_the_owner() {
         .assert_error(422, "INVALID_INPUT");
 
     // A contributor may leave.
-    app.delete(&format!("{path}/{}", d.id), &d.api_key)
-        .await
-        .assert_status(204);
-    app.get(&format!("/projects/{id}"), &d.api_key)
-        .await
-        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.delete(&format!("{path}/{}", d.id), &d.api_key).await.assert_status(204);
+    app.get(&format!("/projects/{id}"), &d.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
     app.delete(&format!("{path}/{}", d.id), &owner.api_key)
         .await
         .assert_error(404, "RESOURCE_NOT_FOUND");
@@ -330,18 +242,11 @@ async fn a_removed_contributor_loses_access_on_the_next_request() {
     let c = app.register("lou").await;
     let id = app.create_project(&owner.api_key, "shared").await;
     app.add_contributor(&owner.api_key, &id, &c.email).await;
-    app.get(&format!("/projects/{id}"), &c.api_key)
+    app.get(&format!("/projects/{id}"), &c.api_key).await.assert_status(200);
+    app.delete(&format!("/projects/{id}/contributors/{}", c.id), &owner.api_key)
         .await
-        .assert_status(200);
-    app.delete(
-        &format!("/projects/{id}/contributors/{}", c.id),
-        &owner.api_key,
-    )
-    .await
-    .assert_status(204);
-    app.get(&format!("/projects/{id}"), &c.api_key)
-        .await
-        .assert_error(404, "PROJECT_NOT_FOUND");
+        .assert_status(204);
+    app.get(&format!("/projects/{id}"), &c.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
     app.get(&format!("/projects/{id}"), &c.access_token)
         .await
         .assert_error(404, "PROJECT_NOT_FOUND");
@@ -363,14 +268,10 @@ async fn soft_delete_restore_window_and_purge() {
     app.delete(&format!("/projects/{id}"), &c.api_key)
         .await
         .assert_error(403, "PROJECT_ACCESS_DENIED");
-    app.delete(&format!("/projects/{id}"), &owner.api_key)
-        .await
-        .assert_status(204);
+    app.delete(&format!("/projects/{id}"), &owner.api_key).await.assert_status(204);
 
     for key in [&owner.api_key, &c.api_key] {
-        app.get(&format!("/projects/{id}"), key)
-            .await
-            .assert_error(404, "PROJECT_NOT_FOUND");
+        app.get(&format!("/projects/{id}"), key).await.assert_error(404, "PROJECT_NOT_FOUND");
     }
     app.delete(&format!("/projects/{id}"), &owner.api_key)
         .await
@@ -378,46 +279,24 @@ async fn soft_delete_restore_window_and_purge() {
     let deleted = app.get("/projects?deleted=true", &owner.api_key).await;
     assert_eq!(deleted.assert_status(200)["items"][0]["id"], id.as_str());
     assert!(deleted.body["items"][0]["deleted_at"].is_string());
-    app.post(
-        &format!("/projects/{id}/restore"),
-        Some(&c.api_key),
-        json!({}),
-    )
-    .await
-    .assert_error(404, "PROJECT_NOT_FOUND");
+    app.post(&format!("/projects/{id}/restore"), Some(&c.api_key), json!({}))
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
 
     app.clock.advance(Duration::days(29));
-    let restored = app
-        .post(
-            &format!("/projects/{id}/restore"),
-            Some(&owner.api_key),
-            json!({}),
-        )
-        .await;
+    let restored =
+        app.post(&format!("/projects/{id}/restore"), Some(&owner.api_key), json!({})).await;
     assert!(restored.assert_status(200)["deleted_at"].is_null());
-    app.get(&format!("/projects/{id}"), &c.api_key)
-        .await
-        .assert_status(200);
+    app.get(&format!("/projects/{id}"), &c.api_key).await.assert_status(200);
 
-    app.delete(&format!("/projects/{id}"), &owner.api_key)
-        .await
-        .assert_status(204);
+    app.delete(&format!("/projects/{id}"), &owner.api_key).await.assert_status(204);
     app.clock.advance(Duration::days(30) + Duration::seconds(1));
-    app.post(
-        &format!("/projects/{id}/restore"),
-        Some(&owner.api_key),
-        json!({}),
-    )
-    .await
-    .assert_error(404, "PROJECT_NOT_FOUND");
+    app.post(&format!("/projects/{id}/restore"), Some(&owner.api_key), json!({}))
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
     assert_eq!(app.services().purge_expired_projects().await.unwrap(), 1);
     let gone = app.get("/projects?deleted=true", &owner.api_key).await;
-    assert!(
-        gone.assert_status(200)["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(gone.assert_status(200)["items"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -425,18 +304,10 @@ async fn oversized_bodies_are_refused() {
     let app = TestApp::with_env(&[("MAX_BODY_BYTES", "4096")]).await;
     let u = app.register("oli").await;
     let big = app
-        .post(
-            "/projects",
-            Some(&u.api_key),
-            json!({"name": "x", "description": "d".repeat(5000)}),
-        )
+        .post("/projects", Some(&u.api_key), json!({"name": "x", "description": "d".repeat(5000)}))
         .await;
     big.assert_error(413, "CONTEXT_TOO_LARGE");
-    app.post(
-        "/projects",
-        Some(&u.api_key),
-        json!({"name": "x", "description": "d".repeat(3000)}),
-    )
-    .await
-    .assert_status(201);
+    app.post("/projects", Some(&u.api_key), json!({"name": "x", "description": "d".repeat(3000)}))
+        .await
+        .assert_status(201);
 }

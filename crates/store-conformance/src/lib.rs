@@ -41,9 +41,7 @@ macro_rules! conformance_suite {
 
 /// A fixed instant, truncated to milliseconds (the coarsest precision a backend may keep).
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0)
-        .single()
-        .expect("valid time")
+    Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).single().expect("valid time")
 }
 
 fn user(email: &str) -> UserRecord {
@@ -95,10 +93,7 @@ fn project(owner_id: Uuid, name: &str) -> ProjectRecord {
         description: format!("{name} description"),
         owner_id,
         visibility: Visibility::Private,
-        settings: ProjectSettings {
-            auto_scan: false,
-            embedding_model: "all-MiniLM-L6-v2".into(),
-        },
+        settings: ProjectSettings { auto_scan: false, embedding_model: "all-MiniLM-L6-v2".into() },
         deleted_at: None,
         created_at: t0(),
         updated_at: t0(),
@@ -113,18 +108,10 @@ async fn new_user<S: Store>(s: &S, email: &str) -> UserRecord {
 
 pub async fn users_are_unique_case_insensitively<S: Store>(s: Arc<S>) {
     let ann = new_user(&*s, "Ann@Example.com").await;
-    assert_eq!(
-        s.user_by_email("ann@example.COM").await.unwrap(),
-        Some(ann.clone())
-    );
+    assert_eq!(s.user_by_email("ann@example.COM").await.unwrap(), Some(ann.clone()));
     assert_eq!(s.user_by_id(ann.id).await.unwrap(), Some(ann));
     assert!(s.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
-    assert!(
-        s.user_by_email("nobody@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(s.user_by_email("nobody@example.com").await.unwrap().is_none());
     match s.insert_user(&user("ANN@example.com")).await {
         Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "users.email"),
         other => panic!("expected a conflict on users.email, got {other:?}"),
@@ -136,9 +123,7 @@ pub async fn user_flags_and_password_update<S: Store>(s: Arc<S>) {
     let later = t0() + Duration::hours(1);
     s.set_user_active(u.id, false, later).await.unwrap();
     s.set_user_email_verified(u.id, true, later).await.unwrap();
-    s.update_user_password(u.id, "$argon2id$new", later)
-        .await
-        .unwrap();
+    s.update_user_password(u.id, "$argon2id$new", later).await.unwrap();
     let got = s.user_by_id(u.id).await.unwrap().unwrap();
     assert!(!got.is_active);
     assert!(got.email_verified);
@@ -167,34 +152,19 @@ pub async fn api_keys_lookup_revoke_and_touch<S: Store>(s: Arc<S>) {
 
     // last_used_at only moves forward, and unknown ids are ignored.
     let used = t0() + Duration::minutes(5);
-    s.touch_api_keys(&[(k.id, used), (Uuid::now_v7(), used)])
-        .await
-        .unwrap();
+    s.touch_api_keys(&[(k.id, used), (Uuid::now_v7(), used)]).await.unwrap();
     s.touch_api_keys(&[(k.id, t0())]).await.unwrap();
-    assert_eq!(
-        s.api_key_by_id(u.id, k.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
-        Some(used)
-    );
+    assert_eq!(s.api_key_by_id(u.id, k.id).await.unwrap().unwrap().last_used_at, Some(used));
 
     // Another user cannot see or revoke it.
     let other = new_user(&*s, "other@example.com").await;
     assert!(s.api_key_by_id(other.id, k.id).await.unwrap().is_none());
-    assert!(matches!(
-        s.revoke_api_key(other.id, k.id, used).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.revoke_api_key(other.id, k.id, used).await, Err(StoreError::NotFound)));
 
     s.revoke_api_key(u.id, k.id, used).await.unwrap();
     let (revoked, _) = s.api_key_by_hash("hash-1").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(used));
-    assert!(
-        s.list_api_keys(u.id).await.unwrap().is_empty(),
-        "revoked keys are not listed"
-    );
+    assert!(s.list_api_keys(u.id).await.unwrap().is_empty(), "revoked keys are not listed");
 }
 
 pub async fn rotation_shortens_expiry_and_never_lengthens_it<S: Store>(s: Arc<S>) {
@@ -203,25 +173,11 @@ pub async fn rotation_shortens_expiry_and_never_lengthens_it<S: Store>(s: Arc<S>
     s.insert_api_key(&old).await.unwrap();
     let grace = t0() + Duration::hours(24);
     let first = key(u.id, "new-1");
-    assert_eq!(
-        s.rotate_api_key(old.id, grace, &first).await.unwrap(),
-        grace
-    );
+    assert_eq!(s.rotate_api_key(old.id, grace, &first).await.unwrap(), grace);
     // Rotating again later must not extend the old key's life.
     let second = key(u.id, "new-2");
-    assert_eq!(
-        s.rotate_api_key(old.id, grace + Duration::hours(5), &second)
-            .await
-            .unwrap(),
-        grace
-    );
-    let listed: Vec<Uuid> = s
-        .list_api_keys(u.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|k| k.id)
-        .collect();
+    assert_eq!(s.rotate_api_key(old.id, grace + Duration::hours(5), &second).await.unwrap(), grace);
+    let listed: Vec<Uuid> = s.list_api_keys(u.id).await.unwrap().iter().map(|k| k.id).collect();
     assert_eq!(listed, vec![old.id, first.id, second.id], "oldest first");
     // A rotation of a missing key creates nothing.
     let orphan = key(u.id, "orphan");
@@ -242,26 +198,15 @@ pub async fn refresh_tokens_are_spent_exactly_once<S: Store>(s: Arc<S>) {
         RefreshOutcome::Consumed(r) => assert_eq!(r.used_at, Some(now)),
         other => panic!("expected consumed, got {other:?}"),
     }
-    match s
-        .consume_refresh_token("r1", now + Duration::seconds(1))
-        .await
-        .unwrap()
-    {
+    match s.consume_refresh_token("r1", now + Duration::seconds(1)).await.unwrap() {
         RefreshOutcome::Rejected(r) => assert_eq!(r.used_at, Some(now), "first use is kept"),
         other => panic!("expected rejected, got {other:?}"),
     }
-    assert_eq!(
-        s.consume_refresh_token("nope", now).await.unwrap(),
-        RefreshOutcome::Unknown
-    );
+    assert_eq!(s.consume_refresh_token("nope", now).await.unwrap(), RefreshOutcome::Unknown);
 
     let expired = refresh(u.id, family, "r2");
     s.insert_refresh_token(&expired).await.unwrap();
-    match s
-        .consume_refresh_token("r2", t0() + Duration::days(8))
-        .await
-        .unwrap()
-    {
+    match s.consume_refresh_token("r2", t0() + Duration::days(8)).await.unwrap() {
         RefreshOutcome::Rejected(r) => assert!(r.used_at.is_none()),
         other => panic!("expected an expired token to be rejected, got {other:?}"),
     }
@@ -269,16 +214,12 @@ pub async fn refresh_tokens_are_spent_exactly_once<S: Store>(s: Arc<S>) {
 
 pub async fn concurrent_refresh_has_one_winner<S: Store>(s: Arc<S>) {
     let u = new_user(&*s, "race@example.com").await;
-    s.insert_refresh_token(&refresh(u.id, Uuid::now_v7(), "race"))
-        .await
-        .unwrap();
+    s.insert_refresh_token(&refresh(u.id, Uuid::now_v7(), "race")).await.unwrap();
     let now = t0() + Duration::minutes(1);
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let s = s.clone();
-        tasks.push(tokio::spawn(async move {
-            s.consume_refresh_token("race", now).await
-        }));
+        tasks.push(tokio::spawn(async move { s.consume_refresh_token("race", now).await }));
     }
     let mut winners = 0;
     for t in tasks {
@@ -293,9 +234,7 @@ pub async fn refresh_revocation_by_family_and_user<S: Store>(s: Arc<S>) {
     let u = new_user(&*s, "family@example.com").await;
     let (f1, f2) = (Uuid::now_v7(), Uuid::now_v7());
     for (family, hash) in [(f1, "a"), (f1, "b"), (f2, "c")] {
-        s.insert_refresh_token(&refresh(u.id, family, hash))
-            .await
-            .unwrap();
+        s.insert_refresh_token(&refresh(u.id, family, hash)).await.unwrap();
     }
     let now = t0() + Duration::minutes(1);
     s.revoke_refresh_family(f1, now).await.unwrap();
@@ -321,16 +260,8 @@ pub async fn projects_carry_owner_membership<S: Store>(s: Arc<S>) {
         s.project_with_role(p.id, owner.id).await.unwrap(),
         Some((p.clone(), Some(Role::Owner)))
     );
-    assert_eq!(
-        s.project_with_role(p.id, stranger.id).await.unwrap(),
-        Some((p.clone(), None))
-    );
-    assert!(
-        s.project_with_role(Uuid::now_v7(), owner.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(s.project_with_role(p.id, stranger.id).await.unwrap(), Some((p.clone(), None)));
+    assert!(s.project_with_role(Uuid::now_v7(), owner.id).await.unwrap().is_none());
 
     let mut changed = p.clone();
     changed.name = "alpha 2".into();
@@ -360,20 +291,14 @@ pub async fn project_lists_page_and_filter<S: Store>(s: Arc<S>) {
     })
     .await
     .unwrap();
-    s.set_project_deleted(ids[0], Some(t0()), t0())
-        .await
-        .unwrap();
+    s.set_project_deleted(ids[0], Some(t0()), t0()).await.unwrap();
 
     let live = |before, limit| {
         s.list_member_projects(ann.id, ProjectListFilter::Live, Page { before, limit })
     };
     let first = live(None, 3).await.unwrap();
     let got: Vec<Uuid> = first.iter().map(|(p, _)| p.id).collect();
-    assert_eq!(
-        got,
-        vec![bobs.id, ids[4], ids[3]],
-        "newest first, contributed included"
-    );
+    assert_eq!(got, vec![bobs.id, ids[4], ids[3]], "newest first, contributed included");
     assert_eq!(first[0].1, Role::Contributor);
     let rest = live(Some(ids[3]), 10).await.unwrap();
     let got: Vec<Uuid> = rest.iter().map(|(p, _)| p.id).collect();
@@ -383,25 +308,16 @@ pub async fn project_lists_page_and_filter<S: Store>(s: Arc<S>) {
         .list_member_projects(
             ann.id,
             ProjectListFilter::DeletedOwned,
-            Page {
-                before: None,
-                limit: 10,
-            },
+            Page { before: None, limit: 10 },
         )
         .await
         .unwrap();
-    assert_eq!(
-        deleted.iter().map(|(p, _)| p.id).collect::<Vec<_>>(),
-        vec![ids[0]]
-    );
+    assert_eq!(deleted.iter().map(|(p, _)| p.id).collect::<Vec<_>>(), vec![ids[0]]);
     let bob_deleted = s
         .list_member_projects(
             bob.id,
             ProjectListFilter::DeletedOwned,
-            Page {
-                before: None,
-                limit: 10,
-            },
+            Page { before: None, limit: 10 },
         )
         .await
         .unwrap();
@@ -414,46 +330,17 @@ pub async fn soft_delete_restore_and_purge<S: Store>(s: Arc<S>) {
     let recent = project(owner.id, "recent");
     s.insert_project(&old).await.unwrap();
     s.insert_project(&recent).await.unwrap();
-    s.set_project_deleted(old.id, Some(t0()), t0())
-        .await
-        .unwrap();
-    s.set_project_deleted(recent.id, Some(t0() + Duration::days(20)), t0())
-        .await
-        .unwrap();
-    assert_eq!(
-        s.project_by_id(old.id).await.unwrap().unwrap().deleted_at,
-        Some(t0())
-    );
+    s.set_project_deleted(old.id, Some(t0()), t0()).await.unwrap();
+    s.set_project_deleted(recent.id, Some(t0() + Duration::days(20)), t0()).await.unwrap();
+    assert_eq!(s.project_by_id(old.id).await.unwrap().unwrap().deleted_at, Some(t0()));
 
-    assert_eq!(
-        s.purge_deleted_projects(t0() + Duration::days(10))
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(s.purge_deleted_projects(t0() + Duration::days(10)).await.unwrap(), 1);
     assert!(s.project_by_id(old.id).await.unwrap().is_none());
-    assert!(
-        s.list_members(old.id).await.unwrap().is_empty(),
-        "membership purged with the project"
-    );
+    assert!(s.list_members(old.id).await.unwrap().is_empty(), "membership purged with the project");
 
-    s.set_project_deleted(recent.id, None, t0() + Duration::days(21))
-        .await
-        .unwrap();
-    assert!(
-        s.project_by_id(recent.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .deleted_at
-            .is_none()
-    );
-    assert_eq!(
-        s.purge_deleted_projects(t0() + Duration::days(100))
-            .await
-            .unwrap(),
-        0
-    );
+    s.set_project_deleted(recent.id, None, t0() + Duration::days(21)).await.unwrap();
+    assert!(s.project_by_id(recent.id).await.unwrap().unwrap().deleted_at.is_none());
+    assert_eq!(s.purge_deleted_projects(t0() + Duration::days(100)).await.unwrap(), 0);
     assert!(matches!(
         s.set_project_deleted(Uuid::now_v7(), None, t0()).await,
         Err(StoreError::NotFound)
@@ -476,46 +363,24 @@ pub async fn members_conflict_list_and_remove<S: Store>(s: Arc<S>) {
         .await
         .unwrap();
     }
-    let dup = MemberRecord {
-        project_id: p.id,
-        user_id: c1.id,
-        role: Role::Contributor,
-        added_at: t0(),
-    };
+    let dup =
+        MemberRecord { project_id: p.id, user_id: c1.id, role: Role::Contributor, added_at: t0() };
     match s.insert_member(&dup).await {
         Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "project_members.pkey"),
         other => panic!("expected a membership conflict, got {other:?}"),
     }
-    let members: Vec<(Uuid, Role)> = s
-        .list_members(p.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(m, u)| (u.id, m.role))
-        .collect();
+    let members: Vec<(Uuid, Role)> =
+        s.list_members(p.id).await.unwrap().iter().map(|(m, u)| (u.id, m.role)).collect();
     assert_eq!(
         members,
-        vec![
-            (owner.id, Role::Owner),
-            (c2.id, Role::Contributor),
-            (c1.id, Role::Contributor)
-        ]
+        vec![(owner.id, Role::Owner), (c2.id, Role::Contributor), (c1.id, Role::Contributor)]
     );
 
     s.delete_member(p.id, c2.id).await.unwrap();
-    assert_eq!(
-        s.project_with_role(p.id, c2.id).await.unwrap().unwrap().1,
-        None
-    );
-    assert!(matches!(
-        s.delete_member(p.id, c2.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(s.project_with_role(p.id, c2.id).await.unwrap().unwrap().1, None);
+    assert!(matches!(s.delete_member(p.id, c2.id).await, Err(StoreError::NotFound)));
     assert!(
-        matches!(
-            s.delete_member(p.id, owner.id).await,
-            Err(StoreError::NotFound)
-        ),
+        matches!(s.delete_member(p.id, owner.id).await, Err(StoreError::NotFound)),
         "owners are not removable"
     );
 }

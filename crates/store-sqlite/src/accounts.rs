@@ -11,11 +11,7 @@ use crate::convert::{self, KEY_COLS, REFRESH_COLS, USER_COLS_PREFIXED, ms, opt_m
 use crate::db_err;
 
 fn expect_one(changed: usize) -> StoreResult<()> {
-    if changed == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 pub(crate) fn insert_user(c: &Connection, u: &UserRecord) -> StoreResult<()> {
@@ -42,13 +38,9 @@ pub(crate) fn insert_user(c: &Connection, u: &UserRecord) -> StoreResult<()> {
 
 fn user_where(c: &Connection, condition: &str, value: String) -> StoreResult<Option<UserRecord>> {
     let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {USER_COLS_PREFIXED} FROM users u WHERE {condition}"
-        ))
+        .prepare_cached(&format!("SELECT {USER_COLS_PREFIXED} FROM users u WHERE {condition}"))
         .map_err(db_err)?;
-    convert::first(stmt.query([value]).map_err(db_err)?, |r| {
-        convert::user(r, "u_")
-    })
+    convert::first(stmt.query([value]).map_err(db_err)?, |r| convert::user(r, "u_"))
 }
 
 pub(crate) fn user_by_id(c: &Connection, id: Uuid) -> StoreResult<Option<UserRecord>> {
@@ -94,9 +86,7 @@ pub(crate) fn set_user_flag(
             "UPDATE users SET email_verified = ?, updated_at = ? WHERE id = ?"
         }
     };
-    let changed = c
-        .execute(sql, params![value, ms(at), id.to_string()])
-        .map_err(db_err)?;
+    let changed = c.execute(sql, params![value, ms(at), id.to_string()]).map_err(db_err)?;
     expect_one(changed)
 }
 
@@ -150,8 +140,7 @@ pub(crate) fn api_key_by_id(
         ))
         .map_err(db_err)?;
     convert::first(
-        stmt.query([id.to_string(), user_id.to_string()])
-            .map_err(db_err)?,
+        stmt.query([id.to_string(), user_id.to_string()]).map_err(db_err)?,
         convert::api_key,
     )
 }
@@ -162,10 +151,7 @@ pub(crate) fn list_api_keys(c: &Connection, user_id: Uuid) -> StoreResult<Vec<Ap
             "SELECT {KEY_COLS} FROM api_keys k WHERE k.user_id = ? AND k.revoked_at IS NULL ORDER BY k.id"
         ))
         .map_err(db_err)?;
-    convert::collect(
-        stmt.query([user_id.to_string()]).map_err(db_err)?,
-        convert::api_key,
-    )
+    convert::collect(stmt.query([user_id.to_string()]).map_err(db_err)?, convert::api_key)
 }
 
 pub(crate) fn revoke_api_key(
@@ -222,8 +208,7 @@ pub(crate) fn touch_api_keys(
             )
             .map_err(db_err)?;
         for (id, at) in uses {
-            stmt.execute(params![ms(*at), id.to_string()])
-                .map_err(db_err)?;
+            stmt.execute(params![ms(*at), id.to_string()]).map_err(db_err)?;
         }
     }
     tx.commit().map_err(db_err)
@@ -270,14 +255,9 @@ pub(crate) fn consume_refresh_token(
         return Ok(RefreshOutcome::Consumed(record));
     }
     let mut existing = c
-        .prepare_cached(&format!(
-            "SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?"
-        ))
+        .prepare_cached(&format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = ?"))
         .map_err(db_err)?;
-    match convert::first(
-        existing.query([hash]).map_err(db_err)?,
-        convert::refresh_token,
-    )? {
+    match convert::first(existing.query([hash]).map_err(db_err)?, convert::refresh_token)? {
         None => Ok(RefreshOutcome::Unknown),
         Some(record) => Ok(RefreshOutcome::Rejected(record)),
     }
@@ -304,7 +284,6 @@ pub(crate) fn revoke_refresh(
             "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
         }
     };
-    c.execute(sql, params![ms(at), id.to_string()])
-        .map_err(db_err)?;
+    c.execute(sql, params![ms(at), id.to_string()]).map_err(db_err)?;
     Ok(())
 }

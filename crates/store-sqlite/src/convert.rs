@@ -25,9 +25,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
 }
 
 fn time(v: i64) -> StoreResult<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(v)
-        .single()
-        .ok_or_else(|| corrupt(format!("timestamp {v}")))
+    Utc.timestamp_millis_opt(v).single().ok_or_else(|| corrupt(format!("timestamp {v}")))
 }
 
 fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
@@ -41,8 +39,7 @@ fn get_uuid(row: &Row<'_>, col: &str) -> StoreResult<Uuid> {
 
 fn get_opt_uuid(row: &Row<'_>, col: &str) -> StoreResult<Option<Uuid>> {
     let text: Option<String> = get(row, col)?;
-    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(format!("uuid {t:?}"))))
-        .transpose()
+    text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(format!("uuid {t:?}")))).transpose()
 }
 
 pub(crate) fn get_time(row: &Row<'_>, col: &str) -> StoreResult<DateTime<Utc>> {
@@ -55,16 +52,11 @@ fn get_opt_time(row: &Row<'_>, col: &str) -> StoreResult<Option<DateTime<Utc>>> 
 
 pub(crate) fn get_role(row: &Row<'_>, col: &str) -> StoreResult<Option<Role>> {
     let text: Option<String> = get(row, col)?;
-    text.map(|t| Role::parse(&t).ok_or_else(|| corrupt(format!("role {t:?}"))))
-        .transpose()
+    text.map(|t| Role::parse(&t).ok_or_else(|| corrupt(format!("role {t:?}")))).transpose()
 }
 
 pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
 }
 
 /// Columns of `users` aliased with a `u_` prefix, for joins.

@@ -22,9 +22,8 @@ use rusqlite_migration::{M, Migrations};
 use tc_store::{StoreError, StoreResult};
 
 /// The schema history. Never edit an applied step; add a new one (expand, then contract).
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!(
-    "../migrations/0001_accounts_and_projects.sql"
-))];
+const MIGRATIONS: &[M<'static>] =
+    &[M::up(include_str!("../migrations/0001_accounts_and_projects.sql"))];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
 const MAX_IDLE_READERS: usize = 8;
@@ -49,9 +48,7 @@ impl SqliteStore {
         let path = path.to_path_buf();
         blocking(move || {
             let mut writer = open_writer(&path)?;
-            Migrations::from_slice(MIGRATIONS)
-                .to_latest(&mut writer)
-                .map_err(migration_err)?;
+            Migrations::from_slice(MIGRATIONS).to_latest(&mut writer).map_err(migration_err)?;
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
                     path,
@@ -69,9 +66,7 @@ impl SqliteStore {
         blocking(move || {
             let mut conn = open_writer(&path)?;
             let migrations = Migrations::from_slice(MIGRATIONS);
-            let pending = migrations
-                .pending_migrations(&conn)
-                .map_err(migration_err)?;
+            let pending = migrations.pending_migrations(&conn).map_err(migration_err)?;
             migrations.to_latest(&mut conn).map_err(migration_err)?;
             Ok(usize::try_from(pending).unwrap_or(0))
         })
@@ -81,12 +76,7 @@ impl SqliteStore {
     /// Runs `f` on a reader connection, inline. Use only for queries that touch a bounded number
     /// of rows; a scan over a whole table belongs on the blocking pool.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+        let pooled = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => open_reader(&self.inner.path)?,
@@ -116,16 +106,11 @@ impl SqliteStore {
     pub async fn close(&self) {
         let _ = self
             .write(|conn| {
-                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-                    .map_err(db_err)?;
+                conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").map_err(db_err)?;
                 Ok(())
             })
             .await;
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -221,8 +206,7 @@ impl tc_store::Store for SqliteStore {
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
         let hash = password_hash.to_string();
-        self.write(move |c| accounts::update_user_password(c, id, &hash, at))
-            .await
+        self.write(move |c| accounts::update_user_password(c, id, &hash, at)).await
     }
     async fn set_user_active(
         &self,
@@ -271,8 +255,7 @@ impl tc_store::Store for SqliteStore {
         id: uuid::Uuid,
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
-        self.write(move |c| accounts::revoke_api_key(c, user_id, id, at))
-            .await
+        self.write(move |c| accounts::revoke_api_key(c, user_id, id, at)).await
     }
     async fn rotate_api_key(
         &self,
@@ -281,22 +264,19 @@ impl tc_store::Store for SqliteStore {
         new_key: &tc_store::ApiKeyRecord,
     ) -> StoreResult<chrono::DateTime<chrono::Utc>> {
         let new_key = new_key.clone();
-        self.write(move |c| accounts::rotate_api_key(c, old_id, old_expires_at, &new_key))
-            .await
+        self.write(move |c| accounts::rotate_api_key(c, old_id, old_expires_at, &new_key)).await
     }
     async fn touch_api_keys(
         &self,
         uses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
     ) -> StoreResult<()> {
         let uses = uses.to_vec();
-        self.write(move |c| accounts::touch_api_keys(c, &uses))
-            .await
+        self.write(move |c| accounts::touch_api_keys(c, &uses)).await
     }
 
     async fn insert_refresh_token(&self, token: &tc_store::RefreshTokenRecord) -> StoreResult<()> {
         let token = token.clone();
-        self.write(move |c| accounts::insert_refresh_token(c, &token))
-            .await
+        self.write(move |c| accounts::insert_refresh_token(c, &token)).await
     }
     async fn consume_refresh_token(
         &self,
@@ -304,8 +284,7 @@ impl tc_store::Store for SqliteStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<tc_store::RefreshOutcome> {
         let hash = hash.to_string();
-        self.write(move |c| accounts::consume_refresh_token(c, &hash, now))
-            .await
+        self.write(move |c| accounts::consume_refresh_token(c, &hash, now)).await
     }
     async fn revoke_refresh_family(
         &self,
@@ -328,8 +307,7 @@ impl tc_store::Store for SqliteStore {
 
     async fn insert_project(&self, project: &tc_store::ProjectRecord) -> StoreResult<()> {
         let project = project.clone();
-        self.write(move |c| projects::insert_project(c, &project))
-            .await
+        self.write(move |c| projects::insert_project(c, &project)).await
     }
     async fn project_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<tc_store::ProjectRecord>> {
         self.read(|c| projects::project_by_id(c, id))
@@ -351,8 +329,7 @@ impl tc_store::Store for SqliteStore {
     }
     async fn update_project(&self, project: &tc_store::ProjectRecord) -> StoreResult<()> {
         let project = project.clone();
-        self.write(move |c| projects::update_project(c, &project))
-            .await
+        self.write(move |c| projects::update_project(c, &project)).await
     }
     async fn set_project_deleted(
         &self,
@@ -360,21 +337,18 @@ impl tc_store::Store for SqliteStore {
         deleted_at: Option<chrono::DateTime<chrono::Utc>>,
         at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<()> {
-        self.write(move |c| projects::set_project_deleted(c, id, deleted_at, at))
-            .await
+        self.write(move |c| projects::set_project_deleted(c, id, deleted_at, at)).await
     }
     async fn purge_deleted_projects(
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<u64> {
-        self.write(move |c| projects::purge_deleted_projects(c, before))
-            .await
+        self.write(move |c| projects::purge_deleted_projects(c, before)).await
     }
 
     async fn insert_member(&self, member: &tc_store::MemberRecord) -> StoreResult<()> {
         let member = member.clone();
-        self.write(move |c| projects::insert_member(c, &member))
-            .await
+        self.write(move |c| projects::insert_member(c, &member)).await
     }
     async fn list_members(
         &self,
@@ -383,7 +357,6 @@ impl tc_store::Store for SqliteStore {
         self.read(|c| projects::list_members(c, project_id))
     }
     async fn delete_member(&self, project_id: uuid::Uuid, user_id: uuid::Uuid) -> StoreResult<()> {
-        self.write(move |c| projects::delete_member(c, project_id, user_id))
-            .await
+        self.write(move |c| projects::delete_member(c, project_id, user_id)).await
     }
 }

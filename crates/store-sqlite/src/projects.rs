@@ -15,11 +15,7 @@ fn settings_json(p: &ProjectRecord) -> StoreResult<String> {
 }
 
 fn expect_one(changed: usize) -> StoreResult<()> {
-    if changed == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    if changed == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 fn role_of(row: &rusqlite::Row<'_>) -> StoreResult<Role> {
@@ -55,14 +51,9 @@ pub(crate) fn insert_project(c: &mut Connection, p: &ProjectRecord) -> StoreResu
 
 pub(crate) fn project_by_id(c: &Connection, id: Uuid) -> StoreResult<Option<ProjectRecord>> {
     let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?"
-        ))
+        .prepare_cached(&format!("SELECT {PROJECT_COLS} FROM projects p WHERE p.id = ?"))
         .map_err(db_err)?;
-    convert::first(
-        stmt.query([id.to_string()]).map_err(db_err)?,
-        convert::project,
-    )
+    convert::first(stmt.query([id.to_string()]).map_err(db_err)?, convert::project)
 }
 
 pub(crate) fn project_with_role(
@@ -76,11 +67,9 @@ pub(crate) fn project_with_role(
              LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?"
         ))
         .map_err(db_err)?;
-    convert::first(
-        stmt.query([user_id.to_string(), id.to_string()])
-            .map_err(db_err)?,
-        |r| Ok((convert::project(r)?, convert::get_role(r, "role")?)),
-    )
+    convert::first(stmt.query([user_id.to_string(), id.to_string()]).map_err(db_err)?, |r| {
+        Ok((convert::project(r)?, convert::get_role(r, "role")?))
+    })
 }
 
 pub(crate) fn list_member_projects(
@@ -96,11 +85,7 @@ pub(crate) fn list_member_projects(
     // The limit is part of the SQL text, not a bound parameter: SQLite plans with a bound LIMIT
     // value and so recompiles the statement whenever it is re-bound, which cost more than the
     // query. Limits are validated integers (1–101), so there are few distinct statements.
-    let cursor = if page.before.is_some() {
-        "AND p.id < ?2"
-    } else {
-        ""
-    };
+    let cursor = if page.before.is_some() { "AND p.id < ?2" } else { "" };
     let mut stmt = c
         .prepare_cached(&format!(
             "SELECT {PROJECT_COLS}, m.role AS role FROM project_members m \
@@ -165,12 +150,7 @@ pub(crate) fn purge_deleted_projects(c: &Connection, before: DateTime<Utc>) -> S
 pub(crate) fn insert_member(c: &Connection, m: &MemberRecord) -> StoreResult<()> {
     c.execute(
         "INSERT INTO project_members (project_id, user_id, role, added_at) VALUES (?, ?, ?, ?)",
-        params![
-            m.project_id.to_string(),
-            m.user_id.to_string(),
-            m.role.as_str(),
-            ms(m.added_at)
-        ],
+        params![m.project_id.to_string(), m.user_id.to_string(), m.role.as_str(), ms(m.added_at)],
     )
     .map_err(db_err)?;
     Ok(())

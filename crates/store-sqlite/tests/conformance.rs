@@ -4,9 +4,7 @@ use tc_store_sqlite::SqliteStore;
 
 async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(&dir.path().join("test.db"))
-        .await
-        .expect("open store");
+    let store = SqliteStore::open(&dir.path().join("test.db")).await.expect("open store");
     (store, dir)
 }
 

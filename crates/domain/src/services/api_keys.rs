@@ -74,8 +74,7 @@ impl Services {
                 return Err(DomainError::project_not_found());
             }
         }
-        self.insert_new_key(caller.user_id, name, scopes, req.project_id)
-            .await
+        self.insert_new_key(caller.user_id, name, scopes, req.project_id).await
     }
 
     pub(crate) async fn insert_new_key(
@@ -178,9 +177,7 @@ impl Services {
         {
             return Err(DomainError::not_found("API key"));
         }
-        self.store
-            .revoke_api_key(caller.user_id, key_id, self.now())
-            .await?;
+        self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
         self.credentials_changed();
         Ok(())
     }
@@ -193,20 +190,14 @@ fn parse_scopes(scopes: Option<Vec<String>>) -> DomainResult<Vec<Scope>> {
     let mut scopes = Vec::new();
     for name in &names {
         let scope = Scope::parse(name).ok_or_else(|| {
-            DomainError::validation(
-                "scopes",
-                format!("unknown scope {name:?}; use read or write"),
-            )
+            DomainError::validation("scopes", format!("unknown scope {name:?}; use read or write"))
         })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
     }
     if scopes.is_empty() {
-        return Err(DomainError::validation(
-            "scopes",
-            "a key needs at least one scope",
-        ));
+        return Err(DomainError::validation("scopes", "a key needs at least one scope"));
     }
     scopes.sort();
     Ok(scopes)

@@ -21,10 +21,7 @@ use crate::views::{
 const BEARER: &str = "Bearer";
 
 fn invalid_credentials() -> DomainError {
-    DomainError::new(
-        ErrorCode::InvalidCredentials,
-        "email or password is incorrect",
-    )
+    DomainError::new(ErrorCode::InvalidCredentials, "email or password is incorrect")
 }
 
 fn token_revoked(reason: &str, message: &str) -> DomainError {
@@ -46,9 +43,7 @@ impl Services {
     #[instrument(skip_all)]
     pub async fn register(&self, req: RegisterRequest) -> DomainResult<RegisterResponse> {
         let email = validate::email(req.email.as_deref())?;
-        let password = req
-            .password
-            .ok_or_else(|| DomainError::missing("password"))?;
+        let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         passwords::validate_password("password", &password)?;
         let name = validate::required_text("name", req.name.as_deref(), 100)?;
         if self.store.user_by_email(&email).await?.is_some() {
@@ -65,23 +60,15 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        self.store
-            .insert_user(&user)
-            .await
-            .map_err(|e| match DomainError::from(e) {
-                // Two registrations of one address racing: the unique index decides.
-                err if err.code == ErrorCode::Conflict => email_taken(),
-                err => err,
-            })?;
+        self.store.insert_user(&user).await.map_err(|e| match DomainError::from(e) {
+            // Two registrations of one address racing: the unique index decides.
+            err if err.code == ErrorCode::Conflict => email_taken(),
+            err => err,
+        })?;
         info!(user_id = %user.id, email = %mask_email(&user.email), "user registered");
         let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
         let api_key = self
-            .insert_new_key(
-                user.id,
-                "default".into(),
-                vec![Scope::Read, Scope::Write],
-                None,
-            )
+            .insert_new_key(user.id, "default".into(), vec![Scope::Read, Scope::Write], None)
             .await?;
         Ok(RegisterResponse {
             user: user.into(),
@@ -96,15 +83,11 @@ impl Services {
     #[instrument(skip_all)]
     pub async fn login(&self, req: LoginRequest) -> DomainResult<LoginResponse> {
         let email = req.email.ok_or_else(|| DomainError::missing("email"))?;
-        let password = req
-            .password
-            .ok_or_else(|| DomainError::missing("password"))?;
+        let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         let user = self.store.user_by_email(email.trim()).await?;
         // Verify against a dummy hash when the account is unknown, so response time does not
         // reveal which emails are registered.
-        let hash = user
-            .as_ref()
-            .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
+        let hash = user.as_ref().map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
         let matches = passwords::verify_password(password, hash).await?;
         let user = match user {
             Some(u) if matches && u.is_active => u,
@@ -124,25 +107,14 @@ impl Services {
     /// shown again after the reuse window revokes its whole family (it was probably stolen).
     #[instrument(skip_all)]
     pub async fn refresh(&self, req: RefreshRequest) -> DomainResult<TokenPair> {
-        let token = req
-            .refresh_token
-            .ok_or_else(|| DomainError::missing("refresh_token"))?;
+        let token = req.refresh_token.ok_or_else(|| DomainError::missing("refresh_token"))?;
         let now = self.now();
-        match self
-            .store
-            .consume_refresh_token(&secrets::sha256_hex(&token), now)
-            .await?
-        {
+        match self.store.consume_refresh_token(&secrets::sha256_hex(&token), now).await? {
             RefreshOutcome::Consumed(record) => {
                 let user = self.store.user_by_id(record.user_id).await?;
                 if !user.is_some_and(|u| u.is_active) {
-                    self.store
-                        .revoke_refresh_family(record.family_id, now)
-                        .await?;
-                    return Err(token_revoked(
-                        "account_deactivated",
-                        "the account is deactivated",
-                    ));
+                    self.store.revoke_refresh_family(record.family_id, now).await?;
+                    return Err(token_revoked("account_deactivated", "the account is deactivated"));
                 }
                 self.issue_pair(record.user_id, record.family_id).await
             }
@@ -159,41 +131,28 @@ impl Services {
         now: chrono::DateTime<chrono::Utc>,
     ) -> DomainResult<DomainError> {
         if record.revoked_at.is_some() {
-            return Ok(token_revoked(
-                "revoked",
-                "the refresh token has been revoked",
-            ));
+            return Ok(token_revoked("revoked", "the refresh token has been revoked"));
         }
         if let Some(used_at) = record.used_at {
             if now - used_at > Duration::seconds(self.settings.refresh_reuse_window_secs) {
                 warn!(user_id = %record.user_id, family_id = %record.family_id,
                       "refresh token reused after its window: revoking the family");
-                self.store
-                    .revoke_refresh_family(record.family_id, now)
-                    .await?;
+                self.store.revoke_refresh_family(record.family_id, now).await?;
                 return Ok(token_revoked(
                     "reuse_detected",
                     "the refresh token was already used; all sessions from that login are revoked",
                 ));
             }
-            return Ok(token_revoked(
-                "already_used",
-                "the refresh token was already used",
-            ));
+            return Ok(token_revoked("already_used", "the refresh token was already used"));
         }
-        Ok(DomainError::new(
-            ErrorCode::TokenExpired,
-            "the refresh token has expired",
-        ))
+        Ok(DomainError::new(ErrorCode::TokenExpired, "the refresh token has expired"))
     }
 
     /// Revokes the family of the given refresh token. Unknown tokens are accepted silently:
     /// logging out must not reveal whether a token existed.
     #[instrument(skip_all)]
     pub async fn logout(&self, req: RefreshRequest) -> DomainResult<()> {
-        let token = req
-            .refresh_token
-            .ok_or_else(|| DomainError::missing("refresh_token"))?;
+        let token = req.refresh_token.ok_or_else(|| DomainError::missing("refresh_token"))?;
         let now = self.now();
         let hash = secrets::sha256_hex(&token);
         let family = match self.store.consume_refresh_token(&hash, now).await? {
@@ -222,9 +181,7 @@ impl Services {
             })
             .await?;
         Ok(TokenPair {
-            access_token: self
-                .jwt
-                .issue(user_id, now, self.settings.access_token_ttl_secs)?,
+            access_token: self.jwt.issue(user_id, now, self.settings.access_token_ttl_secs)?,
             refresh_token,
             token_type: BEARER,
             expires_in: self.settings.access_token_ttl_secs,
@@ -241,9 +198,8 @@ impl Services {
                 DomainError::new(ErrorCode::InvalidApiKey, message)
                     .with_details(json!({ "reason": reason }))
             };
-            let Some((key, user)) = self
-                .api_key_with_owner(secrets::sha256_hex(credential))
-                .await?
+            let Some((key, user)) =
+                self.api_key_with_owner(secrets::sha256_hex(credential)).await?
             else {
                 return Err(invalid("unknown", "the API key is not valid"));
             };
@@ -257,10 +213,8 @@ impl Services {
             if let Some(expires_at) = key.expires_at
                 && expires_at <= now
             {
-                return Err(
-                    DomainError::new(ErrorCode::InvalidApiKey, "the API key has expired")
-                        .with_details(json!({ "reason": "expired", "expired_at": expires_at })),
-                );
+                return Err(DomainError::new(ErrorCode::InvalidApiKey, "the API key has expired")
+                    .with_details(json!({ "reason": "expired", "expired_at": expires_at })));
             }
             if !user.is_active {
                 return Err(invalid("account_deactivated", "the account is deactivated"));
@@ -279,10 +233,7 @@ impl Services {
             let claims = self.jwt.verify(credential, now)?;
             let user = self.user_for_token(claims.sub).await?;
             let Some(user) = user.filter(|u| u.is_active) else {
-                return Err(token_revoked(
-                    "account_deactivated",
-                    "the account is deactivated",
-                ));
+                return Err(token_revoked("account_deactivated", "the account is deactivated"));
             };
             Caller {
                 user_id: user.id,
@@ -326,8 +277,7 @@ impl Services {
         }
         let user = self.store.user_by_id(user_id).await?;
         if let Some(u) = &user {
-            self.auth_cache
-                .put(cache_key, Cached::User(Box::new(u.clone())), generation);
+            self.auth_cache.put(cache_key, Cached::User(Box::new(u.clone())), generation);
         }
         Ok(user)
     }
@@ -361,12 +311,9 @@ impl Services {
     ) -> DomainResult<()> {
         caller.require_unrestricted()?;
         caller.require_scope(Scope::Write)?;
-        let current = req
-            .current_password
-            .ok_or_else(|| DomainError::missing("current_password"))?;
-        let new = req
-            .new_password
-            .ok_or_else(|| DomainError::missing("new_password"))?;
+        let current =
+            req.current_password.ok_or_else(|| DomainError::missing("current_password"))?;
+        let new = req.new_password.ok_or_else(|| DomainError::missing("new_password"))?;
         passwords::validate_password("new_password", &new)?;
         let user = self.me_record(caller).await?;
         if !passwords::verify_password(current, user.password_hash).await? {
@@ -388,19 +335,13 @@ impl Services {
     }
 
     async fn me_record(&self, caller: &Caller) -> DomainResult<UserRecord> {
-        self.store
-            .user_by_id(caller.user_id)
-            .await?
-            .ok_or_else(|| DomainError::not_found("user"))
+        self.store.user_by_id(caller.user_id).await?.ok_or_else(|| DomainError::not_found("user"))
     }
 }
 
 fn email_taken() -> DomainError {
-    DomainError::new(
-        ErrorCode::Conflict,
-        "an account with this email already exists",
-    )
-    .with_details(json!({ "field": "email" }))
+    DomainError::new(ErrorCode::Conflict, "an account with this email already exists")
+        .with_details(json!({ "field": "email" }))
 }
 
 #[cfg(test)]

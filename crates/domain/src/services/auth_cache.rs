@@ -51,11 +51,7 @@ pub(crate) struct AuthCache {
 
 impl AuthCache {
     pub(crate) fn new(ttl: Duration) -> Self {
-        AuthCache {
-            ttl,
-            generation: AtomicU64::new(0),
-            entries: RwLock::new(HashMap::new()),
-        }
+        AuthCache { ttl, generation: AtomicU64::new(0), entries: RwLock::new(HashMap::new()) }
     }
 
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Cached> {
@@ -79,14 +75,7 @@ impl AuthCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(
-            key,
-            Entry {
-                value,
-                generation,
-                stored: Instant::now(),
-            },
-        );
+        entries.insert(key, Entry { value, generation, stored: Instant::now() });
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -138,20 +127,12 @@ mod tests {
     fn entries_expire_and_zero_ttl_disables() {
         let cache = AuthCache::new(Duration::from_millis(1));
         let key = CacheKey::User(Uuid::now_v7());
-        cache.put(
-            key.clone(),
-            Cached::User(Box::new(user())),
-            cache.generation(),
-        );
+        cache.put(key.clone(), Cached::User(Box::new(user())), cache.generation());
         std::thread::sleep(Duration::from_millis(5));
         assert!(cache.get(&key).is_none());
 
         let off = AuthCache::new(Duration::ZERO);
-        off.put(
-            key.clone(),
-            Cached::User(Box::new(user())),
-            off.generation(),
-        );
+        off.put(key.clone(), Cached::User(Box::new(user())), off.generation());
         assert!(off.get(&key).is_none());
     }
 }

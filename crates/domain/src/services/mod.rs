@@ -86,9 +86,7 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("Services").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 

@@ -164,24 +164,13 @@ impl Services {
         self.require_verified(caller)?;
         caller.require_scope(Scope::Read)?;
         let page = params.to_page()?;
-        let filter = if deleted {
-            ProjectListFilter::DeletedOwned
-        } else {
-            ProjectListFilter::Live
-        };
-        let mut rows = self
-            .store
-            .list_member_projects(caller.user_id, filter, page)
-            .await?;
+        let filter =
+            if deleted { ProjectListFilter::DeletedOwned } else { ProjectListFilter::Live };
+        let mut rows = self.store.list_member_projects(caller.user_id, filter, page).await?;
         if let Some(only) = caller.project_restriction() {
             rows.retain(|(p, _)| p.id == only);
         }
-        Ok(Paged::from_rows(
-            rows,
-            page,
-            |(p, _)| p.id,
-            |(p, role)| ProjectView::new(p, Some(role)),
-        ))
+        Ok(Paged::from_rows(rows, page, |(p, _)| p.id, |(p, role)| ProjectView::new(p, Some(role))))
     }
 
     pub async fn get_project(&self, caller: &Caller, id: Uuid) -> DomainResult<ProjectView> {
@@ -265,10 +254,7 @@ impl Services {
         caller.require_scope(Scope::Read)?;
         self.project_for(caller, id, false).await?;
         let members = self.store.list_members(id).await?;
-        Ok(members
-            .into_iter()
-            .map(|(m, u)| MemberView::new(m, u))
-            .collect())
+        Ok(members.into_iter().map(|(m, u)| MemberView::new(m, u)).collect())
     }
 
     #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
@@ -291,9 +277,7 @@ impl Services {
                 ));
             }
         };
-        let user = user
-            .filter(|u| u.is_active)
-            .ok_or_else(|| DomainError::not_found("user"))?;
+        let user = user.filter(|u| u.is_active).ok_or_else(|| DomainError::not_found("user"))?;
         let member = MemberRecord {
             project_id: id,
             user_id: user.id,
@@ -327,9 +311,7 @@ impl Services {
         let (project, role) = self.project_for(caller, id, true).await?;
         let leaving = user_id == caller.user_id;
         if role != Some(Role::Owner) && !leaving {
-            return Err(access_denied(
-                "only the project owner may remove contributors",
-            ));
+            return Err(access_denied("only the project owner may remove contributors"));
         }
         if user_id == project.owner_id {
             return Err(DomainError::validation(
@@ -337,13 +319,10 @@ impl Services {
                 "the owner cannot be removed from a project",
             ));
         }
-        self.store
-            .delete_member(id, user_id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => DomainError::not_found("contributor"),
-                other => other.into(),
-            })?;
+        self.store.delete_member(id, user_id).await.map_err(|e| match e {
+            StoreError::NotFound => DomainError::not_found("contributor"),
+            other => other.into(),
+        })?;
         info!(contributor_id = %user_id, "contributor removed");
         Ok(())
     }

@@ -12,10 +12,7 @@ use crate::views::UserView;
 
 impl Services {
     async fn user_by_email_or_404(&self, email: &str) -> DomainResult<tc_store::UserRecord> {
-        self.store
-            .user_by_email(email.trim())
-            .await?
-            .ok_or_else(|| DomainError::not_found("user"))
+        self.store.user_by_email(email.trim()).await?.ok_or_else(|| DomainError::not_found("user"))
     }
 
     /// Deactivation stops the account's API keys and access tokens on their next use and
@@ -37,9 +34,7 @@ impl Services {
     pub async fn admin_verify_email(&self, email: &str) -> DomainResult<UserView> {
         let mut user = self.user_by_email_or_404(email).await?;
         let now = self.now();
-        self.store
-            .set_user_email_verified(user.id, true, now)
-            .await?;
+        self.store.set_user_email_verified(user.id, true, now).await?;
         self.credentials_changed();
         user.email_verified = true;
         user.updated_at = now;

@@ -6,10 +6,7 @@ use crate::error::{DomainError, DomainResult};
 pub(crate) fn required_text(field: &str, value: Option<&str>, max: usize) -> DomainResult<String> {
     let value = value.ok_or_else(|| DomainError::missing(field))?.trim();
     if value.is_empty() {
-        return Err(DomainError::validation(
-            field,
-            format!("`{field}` must not be empty"),
-        ));
+        return Err(DomainError::validation(field, format!("`{field}` must not be empty")));
     }
     bounded(field, value, max)
 }
@@ -45,10 +42,7 @@ pub(crate) fn email(value: Option<&str>) -> DomainResult<String> {
         None => false,
     };
     if !valid {
-        return Err(DomainError::validation(
-            "email",
-            "`email` is not a valid email address",
-        ));
+        return Err(DomainError::validation("email", "`email` is not a valid email address"));
     }
     Ok(email)
 }
@@ -61,15 +55,10 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(Some(" Ann@Example.com ")).unwrap(), "Ann@Example.com");
-        for bad in [
-            "", "ann", "ann@", "@x.io", "a b@x.io", "a@x", "a@.x", "a@x.", "a@b@c.io",
-        ] {
+        for bad in ["", "ann", "ann@", "@x.io", "a b@x.io", "a@x", "a@.x", "a@x.", "a@b@c.io"] {
             assert!(email(Some(bad)).is_err(), "{bad}");
         }
-        assert_eq!(
-            email(None).unwrap_err().code,
-            ErrorCode::MissingRequiredField
-        );
+        assert_eq!(email(None).unwrap_err().code, ErrorCode::MissingRequiredField);
     }
 
     #[test]

@@ -28,10 +28,7 @@ async fn register(
     State(state): State<AppState>,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.services.register(req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.services.register(req).await?)))
 }
 
 /// Exchange email and password for an access token and a refresh token.

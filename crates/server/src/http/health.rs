@@ -46,11 +46,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let db = state.services.store_healthy().await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let database = match db {
-        Ok(()) => ComponentHealth {
-            status: "healthy",
-            latency_ms,
-            error: None,
-        },
+        Ok(()) => ComponentHealth { status: "healthy", latency_ms, error: None },
         // The store's message is for operators; the health endpoint is unauthenticated, so say
         // only that the database is unreachable.
         Err(e) => {
@@ -63,11 +59,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         }
     };
     let healthy = database.status == "healthy";
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
         Json(Health {

@@ -44,9 +44,7 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "A JWT access token from /auth/login, or an API key (tc_…)",
-                    ))
+                    .description(Some("A JWT access token from /auth/login, or an API key (tc_…)"))
                     .build(),
             ),
         );
@@ -60,9 +58,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(projects::router())
         .merge(health::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api)
-        .split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()
 }
 
 /// The whole application with its layers.
@@ -77,10 +73,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         )
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", openapi))
         .fallback(|| async {
-            ApiError(DomainError::new(
-                ErrorCode::ResourceNotFound,
-                "no such route",
-            ))
+            ApiError(DomainError::new(ErrorCode::ResourceNotFound, "no such route"))
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), ip_rate_limit))
@@ -98,18 +91,13 @@ fn cors(origins: &Origins) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static(REQUEST_ID_HEADER),
         ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID_HEADER),
-            header::RETRY_AFTER,
-        ])
+        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER), header::RETRY_AFTER])
         .max_age(Duration::from_secs(3600));
     match origins {
         Origins::None => base.allow_origin(AllowOrigin::list([])),
         Origins::Any => base.allow_origin(AllowOrigin::any()),
         Origins::List(list) => base.allow_origin(
-            list.iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok())
-                .collect::<Vec<_>>(),
+            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect::<Vec<_>>(),
         ),
     }
 }

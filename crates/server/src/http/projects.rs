@@ -52,16 +52,8 @@ async fn list_projects(
     Auth(caller): Auth,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Paged<ProjectView>>> {
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    Ok(Json(
-        state
-            .services
-            .list_projects(&caller, q.deleted.unwrap_or(false), &page)
-            .await?,
-    ))
+    let page = PageParams { limit: q.limit, cursor: q.cursor };
+    Ok(Json(state.services.list_projects(&caller, q.deleted.unwrap_or(false), &page).await?))
 }
 
 /// Create a project; you become its owner.
@@ -72,10 +64,7 @@ async fn create_project(
     Auth(caller): Auth,
     Json(req): Json<CreateProjectRequest>,
 ) -> ApiResult<(StatusCode, Json<ProjectView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.services.create_project(&caller, req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.services.create_project(&caller, req).await?)))
 }
 
 #[utoipa::path(get, path = "/projects/{id}", tag = "projects", security(("bearer" = [])),
@@ -85,12 +74,7 @@ async fn get_project(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(
-        state
-            .services
-            .get_project(&caller, path_id(&id, project_not_found)?)
-            .await?,
-    ))
+    Ok(Json(state.services.get_project(&caller, path_id(&id, project_not_found)?).await?))
 }
 
 /// Change name, description, visibility or settings (owner only). Absent fields are kept.
@@ -115,10 +99,7 @@ async fn delete_project(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .services
-        .delete_project(&caller, path_id(&id, project_not_found)?)
-        .await?;
+    state.services.delete_project(&caller, path_id(&id, project_not_found)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,12 +111,7 @@ async fn restore_project(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(
-        state
-            .services
-            .restore_project(&caller, path_id(&id, project_not_found)?)
-            .await?,
-    ))
+    Ok(Json(state.services.restore_project(&caller, path_id(&id, project_not_found)?).await?))
 }
 
 /// The owner and contributors.
@@ -146,12 +122,7 @@ async fn list_contributors(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    Ok(Json(
-        state
-            .services
-            .list_contributors(&caller, path_id(&id, project_not_found)?)
-            .await?,
-    ))
+    Ok(Json(state.services.list_contributors(&caller, path_id(&id, project_not_found)?).await?))
 }
 
 /// Add a contributor by email or user id (owner only).
@@ -165,10 +136,7 @@ async fn add_contributor(
     Json(req): Json<AddContributorRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let id = path_id(&id, project_not_found)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.services.add_contributor(&caller, id, req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.services.add_contributor(&caller, id, req).await?)))
 }
 
 /// Remove a contributor (owner), or leave a project (the contributor themself).
@@ -182,9 +150,6 @@ async fn remove_contributor(
 ) -> ApiResult<StatusCode> {
     let id = path_id(&id, project_not_found)?;
     let user_id = path_id(&user_id, user_not_found)?;
-    state
-        .services
-        .remove_contributor(&caller, id, user_id)
-        .await?;
+    state.services.remove_contributor(&caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -65,10 +65,7 @@ async fn create_key(
     Auth(caller): Auth,
     Json(req): Json<CreateApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<NewApiKeyView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.services.create_api_key(&caller, req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.services.create_api_key(&caller, req).await?)))
 }
 
 /// Rotate a key: a new key replaces it, and the old one keeps working for 24 hours.
@@ -92,9 +89,6 @@ async fn revoke_key(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    state
-        .services
-        .revoke_api_key(&caller, path_id(&id, key_not_found)?)
-        .await?;
+    state.services.revoke_api_key(&caller, path_id(&id, key_not_found)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

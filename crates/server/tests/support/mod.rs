@@ -39,14 +39,8 @@ impl Resp {
     pub fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
         assert_eq!(self.code(), code, "body: {}", self.body);
-        assert!(
-            self.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
-        let request_id = self.body["error"]["request_id"]
-            .as_str()
-            .expect("request_id");
+        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        let request_id = self.body["error"]["request_id"].as_str().expect("request_id");
         assert_eq!(self.headers["x-request-id"].to_str().unwrap(), request_id);
     }
 
@@ -77,16 +71,11 @@ impl TestApp {
     pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut env: HashMap<String, String> = HashMap::new();
-        env.insert(
-            "TEAMCONTEXT_DATA_DIR".into(),
-            dir.path().display().to_string(),
-        );
+        env.insert("TEAMCONTEXT_DATA_DIR".into(), dir.path().display().to_string());
         env.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
-        for name in [
-            "RATE_LIMIT_PER_KEY_PER_MIN",
-            "RATE_LIMIT_PER_IP_PER_MIN",
-            "RATE_LIMIT_SEARCH_PER_MIN",
-        ] {
+        for name in
+            ["RATE_LIMIT_PER_KEY_PER_MIN", "RATE_LIMIT_PER_IP_PER_MIN", "RATE_LIMIT_SEARCH_PER_MIN"]
+        {
             env.insert(name.into(), "0".into());
         }
         for (k, v) in overrides {
@@ -94,9 +83,7 @@ impl TestApp {
         }
         let config = Config::from_sources(None, &env).expect("test config");
         let clock = Arc::new(ManualClock::new());
-        let server = teamcontext::start(config, clock.clone())
-            .await
-            .expect("server starts");
+        let server = teamcontext::start(config, clock.clone()).await.expect("server starts");
         TestApp {
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
@@ -146,11 +133,7 @@ impl TestApp {
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, auth: &str) -> Resp {
