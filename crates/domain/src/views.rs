@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tc_store::{
-    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord, Visibility,
+    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -248,7 +248,7 @@ impl ProjectView {
             id: p.id,
             name: p.name,
             description: p.description,
-            visibility: visibility_name(p.visibility),
+            visibility: p.visibility.as_str(),
             settings: p.settings.into(),
             owner_id: p.owner_id,
             role: role.map(Role::as_str),
@@ -257,10 +257,6 @@ impl ProjectView {
             deleted_at: p.deleted_at,
         }
     }
-}
-
-fn visibility_name(v: Visibility) -> &'static str {
-    v.as_str()
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,6 +1,6 @@
 //! Logging setup: JSON lines when stdout is not a terminal (or `LOG_FORMAT=json`), readable
 //! text on a terminal. Handlers never log request bodies or credentials; emails are masked
-//! where logged (see `tc_domain::services::mask_email`).
+//! where the services log them.
 
 use std::io::IsTerminal;
 

@@ -102,30 +102,28 @@ async fn login_checks_the_password_and_returns_no_key() {
 async fn refresh_rotates_and_detects_reuse() {
     let app = TestApp::new().await;
     let u = app.register("dave").await;
-    let first = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
+    let first = app.refresh(&u.refresh_token).await;
     let pair = first.assert_status(200).clone();
     let second_token = pair["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(second_token, u.refresh_token);
     app.get("/users/me", pair["access_token"].as_str().unwrap()).await.assert_status(200);
 
     // Within the 5-second window a second use is refused but the family survives.
-    let again = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
+    let again = app.refresh(&u.refresh_token).await;
     again.assert_error(401, "TOKEN_REVOKED");
     assert_eq!(again.body["error"]["details"]["reason"], "already_used");
-    let third = app.post("/auth/refresh", None, json!({"refresh_token": second_token})).await;
+    let third = app.refresh(&second_token).await;
     let third_token = third.assert_status(200)["refresh_token"].as_str().unwrap().to_string();
 
     // Later, reuse of a spent token is theft: the whole family goes.
     app.clock.advance(Duration::seconds(6));
-    let stolen = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
+    let stolen = app.refresh(&u.refresh_token).await;
     stolen.assert_error(401, "TOKEN_REVOKED");
     assert_eq!(stolen.body["error"]["details"]["reason"], "reuse_detected");
-    let after = app.post("/auth/refresh", None, json!({"refresh_token": third_token})).await;
+    let after = app.refresh(&third_token).await;
     after.assert_error(401, "TOKEN_REVOKED");
 
-    app.post("/auth/refresh", None, json!({"refresh_token": "made-up"}))
-        .await
-        .assert_error(401, "TOKEN_REVOKED");
+    app.refresh("made-up").await.assert_error(401, "TOKEN_REVOKED");
     app.post("/auth/refresh", None, json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
 }
 
@@ -160,21 +158,17 @@ async fn refresh_tokens_expire_after_seven_days() {
     let app = TestApp::new().await;
     let u = app.register("fay").await;
     app.clock.advance(Duration::days(7) + Duration::seconds(1));
-    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
-        .await
-        .assert_error(401, "TOKEN_EXPIRED");
+    app.refresh(&u.refresh_token).await.assert_error(401, "TOKEN_EXPIRED");
 }
 
 #[tokio::test]
 async fn logout_revokes_the_family() {
     let app = TestApp::new().await;
     let u = app.register("gus").await;
-    let pair = app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token})).await;
+    let pair = app.refresh(&u.refresh_token).await;
     let newer = pair.assert_status(200)["refresh_token"].as_str().unwrap().to_string();
     app.post("/auth/logout", None, json!({"refresh_token": newer})).await.assert_status(204);
-    app.post("/auth/refresh", None, json!({"refresh_token": newer}))
-        .await
-        .assert_error(401, "TOKEN_REVOKED");
+    app.refresh(&newer).await.assert_error(401, "TOKEN_REVOKED");
     // Logging out an unknown token reveals nothing.
     app.post("/auth/logout", None, json!({"refresh_token": "nope"})).await.assert_status(204);
 }
@@ -222,9 +216,7 @@ async fn deactivation_stops_every_credential_on_the_next_request() {
     r.assert_error(401, "INVALID_API_KEY");
     assert_eq!(r.body["error"]["details"]["reason"], "account_deactivated");
     app.get("/users/me", &u.access_token).await.assert_error(401, "TOKEN_REVOKED");
-    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
-        .await
-        .assert_error(401, "TOKEN_REVOKED");
+    app.refresh(&u.refresh_token).await.assert_error(401, "TOKEN_REVOKED");
     app.post("/auth/login", None, json!({"email": u.email, "password": u.password}))
         .await
         .assert_error(401, "INVALID_CREDENTIALS");
@@ -252,9 +244,7 @@ async fn password_change_signs_out_sessions_but_keeps_keys() {
         .await
         .assert_status(204);
 
-    app.post("/auth/refresh", None, json!({"refresh_token": u.refresh_token}))
-        .await
-        .assert_error(401, "TOKEN_REVOKED");
+    app.refresh(&u.refresh_token).await.assert_error(401, "TOKEN_REVOKED");
     app.post("/auth/login", None, json!({"email": u.email, "password": u.password}))
         .await
         .assert_error(401, "INVALID_CREDENTIALS");

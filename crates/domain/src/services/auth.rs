@@ -29,7 +29,7 @@ fn token_revoked(reason: &str, message: &str) -> DomainError {
 }
 
 /// Masks an email for logs: `ann@example.com` → `a***@example.com`.
-pub fn mask_email(email: &str) -> String {
+pub(crate) fn mask_email(email: &str) -> String {
     match email.split_once('@') {
         Some((local, domain)) => {
             let first = local.chars().next().map(String::from).unwrap_or_default();
@@ -250,20 +250,13 @@ impl Services {
         hash: String,
     ) -> DomainResult<Option<(tc_store::ApiKeyRecord, UserRecord)>> {
         let generation = self.auth_cache.generation();
-        let cache_key = CacheKey::KeyHash(hash);
+        let cache_key = CacheKey::KeyHash(hash.clone());
         if let Some(Cached::ApiKey(found)) = self.auth_cache.get(&cache_key) {
             return Ok(Some(*found));
         }
-        let CacheKey::KeyHash(hash) = &cache_key else {
-            return Ok(None);
-        };
-        let found = self.store.api_key_by_hash(hash).await?;
+        let found = self.store.api_key_by_hash(&hash).await?;
         if let Some(pair) = &found {
-            self.auth_cache.put(
-                cache_key.clone(),
-                Cached::ApiKey(Box::new(pair.clone())),
-                generation,
-            );
+            self.auth_cache.put(cache_key, Cached::ApiKey(Box::new(pair.clone())), generation);
         }
         Ok(found)
     }

@@ -17,8 +17,7 @@ use chrono::{DateTime, Utc};
 use tc_store::Store;
 use uuid::Uuid;
 
-pub use auth::mask_email;
-pub use projects::RESTORE_WINDOW_DAYS;
+pub(crate) use auth::mask_email;
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;
@@ -112,10 +111,6 @@ impl Services {
     pub fn now(&self) -> DateTime<Utc> {
         let now = self.clock.now();
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-    }
-
-    pub fn settings(&self) -> &AuthSettings {
-        &self.settings
     }
 
     /// Whether the store answers; used by the health check.

@@ -24,7 +24,7 @@ use crate::views::{
     UpdateProjectRequest,
 };
 
-pub const RESTORE_WINDOW_DAYS: i64 = 30;
+pub(crate) const RESTORE_WINDOW_DAYS: i64 = 30;
 const DEFAULT_EMBEDDING_MODEL: &str = "all-MiniLM-L6-v2";
 
 fn parse_visibility(value: Option<&str>) -> DomainResult<Option<Visibility>> {

@@ -152,6 +152,10 @@ impl TestApp {
         self.send(Method::DELETE, path, Some(auth), None).await
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Resp {
+        self.post("/auth/refresh", None, json!({ "refresh_token": refresh_token })).await
+    }
+
     pub async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.com");
         let password = format!("{name}-secret-pw");
