@@ -82,6 +82,10 @@ async fn openapi_and_docs_are_served_locally() {
     let init =
         app.client.get(format!("{}/docs/swagger-initializer.js", app.base)).send().await.unwrap();
     assert_eq!(init.status(), 200);
+    assert!(
+        init.text().await.unwrap().contains("/api/v1/openapi.json"),
+        "the UI loads the served document"
+    );
     let bundle =
         app.client.get(format!("{}/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
     assert_eq!(bundle.status(), 200, "the UI bundle is vendored into the binary");

@@ -64,14 +64,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application with its layers.
 pub fn app(state: AppState, config: &Config) -> Router {
     let (api, openapi) = api();
-    let openapi_json = openapi.clone();
     Router::new()
         .merge(api)
-        .route(
-            "/api/v1/openapi.json",
-            axum::routing::get(move || async move { axum::Json(openapi_json) }),
-        )
-        .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(|| async {
             ApiError(DomainError::new(ErrorCode::ResourceNotFound, "no such route"))
         })

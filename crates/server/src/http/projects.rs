@@ -67,6 +67,7 @@ async fn create_project(
     Ok((StatusCode::CREATED, Json(state.services.create_project(&caller, req).await?)))
 }
 
+/// A project you can see: one you are a member of, or a `team` project.
 #[utoipa::path(get, path = "/projects/{id}", tag = "projects", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ProjectView), (status = 404)))]
 async fn get_project(
