@@ -81,3 +81,92 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(dir.path().join("teamcontext.db").exists());
     assert!(dir.path().join("jwt_secret").exists());
 }
+
+/// Runs the real binary with debug logging, signs up, logs in and uses a key, then checks the
+/// captured logs: one JSON line per request with the documented fields, and no secret or full
+/// email address anywhere.
+#[tokio::test]
+async fn logs_are_structured_and_never_contain_secrets() {
+    use std::io::{BufRead, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = teamcontext(dir.path())
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_LEVEL", "debug")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let base = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited before listening");
+        if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
+            break format!("{}/api/v1", url.trim());
+        }
+        lines.push(line);
+    };
+
+    let client = reqwest::Client::new();
+    let password = "a very secret password";
+    let email = "logcheck@example.com";
+    let reg: serde_json::Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": password, "name": "Log"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let login: serde_json::Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = client.get(format!("{base}/users/me")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let bad = client.get(format!("{base}/users/me")).bearer_auth("tc_wrongwrongwrong").send().await;
+    assert_eq!(bad.unwrap().status(), 401);
+
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    server.wait().unwrap();
+    let all = format!("{}{rest}{stderr}", lines.concat());
+
+    for secret in [
+        password,
+        email,
+        key.as_str(),
+        "tc_wrongwrongwrong",
+        reg["access_token"].as_str().unwrap(),
+        reg["refresh_token"].as_str().unwrap(),
+        login["access_token"].as_str().unwrap(),
+        login["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!all.contains(secret), "a secret leaked into the logs: {secret}");
+    }
+    assert!(all.contains("l***@example.com"), "emails appear masked");
+
+    let requests: Vec<serde_json::Value> = all
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 4, "one line per request");
+    let me_line = requests.iter().find(|v| v["route"] == "/api/v1/users/me" && v["status"] == 200);
+    let me_line = me_line.expect("a line for GET /users/me");
+    for field in ["request_id", "method", "latency_ms", "user_id"] {
+        assert!(me_line.get(field).is_some(), "{field} in {me_line}");
+    }
+    assert_eq!(me_line["user_id"], reg["user"]["id"]);
+}
