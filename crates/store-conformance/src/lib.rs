@@ -26,6 +26,12 @@ macro_rules! conformance_suite {
             project_lists_page_and_filter,
             soft_delete_restore_and_purge,
             members_conflict_list_and_remove,
+            readable_projects_are_members_and_team,
+            contexts_round_trip_filter_and_cascade,
+            vector_search_is_exact_within_the_filter,
+            keyword_search_ranks_within_the_filter,
+            purge_removes_contexts_from_search,
+            access_counts_and_description_vectors,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -383,4 +389,269 @@ pub async fn members_conflict_list_and_remove<S: Store>(s: Arc<S>) {
         matches!(s.delete_member(p.id, owner.id).await, Err(StoreError::NotFound)),
         "owners are not removable"
     );
+}
+
+fn context(project_id: Uuid, created_by: Uuid, content: &str) -> ContextRecord {
+    ContextRecord {
+        id: Uuid::now_v7(),
+        project_id,
+        content: content.to_string(),
+        content_hash: format!("hash-of-{}", content.len()),
+        token_count: content.split_whitespace().count() as i64,
+        source: "manual".into(),
+        file_path: None,
+        parent_id: None,
+        chunk_index: None,
+        metadata: serde_json::json!({"tags": []}),
+        created_by,
+        accessed_count: 0,
+        last_accessed: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+/// A unit vector in 4 dimensions pointing mostly along `axis`, tilted by `tilt`.
+fn unit(axis: usize, tilt: f32) -> Vec<f32> {
+    let mut v = [tilt; 4];
+    v[axis] = 1.0;
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn passage_for(c: &ContextRecord, vector: Vec<f32>) -> PassageRecord {
+    PassageRecord {
+        context_id: c.id,
+        project_id: c.project_id,
+        start: 0,
+        end: c.content.len(),
+        model: "test-model".into(),
+        vector,
+    }
+}
+
+async fn owned_project<S: Store>(s: &S, email: &str) -> (UserRecord, ProjectRecord) {
+    let u = new_user(s, email).await;
+    let p = project(u.id, "ctx");
+    s.insert_project(&p).await.unwrap();
+    (u, p)
+}
+
+pub async fn readable_projects_are_members_and_team<S: Store>(s: Arc<S>) {
+    let ann = new_user(&*s, "r-ann@example.com").await;
+    let bob = new_user(&*s, "r-bob@example.com").await;
+    let mine = project(ann.id, "mine");
+    let mut team = project(bob.id, "team");
+    team.visibility = Visibility::Team;
+    let private = project(bob.id, "bob only");
+    let shared = project(bob.id, "shared");
+    let gone = project(ann.id, "gone");
+    for p in [&mine, &team, &private, &shared, &gone] {
+        s.insert_project(p).await.unwrap();
+    }
+    s.insert_member(&MemberRecord {
+        project_id: shared.id,
+        user_id: ann.id,
+        role: Role::Contributor,
+        added_at: t0(),
+    })
+    .await
+    .unwrap();
+    s.set_project_deleted(gone.id, Some(t0()), t0()).await.unwrap();
+    let mut got = s.readable_project_ids(ann.id).await.unwrap();
+    got.sort();
+    let mut want = vec![mine.id, team.id, shared.id];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+pub async fn contexts_round_trip_filter_and_cascade<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "ctx@example.com").await;
+    let mut parent = context(p.id, u.id, "the parent document about billing");
+    parent.source = "api".into();
+    parent.metadata = serde_json::json!({"tags": ["billing", "decision"], "language": "en"});
+    let mut chunks = Vec::new();
+    for i in 0..2 {
+        let mut chunk = context(p.id, u.id, &format!("chunk {i} of the billing document"));
+        chunk.parent_id = Some(parent.id);
+        chunk.chunk_index = Some(i);
+        chunks.push(chunk);
+    }
+    let mut code = context(p.id, u.id, "fn charge() {}");
+    code.source = "codebase_scan".into();
+    code.file_path = Some("src/pay_ments/charge.rs".into());
+    let mut other = context(p.id, u.id, "fn other() {}");
+    other.source = "codebase_scan".into();
+    other.file_path = Some("src/payXments/other.rs".into());
+    let mut rows = vec![(parent.clone(), vec![passage_for(&parent, unit(0, 0.1))])];
+    rows.extend(chunks.iter().map(|c| (c.clone(), vec![passage_for(c, unit(1, 0.1))])));
+    rows.push((code.clone(), vec![passage_for(&code, unit(2, 0.1))]));
+    rows.push((other.clone(), vec![passage_for(&other, unit(3, 0.1))]));
+    s.insert_contexts(&rows).await.unwrap();
+
+    assert_eq!(s.context_by_id(parent.id).await.unwrap(), Some(parent.clone()));
+    assert!(s.context_by_id(Uuid::now_v7()).await.unwrap().is_none());
+    let mut by_ids = s.contexts_by_ids(&[parent.id, code.id, Uuid::now_v7()]).await.unwrap();
+    by_ids.sort_by_key(|c| c.id);
+    assert_eq!(by_ids.iter().map(|c| c.id).collect::<Vec<_>>(), vec![parent.id, code.id]);
+
+    let list = |filter: ContextFilter, limit| {
+        let s = s.clone();
+        async move {
+            s.list_contexts(p.id, &filter, Page { before: None, limit })
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(ContextFilter::default(), 2).await, vec![other.id, code.id], "newest first");
+    assert_eq!(
+        list(ContextFilter { source: Some("api".into()), ..Default::default() }, 10).await,
+        vec![parent.id]
+    );
+    assert_eq!(
+        list(ContextFilter { tag: Some("decision".into()), ..Default::default() }, 10).await,
+        vec![parent.id]
+    );
+    // `_` and `%` in a prefix are literal characters, not wildcards.
+    let prefix =
+        ContextFilter { file_path_prefix: Some("src/pay_ments/".into()), ..Default::default() };
+    assert_eq!(list(prefix, 10).await, vec![code.id]);
+
+    let page2 = s
+        .list_contexts(p.id, &ContextFilter::default(), Page { before: Some(code.id), limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 3, "the parent and its two chunks");
+
+    assert_eq!(s.delete_context(parent.id).await.unwrap(), 3, "the parent and its chunks");
+    assert!(s.context_by_id(chunks[0].id).await.unwrap().is_none());
+    let hits = s.vector_search(&unit(1, 0.1), "test-model", &[p.id], 10).await.unwrap();
+    assert!(hits.iter().all(|h| h.context_id != chunks[0].id), "deleted passages leave the index");
+    assert_eq!(s.delete_context(parent.id).await.unwrap(), 0);
+}
+
+pub async fn vector_search_is_exact_within_the_filter<S: Store>(s: Arc<S>) {
+    let (u, a) = owned_project(&*s, "vec-a@example.com").await;
+    let b = project(u.id, "b");
+    s.insert_project(&b).await.unwrap();
+    // Project B holds the 40 closest contexts; project A 30 farther ones. A search limited to A
+    // must still return 10 results from A.
+    let mut rows = Vec::new();
+    for i in 0..40 {
+        let c = context(b.id, u.id, &format!("b{i}"));
+        rows.push((c.clone(), vec![passage_for(&c, unit(0, 0.01 * i as f32))]));
+    }
+    let mut a_contexts = Vec::new();
+    for i in 0..30 {
+        let c = context(a.id, u.id, &format!("a{i}"));
+        let mut far = passage_for(&c, unit(1, 0.02 * i as f32));
+        far.start = 0;
+        far.end = 1;
+        let mut near = passage_for(&c, unit(0, 0.5 + 0.01 * i as f32));
+        near.start = 1;
+        near.end = 2;
+        rows.push((c.clone(), vec![far, near]));
+        a_contexts.push(c);
+    }
+    s.insert_contexts(&rows).await.unwrap();
+    let query = unit(0, 0.0);
+    let hits = s.vector_search(&query, "test-model", &[a.id], 10).await.unwrap();
+    assert_eq!(hits.len(), 10);
+    let a_ids: Vec<Uuid> = a_contexts.iter().map(|c| c.id).collect();
+    assert!(hits.iter().all(|h| a_ids.contains(&h.context_id)), "never outside the filter");
+    assert_eq!(hits[0].context_id, a_contexts[0].id, "closest first");
+    assert_eq!((hits[0].start, hits[0].end), (1, 2), "the best passage is reported");
+    assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
+    let expected: f32 = unit(0, 0.5).iter().zip(&query).map(|(x, y)| x * y).sum();
+    assert!((hits[0].similarity - expected).abs() < 1e-4);
+
+    let all = s.vector_search(&query, "test-model", &[a.id, b.id], 100).await.unwrap();
+    assert_eq!(all.len(), 70, "one hit per context, every context");
+    assert!(s.vector_search(&query, "another-model", &[a.id], 10).await.unwrap().is_empty());
+    assert!(s.vector_search(&query, "test-model", &[], 10).await.unwrap().is_empty());
+}
+
+pub async fn keyword_search_ranks_within_the_filter<S: Store>(s: Arc<S>) {
+    let (u, a) = owned_project(&*s, "kw@example.com").await;
+    let b = project(u.id, "b");
+    s.insert_project(&b).await.unwrap();
+    let strong =
+        context(a.id, u.id, "Stripe webhook retries: webhook signatures and webhook replay");
+    let weak = context(
+        a.id,
+        u.id,
+        "a note that mentions a webhook once among many other words about lunch",
+    );
+    let unrelated = context(a.id, u.id, "the office coffee machine schedule");
+    let elsewhere = context(b.id, u.id, "Stripe webhook retries webhook webhook");
+    let rows: Vec<_> = [&strong, &weak, &unrelated, &elsewhere]
+        .iter()
+        .map(|c| ((*c).clone(), Vec::new()))
+        .collect();
+    s.insert_contexts(&rows).await.unwrap();
+
+    let hits = s.keyword_search("stripe WEBHOOK", &[a.id], 10).await.unwrap();
+    let ids: Vec<Uuid> = hits.iter().map(|h| h.context_id).collect();
+    assert_eq!(ids, vec![strong.id, weak.id]);
+    assert!(hits[0].score > hits[1].score && hits[1].score > 0.0);
+    assert!(s.keyword_search("\" OR NEAR( *", &[a.id], 10).await.is_ok(), "operators are words");
+    assert!(s.keyword_search("   ", &[a.id], 10).await.unwrap().is_empty());
+    assert_eq!(s.keyword_search("webhook", &[a.id, b.id], 1).await.unwrap().len(), 1);
+    assert_eq!(s.delete_context(strong.id).await.unwrap(), 1);
+    let after: Vec<Uuid> = s
+        .keyword_search("stripe webhook", &[a.id], 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.context_id)
+        .collect();
+    assert_eq!(after, vec![weak.id], "deleted contexts leave the keyword index");
+}
+
+pub async fn purge_removes_contexts_from_search<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "purge-ctx@example.com").await;
+    let c = context(p.id, u.id, "purged webhook note");
+    s.insert_contexts(&[(c.clone(), vec![passage_for(&c, unit(0, 0.0))])]).await.unwrap();
+    s.set_project_deleted(p.id, Some(t0()), t0()).await.unwrap();
+    assert_eq!(s.purge_deleted_projects(t0() + Duration::days(31)).await.unwrap(), 1);
+    assert!(s.context_by_id(c.id).await.unwrap().is_none());
+    assert!(s.vector_search(&unit(0, 0.0), "test-model", &[p.id], 10).await.unwrap().is_empty());
+    assert!(s.keyword_search("webhook", &[p.id], 10).await.unwrap().is_empty());
+}
+
+pub async fn access_counts_and_description_vectors<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "acc@example.com").await;
+    let c = context(p.id, u.id, "counted");
+    s.insert_contexts(&[(c.clone(), Vec::new())]).await.unwrap();
+    let later = t0() + Duration::hours(2);
+    s.record_context_access(&[(c.id, t0()), (c.id, later), (Uuid::now_v7(), later)]).await.unwrap();
+    let got = s.context_by_id(c.id).await.unwrap().unwrap();
+    assert_eq!(got.accessed_count, 2);
+    assert_eq!(got.last_accessed, Some(later));
+
+    s.set_project_description_vector(p.id, "test-model", &unit(2, 0.0)).await.unwrap();
+    let vectors =
+        s.project_description_vectors(&[p.id, Uuid::now_v7()], "test-model").await.unwrap();
+    assert_eq!(vectors, vec![(p.id, unit(2, 0.0))]);
+    assert!(s.project_description_vectors(&[p.id], "other").await.unwrap().is_empty());
+
+    let event = AnalyticsEventRecord {
+        id: Uuid::now_v7(),
+        user_id: u.id,
+        project_id: Some(p.id),
+        event_type: "context_retrieve".into(),
+        timestamp: later,
+        tokens_saved: 120,
+        tokens_avoided: 120,
+        contexts_retrieved: 1,
+        api_calls_made: 1,
+        processing_time_ms: 3.5,
+        model: Some("claude-3-sonnet".into()),
+        price_per_mtok: Some(3.0),
+        estimated_savings_usd: 0.00036,
+    };
+    s.insert_analytics_events(&[event]).await.unwrap();
 }

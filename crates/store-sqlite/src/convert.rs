@@ -46,7 +46,7 @@ pub(crate) fn get_time(row: &Row<'_>, col: &str) -> StoreResult<DateTime<Utc>> {
     time(get(row, col)?)
 }
 
-fn get_opt_time(row: &Row<'_>, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+pub(crate) fn get_opt_time(row: &Row<'_>, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
     get::<Option<i64>>(row, col)?.map(time).transpose()
 }
 

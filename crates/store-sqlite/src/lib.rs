@@ -10,8 +10,10 @@
 //! binary and applied by [`SqliteStore::open`]. Times are Unix milliseconds, ids UUID text.
 
 mod accounts;
+mod contexts;
 mod convert;
 mod projects;
+mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,8 +24,10 @@ use rusqlite_migration::{M, Migrations};
 use tc_store::{StoreError, StoreResult};
 
 /// The schema history. Never edit an applied step; add a new one (expand, then contract).
-const MIGRATIONS: &[M<'static>] =
-    &[M::up(include_str!("../migrations/0001_accounts_and_projects.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../migrations/0001_accounts_and_projects.sql")),
+    M::up(include_str!("../migrations/0002_contexts_and_search.sql")),
+];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
 const MAX_IDLE_READERS: usize = 8;
@@ -40,6 +44,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    vectors: vectors::VectorIndex,
 }
 
 impl SqliteStore {
@@ -49,11 +54,14 @@ impl SqliteStore {
         blocking(move || {
             let mut writer = open_writer(&path)?;
             Migrations::from_slice(MIGRATIONS).to_latest(&mut writer).map_err(migration_err)?;
+            let vectors = vectors::VectorIndex::default();
+            load_vectors(&writer, &vectors)?;
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
                     path,
                     writer: Mutex::new(writer),
                     readers: Mutex::new(Vec::new()),
+                    vectors,
                 }),
             })
         })
@@ -145,6 +153,35 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
     configure(&conn)?;
     Ok(conn)
+}
+
+/// Fills the in-process index from the `passages` table.
+fn load_vectors(conn: &Connection, index: &vectors::VectorIndex) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare("SELECT context_id, project_id, start_byte, end_byte, model, vector FROM passages")
+        .map_err(db_err)?;
+    let mut rows = stmt.query([]).map_err(db_err)?;
+    let mut batch = Vec::with_capacity(4096);
+    let parse = |s: String| {
+        uuid::Uuid::parse_str(&s).map_err(|_| StoreError::Database("bad uuid in passages".into()))
+    };
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let blob: Vec<u8> = row.get(5).map_err(db_err)?;
+        batch.push(tc_store::PassageRecord {
+            context_id: parse(row.get(0).map_err(db_err)?)?,
+            project_id: parse(row.get(1).map_err(db_err)?)?,
+            start: row.get::<_, i64>(2).map_err(db_err)? as usize,
+            end: row.get::<_, i64>(3).map_err(db_err)? as usize,
+            model: row.get(4).map_err(db_err)?,
+            vector: vectors::from_blob(&blob),
+        });
+        if batch.len() == batch.capacity() {
+            index.insert(&batch);
+            batch.clear();
+        }
+    }
+    index.insert(&batch);
+    Ok(())
 }
 
 fn migration_err(e: rusqlite_migration::Error) -> StoreError {
@@ -343,7 +380,14 @@ impl tc_store::Store for SqliteStore {
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<u64> {
-        self.write(move |c| projects::purge_deleted_projects(c, before)).await
+        let store = self.clone();
+        self.write(move |c| {
+            let ids = projects::purgeable_projects(c, before)?;
+            let purged = projects::purge_deleted_projects(c, before)?;
+            store.inner.vectors.remove_projects(&ids);
+            Ok(purged)
+        })
+        .await
     }
 
     async fn insert_member(&self, member: &tc_store::MemberRecord) -> StoreResult<()> {
@@ -358,5 +402,105 @@ impl tc_store::Store for SqliteStore {
     }
     async fn delete_member(&self, project_id: uuid::Uuid, user_id: uuid::Uuid) -> StoreResult<()> {
         self.write(move |c| projects::delete_member(c, project_id, user_id)).await
+    }
+
+    async fn readable_project_ids(&self, user_id: uuid::Uuid) -> StoreResult<Vec<uuid::Uuid>> {
+        self.read(|c| projects::readable_project_ids(c, user_id))
+    }
+    async fn set_project_description_vector(
+        &self,
+        project_id: uuid::Uuid,
+        model: &str,
+        vector: &[f32],
+    ) -> StoreResult<()> {
+        let (model, vector) = (model.to_string(), vector.to_vec());
+        self.write(move |c| projects::set_description_vector(c, project_id, &model, &vector)).await
+    }
+    async fn project_description_vectors(
+        &self,
+        project_ids: &[uuid::Uuid],
+        model: &str,
+    ) -> StoreResult<Vec<(uuid::Uuid, Vec<f32>)>> {
+        self.read(|c| projects::description_vectors(c, project_ids, model))
+    }
+
+    async fn insert_contexts(
+        &self,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> StoreResult<()> {
+        let owned = contexts.to_vec();
+        let store = self.clone();
+        self.write(move |c| {
+            contexts::insert_contexts(c, &owned)?;
+            // Indexed only after the commit, so a failed insert leaves no vector behind.
+            for (_, passages) in &owned {
+                store.inner.vectors.insert(passages);
+            }
+            Ok(())
+        })
+        .await
+    }
+    async fn context_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<tc_store::ContextRecord>> {
+        self.read(|c| contexts::context_by_id(c, id))
+    }
+    async fn contexts_by_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> StoreResult<Vec<tc_store::ContextRecord>> {
+        self.read(|c| contexts::contexts_by_ids(c, ids))
+    }
+    async fn delete_context(&self, id: uuid::Uuid) -> StoreResult<u64> {
+        let store = self.clone();
+        self.write(move |c| match contexts::delete_context(c, id)? {
+            None => Ok(0),
+            Some((project_id, ids)) => {
+                store.inner.vectors.remove_contexts(project_id, &ids);
+                Ok(ids.len() as u64)
+            }
+        })
+        .await
+    }
+    async fn list_contexts(
+        &self,
+        project_id: uuid::Uuid,
+        filter: &tc_store::ContextFilter,
+        page: tc_store::Page,
+    ) -> StoreResult<Vec<tc_store::ContextRecord>> {
+        self.read(|c| contexts::list_contexts(c, project_id, filter, page))
+    }
+    async fn record_context_access(
+        &self,
+        accesses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> StoreResult<()> {
+        let accesses = accesses.to_vec();
+        self.write(move |c| contexts::record_access(c, &accesses)).await
+    }
+    async fn vector_search(
+        &self,
+        query: &[f32],
+        model: &str,
+        project_ids: &[uuid::Uuid],
+        limit: usize,
+    ) -> StoreResult<Vec<tc_store::VectorHit>> {
+        let (query, model, ids, store) =
+            (query.to_vec(), model.to_string(), project_ids.to_vec(), self.clone());
+        // A scan over many passages: keep it off the async workers.
+        blocking(move || Ok(store.inner.vectors.search(&query, &model, &ids, limit))).await
+    }
+    async fn keyword_search(
+        &self,
+        query: &str,
+        project_ids: &[uuid::Uuid],
+        limit: usize,
+    ) -> StoreResult<Vec<tc_store::KeywordHit>> {
+        self.read(|c| contexts::keyword_search(c, query, project_ids, limit))
+    }
+
+    async fn insert_analytics_events(
+        &self,
+        events: &[tc_store::AnalyticsEventRecord],
+    ) -> StoreResult<()> {
+        let events = events.to_vec();
+        self.write(move |c| contexts::insert_analytics_events(c, &events)).await
     }
 }

@@ -188,3 +188,66 @@ pub(crate) fn delete_member(c: &Connection, project_id: Uuid, user_id: Uuid) -> 
         .map_err(db_err)?;
     expect_one(changed)
 }
+
+pub(crate) fn readable_project_ids(c: &Connection, user_id: Uuid) -> StoreResult<Vec<Uuid>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT p.id FROM projects p WHERE p.deleted_at IS NULL AND (p.visibility = 'team' \
+             OR EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?))",
+        )
+        .map_err(db_err)?;
+    convert::collect(stmt.query([user_id.to_string()]).map_err(db_err)?, |r| {
+        let id: String = r.get(0).map_err(db_err)?;
+        Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))
+    })
+}
+
+pub(crate) fn set_description_vector(
+    c: &Connection,
+    id: Uuid,
+    model: &str,
+    vector: &[f32],
+) -> StoreResult<()> {
+    let changed = c
+        .execute(
+            "UPDATE projects SET description_model = ?, description_vector = ? WHERE id = ?",
+            params![model, crate::vectors::to_blob(vector), id.to_string()],
+        )
+        .map_err(db_err)?;
+    expect_one(changed)
+}
+
+pub(crate) fn description_vectors(
+    c: &Connection,
+    ids: &[Uuid],
+    model: &str,
+) -> StoreResult<Vec<(Uuid, Vec<f32>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT id, description_vector FROM projects WHERE description_model = ?1 \
+             AND description_vector IS NOT NULL AND id IN (SELECT value FROM json_each(?2))",
+        )
+        .map_err(db_err)?;
+    convert::collect(stmt.query(params![model, json]).map_err(db_err)?, |r| {
+        let id: String = r.get(0).map_err(db_err)?;
+        let blob: Vec<u8> = r.get(1).map_err(db_err)?;
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))?;
+        Ok((id, crate::vectors::from_blob(&blob)))
+    })
+}
+
+/// Ids of the projects a purge at `before` would remove.
+pub(crate) fn purgeable_projects(c: &Connection, before: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
+    let mut stmt = c
+        .prepare_cached("SELECT id FROM projects WHERE deleted_at IS NOT NULL AND deleted_at < ?")
+        .map_err(db_err)?;
+    convert::collect(stmt.query([ms(before)]).map_err(db_err)?, |r| {
+        let id: String = r.get(0).map_err(db_err)?;
+        Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))
+    })
+}

@@ -153,4 +153,62 @@ pub trait Store: Send + Sync + 'static {
     async fn list_members(&self, project_id: Uuid) -> StoreResult<Vec<(MemberRecord, UserRecord)>>;
     /// Deletes a contributor's membership. [`StoreError::NotFound`] if there is none.
     async fn delete_member(&self, project_id: Uuid, user_id: Uuid) -> StoreResult<()>;
+    /// Ids of the live projects a user may read: those they are a member of, and every `team`
+    /// project. The candidate set of a search.
+    async fn readable_project_ids(&self, user_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Stores the embedding of a project's description (for two-level search).
+    async fn set_project_description_vector(
+        &self,
+        project_id: Uuid,
+        model: &str,
+        vector: &[f32],
+    ) -> StoreResult<()>;
+    /// The description vectors of these projects made by `model` (projects without one are
+    /// left out).
+    async fn project_description_vectors(
+        &self,
+        project_ids: &[Uuid],
+        model: &str,
+    ) -> StoreResult<Vec<(Uuid, Vec<f32>)>>;
+
+    // ---- context ----
+    /// Inserts contexts with their passages, all or nothing.
+    async fn insert_contexts(
+        &self,
+        contexts: &[(ContextRecord, Vec<PassageRecord>)],
+    ) -> StoreResult<()>;
+    async fn context_by_id(&self, id: Uuid) -> StoreResult<Option<ContextRecord>>;
+    /// The contexts with these ids that still exist, in no particular order.
+    async fn contexts_by_ids(&self, ids: &[Uuid]) -> StoreResult<Vec<ContextRecord>>;
+    /// Deletes a context, its chunks and their passages; returns how many contexts went.
+    async fn delete_context(&self, id: Uuid) -> StoreResult<u64>;
+    /// A project's contexts, newest first, paged, narrowed by `filter`.
+    async fn list_contexts(
+        &self,
+        project_id: Uuid,
+        filter: &ContextFilter,
+        page: Page,
+    ) -> StoreResult<Vec<ContextRecord>>;
+    /// Adds one access to each context at the given time (batched by the caller).
+    async fn record_context_access(&self, accesses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
+    /// The best passage per context among `project_ids` by cosine similarity to `query`
+    /// (vectors made by `model`), best first, at most `limit` contexts. Exact within the
+    /// filter: never fewer results than `limit` while more matching contexts exist.
+    async fn vector_search(
+        &self,
+        query: &[f32],
+        model: &str,
+        project_ids: &[Uuid],
+        limit: usize,
+    ) -> StoreResult<Vec<VectorHit>>;
+    /// Contexts among `project_ids` matching the words of `query` by BM25, best first.
+    async fn keyword_search(
+        &self,
+        query: &str,
+        project_ids: &[Uuid],
+        limit: usize,
+    ) -> StoreResult<Vec<KeywordHit>>;
+
+    // ---- analytics ----
+    async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()>;
 }

@@ -160,3 +160,83 @@ pub struct MemberRecord {
     pub role: Role,
     pub added_at: DateTime<Utc>,
 }
+
+/// A piece of saved context: a note, a decision, a code chunk, an issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextRecord {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub content: String,
+    /// Lower-case hex SHA-256 of `content`.
+    pub content_hash: String,
+    /// Tokens of `content` in cl100k_base.
+    pub token_count: i64,
+    /// `manual`, `api`, `claude`, `cursor`, `codebase_scan`, `jira`, …
+    pub source: String,
+    pub file_path: Option<String>,
+    /// Set on the chunks of an automatically split large context.
+    pub parent_id: Option<Uuid>,
+    pub chunk_index: Option<i64>,
+    /// Everything else the client sent (tags, language, …) plus `created_by`, as a JSON object.
+    pub metadata: serde_json::Value,
+    pub created_by: Uuid,
+    pub accessed_count: i64,
+    pub last_accessed: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One embedding window of a context: bytes `start..end` of its content and their vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassageRecord {
+    pub context_id: Uuid,
+    pub project_id: Uuid,
+    pub start: usize,
+    pub end: usize,
+    /// The embedding model that made `vector`.
+    pub model: String,
+    pub vector: Vec<f32>,
+}
+
+/// Narrows a context list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContextFilter {
+    pub source: Option<String>,
+    pub tag: Option<String>,
+    pub file_path_prefix: Option<String>,
+}
+
+/// A context found by vector search: its best passage and that passage's cosine similarity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorHit {
+    pub context_id: Uuid,
+    pub start: usize,
+    pub end: usize,
+    pub similarity: f32,
+}
+
+/// A context found by keyword search, with its BM25 score (higher is better).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordHit {
+    pub context_id: Uuid,
+    pub score: f64,
+}
+
+/// One analytics event (SPEC §3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyticsEventRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub project_id: Option<Uuid>,
+    /// `context_save`, `context_retrieve`, `scan_codebase`, `jira_sync`, …
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub tokens_saved: i64,
+    pub tokens_avoided: i64,
+    pub contexts_retrieved: i64,
+    pub api_calls_made: i64,
+    pub processing_time_ms: f64,
+    pub model: Option<String>,
+    pub price_per_mtok: Option<f64>,
+    pub estimated_savings_usd: f64,
+}

@@ -1,0 +1,303 @@
+//! Context, passages, keyword search (FTS5 BM25) and analytics events in SQLite.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use tc_store::{
+    AnalyticsEventRecord, ContextFilter, ContextRecord, KeywordHit, Page, PassageRecord,
+    StoreError, StoreResult,
+};
+use uuid::Uuid;
+
+use crate::convert::{self, ms, opt_ms};
+use crate::db_err;
+use crate::vectors::to_blob;
+
+const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.token_count, \
+     c.source, c.file_path, c.parent_id, c.chunk_index, c.metadata, c.created_by, \
+     c.accessed_count, c.last_accessed, c.created_at, c.updated_at";
+
+fn ids_json(ids: &[Uuid]) -> String {
+    serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+pub(crate) fn insert_contexts(
+    c: &mut Connection,
+    contexts: &[(ContextRecord, Vec<PassageRecord>)],
+) -> StoreResult<()> {
+    let tx = c.transaction().map_err(db_err)?;
+    {
+        let mut insert_context = tx
+            .prepare_cached(
+                "INSERT INTO contexts (id, project_id, content, content_hash, token_count, source, \
+                 file_path, parent_id, chunk_index, metadata, created_by, accessed_count, \
+                 last_accessed, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(db_err)?;
+        let mut insert_passage = tx
+            .prepare_cached(
+                "INSERT INTO passages (context_id, project_id, start_byte, end_byte, model, vector) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(db_err)?;
+        for (ctx, passages) in contexts {
+            insert_context
+                .execute(params![
+                    ctx.id.to_string(),
+                    ctx.project_id.to_string(),
+                    ctx.content,
+                    ctx.content_hash,
+                    ctx.token_count,
+                    ctx.source,
+                    ctx.file_path,
+                    ctx.parent_id.map(|p| p.to_string()),
+                    ctx.chunk_index,
+                    ctx.metadata.to_string(),
+                    ctx.created_by.to_string(),
+                    ctx.accessed_count,
+                    opt_ms(ctx.last_accessed),
+                    ms(ctx.created_at),
+                    ms(ctx.updated_at)
+                ])
+                .map_err(db_err)?;
+            for p in passages {
+                insert_passage
+                    .execute(params![
+                        p.context_id.to_string(),
+                        p.project_id.to_string(),
+                        p.start as i64,
+                        p.end as i64,
+                        p.model,
+                        to_blob(&p.vector)
+                    ])
+                    .map_err(db_err)?;
+            }
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
+    let metadata: String = row.get("metadata").map_err(db_err)?;
+    let uuid = |col: &str| -> StoreResult<Uuid> {
+        let text: String = row.get(col).map_err(db_err)?;
+        Uuid::parse_str(&text).map_err(|_| StoreError::Database(format!("bad uuid in {col}")))
+    };
+    let parent: Option<String> = row.get("parent_id").map_err(db_err)?;
+    Ok(ContextRecord {
+        id: uuid("id")?,
+        project_id: uuid("project_id")?,
+        content: row.get("content").map_err(db_err)?,
+        content_hash: row.get("content_hash").map_err(db_err)?,
+        token_count: row.get("token_count").map_err(db_err)?,
+        source: row.get("source").map_err(db_err)?,
+        file_path: row.get("file_path").map_err(db_err)?,
+        parent_id: parent
+            .map(|p| Uuid::parse_str(&p).map_err(|_| StoreError::Database("bad parent id".into())))
+            .transpose()?,
+        chunk_index: row.get("chunk_index").map_err(db_err)?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| StoreError::Database(format!("bad context metadata: {e}")))?,
+        created_by: uuid("created_by")?,
+        accessed_count: row.get("accessed_count").map_err(db_err)?,
+        last_accessed: convert::get_opt_time(row, "last_accessed")?,
+        created_at: convert::get_time(row, "created_at")?,
+        updated_at: convert::get_time(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn context_by_id(c: &Connection, id: Uuid) -> StoreResult<Option<ContextRecord>> {
+    let mut stmt = c
+        .prepare_cached(&format!("SELECT {CONTEXT_COLS} FROM contexts c WHERE c.id = ?"))
+        .map_err(db_err)?;
+    convert::first(stmt.query([id.to_string()]).map_err(db_err)?, context)
+}
+
+pub(crate) fn contexts_by_ids(c: &Connection, ids: &[Uuid]) -> StoreResult<Vec<ContextRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {CONTEXT_COLS} FROM contexts c WHERE c.id IN (SELECT value FROM json_each(?))"
+        ))
+        .map_err(db_err)?;
+    convert::collect(stmt.query([ids_json(ids)]).map_err(db_err)?, context)
+}
+
+/// Deletes a context and its chunks; returns the project and the ids deleted (empty if none).
+pub(crate) fn delete_context(
+    c: &mut Connection,
+    id: Uuid,
+) -> StoreResult<Option<(Uuid, Vec<Uuid>)>> {
+    let tx = c.transaction().map_err(db_err)?;
+    let found = {
+        let mut stmt = tx
+            .prepare_cached("SELECT id, project_id FROM contexts WHERE id = ?1 OR parent_id = ?1")
+            .map_err(db_err)?;
+        convert::collect(stmt.query([id.to_string()]).map_err(db_err)?, |r| {
+            let id: String = r.get(0).map_err(db_err)?;
+            let project: String = r.get(1).map_err(db_err)?;
+            let parse =
+                |s: &str| Uuid::parse_str(s).map_err(|_| StoreError::Database("bad uuid".into()));
+            Ok((parse(&id)?, parse(&project)?))
+        })?
+    };
+    let Some(&(_, project_id)) = found.first() else {
+        return Ok(None);
+    };
+    // Chunks and passages go by cascade.
+    tx.execute("DELETE FROM contexts WHERE id = ?", [id.to_string()]).map_err(db_err)?;
+    tx.commit().map_err(db_err)?;
+    Ok(Some((project_id, found.into_iter().map(|(id, _)| id).collect())))
+}
+
+pub(crate) fn list_contexts(
+    c: &Connection,
+    project_id: Uuid,
+    filter: &ContextFilter,
+    page: Page,
+) -> StoreResult<Vec<ContextRecord>> {
+    let mut conditions = vec!["c.project_id = ?".to_string()];
+    let mut values: Vec<String> = vec![project_id.to_string()];
+    if let Some(source) = &filter.source {
+        conditions.push("c.source = ?".into());
+        values.push(source.clone());
+    }
+    if let Some(prefix) = &filter.file_path_prefix {
+        conditions.push("c.file_path LIKE ? ESCAPE '\\'".into());
+        let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        values.push(format!("{escaped}%"));
+    }
+    if let Some(tag) = &filter.tag {
+        conditions.push(
+            "EXISTS (SELECT 1 FROM json_each(c.metadata, '$.tags') t WHERE t.value = ?)".into(),
+        );
+        values.push(tag.clone());
+    }
+    if let Some(before) = page.before {
+        conditions.push("c.id < ?".into());
+        values.push(before.to_string());
+    }
+    // LIMIT is part of the text: a bound LIMIT makes SQLite recompile the statement.
+    let sql = format!(
+        "SELECT {CONTEXT_COLS} FROM contexts c WHERE {} ORDER BY c.id DESC LIMIT {}",
+        conditions.join(" AND "),
+        page.limit
+    );
+    let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+    let rows = stmt.query(rusqlite::params_from_iter(values.iter())).map_err(db_err)?;
+    convert::collect(rows, context)
+}
+
+pub(crate) fn record_access(
+    c: &mut Connection,
+    accesses: &[(Uuid, DateTime<Utc>)],
+) -> StoreResult<()> {
+    let tx = c.transaction().map_err(db_err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "UPDATE contexts SET accessed_count = accessed_count + 1, \
+                 last_accessed = MAX(COALESCE(last_accessed, 0), ?) WHERE id = ?",
+            )
+            .map_err(db_err)?;
+        for (id, at) in accesses {
+            stmt.execute(params![ms(*at), id.to_string()]).map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// Turns free text into an FTS5 query that cannot be a syntax error: every word becomes a
+/// quoted term and the terms are OR-ed, so BM25 ranks by how many and how rare.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+        .filter(|w| !w.is_empty())
+        .take(64)
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
+}
+
+pub(crate) fn keyword_search(
+    c: &Connection,
+    query: &str,
+    project_ids: &[Uuid],
+    limit: usize,
+) -> StoreResult<Vec<KeywordHit>> {
+    let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
+    if project_ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT c.id, bm25(contexts_fts) AS score FROM contexts_fts \
+             JOIN contexts c ON c.rowid = contexts_fts.rowid \
+             WHERE contexts_fts MATCH ?1 AND c.project_id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY score LIMIT {limit}"
+        ))
+        .map_err(db_err)?;
+    convert::collect(stmt.query(params![fts, ids_json(project_ids)]).map_err(db_err)?, |r| {
+        let id: String = r.get(0).map_err(db_err)?;
+        let score: f64 = r.get(1).map_err(db_err)?;
+        Ok(KeywordHit {
+            context_id: Uuid::parse_str(&id)
+                .map_err(|_| StoreError::Database("bad uuid".into()))?,
+            // SQLite's bm25() is negated so that smaller sorts first.
+            score: -score,
+        })
+    })
+}
+
+pub(crate) fn insert_analytics_events(
+    c: &mut Connection,
+    events: &[AnalyticsEventRecord],
+) -> StoreResult<()> {
+    let tx = c.transaction().map_err(db_err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO analytics_events (id, user_id, project_id, event_type, timestamp, \
+                 tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made, \
+                 processing_time_ms, model, price_per_mtok, estimated_savings_usd) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .map_err(db_err)?;
+        for e in events {
+            stmt.execute(params![
+                e.id.to_string(),
+                e.user_id.to_string(),
+                e.project_id.map(|p| p.to_string()),
+                e.event_type,
+                ms(e.timestamp),
+                e.tokens_saved,
+                e.tokens_avoided,
+                e.contexts_retrieved,
+                e.api_calls_made,
+                e.processing_time_ms,
+                e.model,
+                e.price_per_mtok,
+                e.estimated_savings_usd
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_queries_are_always_valid() {
+        assert_eq!(
+            fts_query("Stripe webhook-retries?").as_deref(),
+            Some("\"stripe\" OR \"webhook\" OR \"retries\"")
+        );
+        assert_eq!(fts_query("\" OR NEAR( * ^"), Some("\"or\" OR \"near\"".into()));
+        assert_eq!(fts_query("  ?!  "), None);
+    }
+}
