@@ -30,6 +30,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     InternalServerError,
     DatabaseError,
+    EmbeddingGenerationFailed,
 }
 
 impl ErrorCode {
@@ -54,6 +55,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
             ErrorCode::DatabaseError => "DATABASE_ERROR",
+            ErrorCode::EmbeddingGenerationFailed => "EMBEDDING_GENERATION_FAILED",
         }
     }
 
@@ -75,7 +77,9 @@ impl ErrorCode {
             | ErrorCode::ContextNotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
-            ErrorCode::InternalServerError | ErrorCode::DatabaseError => 500,
+            ErrorCode::InternalServerError
+            | ErrorCode::DatabaseError
+            | ErrorCode::EmbeddingGenerationFailed => 500,
         }
     }
 }

@@ -38,6 +38,32 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("RATE_LIMIT_PER_KEY_BURST", "120", "burst allowance per API key or user session"),
     ("RATE_LIMIT_PER_IP_PER_MIN", "200", "requests per minute per client IP; 0 disables"),
     ("RATE_LIMIT_SEARCH_PER_MIN", "30", "searches per minute per caller; 0 disables"),
+    (
+        "EMBEDDING_PROVIDER",
+        "local",
+        "`local` (all-MiniLM-L6-v2 in process) or `openai` (any OpenAI-compatible /embeddings endpoint)",
+    ),
+    (
+        "EMBEDDING_MODEL_DIR",
+        "DATA_DIR/models/all-MiniLM-L6-v2",
+        "local model files (`make model` fetches them)",
+    ),
+    ("EMBEDDING_BASE_URL", "(none)", "openai provider: base URL, e.g. http://127.0.0.1:11434/v1"),
+    ("EMBEDDING_API_KEY", "(none)", "openai provider: bearer key, if the endpoint needs one"),
+    ("EMBEDDING_MODEL", "(none)", "openai provider: model name"),
+    ("EMBEDDING_DIMENSION", "(none)", "openai provider: vector length the model returns"),
+    ("DEFAULT_LLM_MODEL", "claude-3-sonnet", "model whose input price values retrieved context"),
+    (
+        "LLM_PRICES",
+        "(built in)",
+        "extra or changed prices, `model=USD per million input tokens`, comma-separated",
+    ),
+    ("CONTEXT_WARN_TOKENS", "10000", "saves above this many tokens get a warning"),
+    (
+        "CONTEXT_CHUNK_TOKENS",
+        "100000",
+        "saves above this many tokens are split into searchable chunks",
+    ),
     ("MAX_BODY_BYTES", "10485760", "largest accepted request body (413 above it)"),
     ("LOG_FORMAT", "auto", "`json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise)"),
     ("LOG_LEVEL", "info", "a tracing filter such as `info` or `teamcontext=debug,info`"),
@@ -88,6 +114,12 @@ pub struct RateLimitConfig {
 }
 
 #[derive(Debug, Clone)]
+pub enum EmbeddingConfig {
+    Local { model_dir: PathBuf },
+    OpenAi { base_url: String, api_key: Option<Secret>, model: String, dimension: usize },
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_path: PathBuf,
@@ -101,6 +133,11 @@ pub struct Config {
     pub allowed_origins: Origins,
     pub rate_limits: RateLimitConfig,
     pub max_body_bytes: usize,
+    pub embedding: EmbeddingConfig,
+    /// The model that values savings and its price per million input tokens.
+    pub pricing_model: String,
+    pub price_per_mtok: f64,
+    pub context_limits: tc_domain::services::ContextLimits,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -187,7 +224,81 @@ impl Config {
             }
             Ok(v)
         };
+        let embedding = match get("EMBEDDING_PROVIDER").unwrap_or("local") {
+            "local" => EmbeddingConfig::Local {
+                model_dir: get("EMBEDDING_MODEL_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir.join("models").join("all-MiniLM-L6-v2")),
+            },
+            "openai" => {
+                let required = |name: &'static str| {
+                    get(name)
+                        .map(str::to_string)
+                        .ok_or_else(|| invalid(name, "is required when EMBEDDING_PROVIDER=openai"))
+                };
+                let base_url = required("EMBEDDING_BASE_URL")?;
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(invalid(
+                        "EMBEDDING_BASE_URL",
+                        format!("{base_url:?} is not an http(s) URL"),
+                    ));
+                }
+                let dimension: usize =
+                    number("EMBEDDING_DIMENSION", Some(&required("EMBEDDING_DIMENSION")?), 0)?;
+                if dimension == 0 {
+                    return Err(invalid("EMBEDDING_DIMENSION", "must be a positive number"));
+                }
+                EmbeddingConfig::OpenAi {
+                    base_url,
+                    api_key: get("EMBEDDING_API_KEY").map(|k| Secret(k.to_string())),
+                    model: required("EMBEDDING_MODEL")?,
+                    dimension,
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "EMBEDDING_PROVIDER",
+                    format!("{other:?} is not local or openai"),
+                ));
+            }
+        };
+        let mut prices = tc_domain::services::default_prices();
+        if let Some(list) = get("LLM_PRICES") {
+            for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                let parsed = item
+                    .split_once('=')
+                    .and_then(|(m, p)| Some((m.trim(), p.trim().parse::<f64>().ok()?)));
+                match parsed {
+                    Some((model, price)) if !model.is_empty() && price >= 0.0 => {
+                        prices.insert(model.to_string(), price);
+                    }
+                    _ => return Err(invalid("LLM_PRICES", format!("{item:?} is not model=price"))),
+                }
+            }
+        }
+        let pricing_model = get("DEFAULT_LLM_MODEL").unwrap_or("claude-3-sonnet").to_string();
+        let price_per_mtok = *prices.get(&pricing_model).ok_or_else(|| {
+            invalid(
+                "DEFAULT_LLM_MODEL",
+                format!("no price for {pricing_model:?}; add it with LLM_PRICES"),
+            )
+        })?;
+        let context_limits = tc_domain::services::ContextLimits {
+            warn_tokens: number("CONTEXT_WARN_TOKENS", get("CONTEXT_WARN_TOKENS"), 10_000)?,
+            chunk_above_tokens: number(
+                "CONTEXT_CHUNK_TOKENS",
+                get("CONTEXT_CHUNK_TOKENS"),
+                100_000,
+            )?,
+        };
+        if context_limits.chunk_above_tokens < 1000 {
+            return Err(invalid("CONTEXT_CHUNK_TOKENS", "must be at least 1000"));
+        }
         let config = Config {
+            context_limits,
+            embedding,
+            pricing_model,
+            price_per_mtok,
             bind_addr: match get("BIND_ADDR") {
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
                 Some(v) => v.parse().map_err(|_| {
@@ -310,6 +421,29 @@ mod tests {
         assert_eq!(c.rate_limits.per_key_per_min, 100);
         assert_eq!(c.rate_limits.per_key_burst, 120);
         assert_eq!(c.email_verification, EmailVerification::Off);
+        assert_eq!(c.price_per_mtok, 3.0);
+        assert!(matches!(c.embedding, EmbeddingConfig::Local { .. }));
+    }
+
+    #[test]
+    fn openai_embedding_needs_its_settings() {
+        let err =
+            Config::from_sources(None, &env(&[("EMBEDDING_PROVIDER", "openai")])).unwrap_err();
+        assert!(err.to_string().contains("EMBEDDING_BASE_URL"), "{err}");
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("EMBEDDING_PROVIDER", "openai"),
+                ("EMBEDDING_BASE_URL", "http://127.0.0.1:11434/v1"),
+                ("EMBEDDING_MODEL", "nomic-embed-text"),
+                ("EMBEDDING_DIMENSION", "768"),
+                ("LLM_PRICES", "local-llama=0, gpt-4o=2.5"),
+                ("DEFAULT_LLM_MODEL", "gpt-4o"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(c.embedding, EmbeddingConfig::OpenAi { dimension: 768, .. }));
+        assert_eq!(c.price_per_mtok, 2.5);
     }
 
     #[test]
@@ -323,6 +457,9 @@ mod tests {
             ("ALLOWED_ORIGINS", "example.com"),
             ("RATE_LIMIT_PER_IP_PER_MIN", "lots"),
             ("LOG_FORMAT", "xml"),
+            ("EMBEDDING_PROVIDER", "magic"),
+            ("DEFAULT_LLM_MODEL", "gpt-9"),
+            ("LLM_PRICES", "gpt-9"),
         ] {
             let err = Config::from_sources(None, &env(&[(name, value)])).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");

@@ -16,13 +16,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tc_domain::services::Pricing;
 use tc_domain::{AuthSettings, Clock, Services};
+use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_store_sqlite::SqliteStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, EmbeddingConfig};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
@@ -34,12 +36,31 @@ pub enum StartError {
     Store(#[from] tc_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}\n(for the local model run `make model`, or set EMBEDDING_MODEL_DIR)")]
+    Embedder(#[from] tc_embed::EmbedError),
+}
+
+/// The embedding model as configured: loads the local model, or prepares the remote client.
+pub fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartError> {
+    Ok(match &config.embedding {
+        EmbeddingConfig::Local { model_dir } => Arc::new(LocalEmbedder::load(model_dir)?),
+        EmbeddingConfig::OpenAi { base_url, api_key, model, dimension } => {
+            Arc::new(OpenAiEmbedder::new(OpenAiConfig {
+                base_url: base_url.clone(),
+                api_key: api_key.as_ref().map(|k| k.0.clone()),
+                model: model.clone(),
+                dimension: *dimension,
+                timeout: Duration::from_secs(30),
+            })?)
+        }
+    })
 }
 
 /// The SQLite store and the service layer over it, as configured.
 pub async fn open_services(
     config: &Config,
     clock: Arc<dyn Clock>,
+    embedder: Arc<dyn Embedder>,
 ) -> Result<(Arc<Services>, SqliteStore), StartError> {
     let data_dir_err =
         |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
@@ -60,7 +81,19 @@ pub async fn open_services(
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         ..AuthSettings::default()
     };
-    let services = Arc::new(Services::new(Arc::new(store.clone()), clock, &secret, settings));
+    let pricing = Pricing {
+        model: config.pricing_model.clone(),
+        price_per_mtok: config.price_per_mtok,
+        limits: config.context_limits,
+    };
+    let services = Arc::new(Services::new(
+        Arc::new(store.clone()),
+        clock,
+        embedder,
+        &secret,
+        settings,
+        pricing,
+    ));
     Ok((services, store))
 }
 
@@ -108,15 +141,19 @@ impl RunningServer {
             Ok(Err(e)) => warn!(error = %e, "server stopped with an error"),
             Err(e) => warn!(error = %e, "server task failed"),
         }
-        self.services.flush_key_usage().await;
+        self.services.flush_pending().await;
         self.store.close().await;
         info!("server stopped");
     }
 }
 
 /// Opens the store, binds the listener and serves until [`RunningServer::shutdown`].
-pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
-    let (services, store) = open_services(&config, clock).await?;
+pub async fn start(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    embedder: Arc<dyn Embedder>,
+) -> Result<RunningServer, StartError> {
+    let (services, store) = open_services(&config, clock, embedder).await?;
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
     let state = AppState { services: services.clone(), limits: limits.clone() };
     let app = http::app(state, &config);
@@ -139,7 +176,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServe
     Ok(RunningServer { addr, services, shutdown, task, store })
 }
 
-/// Periodic upkeep: write API-key usage, forget idle rate-limit entries, purge projects whose
+/// Periodic upkeep: write API-key usage, context access counts and analytics events, forget idle rate-limit entries, purge projects whose
 /// restore window has passed.
 fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
@@ -149,7 +186,7 @@ fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watc
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                _ = flush.tick() => services.flush_key_usage().await,
+                _ = flush.tick() => services.flush_pending().await,
                 _ = shrink.tick() => limits.shrink(),
                 _ = purge.tick() => {
                     if let Err(e) = services.purge_expired_projects().await {

@@ -1,5 +1,5 @@
 //! In-process rate limits (SPEC §5): per credential (API key, or user for a JWT session), per
-//! client IP, and later per caller for search. GCRA limiters from `governor`; a rejected
+//! client IP, and per user for context search. GCRA limiters from `governor`; a rejected
 //! request answers 429 RATE_LIMIT_EXCEEDED with `Retry-After`. A limit of 0 disables it.
 
 use std::net::IpAddr;
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 pub struct RateLimits {
     per_caller: Option<DefaultKeyedRateLimiter<Uuid>>,
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    search: Option<DefaultKeyedRateLimiter<Uuid>>,
     clock: DefaultClock,
 }
 
@@ -39,6 +40,8 @@ impl RateLimits {
                 .map(governor::RateLimiter::keyed),
             per_ip: quota(config.per_ip_per_min, config.per_ip_per_min)
                 .map(governor::RateLimiter::keyed),
+            search: quota(config.search_per_min, config.search_per_min)
+                .map(governor::RateLimiter::keyed),
             clock: DefaultClock::default(),
         }
     }
@@ -47,6 +50,14 @@ impl RateLimits {
     pub fn check_caller(&self, id: Uuid) -> Result<(), ApiError> {
         match &self.per_caller {
             Some(limiter) => self.check(limiter, &id, "per API key"),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one search by a user.
+    pub fn check_search(&self, user_id: Uuid) -> Result<(), ApiError> {
+        match &self.search {
+            Some(limiter) => self.check(limiter, &user_id, "searches per user"),
             None => Ok(()),
         }
     }
@@ -83,6 +94,9 @@ impl RateLimits {
             l.retain_recent();
         }
         if let Some(l) = &self.per_ip {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.search {
             l.retain_recent();
         }
     }

@@ -3,10 +3,13 @@
 
 use std::process::{Command, Stdio};
 
+mod support;
+
 fn teamcontext(data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
     cmd.env_clear()
         .env("TEAMCONTEXT_DATA_DIR", data_dir)
+        .env("EMBEDDING_MODEL_DIR", support::model_dir())
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "warn");
     cmd
@@ -27,7 +30,7 @@ fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 

@@ -68,6 +68,10 @@ async fn openapi_and_docs_are_served_locally() {
         "/api/v1/users/me/api-key/rotate",
         "/api/v1/projects/{id}/contributors/{user_id}",
         "/api/v1/projects/{id}/restore",
+        "/api/v1/context/save",
+        "/api/v1/context/search",
+        "/api/v1/context/{id}",
+        "/api/v1/projects/{id}/context",
         "/api/v1/health",
     ] {
         assert!(b["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
@@ -195,6 +199,11 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
         (Method::GET, format!("/projects/{p}/contributors")),
         (Method::POST, format!("/projects/{p}/contributors")),
         (Method::DELETE, format!("/projects/{p}/contributors/{}", u.id)),
+        (Method::POST, "/context/save".into()),
+        (Method::POST, "/context/search".into()),
+        (Method::GET, format!("/context/{k}")),
+        (Method::DELETE, format!("/context/{k}")),
+        (Method::GET, format!("/projects/{p}/context")),
     ];
     for (method, path) in &authenticated {
         let r = app.send(method.clone(), path, None, Some(json!({}))).await;
@@ -213,6 +222,8 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
         (Method::POST, "/projects".into(), Some(u.api_key.as_str())),
         (Method::PUT, format!("/projects/{p}"), Some(u.api_key.as_str())),
         (Method::POST, format!("/projects/{p}/contributors"), Some(u.api_key.as_str())),
+        (Method::POST, "/context/save".into(), Some(u.api_key.as_str())),
+        (Method::POST, "/context/search".into(), Some(u.api_key.as_str())),
     ];
     for (method, path, auth) in &with_body {
         let send = |body: String| {

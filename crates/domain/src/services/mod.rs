@@ -6,7 +6,10 @@
 mod api_keys;
 mod auth;
 mod auth_cache;
+mod context;
+mod pending;
 mod projects;
+mod search;
 mod users;
 mod validate;
 
@@ -14,10 +17,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use tc_embed::Embedder;
 use tc_store::Store;
 use uuid::Uuid;
 
 pub(crate) use auth::mask_email;
+pub use context::{ContextLimits, Pricing, default_prices};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;
@@ -81,6 +86,10 @@ pub struct Services {
     /// [`Services::flush_key_usage`] so that authentication never writes.
     key_usage: Mutex<HashMap<Uuid, DateTime<Utc>>>,
     auth_cache: auth_cache::AuthCache,
+    embedder: Arc<dyn Embedder>,
+    pricing: Pricing,
+    /// Context accesses and analytics events waiting to be written in one batch.
+    pending: pending::Pending,
 }
 
 impl std::fmt::Debug for Services {
@@ -93,10 +102,15 @@ impl Services {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        embedder: Arc<dyn Embedder>,
         jwt_secret: &[u8],
         settings: AuthSettings,
+        pricing: Pricing,
     ) -> Self {
         Services {
+            embedder,
+            pricing,
+            pending: pending::Pending::default(),
             store,
             clock,
             jwt: JwtKeys::new(jwt_secret),
@@ -111,6 +125,10 @@ impl Services {
     pub fn now(&self) -> DateTime<Utc> {
         let now = self.clock.now();
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    pub fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
     }
 
     /// Whether the store answers; used by the health check.

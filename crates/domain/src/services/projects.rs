@@ -149,6 +149,7 @@ impl Services {
             updated_at: now,
         };
         self.store.insert_project(&project).await?;
+        self.embed_description(project.id, &project.description).await;
         info!(project_id = %project.id, "project created");
         Ok(ProjectView::new(project, Some(Role::Owner)))
     }
@@ -201,6 +202,9 @@ impl Services {
         apply_settings(&mut project.settings, req.settings)?;
         project.updated_at = self.now();
         self.store.update_project(&project).await?;
+        if req.description.is_some() {
+            self.embed_description(project.id, &project.description).await;
+        }
         Ok(ProjectView::new(project, Some(Role::Owner)))
     }
 

@@ -3,6 +3,7 @@
 //! through (request context, CORS, body limit, per-IP rate limit, gzip).
 
 mod auth;
+mod context;
 mod health;
 mod projects;
 mod users;
@@ -30,7 +31,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -57,6 +58,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(users::router())
         .merge(projects::router())
+        .merge(context::router())
         .merge(health::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()
 }

@@ -3,7 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -11,6 +12,31 @@ use serde_json::{Value, json};
 use tc_domain::ManualClock;
 use teamcontext::RunningServer;
 use teamcontext::config::Config;
+
+/// The model files: `TEAMCONTEXT_TEST_MODEL_DIR` (set by `make test`) or the repository's
+/// `.model-cache` (filled by `make model`).
+pub fn model_dir() -> PathBuf {
+    match std::env::var_os("TEAMCONTEXT_TEST_MODEL_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.model-cache/all-MiniLM-L6-v2")
+        }
+    }
+}
+
+/// The real embedding model, loaded once per test binary and shared by its servers.
+pub fn embedder() -> Arc<dyn tc_embed::Embedder> {
+    static MODEL: OnceLock<Arc<dyn tc_embed::Embedder>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let dir = model_dir();
+            let model = tc_embed::LocalEmbedder::load(&dir).unwrap_or_else(|e| {
+                panic!("{e}\nfetch the model first: scripts/fetch-model.sh {}", dir.display())
+            });
+            Arc::new(model)
+        })
+        .clone()
+}
 
 pub struct TestApp {
     pub base: String,
@@ -83,7 +109,8 @@ impl TestApp {
         }
         let config = Config::from_sources(None, &env).expect("test config");
         let clock = Arc::new(ManualClock::new());
-        let server = teamcontext::start(config, clock.clone()).await.expect("server starts");
+        let server =
+            teamcontext::start(config, clock.clone(), embedder()).await.expect("server starts");
         TestApp {
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
