@@ -91,6 +91,11 @@ impl LocalEmbedder {
         })
     }
 
+    /// WordPiece tokens in `text` including `[CLS]` and `[SEP]`, before truncation.
+    pub fn token_count(&self, text: &str) -> usize {
+        self.inner.splitter.encode(text, true).map(|e| e.len()).unwrap_or(0)
+    }
+
     /// Embeds synchronously (the async [`Embedder::embed`] runs this on the blocking pool).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let failed = |e: &dyn std::fmt::Display| EmbedError::Failed(e.to_string());
