@@ -157,6 +157,14 @@ async fn modes_threshold_and_limit() {
     assert_eq!(keyword["results"][0]["content"], DEPLOY);
     assert!(keyword["results"][0]["similarity_score"].is_null(), "keyword mode embeds nothing");
 
+    // A paraphrase sharing only a word stem is found by hybrid search at the default threshold.
+    let paraphrase = search(
+        &app,
+        &a.api_key,
+        json!({"query": "what happens when a payment notification fails?"}),
+    )
+    .await;
+    assert_eq!(paraphrase["results"][0]["content"], WEBHOOKS);
     // Hybrid keeps an exact keyword match even below the vector threshold.
     let hybrid =
         search(&app, &a.api_key, json!({"query": "Thursday", "similarity_threshold": 0.95})).await;

@@ -490,6 +490,15 @@ pub async fn contexts_round_trip_filter_and_cascade<S: Store>(s: Arc<S>) {
     s.insert_contexts(&rows).await.unwrap();
 
     assert_eq!(s.context_by_id(parent.id).await.unwrap(), Some(parent.clone()));
+    let keyword: Vec<Uuid> = s
+        .keyword_search("billing", &[p.id], 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.context_id)
+        .collect();
+    assert_eq!(keyword.len(), 2, "the chunks match, their parent is not searched: {keyword:?}");
+    assert!(!keyword.contains(&parent.id));
     assert!(s.context_by_id(Uuid::now_v7()).await.unwrap().is_none());
     let mut by_ids = s.contexts_by_ids(&[parent.id, code.id, Uuid::now_v7()]).await.unwrap();
     by_ids.sort_by_key(|c| c.id);
@@ -599,6 +608,22 @@ pub async fn keyword_search_ranks_within_the_filter<S: Store>(s: Arc<S>) {
     assert!(hits[0].score > hits[1].score && hits[1].score > 0.0);
     assert!(s.keyword_search("\" OR NEAR( *", &[a.id], 10).await.is_ok(), "operators are words");
     assert!(s.keyword_search("   ", &[a.id], 10).await.unwrap().is_empty());
+    let stemmed: Vec<Uuid> = s
+        .keyword_search("retry", &[a.id], 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.context_id)
+        .collect();
+    assert_eq!(stemmed, vec![strong.id], "English stemming: retry finds retries");
+    let stop: Vec<Uuid> = s
+        .keyword_search("the webhook", &[a.id], 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.context_id)
+        .collect();
+    assert_eq!(stop.len(), 2, "a stopword alone matches nothing extra");
     assert_eq!(s.keyword_search("webhook", &[a.id, b.id], 1).await.unwrap().len(), 1);
     assert_eq!(s.delete_context(strong.id).await.unwrap(), 1);
     let after: Vec<Uuid> = s

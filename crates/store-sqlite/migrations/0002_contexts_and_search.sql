@@ -40,7 +40,7 @@ CREATE VIRTUAL TABLE contexts_fts USING fts5 (
     content,
     content = 'contexts',
     content_rowid = 'rowid',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER contexts_fts_insert AFTER INSERT ON contexts BEGIN
     INSERT INTO contexts_fts (rowid, content) VALUES (new.rowid, new.content);

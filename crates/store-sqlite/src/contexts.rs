@@ -209,15 +209,27 @@ pub(crate) fn record_access(
     tx.commit().map_err(db_err)
 }
 
-/// Turns free text into an FTS5 query that cannot be a syntax error: every word becomes a
-/// quoted term and the terms are OR-ed, so BM25 ranks by how many and how rare.
+/// Words too common to say anything about relevance; a match on them alone is no match.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has",
+    "have", "how", "i", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to",
+    "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you",
+];
+
+/// Turns free text into an FTS5 query that cannot be a syntax error: every word that is not a
+/// stopword becomes a quoted term (the porter tokenizer stems it) and the terms are OR-ed, so
+/// BM25 ranks by how many and how rare. A query of stopwords only searches for them all.
 pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
+    let words: Vec<String> = text
         .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
         .filter(|w| !w.is_empty())
-        .take(64)
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .map(str::to_lowercase)
         .collect();
+    let meaningful: Vec<&String> =
+        words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
+    let chosen: Vec<&String> =
+        if meaningful.is_empty() { words.iter().collect() } else { meaningful };
+    let terms: Vec<String> = chosen.iter().take(64).map(|w| format!("\"{w}\"")).collect();
     if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
 }
 
@@ -236,6 +248,7 @@ pub(crate) fn keyword_search(
             "SELECT c.id, bm25(contexts_fts) AS score FROM contexts_fts \
              JOIN contexts c ON c.rowid = contexts_fts.rowid \
              WHERE contexts_fts MATCH ?1 AND c.project_id IN (SELECT value FROM json_each(?2)) \
+             AND NOT EXISTS (SELECT 1 FROM contexts ch WHERE ch.parent_id = c.id) \
              ORDER BY score LIMIT {limit}"
         ))
         .map_err(db_err)?;
@@ -294,10 +307,11 @@ mod tests {
     #[test]
     fn fts_queries_are_always_valid() {
         assert_eq!(
-            fts_query("Stripe webhook-retries?").as_deref(),
-            Some("\"stripe\" OR \"webhook\" OR \"retries\"")
+            fts_query("How do we handle Stripe webhook-retries?").as_deref(),
+            Some("\"handle\" OR \"stripe\" OR \"webhook\" OR \"retries\"")
         );
-        assert_eq!(fts_query("\" OR NEAR( * ^"), Some("\"or\" OR \"near\"".into()));
+        assert_eq!(fts_query("what is it").as_deref(), Some("\"what\" OR \"is\" OR \"it\""));
+        assert_eq!(fts_query("\" OR NEAR( * ^"), Some("\"near\"".into()));
         assert_eq!(fts_query("  ?!  "), None);
     }
 }

@@ -201,7 +201,9 @@ pub trait Store: Send + Sync + 'static {
         project_ids: &[Uuid],
         limit: usize,
     ) -> StoreResult<Vec<VectorHit>>;
-    /// Contexts among `project_ids` matching the words of `query` by BM25, best first.
+    /// Contexts among `project_ids` matching the words of `query` by BM25 (English stemming,
+    /// stopwords ignored), best first. A context split into chunks is found through its chunks,
+    /// never itself.
     async fn keyword_search(
         &self,
         query: &str,
