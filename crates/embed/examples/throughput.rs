@@ -4,6 +4,10 @@
 
 use std::time::Instant;
 
+// As in the server binary: glibc malloc maps and unmaps every large attention tensor.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tc_embed::{Embedder, LocalEmbedder};
 
 fn main() {
