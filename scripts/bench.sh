@@ -5,6 +5,9 @@
 #   - authenticated GET /api/v1/projects with an API key: requests/s and latency (wrk)
 #   - POST /api/v1/auth/login: latency, i.e. the argon2id cost (wrk, one connection)
 #   - the server's resident memory at idle and after the load
+#   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
+#     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
+#     BENCH_SKIP_PYTORCH=1 skips the comparison)
 #
 # Rate limits are switched off for the run (they would cap the load at 100 requests/min).
 set -euo pipefail
@@ -71,3 +74,19 @@ echo "| GET /api/v1/projects with an API key ($CONNECTIONS connections) | ${LIST
 echo "| POST /api/v1/auth/login (argon2id m=19 MiB t=2 p=1, 1 connection) | p50 ${LOGIN_P50} ms, p99 ${LOGIN_P99} ms (${LOGIN_RPS} logins/s) |"
 echo "| server RSS, idle after start | $((IDLE_RSS / 1024)) MiB |"
 echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
+
+echo
+echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"
+MODEL_DIR=${MODEL_DIR:-.model-cache/all-MiniLM-L6-v2}
+scripts/fetch-model.sh "$MODEL_DIR"
+echo "TeamContext (candle):"
+cargo run --release -q -p tc-embed --example throughput -- "$MODEL_DIR"
+if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
+  if [ ! -x .bench-venv/bin/python ] || ! .bench-venv/bin/python -c 'import sentence_transformers' 2>/dev/null; then
+    echo "installing sentence-transformers into .bench-venv (first run only) ..." >&2
+    python3 -m venv .bench-venv
+    .bench-venv/bin/pip install --quiet --disable-pip-version-check sentence-transformers
+  fi
+  echo "sentence-transformers (PyTorch):"
+  HF_HUB_OFFLINE=1 .bench-venv/bin/python scripts/bench-embed-st.py "$MODEL_DIR" 2>/dev/null
+fi
