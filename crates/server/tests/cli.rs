@@ -56,30 +56,59 @@ fn migrate_then_operator_commands() {
     assert!(!out.status.success(), "unknown account");
 }
 
-#[test]
-fn serve_stops_cleanly_on_sigterm() {
+/// A `teamcontext serve` on a free loopback port: the process, its stdout after the banner,
+/// the API base URL, and the log lines printed before the banner.
+struct Served {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    base: String,
+    early_lines: Vec<String>,
+}
+
+fn serve(dir: &std::path::Path, log_level: &str) -> Served {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = teamcontext(dir.path())
+    let mut child = teamcontext(dir)
         .env("BIND_ADDR", "127.0.0.1:0")
-        .env("LOG_LEVEL", "info")
+        .env("LOG_LEVEL", log_level)
         .arg("serve")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut banner = String::new();
-    // The log lines and the banner share stdout; read until the banner names the address.
-    while !banner.contains("listening on http://") {
-        banner.clear();
-        assert!(stdout.read_line(&mut banner).unwrap() > 0, "server exited before listening");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut early_lines = Vec::new();
+    // Log lines and the banner share stdout; read until the banner names the address.
+    let base = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited before listening");
+        if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
+            break format!("{}/api/v1", url.trim());
+        }
+        early_lines.push(line);
+    };
+    Served { child, stdout, base, early_lines }
+}
+
+impl Served {
+    /// Sends SIGTERM and returns everything the process printed afterwards (stdout, stderr)
+    /// and whether it exited successfully.
+    fn stop(mut self) -> (String, bool) {
+        use std::io::Read;
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.unwrap().success());
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+        let ok = self.child.wait().unwrap().success();
+        (out, ok)
     }
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    assert!(server.wait().unwrap().success(), "exit status after SIGTERM");
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rest, ok) = serve(dir.path(), "info").stop();
+    assert!(ok, "exit status after SIGTERM");
     assert!(rest.contains("server stopped"), "{rest}");
     assert!(dir.path().join("teamcontext.db").exists());
     assert!(dir.path().join("jwt_secret").exists());
@@ -90,27 +119,9 @@ fn serve_stops_cleanly_on_sigterm() {
 /// email address anywhere.
 #[tokio::test]
 async fn logs_are_structured_and_never_contain_secrets() {
-    use std::io::{BufRead, Read};
     let dir = tempfile::tempdir().unwrap();
-    let mut server = teamcontext(dir.path())
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("LOG_LEVEL", "debug")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    let base = loop {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited before listening");
-        if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
-            break format!("{}/api/v1", url.trim());
-        }
-        lines.push(line);
-    };
-
+    let server = serve(dir.path(), "debug");
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let password = "a very secret password";
     let email = "logcheck@example.com";
@@ -138,13 +149,9 @@ async fn logs_are_structured_and_never_contain_secrets() {
     let bad = client.get(format!("{base}/users/me")).bearer_auth("tc_wrongwrongwrong").send().await;
     assert_eq!(bad.unwrap().status(), 401);
 
-    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let mut stderr = String::new();
-    server.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    server.wait().unwrap();
-    let all = format!("{}{rest}{stderr}", lines.concat());
+    let early = server.early_lines.concat();
+    let (rest, _) = server.stop();
+    let all = format!("{early}{rest}");
 
     for secret in [
         password,
