@@ -217,6 +217,18 @@ async fn two_level_search_names_the_projects_it_searched() {
     assert!(
         search(&app, &u.api_key, json!({"query": "x"})).await.get("relevant_projects").is_none()
     );
+
+    // Without descriptions the first level cannot choose; every project is searched.
+    let v = app.register("vic").await;
+    let bare = app.create_project(&v.api_key, "bare").await;
+    app.put(&format!("/projects/{bare}"), &v.api_key, json!({"description": ""}))
+        .await
+        .assert_status(200);
+    save(&app, &v.api_key, &bare, WEBHOOKS, json!({})).await;
+    let r =
+        search(&app, &v.api_key, json!({"query": "stripe webhooks", "mode": "two_level"})).await;
+    assert_eq!(r["relevant_projects"], json!([]));
+    assert_eq!(r["results"][0]["content"], WEBHOOKS);
 }
 
 #[tokio::test]

@@ -657,11 +657,13 @@ pub async fn access_counts_and_description_vectors<S: Store>(s: Arc<S>) {
     assert_eq!(got.accessed_count, 2);
     assert_eq!(got.last_accessed, Some(later));
 
-    s.set_project_description_vector(p.id, "test-model", &unit(2, 0.0)).await.unwrap();
+    s.set_project_description_vector(p.id, Some(("test-model", &unit(2, 0.0)))).await.unwrap();
     let vectors =
         s.project_description_vectors(&[p.id, Uuid::now_v7()], "test-model").await.unwrap();
     assert_eq!(vectors, vec![(p.id, unit(2, 0.0))]);
     assert!(s.project_description_vectors(&[p.id], "other").await.unwrap().is_empty());
+    s.set_project_description_vector(p.id, None).await.unwrap();
+    assert!(s.project_description_vectors(&[p.id], "test-model").await.unwrap().is_empty());
 
     let event = AnalyticsEventRecord {
         id: Uuid::now_v7(),

@@ -410,11 +410,10 @@ impl tc_store::Store for SqliteStore {
     async fn set_project_description_vector(
         &self,
         project_id: uuid::Uuid,
-        model: &str,
-        vector: &[f32],
+        vector: Option<(&str, &[f32])>,
     ) -> StoreResult<()> {
-        let (model, vector) = (model.to_string(), vector.to_vec());
-        self.write(move |c| projects::set_description_vector(c, project_id, &model, &vector)).await
+        let vector = vector.map(|(model, v)| (model.to_string(), v.to_vec()));
+        self.write(move |c| projects::set_description_vector(c, project_id, vector)).await
     }
     async fn project_description_vectors(
         &self,

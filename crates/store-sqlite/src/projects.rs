@@ -205,13 +205,16 @@ pub(crate) fn readable_project_ids(c: &Connection, user_id: Uuid) -> StoreResult
 pub(crate) fn set_description_vector(
     c: &Connection,
     id: Uuid,
-    model: &str,
-    vector: &[f32],
+    vector: Option<(String, Vec<f32>)>,
 ) -> StoreResult<()> {
+    let (model, blob) = match vector {
+        Some((model, v)) => (Some(model), Some(crate::vectors::to_blob(&v))),
+        None => (None, None),
+    };
     let changed = c
         .execute(
             "UPDATE projects SET description_model = ?, description_vector = ? WHERE id = ?",
-            params![model, crate::vectors::to_blob(vector), id.to_string()],
+            params![model, blob, id.to_string()],
         )
         .map_err(db_err)?;
     expect_one(changed)

@@ -156,12 +156,12 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of the live projects a user may read: those they are a member of, and every `team`
     /// project. The candidate set of a search.
     async fn readable_project_ids(&self, user_id: Uuid) -> StoreResult<Vec<Uuid>>;
-    /// Stores the embedding of a project's description (for two-level search).
+    /// Stores the embedding of a project's description (for two-level search) and the model
+    /// that made it, or clears both (`None`, for an empty description).
     async fn set_project_description_vector(
         &self,
         project_id: Uuid,
-        model: &str,
-        vector: &[f32],
+        vector: Option<(&str, &[f32])>,
     ) -> StoreResult<()>;
     /// The description vectors of these projects made by `model` (projects without one are
     /// left out).

@@ -416,22 +416,30 @@ impl Services {
         Ok(Paged::from_rows(rows, page, |c| c.id, context_view))
     }
 
-    /// Keeps a project's description embedding current; failures are logged, not fatal (the
-    /// project then simply does not take part in two-level search until its next update).
+    /// Keeps a project's description embedding current (cleared with the description); failures
+    /// are logged, not fatal (the project then takes no part in two-level search until its next
+    /// update).
     pub(crate) async fn embed_description(&self, project_id: Uuid, description: &str) {
-        if description.trim().is_empty() {
-            return;
-        }
-        let result = match self.embed(vec![description.to_string()]).await {
-            Ok(mut v) => self
-                .store
-                .set_project_description_vector(project_id, self.embedder.model_id(), &v.remove(0))
+        let result = if description.trim().is_empty() {
+            self.store
+                .set_project_description_vector(project_id, None)
                 .await
-                .map_err(DomainError::from),
-            Err(e) => Err(e),
+                .map_err(DomainError::from)
+        } else {
+            match self.embed(vec![description.to_string()]).await {
+                Ok(mut v) => {
+                    let vector = v.remove(0);
+                    let model = self.embedder.model_id();
+                    self.store
+                        .set_project_description_vector(project_id, Some((model, &vector)))
+                        .await
+                        .map_err(DomainError::from)
+                }
+                Err(e) => Err(e),
+            }
         };
         if let Err(e) = result {
-            warn!(%project_id, error = ?e.internal, "could not embed the project description");
+            warn!(%project_id, error = ?e.internal, "could not update the project description embedding");
         }
     }
 

@@ -4,6 +4,9 @@
 //! projects, never deleted ones), narrowed to `project_ids` when given and to an API key's
 //! project. Both retrievers search inside that set, so a filter never costs recall.
 //!
+//! `two_level` first ranks the candidate projects by their description embedding and keeps the
+//! top 3 (all of them when none has a description yet), then searches like hybrid.
+//!
 //! Hybrid fuses the vector ranking and the BM25 ranking with Reciprocal Rank Fusion
 //! (k = 60, each list cut at `RRF_DEPTH`). A result is kept when its best passage reaches
 //! `similarity_threshold` *or* it matched the query's words: a strong keyword match (an error
@@ -114,7 +117,11 @@ impl Services {
             && let Some(qv) = &query_vector
         {
             let ranked = self.rank_projects(&candidates, qv).await?;
-            candidates = ranked.iter().map(|p| p.id).collect();
+            // No project has a description to rank by: the first level cannot choose, so the
+            // second searches them all rather than nothing.
+            if !ranked.is_empty() {
+                candidates = ranked.iter().map(|p| p.id).collect();
+            }
             relevant_projects = Some(ranked);
         }
 
