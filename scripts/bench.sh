@@ -21,12 +21,15 @@ if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; else sudo apt-get install -y wrk; fi
 fi
 
+MODEL_DIR=${MODEL_DIR:-.model-cache/all-MiniLM-L6-v2}
+scripts/fetch-model.sh "$MODEL_DIR"
+MODEL_DIR=$(cd "$MODEL_DIR" && pwd)
 cargo build --release -q -p teamcontext
 BIN=target/release/teamcontext
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT/api/v1"
-TEAMCONTEXT_DATA_DIR="$DATA" BIND_ADDR="127.0.0.1:$PORT" LOG_LEVEL=warn LOG_FORMAT=json \
+TEAMCONTEXT_DATA_DIR="$DATA" BIND_ADDR="127.0.0.1:$PORT" LOG_LEVEL=warn LOG_FORMAT=json EMBEDDING_MODEL_DIR="$MODEL_DIR" \
   RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
@@ -77,8 +80,6 @@ echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
 
 echo
 echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"
-MODEL_DIR=${MODEL_DIR:-.model-cache/all-MiniLM-L6-v2}
-scripts/fetch-model.sh "$MODEL_DIR"
 echo "TeamContext (candle):"
 cargo run --release -q -p tc-embed --example throughput -- "$MODEL_DIR"
 if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then

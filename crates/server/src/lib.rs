@@ -37,7 +37,14 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{0}\n(for the local model run `make model`, or set EMBEDDING_MODEL_DIR)")]
-    Embedder(#[from] tc_embed::EmbedError),
+    Embedder(tc_embed::EmbedError),
+}
+
+// Not `#[from]`: that would also chain the error as its own cause and print it twice.
+impl From<tc_embed::EmbedError> for StartError {
+    fn from(e: tc_embed::EmbedError) -> Self {
+        StartError::Embedder(e)
+    }
 }
 
 /// The embedding model as configured: loads the local model, or prepares the remote client.
