@@ -79,3 +79,20 @@ fn passages_cover_long_texts_with_overlap() {
         assert!(pair[1].start < pair[0].end, "passages overlap");
     }
 }
+
+#[test]
+fn passages_are_byte_ranges_on_character_boundaries() {
+    let model = load();
+    let text: String =
+        (0..400).map(|i| format!("Café {i} déjà vu — 東京 naïve façade 🚀 ")).collect();
+    let passages = model.passages(&text);
+    assert!(passages.len() > 1);
+    for range in &passages {
+        assert!(
+            text.is_char_boundary(range.start) && text.is_char_boundary(range.end),
+            "{range:?}"
+        );
+        assert!(text.get(range.clone()).is_some());
+    }
+    assert_eq!(passages.last().unwrap().end, text.len());
+}
