@@ -125,25 +125,18 @@ async fn logs_are_structured_and_never_contain_secrets() {
     let client = reqwest::Client::new();
     let password = "a very secret password";
     let email = "logcheck@example.com";
-    let reg: serde_json::Value = client
-        .post(format!("{base}/auth/register"))
-        .json(&serde_json::json!({"email": email, "password": password, "name": "Log"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let post = |path: &str, body: serde_json::Value| {
+        let request = client.post(format!("{base}{path}")).json(&body).send();
+        async move { request.await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let reg = post(
+        "/auth/register",
+        serde_json::json!({"email": email, "password": password, "name": "Log"}),
+    )
+    .await;
     let key = reg["api_key"]["key"].as_str().unwrap().to_string();
-    let login: serde_json::Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login =
+        post("/auth/login", serde_json::json!({"email": email, "password": password})).await;
     let me = client.get(format!("{base}/users/me")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(me.status(), 200);
     let bad = client.get(format!("{base}/users/me")).bearer_auth("tc_wrongwrongwrong").send().await;
