@@ -11,7 +11,7 @@ mod openai;
 
 use std::ops::Range;
 
-pub use local::{LocalEmbedder, MODEL_ID as LOCAL_MODEL_ID};
+pub use local::LocalEmbedder;
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
 
 #[derive(Debug, thiserror::Error)]

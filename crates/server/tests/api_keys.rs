@@ -215,3 +215,24 @@ async fn last_used_is_recorded_in_batches() {
     let after = app.get("/users/me/api-keys", &u.access_token).await;
     assert!(after.assert_status(200)[0]["last_used_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_restricted_key_lists_its_project_whatever_the_page_size() {
+    let app = TestApp::new().await;
+    let u = app.register("kit").await;
+    let oldest = app.create_project(&u.api_key, "oldest").await;
+    for i in 0..3 {
+        app.create_project(&u.api_key, &format!("newer {i}")).await;
+    }
+    let r = app
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "old", "project_id": oldest}))
+        .await;
+    let key = r.assert_status(201)["key"].as_str().unwrap().to_string();
+    let page = app.get("/projects?limit=1", &key).await;
+    let items = page.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", page.body);
+    assert_eq!(items[0]["id"], oldest.as_str());
+    assert!(page.body["next_cursor"].is_null());
+    let deleted = app.get("/projects?deleted=true", &key).await;
+    assert!(deleted.assert_status(200)["items"].as_array().unwrap().is_empty());
+}

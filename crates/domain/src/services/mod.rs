@@ -127,10 +127,6 @@ impl Services {
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
 
-    pub fn embedder(&self) -> &dyn Embedder {
-        self.embedder.as_ref()
-    }
-
     /// Whether the store answers; used by the health check.
     pub async fn store_healthy(&self) -> Result<(), String> {
         self.store.ping().await.map_err(|e| e.to_string())

@@ -167,10 +167,17 @@ impl Services {
         let page = params.to_page()?;
         let filter =
             if deleted { ProjectListFilter::DeletedOwned } else { ProjectListFilter::Live };
-        let mut rows = self.store.list_member_projects(caller.user_id, filter, page).await?;
+        // A key restricted to one project lists that project alone, looked up directly: a page
+        // of the user's projects filtered afterwards could miss it.
         if let Some(only) = caller.project_restriction() {
-            rows.retain(|(p, _)| p.id == only);
+            let found = self.store.project_with_role(only, caller.user_id).await?;
+            let listed = found.and_then(|(p, role)| {
+                let wanted = if deleted { role == Some(Role::Owner) } else { role.is_some() };
+                (wanted && p.deleted_at.is_some() == deleted).then(|| ProjectView::new(p, role))
+            });
+            return Ok(Paged { items: listed.into_iter().collect(), next_cursor: None });
         }
+        let rows = self.store.list_member_projects(caller.user_id, filter, page).await?;
         Ok(Paged::from_rows(rows, page, |(p, _)| p.id, |(p, role)| ProjectView::new(p, Some(role))))
     }
 
