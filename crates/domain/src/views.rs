@@ -1,7 +1,8 @@
 //! What clients send and receive: request bodies and response views, shared by REST, MCP and the
-//! dashboard, with their OpenAPI schemas. Views never carry hashes or other stored secrets.
+//! dashboard, with their OpenAPI schemas (and JSON Schemas for MCP tool output). Views never carry hashes or other stored secrets.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tc_store::{
     ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord,
@@ -213,7 +214,7 @@ pub struct LoginResponse {
     pub user: UserView,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct SettingsView {
     pub auto_scan: bool,
     pub embedding_model: String,
@@ -225,7 +226,7 @@ impl From<ProjectSettings> for SettingsView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct ProjectView {
     pub id: Uuid,
     pub name: String,
@@ -308,7 +309,7 @@ pub struct SaveContextRequest {
     pub metadata: Option<ContextMetadataInput>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct SaveContextResponse {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -322,7 +323,7 @@ pub struct SaveContextResponse {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct ContextView {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -352,7 +353,7 @@ pub struct SearchRequest {
     pub mode: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct PassageView {
     /// Byte offsets of the passage within `content`.
     pub start: usize,
@@ -360,7 +361,7 @@ pub struct PassageView {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct SearchResult {
     pub id: Uuid,
     pub content: String,
@@ -377,14 +378,14 @@ pub struct SearchResult {
     pub passage: Option<PassageView>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct RelevantProject {
     pub id: Uuid,
     pub name: String,
     pub similarity: f32,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct SearchResponse {
     pub results: Vec<SearchResult>,
     /// Present in `two_level` mode: the projects searched, best first.

@@ -31,6 +31,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("EMAIL_VERIFICATION", "off", "`off`, `limited` (may save, not retrieve) or `required`"),
     ("ALLOWED_ORIGINS", "(none)", "comma-separated origins allowed by CORS, or `*`"),
     (
+        "MCP_ALLOWED_HOSTS",
+        "localhost,127.0.0.1,::1",
+        "`Host` values /mcp accepts (DNS-rebinding guard): add the name clients use, or `*`",
+    ),
+    (
         "RATE_LIMIT_PER_KEY_PER_MIN",
         "100",
         "requests per minute per API key or user session; 0 disables",
@@ -131,6 +136,8 @@ pub struct Config {
     pub auth_cache_ttl_ms: u64,
     pub email_verification: EmailVerification,
     pub allowed_origins: Origins,
+    /// `Host` header values the MCP endpoint accepts; empty means any.
+    pub mcp_allowed_hosts: Vec<String>,
     pub rate_limits: RateLimitConfig,
     pub max_body_bytes: usize,
     pub embedding: EmbeddingConfig,
@@ -203,6 +210,25 @@ impl Config {
                     origins.push(origin.to_string());
                 }
                 Origins::List(origins)
+            }
+        };
+        let mcp_allowed_hosts = match get("MCP_ALLOWED_HOSTS") {
+            None => vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            Some("*") => Vec::new(),
+            Some(list) => {
+                let hosts: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if let Some(bad) = hosts.iter().find(|h| h.contains(['/', ' ', '@'])) {
+                    return Err(invalid(
+                        "MCP_ALLOWED_HOSTS",
+                        format!("{bad:?} is not a host name or host:port"),
+                    ));
+                }
+                hosts
             }
         };
         let log_format = match get("LOG_FORMAT") {
@@ -299,6 +325,7 @@ impl Config {
             embedding,
             pricing_model,
             price_per_mtok,
+            mcp_allowed_hosts,
             bind_addr: match get("BIND_ADDR") {
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),
                 Some(v) => v.parse().map_err(|_| {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod mcp;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
@@ -22,6 +23,7 @@ use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_store_sqlite::SqliteStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, EmbeddingConfig};
@@ -134,6 +136,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub services: Arc<Services>,
     shutdown: watch::Sender<bool>,
+    mcp_shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
     store: SqliteStore,
 }
@@ -143,6 +146,7 @@ impl RunningServer {
     /// and closes the database.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        self.mcp_shutdown.cancel();
         match self.task.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "server stopped with an error"),
@@ -163,7 +167,8 @@ pub async fn start(
     let (services, store) = open_services(&config, clock, embedder).await?;
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
     let state = AppState { services: services.clone(), limits: limits.clone() };
-    let app = http::app(state, &config);
+    let mcp_shutdown = CancellationToken::new();
+    let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
         .await
         .map_err(|source| StartError::Bind { addr: config.bind_addr, source })?;
@@ -180,7 +185,7 @@ pub async fn start(
             .await
     });
     info!(%addr, database = %config.database_path.display(), "TeamContext listening");
-    Ok(RunningServer { addr, services, shutdown, task, store })
+    Ok(RunningServer { addr, services, shutdown, mcp_shutdown, task, store })
 }
 
 /// Periodic upkeep: write API-key usage, context access counts and analytics events, forget idle rate-limit entries, purge projects whose

@@ -1,5 +1,5 @@
-//! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, and operator commands
-//! for accounts. Configuration comes from the environment and an optional TOML file (see
+//! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, operator commands for
+//! accounts, and `mcp`, the stdio MCP proxy an assistant launches. Configuration comes from the environment and an optional TOML file (see
 //! `config.rs` and the README).
 
 use std::io::BufRead;
@@ -38,6 +38,16 @@ enum Command {
     Migrate,
     /// Remove projects deleted more than 30 days ago, for good.
     Purge,
+    /// Serve MCP on stdin/stdout for an assistant that launches a command (Claude Desktop,
+    /// Claude Code, Cursor), forwarding to a TeamContext server.
+    Mcp {
+        /// The TeamContext server's URL.
+        #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An API key (tc_…) for that server.
+        #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
+        api_key: String,
+    },
     /// Operator actions on an account.
     User {
         #[command(subcommand)]
@@ -60,6 +70,12 @@ enum UserAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The proxy needs none of the server's configuration, and stdout is its protocol channel.
+    if let Some(Command::Mcp { server, api_key }) = cli.command {
+        teamcontext::telemetry::init_stderr(std::env::var("LOG_LEVEL").ok().as_deref());
+        let target = teamcontext::mcp::proxy::ProxyTarget { server, api_key };
+        return teamcontext::mcp::proxy::run_stdio(target).await;
+    }
     let config = Config::load(cli.config.as_deref()).context("configuration error")?;
     teamcontext::telemetry::init(config.log_format, &config.log_level);
     match cli.command.unwrap_or(Command::Serve) {
@@ -116,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             println!("{}", result.map_err(|e| anyhow::anyhow!("{}", e.message))?);
         }
+        Command::Mcp { .. } => unreachable!("handled before the configuration is loaded"),
     }
     Ok(())
 }

@@ -60,9 +60,13 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let user = UserSlot::default();
     req.extensions_mut().insert(user.clone());
 
+    // MCP's transport errors (JSON-RPC error bodies, session-not-found) are part of that
+    // protocol and are read by MCP clients, so they pass through unchanged.
+    let is_mcp = req.uri().path() == "/mcp" || req.uri().path().starts_with("/mcp/");
     let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
     if (response.status().is_client_error() || response.status().is_server_error())
         && response.extensions().get::<ErrorLog>().is_none()
+        && !is_mcp
     {
         response = REQUEST_ID.sync_scope(request_id.clone(), || envelope_for_status(&response));
     }

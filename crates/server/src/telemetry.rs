@@ -1,5 +1,5 @@
 //! Logging setup: JSON lines when stdout is not a terminal (or `LOG_FORMAT=json`), readable
-//! text on a terminal. Handlers never log request bodies or credentials; emails are masked
+//! text on a terminal; the stdio MCP proxy logs to stderr, since stdout carries the protocol. Handlers never log request bodies or credentials; emails are masked
 //! where the services log them.
 
 use std::io::IsTerminal;
@@ -22,4 +22,17 @@ pub fn init(format: LogFormat, level: &str) {
     } else {
         builder.compact().try_init()
     };
+}
+
+/// Logging for `teamcontext mcp`: plain text on stderr, warnings and errors only unless
+/// `LOG_LEVEL` says otherwise.
+pub fn init_stderr(level: Option<&str>) {
+    let filter =
+        level.and_then(|l| EnvFilter::try_new(l).ok()).unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .compact()
+        .try_init();
 }

@@ -93,6 +93,36 @@ fn valid_source(source: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The `source` recorded for context saved through an MCP client that did not name one: the
+/// assistant's family (`claude`, `cursor`, `chatgpt`, …) when its client name reveals it, else the
+/// client name itself reduced to the characters a source may hold, else `mcp`.
+pub fn source_for_mcp_client(client_name: &str) -> String {
+    let lower = client_name.to_ascii_lowercase();
+    const FAMILIES: [(&str, &str); 8] = [
+        ("claude", "claude"),
+        ("cursor", "cursor"),
+        ("chatgpt", "chatgpt"),
+        ("openai", "chatgpt"),
+        ("copilot", "copilot"),
+        ("windsurf", "windsurf"),
+        ("codeium", "windsurf"),
+        ("gemini", "gemini"),
+    ];
+    if let Some((_, family)) = FAMILIES.iter().find(|(needle, _)| lower.contains(needle)) {
+        return (*family).to_string();
+    }
+    let mut cleaned = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' { c } else { '-' };
+        if !(c == '-' && (cleaned.is_empty() || cleaned.ends_with('-'))) {
+            cleaned.push(c);
+        }
+    }
+    let cleaned = cleaned.trim_end_matches('-');
+    let cleaned = &cleaned[..cleaned.len().min(40)];
+    if valid_source(cleaned) { cleaned.trim_end_matches('-').to_string() } else { "mcp".into() }
+}
+
 /// Validates the client's metadata and builds the stored JSON object (without `created_by`).
 fn metadata_object(
     input: ContextMetadataInput,
@@ -482,6 +512,21 @@ mod tests {
         assert!(pieces.len() > 1);
         assert_eq!(pieces.concat(), text, "nothing lost or reordered");
         assert!(pieces.iter().all(|p| count_tokens(p) <= 520));
+    }
+
+    #[test]
+    fn mcp_client_names_become_sources() {
+        assert_eq!(source_for_mcp_client("claude-ai"), "claude");
+        assert_eq!(source_for_mcp_client("Claude Code"), "claude");
+        assert_eq!(source_for_mcp_client("cursor-vscode"), "cursor");
+        assert_eq!(source_for_mcp_client("openai-mcp"), "chatgpt");
+        assert_eq!(source_for_mcp_client("My Tool 2.0"), "my-tool-2-0");
+        assert_eq!(source_for_mcp_client("inspector-client"), "inspector-client");
+        assert_eq!(source_for_mcp_client(""), "mcp");
+        assert_eq!(source_for_mcp_client("---"), "mcp");
+        assert_eq!(source_for_mcp_client("ÄÖÜ"), "mcp");
+        let long = source_for_mcp_client(&"x".repeat(100));
+        assert_eq!(long.len(), 40);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tc_store::Store;
 use uuid::Uuid;
 
 pub(crate) use auth::mask_email;
-pub use context::{ContextLimits, Pricing, default_prices};
+pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;

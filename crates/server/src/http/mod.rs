@@ -1,6 +1,7 @@
-//! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `health`) merged
-//! under `/api/v1`, the OpenAPI document and Swagger UI, and the layers every request passes
-//! through (request context, CORS, body limit, per-IP rate limit, gzip).
+//! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `context`,
+//! `health`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
+//! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
+//! gzip).
 
 mod auth;
 mod context;
@@ -15,6 +16,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use tc_domain::{DomainError, ErrorCode};
+use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -64,9 +66,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// The whole application with its layers.
-pub fn app(state: AppState, config: &Config) -> Router {
+pub fn app(state: AppState, config: &Config, shutdown: CancellationToken) -> Router {
     let (api, openapi) = api();
     Router::new()
+        .merge(crate::mcp::router(state.clone(), config, shutdown))
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(|| async {

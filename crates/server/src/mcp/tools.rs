@@ -1,0 +1,240 @@
+//! The MCP tools. Each is a thin wrapper over the service function REST uses, so scopes, project
+//! restrictions, validation and analytics are the same on both doors. A failure comes back as a
+//! tool error whose text is the REST error envelope (`{"error": {"code", "message", …}}`), never
+//! a stack trace; only a request rmcp cannot route at all becomes a protocol error.
+
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tc_domain::pagination::PageParams;
+use tc_domain::services::source_for_mcp_client;
+use tc_domain::views::{
+    ContextMetadataInput, ContextView, ProjectView, SaveContextRequest, SaveContextResponse,
+    SearchRequest, SearchResponse,
+};
+use tc_domain::{Caller, DomainError, ErrorCode};
+use tracing::error;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// The similarity floor for `get_relevant_context`. all-MiniLM-L6-v2 puts clearly related
+/// passages at cosine 0.3–0.6, so REST's default of 0.7 would hide most of what an assistant
+/// should see; keyword matches are kept below the floor anyway (hybrid search).
+pub const MCP_SIMILARITY_THRESHOLD: f32 = 0.3;
+
+/// Results `get_relevant_context` returns unless asked for another number.
+pub const MCP_DEFAULT_LIMIT: u32 = 5;
+
+/// One MCP session's handler; rmcp makes one per session from the shared [`AppState`].
+#[derive(Clone)]
+pub struct TeamContextMcp {
+    state: AppState,
+}
+
+impl std::fmt::Debug for TeamContextMcp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TeamContextMcp")
+    }
+}
+
+// Input fields a tool cannot do without are `Option` in Rust but required in the schema, so a
+// call without one reaches the service and fails as a tool error (`MISSING_REQUIRED_FIELD`)
+// rather than as a bare protocol error.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetRelevantContextInput {
+    /// What you need to know, in natural language or keywords.
+    #[schemars(with = "String")]
+    pub query: Option<String>,
+    /// Search only this project. Without it the projects whose descriptions best match the
+    /// query are searched (and reported in `relevant_projects`).
+    #[schemars(with = "Option<Uuid>")]
+    pub project_id: Option<String>,
+    /// How many results to return, 1–100 (default 5).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SaveToContextInput {
+    /// The text to remember: a decision, an explanation, a snippet, meeting notes, …
+    #[schemars(with = "String")]
+    pub content: Option<String>,
+    /// The project to save into. Without it: the API key's project, your only project, or the
+    /// project whose description best matches the content (the answer says which).
+    #[schemars(with = "Option<Uuid>")]
+    pub project_id: Option<String>,
+    /// Short labels to find it by later, such as `decision` or `auth`.
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListProjectsInput {
+    /// `next_cursor` from a previous call, for the next page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetContextInput {
+    /// The context id, as returned by `get_relevant_context` or `save_to_context`.
+    #[schemars(with = "Uuid")]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectView>,
+    /// Present when there are more projects: pass it as `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+#[tool_router]
+impl TeamContextMcp {
+    pub fn new(state: AppState) -> Self {
+        TeamContextMcp { state }
+    }
+
+    /// Searches the team's shared memory.
+    #[tool(
+        name = "get_relevant_context",
+        description = "Search the team's shared memory (decisions, notes, code, tickets and docs saved by anyone on the team, from any assistant) and return the most relevant passages. Call this before answering questions about this team's code, architecture, conventions or past decisions, instead of asking the user to paste context. Give a specific query. Without `project_id` the projects whose descriptions best match the query are searched and listed in `relevant_projects`. Each result carries the saved text, the passage that matched best, a similarity score and its project; fetch a whole item with `get_context`.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_relevant_context(
+        &self,
+        Parameters(input): Parameters<GetRelevantContextInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SearchResponse>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        self.state.limits.check_search(caller.user_id).map_err(|e| tool_error(e.0))?;
+        let project_ids = match input.project_id {
+            Some(id) => Some(vec![project_id(&id)?]),
+            None => None,
+        };
+        let mode = if project_ids.is_some() { "hybrid" } else { "two_level" };
+        let request = SearchRequest {
+            query: input.query,
+            project_ids,
+            limit: Some(input.limit.unwrap_or(MCP_DEFAULT_LIMIT)),
+            similarity_threshold: Some(MCP_SIMILARITY_THRESHOLD),
+            mode: Some(mode.into()),
+        };
+        self.state.services.search(&caller, request).await.map(Json).map_err(tool_error)
+    }
+
+    /// Saves text to a project.
+    #[tool(
+        name = "save_to_context",
+        description = "Save something worth remembering to the team's shared memory so that every teammate's assistant can find it later: a decision and its reasons, how something works, a fix that took effort, a convention. Save self-contained text (say what it is about; do not rely on this conversation). Without `project_id` the project is chosen for you and named in the answer. Large texts are split into searchable chunks automatically.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn save_to_context(
+        &self,
+        Parameters(input): Parameters<SaveToContextInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SaveContextResponse>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let request = SaveContextRequest {
+            content: input.content,
+            project_id: input.project_id.as_deref().map(project_id).transpose()?,
+            metadata: Some(ContextMetadataInput { tags: input.tags, ..Default::default() }),
+        };
+        let source = ctx
+            .peer
+            .peer_info()
+            .map(|info| source_for_mcp_client(&info.client_info.name))
+            .unwrap_or_else(|| "mcp".into());
+        let saved = self.state.services.save_context(&caller, request, Some(&source)).await;
+        saved.map(Json).map_err(tool_error)
+    }
+
+    /// Lists the caller's projects.
+    #[tool(
+        name = "list_projects",
+        description = "List the projects you can save to and search: their ids, names, descriptions and your role. Use an id as `project_id` in the other tools.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_projects(
+        &self,
+        Parameters(input): Parameters<ListProjectsInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ProjectList>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let page = PageParams { limit: Some(100), cursor: input.cursor };
+        let listed = self.state.services.list_projects(&caller, false, &page).await;
+        let listed = listed.map_err(tool_error)?;
+        Ok(Json(ProjectList { projects: listed.items, next_cursor: listed.next_cursor }))
+    }
+
+    /// Fetches one context in full.
+    #[tool(
+        name = "get_context",
+        description = "Fetch one saved context in full by its id (search results show only the best passage of long items).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_context(
+        &self,
+        Parameters(input): Parameters<GetContextInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ContextView>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let raw = input.id.ok_or_else(|| tool_error(DomainError::missing("id")))?;
+        let id = Uuid::parse_str(raw.trim()).map_err(|_| {
+            tool_error(DomainError::new(ErrorCode::ContextNotFound, "context not found"))
+        })?;
+        self.state.services.get_context(&caller, id).await.map(Json).map_err(tool_error)
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for TeamContextMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("teamcontext", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "TeamContext is this team's shared memory. Before answering questions about the \
+                 team's code, systems or past decisions, call get_relevant_context; when the \
+                 conversation settles something worth keeping, call save_to_context.",
+            )
+    }
+}
+
+/// The authenticated caller that the `/mcp` middleware put into the HTTP request.
+fn caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, CallToolResult> {
+    ctx.extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .cloned()
+        .ok_or_else(|| {
+            tool_error(DomainError::new(ErrorCode::InvalidCredentials, "authentication required"))
+        })
+}
+
+/// A malformed project id is a project that does not exist, as in REST paths.
+fn project_id(raw: &str) -> Result<Uuid, CallToolResult> {
+    Uuid::parse_str(raw.trim()).map_err(|_| tool_error(DomainError::project_not_found()))
+}
+
+/// A tool error carrying the REST error envelope as its text.
+fn tool_error(e: DomainError) -> CallToolResult {
+    if let Some(internal) = &e.internal {
+        error!(code = e.code.as_str(), cause = %internal, "MCP tool failed");
+    }
+    let envelope = json!({
+        "error": {
+            "code": e.code.as_str(),
+            "message": e.message,
+            "details": e.details.unwrap_or_else(|| json!({})),
+        }
+    });
+    CallToolResult::error(vec![ContentBlock::text(envelope.to_string())])
+}
