@@ -5,6 +5,8 @@
 #   - authenticated GET /api/v1/projects with an API key: requests/s and latency (wrk)
 #   - POST /api/v1/auth/login: latency, i.e. the argon2id cost (wrk, one connection)
 #   - the server's resident memory at idle and after the load
+#   - search latency over this repository's own docs and code, the same query through REST
+#     (POST /context/search) and through MCP (tools/call get_relevant_context on a session)
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
 #     BENCH_SKIP_PYTORCH=1 skips the comparison)
@@ -30,7 +32,7 @@ DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT/api/v1"
 TEAMCONTEXT_DATA_DIR="$DATA" BIND_ADDR="127.0.0.1:$PORT" LOG_LEVEL=warn LOG_FORMAT=json EMBEDDING_MODEL_DIR="$MODEL_DIR" \
-  RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
+  RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 
@@ -68,6 +70,61 @@ LOGIN_P50=$(printf '%s\n' "$LOGIN" | pct 50)
 LOGIN_P99=$(printf '%s\n' "$LOGIN" | pct 99)
 LOGIN_RPS=$(printf '%s\n' "$LOGIN" | awk '/Requests\/sec/ {printf "%.1f", $2}')
 
+# Search: real text (this repository's Markdown and Rust, in paragraphs) in one project.
+PROJECT=$(curl -sf -X POST "$BASE/projects" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+  -d '{"name":"teamcontext","description":"the TeamContext server: its docs and Rust code"}' \
+  | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+SEEDED=$(python3 - "$BASE" "$KEY" "$PROJECT" <<'PY'
+import glob, json, sys, urllib.request
+base, key, project = sys.argv[1:]
+count = 0
+for path in sorted(glob.glob("README.md") + glob.glob("docs/*.md") + glob.glob("crates/*/src/**/*.rs", recursive=True)):
+    text = open(path, encoding="utf-8").read()
+    for para in (p.strip() for p in text.split("\n\n")):
+        if len(para) < 200:
+            continue
+        body = json.dumps({"content": para, "project_id": project, "metadata": {"file_path": path}}).encode()
+        req = urllib.request.Request(base + "/context/save", body, {"authorization": "Bearer " + key, "content-type": "application/json"})
+        urllib.request.urlopen(req).read()
+        count += 1
+print(count)
+PY
+)
+QUERY="how are refresh tokens rotated and what happens when one is reused"
+cat >"$DATA/search.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"query":"$QUERY","project_ids":["$PROJECT"],"limit":5,"similarity_threshold":0.3,"mode":"hybrid"}'
+LUA
+REST=$(wrk -t1 -c2 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/search.lua" "$BASE/context/search")
+MCP_URL="http://127.0.0.1:$PORT/mcp"
+SESSION=$(curl -s -D - -o /dev/null -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+  -H 'accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+  | awk 'tolower($1) == "mcp-session-id:" {print $2}' | tr -d '\r')
+curl -sf -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+  -H "mcp-session-id: $SESSION" -H 'mcp-protocol-version: 2025-06-18' -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' >/dev/null
+cat >"$DATA/mcp.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["Mcp-Session-Id"] = "$SESSION"
+wrk.headers["Mcp-Protocol-Version"] = "2025-06-18"
+wrk.body = '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_relevant_context","arguments":{"query":"$QUERY","project_id":"$PROJECT","limit":5}}}'
+LUA
+MCP=$(wrk -t1 -c2 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/mcp.lua" "$MCP_URL")
+# The MCP answer must really be the search result, not an error.
+curl -sf -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+  -H "mcp-session-id: $SESSION" -H 'mcp-protocol-version: 2025-06-18' \
+  -d "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_relevant_context\",\"arguments\":{\"query\":\"$QUERY\",\"project_id\":\"$PROJECT\",\"limit\":5}}}" \
+  | grep -q '"isError":false' || { echo "MCP search failed"; exit 1; }
+search_row() {
+  printf '| %s (2 connections, %s contexts) | %s searches/s, p50 %s ms, p99 %s ms%s |\n' "$1" "$SEEDED" \
+    "$(printf '%s\n' "$2" | awk '/Requests\/sec/ {printf "%.1f", $2}')" \
+    "$(printf '%s\n' "$2" | pct 50)" "$(printf '%s\n' "$2" | pct 99)" \
+    "$(printf '%s\n' "$2" | awk '/Non-2xx/ {print ", non-2xx: " $NF}')"
+}
+
 echo
 echo "TeamContext $("$BIN" --version | awk '{print $2}') on $(nproc) cores, $(date -u +%Y-%m-%d); wrk ${DURATION}, SQLite"
 echo
@@ -77,6 +134,8 @@ echo "| GET /api/v1/projects with an API key ($CONNECTIONS connections) | ${LIST
 echo "| POST /api/v1/auth/login (argon2id m=19 MiB t=2 p=1, 1 connection) | p50 ${LOGIN_P50} ms, p99 ${LOGIN_P99} ms (${LOGIN_RPS} logins/s) |"
 echo "| server RSS, idle after start | $((IDLE_RSS / 1024)) MiB |"
 echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
+search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
+search_row "MCP tools/call get_relevant_context, same query" "$MCP"
 
 echo
 echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"

@@ -124,6 +124,11 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
         assert!(tool["description"].as_str().unwrap().len() > 60, "{tool}");
         assert_eq!(tool["inputSchema"]["type"], "object");
         assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+        let text = tool.to_string();
+        assert!(
+            !text.contains(r#""format":"uint"#) && !text.contains(r#""format":"int"#),
+            "{text}"
+        );
     }
     let search_tool = tools.iter().find(|t| t["name"] == "get_relevant_context").unwrap();
     assert_eq!(search_tool["inputSchema"]["required"], json!(["query"]));

@@ -3,13 +3,16 @@
 //! tool error whose text is the REST error envelope (`{"error": {"code", "message", …}}`), never
 //! a stack trace; only a request rmcp cannot route at all becomes a protocol error.
 
+use std::sync::{Arc, OnceLock};
+
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
 use tc_domain::services::source_for_mcp_client;
 use tc_domain::views::{
@@ -195,7 +198,46 @@ impl TeamContextMcp {
     }
 }
 
-#[tool_handler]
+/// The tool router, built once, with schemas holding only standard JSON Schema formats:
+/// schemars marks integers with Rust's widths (`uint32`, `int64`), which validators such as
+/// the TypeScript SDK's warn about on every call.
+fn tools() -> &'static ToolRouter<TeamContextMcp> {
+    static ROUTER: OnceLock<ToolRouter<TeamContextMcp>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut router = TeamContextMcp::tool_router();
+        for route in router.map.values_mut() {
+            let mut input = (*route.attr.input_schema).clone();
+            standard_formats_only(&mut input);
+            route.attr.input_schema = Arc::new(input);
+            if let Some(output) = &route.attr.output_schema {
+                let mut output = (**output).clone();
+                standard_formats_only(&mut output);
+                route.attr.output_schema = Some(Arc::new(output));
+            }
+        }
+        router
+    })
+}
+
+fn standard_formats_only(schema: &mut serde_json::Map<String, Value>) {
+    const STANDARD: [&str; 6] = ["date-time", "date", "time", "uuid", "email", "uri"];
+    if schema.get("format").and_then(Value::as_str).is_some_and(|f| !STANDARD.contains(&f)) {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            Value::Object(inner) => standard_formats_only(inner),
+            Value::Array(items) => {
+                for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                    standard_formats_only(item);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tool_handler(router = tools())]
 impl ServerHandler for TeamContextMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
