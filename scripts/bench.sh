@@ -96,7 +96,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"query":"$QUERY","project_ids":["$PROJECT"],"limit":5,"similarity_threshold":0.3,"mode":"hybrid"}'
 LUA
-REST=$(wrk -t1 -c2 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/search.lua" "$BASE/context/search")
+REST=$(wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/search.lua" "$BASE/context/search")
 MCP_URL="http://127.0.0.1:$PORT/mcp"
 SESSION=$(curl -s -D - -o /dev/null -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
   -H 'accept: application/json, text/event-stream' \
@@ -112,14 +112,14 @@ wrk.headers["Mcp-Session-Id"] = "$SESSION"
 wrk.headers["Mcp-Protocol-Version"] = "2025-06-18"
 wrk.body = '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_relevant_context","arguments":{"query":"$QUERY","project_id":"$PROJECT","limit":5}}}'
 LUA
-MCP=$(wrk -t1 -c2 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/mcp.lua" "$MCP_URL")
+MCP=$(wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/mcp.lua" "$MCP_URL")
 # The MCP answer must really be the search result, not an error.
 curl -sf -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
   -H "mcp-session-id: $SESSION" -H 'mcp-protocol-version: 2025-06-18' \
   -d "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_relevant_context\",\"arguments\":{\"query\":\"$QUERY\",\"project_id\":\"$PROJECT\",\"limit\":5}}}" \
   | grep -q '"isError":false' || { echo "MCP search failed"; exit 1; }
 search_row() {
-  printf '| %s (2 connections, %s contexts) | %s searches/s, p50 %s ms, p99 %s ms%s |\n' "$1" "$SEEDED" \
+  printf '| %s (1 connection, %s contexts) | %s searches/s, p50 %s ms, p99 %s ms%s |\n' "$1" "$SEEDED" \
     "$(printf '%s\n' "$2" | awk '/Requests\/sec/ {printf "%.1f", $2}')" \
     "$(printf '%s\n' "$2" | pct 50)" "$(printf '%s\n' "$2" | pct 99)" \
     "$(printf '%s\n' "$2" | awk '/Non-2xx/ {print ", non-2xx: " $NF}')"

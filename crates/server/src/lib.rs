@@ -21,6 +21,7 @@ use tc_domain::services::Pricing;
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_store_sqlite::SqliteStore;
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -175,6 +176,13 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr: config.bind_addr, source })?;
+    // Responses streamed in small writes (MCP's server-sent events) would otherwise wait out
+    // the peer's delayed ACK, 40 ms per answer.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let (shutdown, mut stopped) = watch::channel(false);
     spawn_upkeep(services.clone(), limits, shutdown.subscribe());
     let task = tokio::spawn(async move {
