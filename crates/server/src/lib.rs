@@ -17,11 +17,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tc_domain::services::Pricing;
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_store_sqlite::SqliteStore;
-use axum::serve::ListenerExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
