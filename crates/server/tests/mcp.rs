@@ -373,6 +373,9 @@ async fn http_endpoint_refuses_missing_revoked_and_foreign_credentials() {
         post_mcp(&app, Some("tc_0000000000000000000000000000000000000000"), None, INITIALIZE);
     assert_eq!(wrong.await.json::<Value>().await.unwrap()["error"]["code"], "INVALID_API_KEY");
 
+    // An access token (JWT) is as good as an API key.
+    assert_eq!(post_mcp(&app, Some(&a.access_token), None, INITIALIZE).await.status(), 200);
+
     // A key revoked mid-session stops working on the next request.
     let created =
         app.post("/users/me/api-keys", Some(&a.access_token), json!({"name": "short-lived"})).await;

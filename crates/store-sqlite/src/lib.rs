@@ -13,7 +13,7 @@ mod accounts;
 mod contexts;
 mod convert;
 mod projects;
-mod vectors;
+pub mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

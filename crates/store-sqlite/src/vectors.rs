@@ -4,7 +4,10 @@
 //! The index is grouped by (project, model) and searched exactly: a query scores every passage
 //! of the projects it may see, keeps the best passage per context, and returns the top `limit`.
 //! Exact search cannot lose recall under a project filter, which is the property the search
-//! contract insists on; its cost is linear in the filtered passage count.
+//! contract insists on; its cost is linear in the filtered passage count (measured at 100k and
+//! 1M passages by `examples/vector_index.rs`, see docs/benchmarks.md).
+//!
+//! Public so that the benchmark can drive it without a database; the store is its only user.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -13,7 +16,7 @@ use tc_store::{PassageRecord, VectorHit};
 use uuid::Uuid;
 
 #[derive(Debug, Default)]
-pub(crate) struct VectorIndex {
+pub struct VectorIndex {
     groups: RwLock<HashMap<(Uuid, String), Group>>,
 }
 
@@ -49,7 +52,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 impl VectorIndex {
-    pub(crate) fn insert(&self, passages: &[PassageRecord]) {
+    pub fn insert(&self, passages: &[PassageRecord]) {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         for p in passages {
             let group = groups.entry((p.project_id, p.model.clone())).or_default();
@@ -67,7 +70,7 @@ impl VectorIndex {
     }
 
     /// Drops the passages of these contexts (all in `project_id`).
-    pub(crate) fn remove_contexts(&self, project_id: Uuid, context_ids: &[Uuid]) {
+    pub fn remove_contexts(&self, project_id: Uuid, context_ids: &[Uuid]) {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         for ((project, _), group) in groups.iter_mut() {
             if *project != project_id {
@@ -87,12 +90,14 @@ impl VectorIndex {
         }
     }
 
-    pub(crate) fn remove_projects(&self, project_ids: &[Uuid]) {
+    pub fn remove_projects(&self, project_ids: &[Uuid]) {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
         groups.retain(|(project, _), _| !project_ids.contains(project));
     }
 
-    pub(crate) fn search(
+    /// The `limit` contexts in `project_ids` whose best passage is most similar to `query`
+    /// (a unit vector made by `model`), best first.
+    pub fn search(
         &self,
         query: &[f32],
         model: &str,
@@ -100,33 +105,51 @@ impl VectorIndex {
         limit: usize,
     ) -> Vec<VectorHit> {
         let groups = self.groups.read().unwrap_or_else(|e| e.into_inner());
-        let mut best: HashMap<Uuid, VectorHit> = HashMap::new();
-        for project in project_ids {
-            let Some(group) = groups.get(&(*project, model.to_string())) else { continue };
-            if group.dim != query.len() {
-                continue;
-            }
-            for (i, entry) in group.entries.iter().enumerate() {
-                let similarity = dot(query, &group.data[i * group.dim..(i + 1) * group.dim]);
-                let hit = best.entry(entry.context_id).or_insert(VectorHit {
-                    context_id: entry.context_id,
-                    start: entry.start,
-                    end: entry.end,
-                    similarity: f32::NEG_INFINITY,
-                });
-                if similarity > hit.similarity {
-                    hit.similarity = similarity;
-                    hit.start = entry.start;
-                    hit.end = entry.end;
-                }
+        let searched: Vec<&Group> = project_ids
+            .iter()
+            .filter_map(|project| groups.get(&(*project, model.to_string())))
+            .filter(|group| group.dim == query.len())
+            .collect();
+        // Score every passage, then pick the best `limit` contexts from a partially sorted
+        // prefix: a context with several passages may fill the prefix more than once, so the
+        // prefix grows until it holds `limit` distinct contexts or every passage.
+        let mut scored: Vec<(f32, &Entry)> =
+            Vec::with_capacity(searched.iter().map(|g| g.entries.len()).sum());
+        for group in &searched {
+            for (entry, vector) in group.entries.iter().zip(group.data.chunks_exact(group.dim)) {
+                scored.push((dot(query, vector), entry));
             }
         }
-        let mut hits: Vec<VectorHit> = best.into_values().collect();
-        hits.sort_by(|a, b| {
-            b.similarity.total_cmp(&a.similarity).then(a.context_id.cmp(&b.context_id))
-        });
-        hits.truncate(limit);
-        hits
+        let by_score = |a: &(f32, &Entry), b: &(f32, &Entry)| {
+            b.0.total_cmp(&a.0).then(a.1.context_id.cmp(&b.1.context_id))
+        };
+        let mut prefix = (limit * 4).max(16);
+        loop {
+            let take = prefix.min(scored.len());
+            if take < scored.len() {
+                scored.select_nth_unstable_by(take, by_score);
+            }
+            let mut top = scored[..take].to_vec();
+            top.sort_by(by_score);
+            let mut hits: Vec<VectorHit> = Vec::with_capacity(limit);
+            for (similarity, entry) in top {
+                if hits.len() == limit {
+                    break;
+                }
+                if hits.iter().all(|h| h.context_id != entry.context_id) {
+                    hits.push(VectorHit {
+                        context_id: entry.context_id,
+                        start: entry.start,
+                        end: entry.end,
+                        similarity,
+                    });
+                }
+            }
+            if hits.len() == limit || take == scored.len() {
+                return hits;
+            }
+            prefix *= 4;
+        }
     }
 }
 
@@ -176,6 +199,19 @@ mod tests {
         assert_eq!(hits.iter().map(|h| h.context_id).collect::<Vec<_>>(), vec![c2]);
         index.remove_projects(&[p2]);
         assert!(index.search(&[1.0, 0.0], "m", &[p2], 10).is_empty());
+    }
+
+    #[test]
+    fn many_passages_of_one_context_do_not_crowd_out_the_next() {
+        let index = VectorIndex::default();
+        let project = Uuid::now_v7();
+        let (long, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut passages: Vec<PassageRecord> =
+            (0..100).map(|i| passage(project, long, vec![1.0, i as f32 * 1e-4])).collect();
+        passages.push(passage(project, other, vec![0.0, 1.0]));
+        index.insert(&passages);
+        let hits = index.search(&[1.0, 0.0], "m", &[project], 2);
+        assert_eq!(hits.iter().map(|h| h.context_id).collect::<Vec<_>>(), vec![long, other]);
     }
 
     #[test]
