@@ -10,6 +10,7 @@
 //! binary and applied by [`SqliteStore::open`]. Times are Unix milliseconds, ids UUID text.
 
 mod accounts;
+mod ann;
 mod contexts;
 mod convert;
 mod projects;
@@ -56,6 +57,8 @@ impl SqliteStore {
             Migrations::from_slice(MIGRATIONS).to_latest(&mut writer).map_err(migration_err)?;
             let vectors = vectors::VectorIndex::default();
             load_vectors(&writer, &vectors)?;
+            // Searches scan exactly until the graphs are built; the thread ends by itself.
+            drop(vectors.build_graphs());
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
                     path,
@@ -176,11 +179,11 @@ fn load_vectors(conn: &Connection, index: &vectors::VectorIndex) -> StoreResult<
             vector: vectors::from_blob(&blob),
         });
         if batch.len() == batch.capacity() {
-            index.insert(&batch);
+            index.load(&batch);
             batch.clear();
         }
     }
-    index.insert(&batch);
+    index.load(&batch);
     Ok(())
 }
 
