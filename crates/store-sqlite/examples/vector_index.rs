@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use tc_store::PassageRecord;
-use tc_store_sqlite::vectors::VectorIndex;
+use tc_store_sqlite::vectors::{EXACT_MAX, VectorIndex};
 use uuid::Uuid;
 
 const DIM: usize = 384;
@@ -53,8 +53,8 @@ fn main() {
     let centres: Vec<Vec<f32>> =
         (0..256).map(|_| (0..DIM).map(|_| rng.next_f32()).collect()).collect();
     let projects: Vec<Uuid> = (0..PROJECTS).map(|_| Uuid::now_v7()).collect();
-    println!("| passages | filter | p50 | p99 | recall@{K} |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| passages | filter | path | p50 | p99 | recall@{K} |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     for size in sizes {
         let index = VectorIndex::default();
         let mut all: Vec<(usize, Uuid, Vec<f32>)> = Vec::with_capacity(size);
@@ -80,34 +80,49 @@ fn main() {
                 .collect();
             index.insert(&batch);
         }
-        eprintln!("{size} passages indexed in {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "{size} passages indexed (exact groups and graph) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         for (label, count) in
             [("1% (1 project)", 1), ("10% (10 projects)", 10), ("100% (100 projects)", 100)]
         {
-            let filter: Vec<Uuid> = projects[..count].to_vec();
-            let mut latencies = Vec::with_capacity(QUERIES);
-            let mut found = 0usize;
-            for _ in 0..QUERIES {
-                let query = rng.vector(&centres);
-                let started = Instant::now();
-                let hits = index.search(&query, MODEL, &filter, K);
-                latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-                let mut reference: Vec<(f32, Uuid)> = all
-                    .iter()
-                    .filter(|(p, _, _)| *p < count)
-                    .map(|(_, id, v)| (v.iter().zip(&query).map(|(a, b)| a * b).sum(), *id))
-                    .collect();
-                reference.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let truth: Vec<Uuid> = reference.iter().take(K).map(|r| r.1).collect();
-                found += hits.iter().filter(|h| truth.contains(&h.context_id)).count();
+            let filtered = size * count / PROJECTS;
+            // The exact path's answers do not depend on the graph's search width.
+            let widths: &[usize] = if filtered <= EXACT_MAX { &[0] } else { &[128, 256, 512] };
+            for &width in widths {
+                if width > 0 {
+                    index.set_graph_expansion(width);
+                }
+                let filter: Vec<Uuid> = projects[..count].to_vec();
+                let mut latencies = Vec::with_capacity(QUERIES);
+                let mut found = 0usize;
+                let mut queries = Rng(0x5eed + count as u64);
+                for _ in 0..QUERIES {
+                    let query = queries.vector(&centres);
+                    let started = Instant::now();
+                    let hits = index.search(&query, MODEL, &filter, K);
+                    latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+                    let mut reference: Vec<(f32, Uuid)> = all
+                        .iter()
+                        .filter(|(p, _, _)| *p < count)
+                        .map(|(_, id, v)| (v.iter().zip(&query).map(|(a, b)| a * b).sum(), *id))
+                        .collect();
+                    reference.sort_by(|a, b| b.0.total_cmp(&a.0));
+                    let truth: Vec<Uuid> = reference.iter().take(K).map(|r| r.1).collect();
+                    found += hits.iter().filter(|h| truth.contains(&h.context_id)).count();
+                }
+                latencies.sort_by(f64::total_cmp);
+                let path =
+                    if width == 0 { "exact".to_string() } else { format!("graph, ef {width}") };
+                println!(
+                    "| {size} | {label} | {path} | {:.2} ms | {:.2} ms | {:.3} |",
+                    percentile(&latencies, 0.5),
+                    percentile(&latencies, 0.99),
+                    found as f64 / (QUERIES * K) as f64
+                );
             }
-            latencies.sort_by(f64::total_cmp);
-            println!(
-                "| {size} | {label} | {:.2} ms | {:.2} ms | {:.3} |",
-                percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99),
-                found as f64 / (QUERIES * K) as f64
-            );
         }
+        index.set_graph_expansion(256);
     }
 }

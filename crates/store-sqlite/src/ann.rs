@@ -137,6 +137,13 @@ impl ModelGraph {
         }
     }
 
+    pub(crate) fn set_expansion_search(&self, candidates: usize) {
+        let guard = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(graph) = guard.as_ref() {
+            graph.index.change_expansion_search(candidates);
+        }
+    }
+
     pub(crate) fn mark_complete(&self) {
         self.complete.store(true, Ordering::Release);
     }

@@ -215,6 +215,14 @@ impl VectorIndex {
         })
     }
 
+    /// Sets the candidate list of every graph search (`ef_search`, default 256); the benchmark
+    /// sweeps it to show the recall/latency trade.
+    pub fn set_graph_expansion(&self, candidates: usize) {
+        for graph in self.state.graphs.read().unwrap_or_else(|e| e.into_inner()).values() {
+            graph.set_expansion_search(candidates);
+        }
+    }
+
     /// Drops the passages of these contexts (all in `project_id`).
     pub fn remove_contexts(&self, project_id: Uuid, context_ids: &[Uuid]) {
         let mut groups = self.state.groups.write().unwrap_or_else(|e| e.into_inner());
