@@ -275,7 +275,9 @@ impl VectorIndex {
             .filter(|group| group.dim == query.len())
             .collect();
         let total: usize = searched.iter().map(|g| g.entries.len()).sum();
+        // Ranking (nearly) everything is an exact job whatever the size.
         if total > self.state.exact_max
+            && limit < total / 2
             && let Some(hits) = self.graph_search(query, model, project_ids, limit, total)
         {
             return hits;
@@ -299,11 +301,11 @@ impl VectorIndex {
         let projects: HashSet<Uuid> = project_ids.iter().copied().collect();
         // A context may own several of the nearest passages: ask for more than `limit` and
         // widen until `limit` distinct contexts are found or every passage was returned.
-        let mut count = (limit * 4).max(40);
+        let mut count = limit.saturating_mul(4).max(40);
         loop {
             let found = graph.search(query, &projects, count.min(total))?;
             let returned = found.len();
-            let mut hits: Vec<VectorHit> = Vec::with_capacity(limit);
+            let mut hits: Vec<VectorHit> = Vec::with_capacity(limit.min(returned));
             for (similarity, slot) in found {
                 if hits.len() == limit {
                     break;
@@ -324,7 +326,7 @@ impl VectorIndex {
                 // The walk ran out of reachable matches while more exist: not short, exact.
                 return None;
             }
-            count *= 4;
+            count = count.saturating_mul(4);
         }
     }
 }
@@ -343,7 +345,7 @@ fn exact_search(query: &[f32], groups: &[&Group], limit: usize) -> Vec<VectorHit
     let by_score = |a: &(f32, &Entry), b: &(f32, &Entry)| {
         b.0.total_cmp(&a.0).then(a.1.context_id.cmp(&b.1.context_id))
     };
-    let mut prefix = (limit * 4).max(16);
+    let mut prefix = limit.saturating_mul(4).max(16);
     loop {
         let take = prefix.min(scored.len());
         if take < scored.len() {
@@ -351,7 +353,7 @@ fn exact_search(query: &[f32], groups: &[&Group], limit: usize) -> Vec<VectorHit
         }
         let mut top = scored[..take].to_vec();
         top.sort_by(by_score);
-        let mut hits: Vec<VectorHit> = Vec::with_capacity(limit);
+        let mut hits: Vec<VectorHit> = Vec::with_capacity(limit.min(take));
         for (similarity, entry) in top {
             if hits.len() == limit {
                 break;
@@ -368,7 +370,7 @@ fn exact_search(query: &[f32], groups: &[&Group], limit: usize) -> Vec<VectorHit
         if hits.len() == limit || take == scored.len() {
             return hits;
         }
-        prefix *= 4;
+        prefix = prefix.saturating_mul(4);
     }
 }
 
@@ -504,6 +506,8 @@ mod tests {
         let after = index.search(&query, "m", &projects, 5);
         assert_eq!(after.len(), 5);
         assert!(!ids(&after).contains(&first[0].context_id));
+        let everything = index.search(&query, "m", &projects, usize::MAX);
+        assert_eq!(everything.len(), 399, "an unbounded limit ranks every context");
         index.remove_projects(&[projects[0]]);
         let left = index.search(&query, "m", &projects, 500);
         assert_eq!(left.len(), 200, "only the other project's contexts, none short");
