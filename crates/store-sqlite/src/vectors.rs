@@ -305,20 +305,10 @@ impl VectorIndex {
         loop {
             let found = graph.search(query, &projects, count.min(total))?;
             let returned = found.len();
-            let mut hits: Vec<VectorHit> = Vec::with_capacity(limit.min(returned));
-            for (similarity, slot) in found {
-                if hits.len() == limit {
-                    break;
-                }
-                if hits.iter().all(|h| h.context_id != slot.context_id) {
-                    hits.push(VectorHit {
-                        context_id: slot.context_id,
-                        start: slot.start,
-                        end: slot.end,
-                        similarity,
-                    });
-                }
-            }
+            let hits = best_per_context(
+                found.into_iter().map(|(similarity, s)| (similarity, s.context_id, s.start, s.end)),
+                limit,
+            );
             if hits.len() == limit || returned >= total {
                 return Some(hits);
             }
@@ -353,25 +343,34 @@ fn exact_search(query: &[f32], groups: &[&Group], limit: usize) -> Vec<VectorHit
         }
         let mut top = scored[..take].to_vec();
         top.sort_by(by_score);
-        let mut hits: Vec<VectorHit> = Vec::with_capacity(limit.min(take));
-        for (similarity, entry) in top {
-            if hits.len() == limit {
-                break;
-            }
-            if hits.iter().all(|h| h.context_id != entry.context_id) {
-                hits.push(VectorHit {
-                    context_id: entry.context_id,
-                    start: entry.start,
-                    end: entry.end,
-                    similarity,
-                });
-            }
-        }
+        let hits = best_per_context(
+            top.into_iter().map(|(similarity, e)| (similarity, e.context_id, e.start, e.end)),
+            limit,
+        );
         if hits.len() == limit || take == scored.len() {
             return hits;
         }
         prefix = prefix.saturating_mul(4);
     }
+}
+
+/// The first `limit` distinct contexts of passages ordered best first, each with its best
+/// (first) passage.
+fn best_per_context(
+    passages: impl Iterator<Item = (f32, Uuid, usize, usize)>,
+    limit: usize,
+) -> Vec<VectorHit> {
+    let mut seen = HashSet::new();
+    let mut hits = Vec::new();
+    for (similarity, context_id, start, end) in passages {
+        if hits.len() == limit {
+            break;
+        }
+        if seen.insert(context_id) {
+            hits.push(VectorHit { context_id, start, end, similarity });
+        }
+    }
+    hits
 }
 
 /// Little-endian f32s, as stored in `passages.vector`.
