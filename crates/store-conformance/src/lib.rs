@@ -581,6 +581,19 @@ pub async fn vector_search_is_exact_within_the_filter<S: Store>(s: Arc<S>) {
     assert_eq!(all.len(), 70, "one hit per context, every context");
     assert!(s.vector_search(&query, "another-model", &[a.id], 10).await.unwrap().is_empty());
     assert!(s.vector_search(&query, "test-model", &[], 10).await.unwrap().is_empty());
+
+    // The similarity of named contexts, whatever their rank: the best passage of each.
+    let far_one = &a_contexts[29];
+    let named = [far_one.id, a_contexts[0].id, Uuid::now_v7()];
+    let mut sims = s.passage_similarities(&query, "test-model", &named).await.unwrap();
+    sims.sort_by_key(|h| h.context_id);
+    assert_eq!(sims.len(), 2, "an unknown context is left out");
+    let far_hit = sims.iter().find(|h| h.context_id == far_one.id).unwrap();
+    assert_eq!((far_hit.start, far_hit.end), (1, 2), "its best passage");
+    let expected: f32 = unit(0, 0.5 + 0.29).iter().zip(&query).map(|(x, y)| x * y).sum();
+    assert!((far_hit.similarity - expected).abs() < 1e-4);
+    assert!(s.passage_similarities(&query, "another-model", &named).await.unwrap().is_empty());
+    assert!(s.passage_similarities(&query, "test-model", &[]).await.unwrap().is_empty());
 }
 
 pub async fn keyword_search_ranks_within_the_filter<S: Store>(s: Arc<S>) {

@@ -1,16 +1,18 @@
 //! Context, passages, keyword search (FTS5 BM25) and analytics events in SQLite.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tc_store::{
     AnalyticsEventRecord, ContextFilter, ContextRecord, KeywordHit, Page, PassageRecord,
-    StoreError, StoreResult,
+    StoreError, StoreResult, VectorHit,
 };
 use uuid::Uuid;
 
 use crate::convert::{self, ms, opt_ms};
 use crate::db_err;
-use crate::vectors::to_blob;
+use crate::vectors::{self, to_blob};
 
 const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.token_count, \
      c.source, c.file_path, c.parent_id, c.chunk_index, c.metadata, c.created_by, \
@@ -123,6 +125,50 @@ pub(crate) fn contexts_by_ids(c: &Connection, ids: &[Uuid]) -> StoreResult<Vec<C
         ))
         .map_err(db_err)?;
     convert::collect(stmt.query([ids_json(ids)]).map_err(db_err)?, context)
+}
+
+/// The best passage of each named context, scored exactly against its stored vectors.
+pub(crate) fn passage_similarities(
+    c: &Connection,
+    query: &[f32],
+    model: &str,
+    ids: &[Uuid],
+) -> StoreResult<Vec<VectorHit>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT context_id, start_byte, end_byte, vector FROM passages
+             WHERE model = ?1 AND context_id IN (SELECT value FROM json_each(?2))",
+        )
+        .map_err(db_err)?;
+    let rows = convert::collect(stmt.query((model, ids_json(ids))).map_err(db_err)?, |r| {
+        let id: String = r.get(0).map_err(db_err)?;
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad uuid".into()))?;
+        let vector = vectors::from_blob(&r.get::<_, Vec<u8>>(3).map_err(db_err)?);
+        let similarity = if vector.len() == query.len() {
+            vector.iter().zip(query).map(|(a, b)| a * b).sum()
+        } else {
+            f32::NEG_INFINITY
+        };
+        Ok(VectorHit {
+            context_id: id,
+            start: r.get::<_, i64>(1).map_err(db_err)? as usize,
+            end: r.get::<_, i64>(2).map_err(db_err)? as usize,
+            similarity,
+        })
+    })?;
+    let mut best: HashMap<Uuid, VectorHit> = HashMap::new();
+    for hit in rows.into_iter().filter(|h| h.similarity.is_finite()) {
+        match best.get(&hit.context_id) {
+            Some(known) if known.similarity >= hit.similarity => {}
+            _ => {
+                best.insert(hit.context_id, hit);
+            }
+        }
+    }
+    Ok(best.into_values().collect())
 }
 
 /// Deletes a context and its chunks; returns the project and the ids deleted (empty if none).

@@ -489,6 +489,14 @@ impl tc_store::Store for SqliteStore {
         // A scan over many passages: keep it off the async workers.
         blocking(move || Ok(store.inner.vectors.search(&query, &model, &ids, limit))).await
     }
+    async fn passage_similarities(
+        &self,
+        query: &[f32],
+        model: &str,
+        context_ids: &[uuid::Uuid],
+    ) -> StoreResult<Vec<tc_store::VectorHit>> {
+        self.read(|c| contexts::passage_similarities(c, query, model, context_ids))
+    }
     async fn keyword_search(
         &self,
         query: &str,

@@ -192,14 +192,24 @@ pub trait Store: Send + Sync + 'static {
     /// Adds one access to each context at the given time (batched by the caller).
     async fn record_context_access(&self, accesses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
     /// The best passage per context among `project_ids` by cosine similarity to `query`
-    /// (vectors made by `model`), best first, at most `limit` contexts. Exact within the
-    /// filter: never fewer results than `limit` while more matching contexts exist.
+    /// (vectors made by `model`), best first, at most `limit` contexts. Never outside the
+    /// filter, and never fewer results than `limit` while more matching contexts exist; a
+    /// backend may rank large filtered sets approximately (an ANN index).
     async fn vector_search(
         &self,
         query: &[f32],
         model: &str,
         project_ids: &[Uuid],
         limit: usize,
+    ) -> StoreResult<Vec<VectorHit>>;
+    /// The best passage (vectors made by `model`) of each of `context_ids` by cosine similarity
+    /// to `query`, exactly, in no particular order; a context without such passages (or that
+    /// does not exist) is left out. Gives keyword-only search hits their similarity.
+    async fn passage_similarities(
+        &self,
+        query: &[f32],
+        model: &str,
+        context_ids: &[Uuid],
     ) -> StoreResult<Vec<VectorHit>>;
     /// Contexts among `project_ids` matching the words of `query` by BM25 (English stemming,
     /// stopwords ignored), best first. A context split into chunks is found through its chunks,

@@ -217,21 +217,26 @@ impl Services {
         limit: usize,
         threshold: f32,
     ) -> DomainResult<Vec<Ranked>> {
-        // Every context's best passage: exact, and it gives keyword-only hits their similarity.
-        let vector_hits = self
-            .store
-            .vector_search(query_vector, self.embedder.model_id(), candidates, usize::MAX)
-            .await?;
-        let keyword_hits =
-            self.store.keyword_search(query, candidates, RRF_DEPTH.max(limit)).await?;
+        // Each list is cut at the fusion depth: a context beyond it in both scores nothing.
+        let depth = RRF_DEPTH.max(limit);
+        let model = self.embedder.model_id();
+        let mut vector_hits =
+            self.store.vector_search(query_vector, model, candidates, depth).await?;
+        let keyword_hits = self.store.keyword_search(query, candidates, depth).await?;
         let mut fused: HashMap<Uuid, f32> = HashMap::new();
-        for (rank, hit) in vector_hits.iter().take(RRF_DEPTH.max(limit)).enumerate() {
+        for (rank, hit) in vector_hits.iter().enumerate() {
             *fused.entry(hit.context_id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
         }
         let keyword_ids: HashSet<Uuid> = keyword_hits.iter().map(|h| h.context_id).collect();
         for (rank, hit) in keyword_hits.iter().enumerate() {
             *fused.entry(hit.context_id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
         }
+        // Keyword-only hits still report their similarity and best passage.
+        let ranked_by_vector: HashSet<Uuid> = vector_hits.iter().map(|h| h.context_id).collect();
+        let keyword_only: Vec<Uuid> =
+            keyword_ids.iter().filter(|id| !ranked_by_vector.contains(id)).copied().collect();
+        vector_hits
+            .extend(self.store.passage_similarities(query_vector, model, &keyword_only).await?);
         let by_id: HashMap<Uuid, &VectorHit> =
             vector_hits.iter().map(|h| (h.context_id, h)).collect();
         let mut ranked: Vec<Ranked> = fused
