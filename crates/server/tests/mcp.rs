@@ -335,19 +335,22 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
     app.shutdown().await;
 }
 
-/// A raw Streamable HTTP request, for what the SDKs would refuse to send.
+/// A raw Streamable HTTP POST, for what the SDKs would refuse to send.
+fn mcp_request(app: &TestApp, body: &str) -> reqwest::RequestBuilder {
+    app.client
+        .post(format!("{}/mcp", app.base))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string())
+}
+
 async fn post_mcp(
     app: &TestApp,
     key: Option<&str>,
     session: Option<&str>,
     body: &str,
 ) -> reqwest::Response {
-    let mut req = app
-        .client
-        .post(format!("{}/mcp", app.base))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_string());
+    let mut req = mcp_request(app, body);
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
@@ -395,14 +398,9 @@ async fn http_endpoint_refuses_missing_revoked_and_foreign_credentials() {
     assert_eq!(after.status(), 401);
 
     // DNS rebinding: a Host that is not allowed is refused even with a valid key.
-    let rebound = app
-        .client
-        .post(format!("{}/mcp", app.base))
+    let rebound = mcp_request(&app, INITIALIZE)
         .header("host", "attacker.example")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
         .bearer_auth(&a.api_key)
-        .body(INITIALIZE)
         .send()
         .await
         .unwrap();
@@ -426,14 +424,7 @@ async fn allowed_hosts_come_from_configuration() {
     let app = TestApp::with_env(&[("MCP_ALLOWED_HOSTS", "mcp.example.com")]).await;
     let a = app.register("ann").await;
     let send = |host: &'static str| {
-        app.client
-            .post(format!("{}/mcp", app.base))
-            .header("host", host)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .bearer_auth(&a.api_key)
-            .body(INITIALIZE)
-            .send()
+        mcp_request(&app, INITIALIZE).header("host", host).bearer_auth(&a.api_key).send()
     };
     assert_eq!(send("mcp.example.com").await.unwrap().status(), 200);
     assert_eq!(send("127.0.0.1").await.unwrap().status(), 403);

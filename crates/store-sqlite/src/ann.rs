@@ -55,7 +55,7 @@ pub(crate) struct ModelGraph {
 }
 
 impl ModelGraph {
-    fn graph(&self, dim: usize) -> Result<Graph, String> {
+    fn new_graph(dim: usize) -> Result<Graph, String> {
         let options = IndexOptions {
             dimensions: dim,
             metric: MetricKind::IP,
@@ -78,7 +78,7 @@ impl ModelGraph {
         let fresh: Vec<(u64, &[f32])> = {
             let mut guard = self.graph.write().unwrap_or_else(|e| e.into_inner());
             if guard.is_none() {
-                match self.graph(dim) {
+                match Self::new_graph(dim) {
                     Ok(graph) => *guard = Some(graph),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot create the vector graph");
