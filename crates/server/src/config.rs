@@ -144,6 +144,8 @@ pub struct Config {
     /// The model that values savings and its price per million input tokens.
     pub pricing_model: String,
     pub price_per_mtok: f64,
+    /// Input price per million tokens of every model reports may value savings at.
+    pub llm_prices: std::collections::BTreeMap<String, f64>,
     pub context_limits: tc_domain::services::ContextLimits,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -325,6 +327,7 @@ impl Config {
             embedding,
             pricing_model,
             price_per_mtok,
+            llm_prices: prices,
             mcp_allowed_hosts,
             bind_addr: match get("BIND_ADDR") {
                 None => SocketAddr::from(([127, 0, 0, 1], 8080)),

@@ -94,6 +94,7 @@ pub async fn open_services(
     let pricing = Pricing {
         model: config.pricing_model.clone(),
         price_per_mtok: config.price_per_mtok,
+        prices: config.llm_prices.clone(),
         limits: config.context_limits,
     };
     let services = Arc::new(Services::new(

@@ -204,6 +204,9 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
         (Method::GET, format!("/context/{k}")),
         (Method::DELETE, format!("/context/{k}")),
         (Method::GET, format!("/projects/{p}/context")),
+        (Method::GET, "/analytics/cost-savings".into()),
+        (Method::GET, "/analytics/usage".into()),
+        (Method::GET, "/analytics/context-insights".into()),
     ];
     for (method, path) in &authenticated {
         let r = app.send(method.clone(), path, None, Some(json!({}))).await;

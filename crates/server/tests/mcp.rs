@@ -119,7 +119,16 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
     let tools = ann["results"][0].as_array().unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["get_context", "get_relevant_context", "list_projects", "save_to_context"]);
+    assert_eq!(
+        names,
+        [
+            "get_context",
+            "get_cost_savings",
+            "get_relevant_context",
+            "list_projects",
+            "save_to_context"
+        ]
+    );
     for tool in tools {
         assert!(tool["description"].as_str().unwrap().len() > 60, "{tool}");
         assert_eq!(tool["inputSchema"]["type"], "object");
@@ -169,6 +178,33 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
     let deploy = app.get(&format!("/context/{deploy_id}"), &a.api_key).await;
     assert_eq!(deploy.assert_status(200)["metadata"]["source"], "cursor");
 
+    // What Bob's search saved, through the tool; REST's usage report counts it as Cursor's.
+    app.services().flush_pending().await;
+    let savings = python(http_plan(
+        &app,
+        &b.api_key,
+        "cursor-vscode",
+        json!([
+            call("get_cost_savings", json!({"project_id": project})),
+            call("get_cost_savings", json!({"days": 400})),
+        ]),
+    ))
+    .await;
+    let report = ok(&savings["results"][0]);
+    assert_eq!(report["searches"], 1, "{report}");
+    let found_tokens: i64 = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["token_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(report["total_tokens_saved"], found_tokens);
+    assert_eq!(report["group_by"], "day");
+    assert!(report["breakdown"].as_array().unwrap().len() >= 30);
+    assert_eq!(ok(&savings["results"][1])["group_by"], "week");
+    let usage = app.get("/analytics/usage", &b.api_key).await;
+    assert_eq!(usage.assert_status(200)["sources_breakdown"], json!({"cursor": 2}));
+
     // Cid, who belongs to neither, sees nothing and can write nothing there.
     let cid = python(http_plan(
         &app,
@@ -180,9 +216,11 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
             call("get_context", json!({"id": webhook_id})),
             call("save_to_context", json!({"content": "sneaky", "project_id": project})),
             call("list_projects", json!({})),
+            call("get_cost_savings", json!({"project_id": project})),
         ]),
     ))
     .await;
+    assert_eq!(error_code(&cid["results"][5]), "PROJECT_NOT_FOUND");
     assert_eq!(ok(&cid["results"][0])["results"], json!([]));
     assert_eq!(error_code(&cid["results"][1]), "PROJECT_NOT_FOUND");
     assert_eq!(error_code(&cid["results"][2]), "CONTEXT_NOT_FOUND");
@@ -205,7 +243,7 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
         "ops": [{"op": "list_tools"}, call("save_to_context", json!({"content": WEBHOOKS, "project_id": project}))],
     }))
     .await;
-    assert_eq!(ann["results"][0].as_array().unwrap().len(), 4);
+    assert_eq!(ann["results"][0].as_array().unwrap().len(), 5);
     let id = ok(&ann["results"][1])["id"].as_str().unwrap().to_string();
     let stored = app.get(&format!("/context/{id}"), &a.api_key).await;
     assert_eq!(stored.assert_status(200)["metadata"]["source"], "claude");
@@ -314,6 +352,8 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
             call("get_context", json!({})),
             call("get_context", json!({"id": "not-a-uuid"})),
             call("list_projects", json!({"cursor": "%%%"})),
+            call("get_cost_savings", json!({"days": 0})),
+            call("get_cost_savings", json!({"project_id": "not-a-uuid"})),
         ]),
     ))
     .await;
@@ -329,6 +369,8 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
             "INVALID_INPUT",
             "MISSING_REQUIRED_FIELD",
             "CONTEXT_NOT_FOUND",
+            "INVALID_INPUT",
+            "INVALID_INPUT",
             "INVALID_INPUT",
         ]
     );

@@ -1,12 +1,12 @@
-//! Context, passages, keyword search (FTS5 BM25) and analytics events in SQLite.
+//! Context, passages, keyword search (FTS5 BM25) and context insights in SQLite.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tc_store::{
-    AnalyticsEventRecord, ContextFilter, ContextRecord, KeywordHit, Page, PassageRecord,
-    StoreError, StoreResult, VectorHit,
+    ContextFilter, ContextInsights, ContextRecord, KeywordHit, Page, PassageRecord, StoreError,
+    StoreResult, VectorHit,
 };
 use uuid::Uuid;
 
@@ -262,6 +262,46 @@ const STOPWORDS: &[&str] = &[
     "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you",
 ];
 
+pub(crate) fn context_insights(
+    c: &Connection,
+    project_ids: &[Uuid],
+    top: usize,
+) -> StoreResult<ContextInsights> {
+    let ids = ids_json(project_ids);
+    let (contexts, tokens, text_bytes): (i64, i64, i64) = c
+        .query_row(
+            "SELECT count(*) FILTER (WHERE parent_id IS NULL), \
+             COALESCE(sum(token_count) FILTER (WHERE parent_id IS NULL), 0), \
+             COALESCE(sum(length(CAST(content AS BLOB))), 0) \
+             FROM contexts WHERE project_id IN (SELECT value FROM json_each(?))",
+            [&ids],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(db_err)?;
+    let vector_bytes: i64 = c
+        .query_row(
+            "SELECT COALESCE(sum(length(vector)), 0) FROM passages \
+             WHERE project_id IN (SELECT value FROM json_each(?))",
+            [&ids],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    let mut stmt = c
+        .prepare_cached(&format!(
+            "SELECT {CONTEXT_COLS} FROM contexts c \
+             WHERE c.project_id IN (SELECT value FROM json_each(?)) AND c.accessed_count > 0 \
+             ORDER BY c.accessed_count DESC, c.id LIMIT {top}"
+        ))
+        .map_err(db_err)?;
+    let most_accessed = convert::collect(stmt.query([&ids]).map_err(db_err)?, context)?;
+    Ok(ContextInsights {
+        contexts,
+        tokens,
+        storage_bytes: text_bytes + vector_bytes,
+        most_accessed,
+    })
+}
+
 /// Turns free text into an FTS5 query that cannot be a syntax error: every word that is not a
 /// stopword becomes a quoted term (the porter tokenizer stems it) and the terms are OR-ed, so
 /// BM25 ranks by how many and how rare. A query of stopwords only searches for them all.
@@ -308,42 +348,6 @@ pub(crate) fn keyword_search(
             score: -score,
         })
     })
-}
-
-pub(crate) fn insert_analytics_events(
-    c: &mut Connection,
-    events: &[AnalyticsEventRecord],
-) -> StoreResult<()> {
-    let tx = c.transaction().map_err(db_err)?;
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO analytics_events (id, user_id, project_id, event_type, timestamp, \
-                 tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made, \
-                 processing_time_ms, model, price_per_mtok, estimated_savings_usd) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .map_err(db_err)?;
-        for e in events {
-            stmt.execute(params![
-                e.id.to_string(),
-                e.user_id.to_string(),
-                e.project_id.map(|p| p.to_string()),
-                e.event_type,
-                ms(e.timestamp),
-                e.tokens_saved,
-                e.tokens_avoided,
-                e.contexts_retrieved,
-                e.api_calls_made,
-                e.processing_time_ms,
-                e.model,
-                e.price_per_mtok,
-                e.estimated_savings_usd
-            ])
-            .map_err(db_err)?;
-        }
-    }
-    tx.commit().map_err(db_err)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! binary and applied by [`SqliteStore::open`]. Times are Unix milliseconds, ids UUID text.
 
 mod accounts;
+mod analytics;
 mod ann;
 mod contexts;
 mod convert;
@@ -28,6 +29,7 @@ use tc_store::{StoreError, StoreResult};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0001_accounts_and_projects.sql")),
     M::up(include_str!("../migrations/0002_contexts_and_search.sql")),
+    M::up(include_str!("../migrations/0003_analytics_rollup.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -98,6 +100,15 @@ impl SqliteStore {
             readers.push(conn);
         }
         result
+    }
+
+    /// Runs `f` with a reader connection on the blocking pool: for reads that scan many rows.
+    pub(crate) async fn read_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let store = self.clone();
+        blocking(move || store.read(f)).await
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
@@ -497,6 +508,14 @@ impl tc_store::Store for SqliteStore {
     ) -> StoreResult<Vec<tc_store::VectorHit>> {
         self.read(|c| contexts::passage_similarities(c, query, model, context_ids))
     }
+    async fn context_insights(
+        &self,
+        project_ids: &[uuid::Uuid],
+        top: usize,
+    ) -> StoreResult<tc_store::ContextInsights> {
+        let ids = project_ids.to_vec();
+        self.read_blocking(move |c| contexts::context_insights(c, &ids, top)).await
+    }
     async fn keyword_search(
         &self,
         query: &str,
@@ -511,6 +530,14 @@ impl tc_store::Store for SqliteStore {
         events: &[tc_store::AnalyticsEventRecord],
     ) -> StoreResult<()> {
         let events = events.to_vec();
-        self.write(move |c| contexts::insert_analytics_events(c, &events)).await
+        self.write(move |c| analytics::insert_events(c, &events)).await
+    }
+    async fn event_totals(
+        &self,
+        scope: &tc_store::EventScope,
+        group: tc_store::EventGroup,
+    ) -> StoreResult<Vec<tc_store::EventTotals>> {
+        let scope = scope.clone();
+        self.read_blocking(move |c| analytics::event_totals(c, &scope, group)).await
     }
 }

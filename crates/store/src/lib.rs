@@ -221,6 +221,22 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<KeywordHit>>;
 
+    /// Size and access figures over the contexts of `project_ids`, with the `top` most
+    /// accessed contexts.
+    async fn context_insights(
+        &self,
+        project_ids: &[Uuid],
+        top: usize,
+    ) -> StoreResult<ContextInsights>;
+
     // ---- analytics ----
     async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()>;
+    /// Sums over the events in `scope`, one row per `group` key and event type, computed in the
+    /// database (reports over millions of events must not load them). Rows come in no
+    /// particular order; groups without events are absent.
+    async fn event_totals(
+        &self,
+        scope: &EventScope,
+        group: EventGroup,
+    ) -> StoreResult<Vec<EventTotals>>;
 }

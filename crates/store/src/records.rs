@@ -239,4 +239,62 @@ pub struct AnalyticsEventRecord {
     pub model: Option<String>,
     pub price_per_mtok: Option<f64>,
     pub estimated_savings_usd: f64,
+    /// Who acted: a saved context's `source`, or the assistant (MCP client) or `api` that
+    /// retrieved; reports break usage down by it.
+    pub source: Option<String>,
+}
+
+/// Which analytics events a report covers: `from` ≤ timestamp < `until`, optionally one user's,
+/// in the listed projects (and, when `include_projectless`, events tied to no project).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventScope {
+    pub user_id: Option<Uuid>,
+    pub project_ids: Vec<Uuid>,
+    pub include_projectless: bool,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// What [`Store::event_totals`](crate::Store::event_totals) groups by (besides the event type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventGroup {
+    /// The UTC day of the event.
+    Day,
+    Project,
+    Source,
+}
+
+/// The key of one group of [`EventTotals`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKey {
+    /// Midnight UTC of the day.
+    Day(DateTime<Utc>),
+    Project(Option<Uuid>),
+    Source(Option<String>),
+}
+
+/// Sums over the analytics events of one group and event type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTotals {
+    pub key: EventKey,
+    pub event_type: String,
+    pub events: i64,
+    pub tokens_saved: i64,
+    pub tokens_avoided: i64,
+    pub contexts_retrieved: i64,
+    pub api_calls_made: i64,
+    pub estimated_savings_usd: f64,
+}
+
+/// Size and access figures over the contexts of some projects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextInsights {
+    /// Contexts as saved (auto-chunked children are counted with their parent).
+    pub contexts: i64,
+    /// The tokens of those contexts.
+    pub tokens: i64,
+    /// Bytes of stored text plus embedding vectors (indexes not included).
+    pub storage_bytes: i64,
+    /// The most accessed contexts (accessed at least once), most accessed first.
+    pub most_accessed: Vec<ContextRecord>,
 }

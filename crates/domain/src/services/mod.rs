@@ -3,6 +3,7 @@
 //! dashboard reach data. Each method takes the [`Caller`](crate::Caller) it acts for and
 //! enforces scopes, membership and project restrictions itself.
 
+mod analytics;
 mod api_keys;
 mod auth;
 mod auth_cache;
@@ -21,6 +22,7 @@ use tc_embed::Embedder;
 use tc_store::Store;
 use uuid::Uuid;
 
+pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client};
 

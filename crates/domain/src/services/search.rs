@@ -149,14 +149,13 @@ impl Services {
         };
 
         let results = self.materialise(ranked, limit).await?;
-        let tokens: i64 = results.iter().map(|r| r.token_count).sum();
-        let project = if candidates.len() == 1 { candidates.first().copied() } else { None };
+        let searched_one = if candidates.len() == 1 { candidates.first().copied() } else { None };
         self.pending.accessed(results.iter().map(|r| r.id), self.now());
-        self.retrieval_event(
+        self.retrieval_events(
             caller,
-            project,
-            tokens,
-            results.len() as i64,
+            &results,
+            searched_one,
+            req.retrieved_by.as_deref().unwrap_or("api"),
             started.elapsed().as_secs_f64() * 1000.0,
         );
         Ok(SearchResponse { results, relevant_projects })
@@ -168,10 +167,7 @@ impl Services {
         caller: &Caller,
         requested: Option<Vec<Uuid>>,
     ) -> DomainResult<Vec<Uuid>> {
-        let mut readable = self.store.readable_project_ids(caller.user_id).await?;
-        if let Some(only) = caller.project_restriction() {
-            readable.retain(|p| *p == only);
-        }
+        let readable = self.readable_for(caller).await?;
         let Some(requested) = requested else { return Ok(readable) };
         let readable: HashSet<Uuid> = readable.into_iter().collect();
         let mut out = Vec::new();

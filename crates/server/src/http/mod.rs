@@ -1,8 +1,9 @@
 //! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `context`,
-//! `health`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
+//! `analytics`, `health`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
+mod analytics;
 mod auth;
 mod context;
 mod health;
@@ -33,7 +34,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "analytics"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -61,6 +62,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(projects::router())
         .merge(context::router())
+        .merge(analytics::router())
         .merge(health::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()
 }

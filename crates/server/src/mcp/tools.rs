@@ -14,10 +14,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
-use tc_domain::services::source_for_mcp_client;
+use tc_domain::services::{MAX_REPORT_DAYS, source_for_mcp_client};
 use tc_domain::views::{
-    ContextMetadataInput, ContextView, ProjectView, SaveContextRequest, SaveContextResponse,
-    SearchRequest, SearchResponse,
+    ContextMetadataInput, ContextView, CostSavingsReport, ProjectView, ReportQuery,
+    SaveContextRequest, SaveContextResponse, SearchRequest, SearchResponse,
 };
 use tc_domain::{Caller, DomainError, ErrorCode};
 use tracing::error;
@@ -88,6 +88,17 @@ pub struct GetContextInput {
     pub id: Option<String>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetCostSavingsInput {
+    /// One project's savings, by everyone on it. Without it: your own savings in all your
+    /// projects.
+    #[schemars(with = "Option<Uuid>")]
+    pub project_id: Option<String>,
+    /// How many days back from now, 1–3660 (default 30). Up to 92 days are broken down by day,
+    /// up to two years by ISO week, longer by month.
+    pub days: Option<u32>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProjectList {
     pub projects: Vec<ProjectView>,
@@ -125,6 +136,7 @@ impl TeamContextMcp {
             limit: Some(input.limit.unwrap_or(MCP_DEFAULT_LIMIT)),
             similarity_threshold: Some(MCP_SIMILARITY_THRESHOLD),
             mode: Some(mode.into()),
+            retrieved_by: Some(client_source(&ctx)),
         };
         self.state.services.search(&caller, request).await.map(Json).map_err(tool_error)
     }
@@ -151,11 +163,7 @@ impl TeamContextMcp {
             project_id: input.project_id.as_deref().map(project_id).transpose()?,
             metadata: Some(ContextMetadataInput { tags: input.tags, ..Default::default() }),
         };
-        let source = ctx
-            .peer
-            .peer_info()
-            .map(|info| source_for_mcp_client(&info.client_info.name))
-            .unwrap_or_else(|| "mcp".into());
+        let source = client_source(&ctx);
         let saved = self.state.services.save_context(&caller, request, Some(&source)).await;
         saved.map(Json).map_err(tool_error)
     }
@@ -176,6 +184,40 @@ impl TeamContextMcp {
         let listed = self.state.services.list_projects(&caller, false, &page).await;
         let listed = listed.map_err(tool_error)?;
         Ok(Json(ProjectList { projects: listed.items, next_cursor: listed.next_cursor }))
+    }
+
+    /// Reports the tokens and money the shared memory saved.
+    #[tool(
+        name = "get_cost_savings",
+        description = "Report how many tokens the team's shared memory saved by giving assistants the relevant context instead of having it pasted, and what that is worth at the configured model's input price, over the last `days` days (default 30) with a breakdown by period. Without `project_id` it covers your own activity; with it, everyone's in that project.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_cost_savings(
+        &self,
+        Parameters(input): Parameters<GetCostSavingsInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<CostSavingsReport>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let days = input.days.unwrap_or(30);
+        if !(1..=MAX_REPORT_DAYS).contains(&days) {
+            return Err(tool_error(DomainError::validation(
+                "days",
+                format!("`days` must be between 1 and {MAX_REPORT_DAYS}"),
+            )));
+        }
+        let group_by = match days {
+            ..=92 => "day",
+            ..=731 => "week",
+            _ => "month",
+        };
+        let start = self.state.services.now() - chrono::Duration::days(days.into());
+        let query = ReportQuery {
+            project_id: input.project_id,
+            start_date: Some(start.to_rfc3339()),
+            group_by: Some(group_by.into()),
+            ..ReportQuery::default()
+        };
+        self.state.services.cost_savings(&caller, &query).await.map(Json).map_err(tool_error)
     }
 
     /// Fetches one context in full.
@@ -248,6 +290,15 @@ impl ServerHandler for TeamContextMcp {
                  conversation settles something worth keeping, call save_to_context.",
             )
     }
+}
+
+/// The assistant family of the MCP client (`claude`, `cursor`, …), recorded as the source of
+/// what it saves and retrieves; `mcp` when it did not introduce itself.
+fn client_source(ctx: &RequestContext<RoleServer>) -> String {
+    ctx.peer
+        .peer_info()
+        .map(|info| source_for_mcp_client(&info.client_info.name))
+        .unwrap_or_else(|| "mcp".into())
 }
 
 /// The authenticated caller that the `/mcp` middleware put into the HTTP request.
