@@ -206,8 +206,8 @@ impl TeamContextMcp {
             )));
         }
         let group_by = match days {
-            ..=92 => "day",
-            ..=731 => "week",
+            0..=92 => "day",
+            93..=731 => "week",
             _ => "month",
         };
         let start = self.state.services.now() - chrono::Duration::days(days.into());
