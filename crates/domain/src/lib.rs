@@ -6,6 +6,7 @@ pub mod caller;
 pub mod clock;
 pub mod error;
 pub mod jwt;
+pub mod metrics;
 pub mod pagination;
 pub mod passwords;
 pub mod secrets;

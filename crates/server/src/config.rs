@@ -58,6 +58,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("EMBEDDING_MODEL", "(none)", "openai provider: model name"),
     ("EMBEDDING_DIMENSION", "(none)", "openai provider: vector length the model returns"),
     ("DEFAULT_LLM_MODEL", "claude-3-sonnet", "model whose input price values retrieved context"),
+    ("METRICS_TOKEN", "(none)", "if set, /api/v1/metrics requires `Authorization: Bearer <token>`"),
     (
         "LLM_PRICES",
         "(built in)",
@@ -130,6 +131,8 @@ pub struct Config {
     pub database_path: PathBuf,
     pub bind_addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<Secret>,
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
     pub rotation_grace_secs: i64,
@@ -365,6 +368,7 @@ impl Config {
             data_dir,
             database_path,
             jwt_secret,
+            metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()).map(|t| Secret(t.into())),
             email_verification,
             allowed_origins,
             log_format,

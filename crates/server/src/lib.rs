@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod mcp;
+pub mod metrics;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
@@ -41,6 +42,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("{0}\n(for the local model run `make model`, or set EMBEDDING_MODEL_DIR)")]
     Embedder(tc_embed::EmbedError),
+    #[error("a TeamContext server is already running on data directory {0}; stop it first")]
+    DataDirInUse(String),
 }
 
 // Not `#[from]`: that would also chain the error as its own cause and print it twice.
@@ -141,6 +144,8 @@ pub struct RunningServer {
     mcp_shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
     store: SqliteStore,
+    /// Held while serving; see [`lock_data_dir`].
+    _data_lock: std::fs::File,
 }
 
 impl RunningServer {
@@ -166,9 +171,16 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     embedder: Arc<dyn Embedder>,
 ) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let data_lock = lock_data_dir(&config.data_dir)?;
     let (services, store) = open_services(&config, clock, embedder).await?;
+    crate::metrics::handle(); // installs the recorder before anything is recorded
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
-    let state = AppState { services: services.clone(), limits: limits.clone() };
+    let token = config.metrics_token.as_ref().map(|t| t.0.as_str());
+    let state = AppState::new(services.clone(), limits.clone(), token);
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
@@ -194,11 +206,33 @@ pub async fn start(
             .await
     });
     info!(%addr, database = %config.database_path.display(), "TeamContext listening");
-    Ok(RunningServer { addr, services, shutdown, mcp_shutdown, task, store })
+    Ok(RunningServer { addr, services, shutdown, mcp_shutdown, task, store, _data_lock: data_lock })
 }
 
-/// Periodic upkeep: write API-key usage, context access counts and analytics events, forget idle rate-limit entries, purge projects whose
-/// restore window has passed.
+/// Takes the data directory's lock file (`teamcontext.lock`), which a running server holds so
+/// that a second server, or a restore, cannot use the same database behind its back. The lock is
+/// the operating system's and goes away with the process, even after `kill -9`.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+    let path = dir.join("teamcontext.lock");
+    let data_dir_err = |source| StartError::DataDir { path: dir.display().to_string(), source };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(data_dir_err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartError::DataDirInUse(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(data_dir_err(e)),
+    }
+}
+
+/// Periodic upkeep: write API-key usage, context access counts and analytics events; fold
+/// recorded latencies into the metrics histograms (they are buffered until then, scraped or
+/// not); forget idle rate-limit entries; purge projects whose restore window has passed.
 fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut flush = tokio::time::interval(Duration::from_secs(5));
@@ -208,7 +242,10 @@ fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watc
             tokio::select! {
                 _ = stop.changed() => break,
                 _ = flush.tick() => services.flush_pending().await,
-                _ = shrink.tick() => limits.shrink(),
+                _ = shrink.tick() => {
+                    limits.shrink();
+                    crate::metrics::handle().run_upkeep();
+                }
                 _ = purge.tick() => {
                     if let Err(e) = services.purge_expired_projects().await {
                         warn!(error = %e, "purge of deleted projects failed");

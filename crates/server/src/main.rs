@@ -38,6 +38,17 @@ enum Command {
     Migrate,
     /// Remove projects deleted more than 30 days ago, for good.
     Purge,
+    /// Copy the database to FILE while the server runs (a consistent snapshot).
+    Backup {
+        /// Where to write the backup; must not exist yet.
+        file: PathBuf,
+    },
+    /// Replace the database with the backup in FILE. Stop the server first; the current
+    /// database is kept beside it, renamed.
+    Restore {
+        /// A file written by `teamcontext backup`.
+        file: PathBuf,
+    },
     /// Serve MCP on stdin/stdout for an assistant that launches a command (Claude Desktop,
     /// Claude Code, Cursor), forwarding to a TeamContext server.
     Mcp {
@@ -90,6 +101,36 @@ async fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
             let applied = tc_store_sqlite::SqliteStore::migrate(&config.database_path).await?;
             println!("{applied} migration(s) applied to {}", config.database_path.display());
+        }
+        Command::Backup { file } => {
+            let s = tc_store_sqlite::backup::backup(&config.database_path, &file).await?;
+            println!(
+                "backed up {} user(s), {} project(s), {} context(s) ({:.1} MB) to {}",
+                s.users,
+                s.projects,
+                s.contexts,
+                s.bytes as f64 / 1e6,
+                file.display()
+            );
+        }
+        Command::Restore { file } => {
+            std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
+            let _lock = teamcontext::lock_data_dir(&config.data_dir)?;
+            let done =
+                tc_store_sqlite::backup::restore(&file, &config.database_path, chrono::Utc::now())
+                    .await?;
+            let s = &done.summary;
+            println!(
+                "restored {} user(s), {} project(s), {} context(s) from {} into {}",
+                s.users,
+                s.projects,
+                s.contexts,
+                file.display(),
+                config.database_path.display()
+            );
+            if let Some(previous) = &done.previous {
+                println!("the database it replaced was kept as {}", previous.display());
+            }
         }
         Command::Purge => {
             let embedder = teamcontext::load_embedder(&config)?;

@@ -52,11 +52,8 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let request_id = sane_request_id(req.headers().get(REQUEST_ID_HEADER))
         .unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| req.uri().path().to_string());
+    let matched = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let route = matched.clone().unwrap_or_else(|| req.uri().path().to_string());
     let user = UserSlot::default();
     req.extensions_mut().insert(user.clone());
 
@@ -75,7 +72,9 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     }
 
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let latency = started.elapsed();
+    crate::metrics::http_request(method.as_str(), matched.as_deref(), status, latency);
+    let latency_ms = latency.as_secs_f64() * 1000.0;
     let user_id = user.0.get().map(ToString::to_string).unwrap_or_default();
     let log = response.extensions().get::<ErrorLog>();
     let code = log.map(|l| l.code).unwrap_or("");

@@ -49,7 +49,7 @@ impl RateLimits {
     /// Counts one request of an authenticated credential (an API key id, or a user id).
     pub fn check_caller(&self, id: Uuid) -> Result<(), ApiError> {
         match &self.per_caller {
-            Some(limiter) => self.check(limiter, &id, "per API key"),
+            Some(limiter) => self.check(limiter, &id, "per API key", "key"),
             None => Ok(()),
         }
     }
@@ -57,14 +57,14 @@ impl RateLimits {
     /// Counts one search by a user.
     pub fn check_search(&self, user_id: Uuid) -> Result<(), ApiError> {
         match &self.search {
-            Some(limiter) => self.check(limiter, &user_id, "searches per user"),
+            Some(limiter) => self.check(limiter, &user_id, "searches per user", "search"),
             None => Ok(()),
         }
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         match &self.per_ip {
-            Some(limiter) => self.check(limiter, &ip, "per client address"),
+            Some(limiter) => self.check(limiter, &ip, "per client address", "ip"),
             None => Ok(()),
         }
     }
@@ -74,8 +74,10 @@ impl RateLimits {
         limiter: &DefaultKeyedRateLimiter<K>,
         key: &K,
         scope: &str,
+        label: &'static str,
     ) -> Result<(), ApiError> {
         limiter.check_key(key).map_err(|not_until| {
+            metrics::counter!(crate::metrics::RATE_LIMITED, "limit" => label).increment(1);
             let wait = not_until.wait_time_from(self.clock.now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError(

@@ -1,13 +1,40 @@
-//! The state every handler receives: the service layer and the rate limiters.
+//! The state every handler receives: the service layer, the rate limiters and what the
+//! operations endpoints (health, metrics) keep between requests.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tc_domain::Services;
 
 use crate::rate_limit::RateLimits;
 
+pub type EmbedderProbe = (Instant, Result<(), String>, std::time::Duration);
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
     pub limits: Arc<RateLimits>,
+    pub started: Instant,
+    /// The bearer token `/metrics` requires (`METRICS_TOKEN`), if any.
+    pub metrics_token: Option<Arc<str>>,
+    /// The last embedding-model probe of the health check: when, its outcome and how long it
+    /// took. A tokio mutex, so that concurrent health checks wait for one probe instead of each
+    /// making one.
+    pub embedder_probe: Arc<tokio::sync::Mutex<Option<EmbedderProbe>>>,
+}
+
+impl AppState {
+    pub fn new(
+        services: Arc<Services>,
+        limits: Arc<RateLimits>,
+        metrics_token: Option<&str>,
+    ) -> Self {
+        AppState {
+            services,
+            limits,
+            started: Instant::now(),
+            metrics_token: metrics_token.map(Arc::from),
+            embedder_probe: Arc::default(),
+        }
+    }
 }

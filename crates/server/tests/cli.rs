@@ -1,5 +1,6 @@
 //! The `teamcontext` binary: configuration errors name their variable, `migrate` prepares a
-//! fresh database, the operator commands act on accounts.
+//! fresh database, the operator commands act on accounts, a backup taken while serving restores
+//! to a searchable server, and one data directory serves one server at a time.
 
 use std::process::{Command, Stdio};
 
@@ -30,7 +31,7 @@ fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 
@@ -172,4 +173,94 @@ async fn logs_are_structured_and_never_contain_secrets() {
         assert!(me_line.get(field).is_some(), "{field} in {me_line}");
     }
     assert_eq!(me_line["user_id"], reg["user"]["id"]);
+}
+
+#[tokio::test]
+async fn backup_while_serving_then_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("team.db");
+    let server = serve(dir.path(), "warn");
+    let (base, client) = (server.base.clone(), reqwest::Client::new());
+    let reg = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": "ops@example.com", "password": "backup-password", "name": "Ops"}))
+        .send()
+        .await
+        .unwrap();
+    let reg: serde_json::Value = reg.json().await.unwrap();
+    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let post = |path: &str, body: serde_json::Value| {
+        let request = client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
+        async move { request.await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let project = post("/projects", serde_json::json!({"name": "ops"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept = "Backups run nightly at 02:00 with VACUUM INTO and are kept for thirty days.";
+    post("/context/save", serde_json::json!({"content": kept, "project_id": project})).await;
+
+    // Online: the server keeps running while the backup is taken.
+    let out =
+        teamcontext(dir.path()).args(["backup".as_ref(), backup.as_os_str()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 user(s), 1 project(s), 1 context(s)"), "{stdout}");
+    let later = "This note was written after the backup and is not in it.";
+    post("/context/save", serde_json::json!({"content": later, "project_id": project})).await;
+
+    let again =
+        teamcontext(dir.path()).args(["backup".as_ref(), backup.as_os_str()]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    // Neither a restore nor a second server may touch a database in use.
+    let busy =
+        teamcontext(dir.path()).args(["restore".as_ref(), backup.as_os_str()]).output().unwrap();
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("already running"), "{busy:?}");
+    let second = teamcontext(dir.path()).env("BIND_ADDR", "127.0.0.1:0").arg("serve").output();
+    let second = second.unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+    server.stop();
+
+    let junk = backups.path().join("junk.db");
+    std::fs::write(&junk, "not a database, just text that is long enough").unwrap();
+    let refused =
+        teamcontext(dir.path()).args(["restore".as_ref(), junk.as_os_str()]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not an SQLite database"));
+
+    let restored =
+        teamcontext(dir.path()).args(["restore".as_ref(), backup.as_os_str()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&restored.stdout);
+    assert!(restored.status.success(), "{}", String::from_utf8_lossy(&restored.stderr));
+    assert!(stdout.contains("was kept as"), "{stdout}");
+    let kept_aside = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("teamcontext.db.before-restore-"));
+    assert!(kept_aside, "the replaced database is kept");
+
+    // The restored server has the backup's state: the same key, the first note searchable.
+    let server = serve(dir.path(), "warn");
+    let base = server.base.clone();
+    let found = client
+        .post(format!("{base}/context/search"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"query": "when do backups run?", "similarity_threshold": 0.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    let found: serde_json::Value = found.json().await.unwrap();
+    let contents: Vec<&str> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, vec![kept]);
+    server.stop();
 }

@@ -494,7 +494,7 @@ async fn official_conformance_suite_passes() {
         .unwrap();
     let caller = services.authenticate(&registered.api_key.key).await.unwrap();
     let limits = Arc::new(teamcontext::rate_limit::RateLimits::new(&config.rate_limits));
-    let state = teamcontext::state::AppState { services, limits };
+    let state = teamcontext::state::AppState::new(services, limits, None);
     let shutdown = CancellationToken::new();
     let app = axum::Router::new()
         .nest_service("/mcp", teamcontext::mcp::service(state, &config, shutdown.clone()))

@@ -12,12 +12,14 @@
 mod accounts;
 mod analytics;
 mod ann;
+pub mod backup;
 mod contexts;
 mod convert;
 mod projects;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +49,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Reader connections taken from the pool (or opened) and not yet returned.
+    readers_in_use: AtomicU32,
     vectors: vectors::VectorIndex,
 }
 
@@ -66,6 +70,7 @@ impl SqliteStore {
                     path,
                     writer: Mutex::new(writer),
                     readers: Mutex::new(Vec::new()),
+                    readers_in_use: AtomicU32::new(0),
                     vectors,
                 }),
             })
@@ -94,7 +99,9 @@ impl SqliteStore {
             Some(conn) => conn,
             None => open_reader(&self.inner.path)?,
         };
+        self.inner.readers_in_use.fetch_add(1, Ordering::Relaxed);
         let result = f(&conn);
+        self.inner.readers_in_use.fetch_sub(1, Ordering::Relaxed);
         let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
         if readers.len() < MAX_IDLE_READERS {
             readers.push(conn);
@@ -238,6 +245,15 @@ fn constraint_name(message: &str) -> &'static str {
 impl tc_store::Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+    }
+    fn pool_status(&self) -> tc_store::PoolStatus {
+        let idle_readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).len();
+        // The writer is busy while its lock is held (a failed try_lock means just that).
+        let writer_busy = self.inner.writer.try_lock().is_err();
+        tc_store::PoolStatus {
+            in_use: self.inner.readers_in_use.load(Ordering::Relaxed) + u32::from(writer_busy),
+            idle: idle_readers as u32 + u32::from(!writer_busy),
+        }
     }
 
     async fn insert_user(&self, user: &tc_store::UserRecord) -> StoreResult<()> {

@@ -59,6 +59,8 @@ pub struct Page {
 pub trait Store: Send + Sync + 'static {
     /// A cheap round trip used by the health check.
     async fn ping(&self) -> StoreResult<()>;
+    /// Connection use right now, without touching the database (read at every metrics scrape).
+    fn pool_status(&self) -> PoolStatus;
 
     // ---- users ----
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;

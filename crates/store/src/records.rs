@@ -298,3 +298,12 @@ pub struct ContextInsights {
     /// The most accessed contexts (accessed at least once), most accessed first.
     pub most_accessed: Vec<ContextRecord>,
 }
+
+/// How busy a store's database connections are, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Connections running a statement now.
+    pub in_use: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+}

@@ -222,7 +222,14 @@ impl Services {
 
     /// Embeds `texts` with the configured model.
     pub(crate) async fn embed(&self, texts: Vec<String>) -> DomainResult<Vec<Vec<f32>>> {
-        self.embedder.embed(texts).await.map_err(|e| DomainError {
+        let started = std::time::Instant::now();
+        let count = texts.len() as u64;
+        let result = self.embedder.embed(texts).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!(crate::metrics::EMBED_SECONDS, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::EMBEDDED_TEXTS, "outcome" => outcome).increment(count);
+        result.map_err(|e| DomainError {
             code: ErrorCode::EmbeddingGenerationFailed,
             message: "the embedding model failed on this input".into(),
             details: None,

@@ -133,4 +133,19 @@ impl Services {
     pub async fn store_healthy(&self) -> Result<(), String> {
         self.store.ping().await.map_err(|e| e.to_string())
     }
+
+    /// The store's connection use, for metrics.
+    pub fn store_pool_status(&self) -> tc_store::PoolStatus {
+        self.store.pool_status()
+    }
+
+    /// Whether the embedding model answers, by embedding a short text; used by the health
+    /// check (which caches the answer, since this costs a model call).
+    pub async fn embedder_healthy(&self) -> Result<(), String> {
+        match self.embedder.embed(vec!["health check".into()]).await {
+            Ok(v) if v.first().is_some_and(|v| v.len() == self.embedder.dimension()) => Ok(()),
+            Ok(_) => Err("the model returned a vector of the wrong size".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }

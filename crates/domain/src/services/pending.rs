@@ -40,6 +40,13 @@ impl Pending {
 }
 
 impl Services {
+    /// Context accesses and analytics events waiting for the next flush.
+    pub fn pending_writes(&self) -> (usize, usize) {
+        let accesses = self.pending.accesses.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let events = self.pending.events.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (accesses, events)
+    }
+
     /// Writes queued key uses, context accesses and analytics events.
     pub async fn flush_pending(&self) {
         self.flush_key_usage().await;

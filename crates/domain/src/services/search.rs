@@ -56,6 +56,15 @@ impl Mode {
             )),
         }
     }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Vector => "vector",
+            Mode::Keyword => "keyword",
+            Mode::TwoLevel => "two_level",
+        }
+    }
 }
 
 /// One ranked candidate before it is turned into a result.
@@ -149,6 +158,8 @@ impl Services {
         };
 
         let results = self.materialise(ranked, limit).await?;
+        metrics::histogram!(crate::metrics::SEARCH_SECONDS, "mode" => mode.as_str())
+            .record(started.elapsed().as_secs_f64());
         let searched_one = if candidates.len() == 1 { candidates.first().copied() } else { None };
         self.pending.accessed(results.iter().map(|r| r.id), self.now());
         self.retrieval_events(

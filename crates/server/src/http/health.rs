@@ -1,6 +1,6 @@
 //! `/health`: liveness and component status, without authentication.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,22 +12,56 @@ use utoipa_axum::routes;
 use crate::extract::Json;
 use crate::state::AppState;
 
+/// How long an embedding-model probe is reused: a probe is a model call, and load balancers
+/// ask every few seconds.
+const EMBEDDER_PROBE_TTL: Duration = Duration::from_secs(30);
+/// Queued writes beyond this mean the database is not keeping up (the queue drops new items at
+/// twice this).
+const WRITE_QUEUE_DEGRADED: usize = 50_000;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ComponentHealth {
-    /// `healthy` or `unhealthy`.
+    /// `healthy` or `degraded`.
     status: &'static str,
+    /// How long the check took (for the embedder, the last probe, reused for 30 s).
     latency_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
+impl ComponentHealth {
+    fn from_check(result: &Result<(), String>, latency: Duration, public_error: &str) -> Self {
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        match result {
+            Ok(()) => ComponentHealth { status: "healthy", latency_ms, error: None },
+            // The cause is for operators (it is logged); the endpoint is unauthenticated, so
+            // it says only which part is failing.
+            Err(_) => ComponentHealth {
+                status: "degraded",
+                latency_ms,
+                error: Some(public_error.to_string()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueHealth {
+    /// `healthy`, or `degraded` when writes are piling up.
+    status: &'static str,
+    /// Access counts and analytics events waiting to be written (every few seconds).
+    depth: usize,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Components {
     database: ComponentHealth,
+    embedder: ComponentHealth,
+    write_queue: QueueHealth,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,28 +78,45 @@ pub struct Health {
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let started = Instant::now();
     let db = state.services.store_healthy().await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let database = match db {
-        Ok(()) => ComponentHealth { status: "healthy", latency_ms, error: None },
-        // The store's message is for operators; the health endpoint is unauthenticated, so say
-        // only that the database is unreachable.
-        Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
-            ComponentHealth {
-                status: "unhealthy",
-                latency_ms,
-                error: Some("database unavailable".into()),
-            }
-        }
+    if let Err(e) = &db {
+        tracing::error!(error = %e, "health check: database unavailable");
+    }
+    let database = ComponentHealth::from_check(&db, started.elapsed(), "database unavailable");
+    let embedder = embedder_health(&state).await;
+    let (accesses, events) = state.services.pending_writes();
+    let depth = accesses + events;
+    let write_queue = QueueHealth {
+        status: if depth > WRITE_QUEUE_DEGRADED { "degraded" } else { "healthy" },
+        depth,
     };
-    let healthy = database.status == "healthy";
+    let healthy =
+        [database.status, embedder.status, write_queue.status].iter().all(|s| *s == "healthy");
     let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
         Json(Health {
             status: if healthy { "healthy" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
-            components: Components { database },
+            components: Components { database, embedder, write_queue },
         }),
     )
+}
+
+/// The embedding model's health from a probe at most [`EMBEDDER_PROBE_TTL`] old.
+async fn embedder_health(state: &AppState) -> ComponentHealth {
+    let mut probe = state.embedder_probe.lock().await;
+    if let Some((at, result, latency)) = probe.as_ref()
+        && at.elapsed() < EMBEDDER_PROBE_TTL
+    {
+        return ComponentHealth::from_check(result, *latency, "embedding model unavailable");
+    }
+    let started = Instant::now();
+    let result = state.services.embedder_healthy().await;
+    let latency = started.elapsed();
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "health check: embedding model failing");
+    }
+    let health = ComponentHealth::from_check(&result, latency, "embedding model unavailable");
+    *probe = Some((Instant::now(), result, latency));
+    health
 }

@@ -1,5 +1,5 @@
 //! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `context`,
-//! `analytics`, `health`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
+//! `analytics`, `health`, `metrics`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
@@ -7,6 +7,7 @@ mod analytics;
 mod auth;
 mod context;
 mod health;
+mod metrics;
 mod projects;
 mod users;
 
@@ -63,7 +64,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(context::router())
         .merge(analytics::router())
-        .merge(health::router());
+        .merge(health::router())
+        .merge(metrics::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()
 }
 

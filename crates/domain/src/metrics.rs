@@ -1,0 +1,10 @@
+//! The names of the metrics the domain records through the `metrics` facade. The server installs
+//! the Prometheus recorder and serves them at `/api/v1/metrics`; without a recorder (unit tests,
+//! tools) recording is a no-op.
+
+/// Histogram: a whole search, embedding and ranking included, labelled by `mode`.
+pub const SEARCH_SECONDS: &str = "teamcontext_search_duration_seconds";
+/// Histogram: one call to the embedding model (a batch of texts), labelled by `outcome`.
+pub const EMBED_SECONDS: &str = "teamcontext_embedding_duration_seconds";
+/// Counter: texts embedded, labelled by `outcome`.
+pub const EMBEDDED_TEXTS: &str = "teamcontext_embedded_texts_total";

@@ -1,0 +1,142 @@
+//! Operations: `/metrics` parsed by the Prometheus client library's own text-format parser and
+//! moving as requests are made, the optional metrics token, and `/health` components.
+
+mod support;
+
+use std::path::PathBuf;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::TestApp;
+
+/// Fetches `/metrics` (with `token` if given) and parses it with `prometheus_client`.
+async fn scrape(app: &TestApp, token: Option<&str>) -> Value {
+    let mut req = app.client.get(app.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = resp.text().await.unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients");
+    let python = clients.join("venv/bin/python");
+    assert!(python.exists(), "run scripts/fetch-mcp-clients.sh (make test does)");
+    let out = std::process::Command::new(python)
+        .arg(clients.join("parse_metrics.py"))
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Prometheus parser refused /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The value of the sample `name` whose labels include all of `labels` (0 when absent).
+fn sample(parsed: &Value, name: &str, labels: &[(&str, &str)]) -> f64 {
+    parsed["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == name)
+        .filter(|s| labels.iter().all(|(k, v)| s["labels"][*k] == *v))
+        .map(|s| s["value"].as_f64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_requests() {
+    // Rate limits on, so that a rejection can be counted.
+    let app = TestApp::with_env(&[("RATE_LIMIT_SEARCH_PER_MIN", "2")]).await;
+    let user = app.register("metrics").await;
+    let project = app.create_project(&user.api_key, "observed").await;
+    let save =
+        json!({"content": "Metrics are scraped every fifteen seconds.", "project_id": project});
+    app.post("/context/save", Some(&user.api_key), save).await.assert_status(201);
+
+    let before = scrape(&app, None).await;
+    let route = [("route", "/api/v1/context/{id}"), ("method", "GET"), ("status", "404")];
+    let missing = format!("/context/{}", uuid::Uuid::now_v7());
+    for _ in 0..3 {
+        app.get(&missing, &user.api_key).await.assert_error(404, "CONTEXT_NOT_FOUND");
+    }
+    let search = json!({"query": "how often are metrics scraped?", "mode": "vector"});
+    for _ in 0..2 {
+        app.post("/context/search", Some(&user.api_key), search.clone()).await.assert_status(200);
+    }
+    app.post("/context/search", Some(&user.api_key), search.clone())
+        .await
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    app.get("/no/such/route", &user.api_key).await.assert_status(404);
+    let after = scrape(&app, None).await;
+
+    let types = &after["types"];
+    assert_eq!(types["teamcontext_http_requests"], "counter");
+    assert_eq!(types["teamcontext_http_request_duration_seconds"], "histogram");
+    assert_eq!(types["teamcontext_search_duration_seconds"], "histogram");
+    assert_eq!(types["teamcontext_embedding_duration_seconds"], "histogram");
+    assert_eq!(types["teamcontext_db_connections"], "gauge");
+
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        sample(&after, name, labels) - sample(&before, name, labels)
+    };
+    // Other tests in this binary run servers in the same process and share the recorder, so
+    // the checks are on increases, never on absolute values.
+    assert!(delta("teamcontext_http_requests_total", &route) >= 3.0);
+    assert!(delta("teamcontext_http_request_duration_seconds_count", &route) >= 3.0);
+    assert!(
+        sample(&after, "teamcontext_http_request_duration_seconds_bucket", &[("le", "+Inf")])
+            >= sample(&after, "teamcontext_http_request_duration_seconds_count", &[])
+    );
+    assert!(delta("teamcontext_search_duration_seconds_count", &[("mode", "vector")]) >= 2.0);
+    assert!(delta("teamcontext_embedding_duration_seconds_count", &[("outcome", "ok")]) >= 2.0);
+    assert!(delta("teamcontext_rate_limited_total", &[("limit", "search")]) >= 1.0);
+    assert!(delta("teamcontext_http_requests_total", &[("route", "unmatched")]) >= 1.0);
+    let routes: Vec<&str> = after["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["labels"]["route"].as_str())
+        .collect();
+    assert!(!routes.iter().any(|r| r.starts_with("/no/")), "raw paths never become labels");
+    assert!(sample(&after, "teamcontext_db_connections", &[("state", "idle")]) >= 1.0);
+    assert_eq!(
+        sample(&after, "teamcontext_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+        1.0
+    );
+    assert!(sample(&after, "teamcontext_uptime_seconds", &[]) > 0.0);
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_the_endpoint() {
+    let app = TestApp::with_env(&[("METRICS_TOKEN", "scrape-secret")]).await;
+    let r = app.send(Method::GET, "/metrics", None, None).await;
+    r.assert_error(401, "INVALID_CREDENTIALS");
+    let r = app.send(Method::GET, "/metrics", Some("wrong-secret"), None).await;
+    r.assert_error(401, "INVALID_CREDENTIALS");
+    let parsed = scrape(&app, Some("scrape-secret")).await;
+    assert!(sample(&parsed, "teamcontext_uptime_seconds", &[]) > 0.0);
+}
+
+#[tokio::test]
+async fn health_reports_each_component() {
+    let app = TestApp::new().await;
+    let r = app.send(Method::GET, "/health", None, None).await;
+    let b = r.assert_status(200).clone();
+    assert_eq!(b["status"], "healthy");
+    let components = &b["components"];
+    for name in ["database", "embedder", "write_queue"] {
+        assert_eq!(components[name]["status"], "healthy", "{name}: {b}");
+    }
+    assert!(components["embedder"]["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(components["write_queue"]["depth"].as_u64().is_some());
+    // The embedder probe is reused within 30 s: the second answer repeats its latency.
+    let again = app.send(Method::GET, "/health", None, None).await;
+    assert_eq!(again.body["components"]["embedder"], components["embedder"]);
+}
