@@ -8,6 +8,7 @@
 #   - search latency over this repository's own docs and code, the same query through REST
 #     (POST /context/search) and through MCP (tools/call get_relevant_context on a session)
 #   - the vector index alone: 100k and 1M synthetic passages, project filters of 1/10/100%
+#   - analytics reports over 1M events (seeded through the store, read over HTTP)
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
 #     BENCH_SKIP_PYTORCH=1 skips the comparison)
@@ -139,8 +140,12 @@ search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
 search_row "MCP tools/call get_relevant_context, same query" "$MCP"
 
 echo
-echo "Vector index (exact scan; synthetic 384-d unit vectors in 100 projects, 100 queries each)"
+echo "Vector index (exact scan or HNSW graph; synthetic 384-d unit vectors in 100 projects, 100 queries each)"
 cargo run --release -q -p tc-store-sqlite --example vector_index -- "${BENCH_VECTOR_SIZES:-100000,1000000}"
+
+echo
+echo "Analytics reports over HTTP (one connection, ${BENCH_ANALYTICS_EVENTS:-1000000} events)"
+cargo run --release -q -p teamcontext --example analytics_reports -- "${BENCH_ANALYTICS_EVENTS:-1000000}" "$MODEL_DIR"
 
 echo
 echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"

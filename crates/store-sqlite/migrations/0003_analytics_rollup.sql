@@ -18,12 +18,14 @@ CREATE TABLE analytics_daily (
     contexts_retrieved    INTEGER NOT NULL,
     api_calls_made        INTEGER NOT NULL,
     estimated_savings_usd REAL NOT NULL,
-    PRIMARY KEY (day, user_id, project_id, source, event_type)
+    -- Project first: a project's report reads one contiguous range of the table.
+    PRIMARY KEY (project_id, day, user_id, source, event_type)
 ) WITHOUT ROWID;
 CREATE INDEX analytics_daily_user ON analytics_daily (user_id, day);
-CREATE INDEX analytics_daily_project ON analytics_daily (project_id, day);
 
-INSERT INTO analytics_daily
+INSERT INTO analytics_daily (day, user_id, project_id, source, event_type, events, tokens_saved,
+                             tokens_avoided, contexts_retrieved, api_calls_made,
+                             estimated_savings_usd)
 SELECT (timestamp / 86400000) * 86400000, user_id, COALESCE(project_id, ''), COALESCE(source, ''),
        event_type, count(*), sum(tokens_saved), sum(tokens_avoided), sum(contexts_retrieved),
        sum(api_calls_made), sum(estimated_savings_usd)

@@ -18,6 +18,11 @@ use crate::db_err;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// An event as a rollup row (one event, its day, `''` for none).
+const RAW_COLUMNS: &str = "(timestamp / 86400000) * 86400000, COALESCE(project_id, ''), \
+     COALESCE(source, ''), event_type, 1, tokens_saved, tokens_avoided, contexts_retrieved, \
+     api_calls_made, estimated_savings_usd";
+
 pub(crate) fn insert_events(
     c: &mut Connection,
     events: &[AnalyticsEventRecord],
@@ -34,7 +39,9 @@ pub(crate) fn insert_events(
             .map_err(db_err)?;
         let mut roll_up = tx
             .prepare_cached(
-                "INSERT INTO analytics_daily VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+                "INSERT INTO analytics_daily (day, user_id, project_id, source, event_type, \
+                 events, tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made, \
+                 estimated_savings_usd) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
                  ON CONFLICT DO UPDATE SET events = events + 1, \
                  tokens_saved = tokens_saved + excluded.tokens_saved, \
                  tokens_avoided = tokens_avoided + excluded.tokens_avoided, \
@@ -97,16 +104,15 @@ pub(crate) fn event_totals(
     let first_midnight = (from + DAY_MS - 1).div_euclid(DAY_MS) * DAY_MS;
     let last_midnight = until.div_euclid(DAY_MS) * DAY_MS;
 
+    // The partial days at either end are two separate ranges (one query each), so that each
+    // is an index range scan rather than a filter over all of a project's events.
     let mut args: Vec<Value> = Vec::new();
     let daily_filter = scope_filter(scope, true, &mut args);
     args.extend([Value::Integer(first_midnight), Value::Integer(last_midnight)]);
-    let raw_filter = scope_filter(scope, false, &mut args);
-    args.extend([
-        Value::Integer(from),
-        Value::Integer(first_midnight.min(until)),
-        Value::Integer(last_midnight.max(first_midnight)),
-        Value::Integer(until),
-    ]);
+    let head_filter = scope_filter(scope, false, &mut args);
+    args.extend([Value::Integer(from), Value::Integer(first_midnight.min(until))]);
+    let tail_filter = scope_filter(scope, false, &mut args);
+    args.extend([Value::Integer(last_midnight.max(first_midnight)), Value::Integer(until)]);
     let key = match group {
         EventGroup::Day => "day",
         EventGroup::Project => "project_id",
@@ -118,12 +124,11 @@ pub(crate) fn event_totals(
                    contexts_retrieved, api_calls_made, estimated_savings_usd
             FROM analytics_daily WHERE {daily_filter} AND day >= ? AND day < ?
           UNION ALL
-            SELECT (timestamp / {DAY_MS}) * {DAY_MS}, COALESCE(project_id, ''),
-                   COALESCE(source, ''), event_type, 1, tokens_saved, tokens_avoided,
-                   contexts_retrieved, api_calls_made, estimated_savings_usd
-            FROM analytics_events
-            WHERE {raw_filter}
-              AND ((timestamp >= ? AND timestamp < ?) OR (timestamp >= ? AND timestamp < ?))
+            SELECT {RAW_COLUMNS} FROM analytics_events
+            WHERE {head_filter} AND timestamp >= ? AND timestamp < ?
+          UNION ALL
+            SELECT {RAW_COLUMNS} FROM analytics_events
+            WHERE {tail_filter} AND timestamp >= ? AND timestamp < ?
         )
         SELECT {key}, event_type, sum(events), sum(tokens_saved), sum(tokens_avoided),
                sum(contexts_retrieved), sum(api_calls_made), sum(estimated_savings_usd)
