@@ -72,6 +72,10 @@ async fn openapi_and_docs_are_served_locally() {
         "/api/v1/context/search",
         "/api/v1/context/{id}",
         "/api/v1/projects/{id}/context",
+        "/api/v1/analytics/cost-savings",
+        "/api/v1/analytics/usage",
+        "/api/v1/analytics/context-insights",
+        "/api/v1/metrics",
         "/api/v1/health",
     ] {
         assert!(b["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
