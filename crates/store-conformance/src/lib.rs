@@ -35,6 +35,10 @@ macro_rules! conformance_suite {
             context_insights_sum_and_rank,
             event_totals_by_day_project_and_source,
             event_totals_split_partial_days,
+            jobs_are_claimed_once_and_leased,
+            jobs_retry_cancel_and_run_out_of_attempts,
+            concurrent_claims_never_share_a_job,
+            scanned_files_are_replaced_whole,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -908,4 +912,204 @@ pub async fn event_totals_split_partial_days<S: Store>(s: Arc<S>) {
         count(at(3, 18), at(5, 0) + Duration::milliseconds(1)).await,
         vec![(day(3), 1), (day(4), 4), (day(5), 1)]
     );
+}
+
+fn job(kind: &str, project_id: Option<Uuid>, created_by: Uuid, n: i64) -> JobRecord {
+    JobRecord {
+        id: Uuid::now_v7(),
+        kind: kind.into(),
+        project_id,
+        created_by,
+        payload: serde_json::json!({"n": n}),
+        status: JobStatus::Queued,
+        progress: serde_json::json!({}),
+        result: None,
+        error: None,
+        attempts: 0,
+        max_attempts: 3,
+        run_after: t0(),
+        lease_owner: None,
+        lease_until: None,
+        cancel_requested: false,
+        created_at: t0() + Duration::milliseconds(n),
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+pub async fn jobs_are_claimed_once_and_leased<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "jobs@example.com").await;
+    let first = job("scan", Some(p.id), u.id, 1);
+    let other_kind = job("sync", Some(p.id), u.id, 2);
+    s.insert_job(&first).await.unwrap();
+    s.insert_job(&other_kind).await.unwrap();
+    assert_eq!(s.job_by_id(first.id).await.unwrap().unwrap(), first);
+
+    let now = t0() + Duration::seconds(1);
+    let lease = now + Duration::seconds(30);
+    let claimed = s.claim_job(&["scan"], "w1", now, lease).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!((claimed.status, claimed.attempts), (JobStatus::Running, 1));
+    assert_eq!((claimed.lease_owner.as_deref(), claimed.lease_until), (Some("w1"), Some(lease)));
+    assert_eq!(claimed.started_at, Some(now));
+    assert_eq!(s.claim_job(&["scan"], "w2", now, lease).await.unwrap(), None, "leased");
+
+    let progress = serde_json::json!({"files_done": 3});
+    assert_eq!(s.heartbeat_job(first.id, "w2", &progress, lease).await.unwrap(), None);
+    let longer = lease + Duration::seconds(30);
+    assert_eq!(s.heartbeat_job(first.id, "w1", &progress, longer).await.unwrap(), Some(false));
+    let saved = s.job_by_id(first.id).await.unwrap().unwrap();
+    assert_eq!((saved.progress, saved.lease_until), (progress, Some(longer)));
+
+    // w1 dies: after its lease another worker takes the job over, and w1 can no longer end it.
+    let later = longer + Duration::seconds(1);
+    assert_eq!(s.claim_job(&["scan"], "w2", longer, later).await.unwrap(), None, "not expired");
+    let taken = s.claim_job(&["scan"], "w2", later, later + Duration::seconds(30)).await;
+    let taken = taken.unwrap().unwrap();
+    assert_eq!((taken.id, taken.attempts, taken.started_at), (first.id, 2, Some(now)));
+    let done = JobOutcome::Succeeded(serde_json::json!({"files_indexed": 7}));
+    assert!(!s.finish_job(first.id, "w1", &done, later).await.unwrap());
+    assert!(s.finish_job(first.id, "w2", &done, later).await.unwrap());
+    let finished = s.job_by_id(first.id).await.unwrap().unwrap();
+    assert_eq!(finished.status, JobStatus::Succeeded);
+    assert_eq!(finished.result, Some(serde_json::json!({"files_indexed": 7})));
+    assert_eq!((finished.finished_at, finished.lease_owner), (Some(later), None));
+    assert!(!s.finish_job(first.id, "w2", &done, later).await.unwrap(), "already final");
+
+    let mut counts = s.job_counts().await.unwrap();
+    counts.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(counts, vec![(JobStatus::Queued, 1), (JobStatus::Succeeded, 1)]);
+    assert_eq!(s.job_by_id(Uuid::now_v7()).await.unwrap(), None);
+}
+
+pub async fn jobs_retry_cancel_and_run_out_of_attempts<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "retry@example.com").await;
+    let mut flaky = job("scan", Some(p.id), u.id, 1);
+    flaky.max_attempts = 2;
+    s.insert_job(&flaky).await.unwrap();
+    let now = t0() + Duration::seconds(1);
+    let lease = |t: DateTime<Utc>| t + Duration::seconds(30);
+    s.claim_job(&["scan"], "w", now, lease(now)).await.unwrap().unwrap();
+    let backoff = now + Duration::seconds(10);
+    let retry = JobOutcome::Retry { error: "clone timed out".into(), run_after: backoff };
+    assert!(s.finish_job(flaky.id, "w", &retry, now).await.unwrap());
+    let queued = s.job_by_id(flaky.id).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.status, queued.error.as_deref()),
+        (JobStatus::Queued, Some("clone timed out"))
+    );
+    assert_eq!(s.claim_job(&["scan"], "w", now, lease(now)).await.unwrap(), None, "backing off");
+    let again = s.claim_job(&["scan"], "w", backoff, lease(backoff)).await.unwrap().unwrap();
+    assert_eq!(again.attempts, 2);
+    assert!(s.finish_job(flaky.id, "w", &retry, backoff).await.unwrap());
+    let failed = s.job_by_id(flaky.id).await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.finished_at), (JobStatus::Failed, Some(backoff)));
+
+    // A job whose workers keep dying is failed once its attempts are spent.
+    let mut deadly = job("scan", Some(p.id), u.id, 2);
+    deadly.max_attempts = 1;
+    s.insert_job(&deadly).await.unwrap();
+    s.claim_job(&["scan"], "w", now, lease(now)).await.unwrap().unwrap();
+    let after = lease(now) + Duration::seconds(1);
+    assert_eq!(s.claim_job(&["scan"], "w2", after, lease(after)).await.unwrap(), None);
+    let dead = s.job_by_id(deadly.id).await.unwrap().unwrap();
+    assert_eq!(dead.status, JobStatus::Failed);
+    assert!(dead.error.unwrap().contains("stopped"), "says why");
+
+    // Cancel: a queued job at once; a running one through its worker's next heartbeat.
+    let waiting = job("scan", Some(p.id), u.id, 3);
+    let running = job("scan", Some(p.id), u.id, 4);
+    s.insert_job(&waiting).await.unwrap();
+    s.insert_job(&running).await.unwrap();
+    let got = s.cancel_job(waiting.id, now).await.unwrap().unwrap();
+    assert_eq!((got.status, got.finished_at), (JobStatus::Cancelled, Some(now)));
+    let held = s.claim_job(&["scan"], "w", now, lease(now)).await.unwrap().unwrap();
+    assert_eq!(held.id, running.id, "the cancelled job is never claimed");
+    let got = s.cancel_job(running.id, now).await.unwrap().unwrap();
+    assert_eq!((got.status, got.cancel_requested), (JobStatus::Running, true));
+    let progress = serde_json::json!({});
+    assert_eq!(s.heartbeat_job(running.id, "w", &progress, lease(now)).await.unwrap(), Some(true));
+    assert!(s.finish_job(running.id, "w", &JobOutcome::Cancelled, now).await.unwrap());
+    assert_eq!(s.job_by_id(running.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+    let unchanged = s.cancel_job(flaky.id, now).await.unwrap().unwrap();
+    assert_eq!(unchanged.status, JobStatus::Failed, "final jobs stay as they are");
+    assert_eq!(s.cancel_job(Uuid::now_v7(), now).await.unwrap(), None);
+
+    // A running job asked to cancel whose worker died is cancelled, not run again.
+    let orphan = job("scan", Some(p.id), u.id, 5);
+    s.insert_job(&orphan).await.unwrap();
+    s.claim_job(&["scan"], "w", now, lease(now)).await.unwrap().unwrap();
+    s.cancel_job(orphan.id, now).await.unwrap();
+    assert_eq!(s.claim_job(&["scan"], "w2", after, lease(after)).await.unwrap(), None);
+    assert_eq!(s.job_by_id(orphan.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+}
+
+pub async fn concurrent_claims_never_share_a_job<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "claims@example.com").await;
+    for n in 0..3 {
+        s.insert_job(&job("scan", Some(p.id), u.id, n)).await.unwrap();
+    }
+    let now = t0() + Duration::seconds(1);
+    let tasks: Vec<_> = (0..8)
+        .map(|w| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let worker = format!("w{w}");
+                s.claim_job(&["scan"], &worker, now, now + Duration::seconds(30)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for t in tasks {
+        if let Some(j) = t.await.unwrap() {
+            claimed.push(j.id);
+        }
+    }
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(claimed.len(), 3, "each job claimed by exactly one worker");
+}
+
+pub async fn scanned_files_are_replaced_whole<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "scans@example.com").await;
+    let scan_chunk = |text: &str, path: &str, axis: usize| {
+        let mut c = context(p.id, u.id, text);
+        (c.source, c.file_path) = ("codebase_scan".into(), Some(path.into()));
+        let passage = passage_for(&c, unit(axis, 0.0));
+        (c, vec![passage])
+    };
+    let mut manual = context(p.id, u.id, "a note about src/a.py");
+    manual.file_path = Some("src/a.py".into());
+    s.insert_contexts(&[(manual.clone(), Vec::new())]).await.unwrap();
+
+    let v1 = ScannedFile { file_path: "src/a.py".into(), content_hash: "h1".into() };
+    let first = vec![
+        scan_chunk("def a(): pass", "src/a.py", 0),
+        scan_chunk("def b(): pass", "src/a.py", 1),
+    ];
+    assert_eq!(s.replace_scanned_file(p.id, &v1, &first).await.unwrap(), 0);
+    let other = ScannedFile { file_path: "src/b.py".into(), content_hash: "hb".into() };
+    s.replace_scanned_file(p.id, &other, &[scan_chunk("def c(): pass", "src/b.py", 2)])
+        .await
+        .unwrap();
+    let mut files = s.scanned_files(p.id).await.unwrap();
+    files.sort_by(|a, b| a.file_path.cmp(&b.file_path));
+    assert_eq!(files, vec![v1.clone(), other.clone()]);
+    let hits = s.vector_search(&unit(1, 0.0), "test-model", &[p.id], 10).await.unwrap();
+    assert_eq!(hits[0].context_id, first[1].0.id);
+
+    // A new version replaces every chunk of the file, in search too; other files stay.
+    let v2 = ScannedFile { file_path: "src/a.py".into(), content_hash: "h2".into() };
+    let second = vec![scan_chunk("def a2(): pass", "src/a.py", 3)];
+    assert_eq!(s.replace_scanned_file(p.id, &v2, &second).await.unwrap(), 2);
+    assert!(s.context_by_id(first[0].0.id).await.unwrap().is_none());
+    let hits = s.vector_search(&unit(1, 0.0), "test-model", &[p.id], 10).await.unwrap();
+    assert!(hits.iter().all(|h| h.context_id != first[1].0.id), "gone from the index");
+    assert!(s.scanned_files(p.id).await.unwrap().contains(&v2));
+
+    assert_eq!(s.remove_scanned_files(p.id, &["src/a.py".into(), "nope".into()]).await.unwrap(), 1);
+    assert_eq!(s.scanned_files(p.id).await.unwrap(), vec![other]);
+    let hits = s.vector_search(&unit(3, 0.0), "test-model", &[p.id], 10).await.unwrap();
+    assert!(hits.iter().all(|h| h.context_id != second[0].0.id));
+    assert!(s.context_by_id(manual.id).await.unwrap().is_some(), "saved notes are not scans");
 }

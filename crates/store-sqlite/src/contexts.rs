@@ -18,7 +18,7 @@ const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.tok
      c.source, c.file_path, c.parent_id, c.chunk_index, c.metadata, c.created_by, \
      c.accessed_count, c.last_accessed, c.created_at, c.updated_at";
 
-fn ids_json(ids: &[Uuid]) -> String {
+pub(crate) fn ids_json(ids: &[Uuid]) -> String {
     serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).unwrap_or_default()
 }
 
@@ -27,6 +27,15 @@ pub(crate) fn insert_contexts(
     contexts: &[(ContextRecord, Vec<PassageRecord>)],
 ) -> StoreResult<()> {
     let tx = c.transaction().map_err(db_err)?;
+    insert_rows(&tx, contexts)?;
+    tx.commit().map_err(db_err)
+}
+
+/// Inserts contexts and their passages within the caller's transaction.
+pub(crate) fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    contexts: &[(ContextRecord, Vec<PassageRecord>)],
+) -> StoreResult<()> {
     {
         let mut insert_context = tx
             .prepare_cached(
@@ -76,7 +85,7 @@ pub(crate) fn insert_contexts(
             }
         }
     }
-    tx.commit().map_err(db_err)
+    Ok(())
 }
 
 fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {

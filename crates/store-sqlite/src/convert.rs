@@ -20,7 +20,7 @@ pub(crate) fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(ms)
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Database(format!("unexpected stored value: {what}"))
 }
 
@@ -28,16 +28,16 @@ fn time(v: i64) -> StoreResult<DateTime<Utc>> {
     Utc.timestamp_millis_opt(v).single().ok_or_else(|| corrupt(format!("timestamp {v}")))
 }
 
-fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
+pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
     row.get(col).map_err(db_err)
 }
 
-fn get_uuid(row: &Row<'_>, col: &str) -> StoreResult<Uuid> {
+pub(crate) fn get_uuid(row: &Row<'_>, col: &str) -> StoreResult<Uuid> {
     let text: String = get(row, col)?;
     Uuid::parse_str(&text).map_err(|_| corrupt(format!("uuid {text:?}")))
 }
 
-fn get_opt_uuid(row: &Row<'_>, col: &str) -> StoreResult<Option<Uuid>> {
+pub(crate) fn get_opt_uuid(row: &Row<'_>, col: &str) -> StoreResult<Option<Uuid>> {
     let text: Option<String> = get(row, col)?;
     text.map(|t| Uuid::parse_str(&t).map_err(|_| corrupt(format!("uuid {t:?}")))).transpose()
 }

@@ -15,7 +15,9 @@ mod ann;
 pub mod backup;
 mod contexts;
 mod convert;
+mod jobs;
 mod projects;
+mod scans;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0001_accounts_and_projects.sql")),
     M::up(include_str!("../migrations/0002_contexts_and_search.sql")),
     M::up(include_str!("../migrations/0003_analytics_rollup.sql")),
+    M::up(include_str!("../migrations/0004_jobs_and_scans.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -524,6 +527,43 @@ impl tc_store::Store for SqliteStore {
     ) -> StoreResult<Vec<tc_store::VectorHit>> {
         self.read(|c| contexts::passage_similarities(c, query, model, context_ids))
     }
+    async fn scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> StoreResult<Vec<tc_store::ScannedFile>> {
+        self.read(|c| scans::scanned_files(c, project_id))
+    }
+    async fn replace_scanned_file(
+        &self,
+        project_id: uuid::Uuid,
+        file: &tc_store::ScannedFile,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> StoreResult<u64> {
+        let (file, owned, store) = (file.clone(), contexts.to_vec(), self.clone());
+        self.write(move |c| {
+            let removed = scans::replace_scanned_file(c, project_id, &file, &owned)?;
+            // The index follows the commit, as for every other write.
+            store.inner.vectors.remove_contexts(project_id, &removed);
+            for (_, passages) in &owned {
+                store.inner.vectors.insert(passages);
+            }
+            Ok(removed.len() as u64)
+        })
+        .await
+    }
+    async fn remove_scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+        paths: &[String],
+    ) -> StoreResult<u64> {
+        let (paths, store) = (paths.to_vec(), self.clone());
+        self.write(move |c| {
+            let removed = scans::remove_scanned_files(c, project_id, &paths)?;
+            store.inner.vectors.remove_contexts(project_id, &removed);
+            Ok(removed.len() as u64)
+        })
+        .await
+    }
     async fn context_insights(
         &self,
         project_ids: &[uuid::Uuid],
@@ -539,6 +579,59 @@ impl tc_store::Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<tc_store::KeywordHit>> {
         self.read(|c| contexts::keyword_search(c, query, project_ids, limit))
+    }
+
+    async fn insert_job(&self, job: &tc_store::JobRecord) -> StoreResult<()> {
+        let job = job.clone();
+        self.write(move |c| jobs::insert_job(c, &job)).await
+    }
+    async fn job_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<tc_store::JobRecord>> {
+        self.read(|c| jobs::job_by_id(c, id))
+    }
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<tc_store::JobRecord>> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let worker = worker.to_string();
+        self.write(move |c| {
+            let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+            jobs::claim_job(c, &kinds, &worker, now, lease_until)
+        })
+        .await
+    }
+    async fn heartbeat_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        progress: &serde_json::Value,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<bool>> {
+        let (worker, progress) = (worker.to_string(), progress.clone());
+        self.write(move |c| jobs::heartbeat_job(c, id, &worker, &progress, lease_until)).await
+    }
+    async fn finish_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        outcome: &tc_store::JobOutcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        let (worker, outcome) = (worker.to_string(), outcome.clone());
+        self.write(move |c| jobs::finish_job(c, id, &worker, &outcome, now)).await
+    }
+    async fn cancel_job(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<tc_store::JobRecord>> {
+        self.write(move |c| jobs::cancel_job(c, id, now)).await
+    }
+    async fn job_counts(&self) -> StoreResult<Vec<(tc_store::JobStatus, i64)>> {
+        self.read(jobs::job_counts)
     }
 
     async fn insert_analytics_events(

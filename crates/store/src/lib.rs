@@ -223,6 +223,21 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<KeywordHit>>;
 
+    /// The files codebase scans have indexed in a project, with their content hashes.
+    async fn scanned_files(&self, project_id: Uuid) -> StoreResult<Vec<ScannedFile>>;
+    /// Atomically replaces a scanned file's contexts (those of `project_id` with its
+    /// `file_path` and source `codebase_scan`) by `contexts`, and records its hash. Returns how
+    /// many contexts were removed.
+    async fn replace_scanned_file(
+        &self,
+        project_id: Uuid,
+        file: &ScannedFile,
+        contexts: &[(ContextRecord, Vec<PassageRecord>)],
+    ) -> StoreResult<u64>;
+    /// Removes scanned files (their contexts and records) that a scan no longer found; returns
+    /// how many contexts were removed.
+    async fn remove_scanned_files(&self, project_id: Uuid, paths: &[String]) -> StoreResult<u64>;
+
     /// Size and access figures over the contexts of `project_ids`, with the `top` most
     /// accessed contexts.
     async fn context_insights(
@@ -230,6 +245,44 @@ pub trait Store: Send + Sync + 'static {
         project_ids: &[Uuid],
         top: usize,
     ) -> StoreResult<ContextInsights>;
+
+    // ---- jobs ----
+    async fn insert_job(&self, job: &JobRecord) -> StoreResult<()>;
+    async fn job_by_id(&self, id: Uuid) -> StoreResult<Option<JobRecord>>;
+    /// Claims the oldest runnable job of one of `kinds` for `worker` until `lease_until`: a
+    /// queued job whose `run_after` has come, or a running job whose lease expired (its worker
+    /// died). The claim counts an attempt. A job whose lease expired with no attempts left is
+    /// failed instead of claimed. Two workers never claim the same job.
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<JobRecord>>;
+    /// Saves a running job's progress and extends its lease, if `worker` still holds it.
+    /// Returns `None` when the lease was lost, otherwise whether cancellation was requested.
+    async fn heartbeat_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        progress: &serde_json::Value,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Option<bool>>;
+    /// Ends (or requeues, for [`JobOutcome::Retry`]) a job `worker` holds; false when the lease
+    /// was lost and nothing changed.
+    async fn finish_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Cancels a job: a queued one at once, a running one by asking its worker (which stops at
+    /// its next heartbeat). Final jobs are left alone. Returns the job as it now is.
+    async fn cancel_job(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<JobRecord>>;
+    /// The number of jobs in each status.
+    async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>>;
 
     // ---- analytics ----
     async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()>;

@@ -307,3 +307,86 @@ pub struct PoolStatus {
     /// Open connections waiting for work.
     pub idle: u32,
 }
+
+/// Where a background job is in its life (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::Cancelled]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// Whether the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// A durable background job: written before its work starts, leased by one worker at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: Uuid,
+    /// Which handler runs it (`scan_codebase`, …).
+    pub kind: String,
+    pub project_id: Option<Uuid>,
+    pub created_by: Uuid,
+    /// The handler's input.
+    pub payload: serde_json::Value,
+    pub status: JobStatus,
+    /// The handler's last reported progress (a JSON object).
+    pub progress: serde_json::Value,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    /// Times a worker has started it.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// Not claimable before this (retry backoff).
+    pub run_after: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How a worker ends the job it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    Succeeded(serde_json::Value),
+    Failed(String),
+    Cancelled,
+    /// Failed this time; queue it again, claimable from `run_after` (if attempts remain;
+    /// otherwise it fails with `error`).
+    Retry {
+        error: String,
+        run_after: DateTime<Utc>,
+    },
+}
+
+/// A file a codebase scan indexed: its content hash decides whether a re-scan redoes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedFile {
+    pub file_path: String,
+    pub content_hash: String,
+}
