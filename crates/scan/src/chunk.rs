@@ -1,0 +1,367 @@
+//! Language-aware chunking.
+//!
+//! Code in a language we have a tree-sitter grammar for (Python, Rust, TypeScript/TSX,
+//! JavaScript, Go, Java, C, C++) is split by text-splitter's `CodeSplitter`, which cuts at the
+//! highest syntax level that fits (whole functions, classes and impl blocks before statements);
+//! Markdown by its `MarkdownSplitter` (sections, then paragraphs); anything else by its text
+//! splitter (paragraphs, lines, sentences). Sizes and overlaps are in characters, as the seed's
+//! `chunk_size` / `chunk_overlap` are. Each chunk records its line range, and for code the
+//! definitions enclosing it (`Parser.parse`, `Store::open`), found in the same syntax tree.
+
+use text_splitter::{ChunkConfig, CodeSplitter, MarkdownSplitter, TextSplitter};
+use tree_sitter::{Language, Node, Parser};
+
+/// A piece of a file, ready to be saved as a context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub text: String,
+    /// 1-based, inclusive.
+    pub start_line: usize,
+    pub end_line: usize,
+    /// The enclosing definitions, outermost first, joined the language's way.
+    pub symbol: Option<String>,
+}
+
+/// What a file is, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Code(Lang),
+    Markdown,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Python,
+    Rust,
+    TypeScript,
+    Tsx,
+    JavaScript,
+    Go,
+    Java,
+    C,
+    Cpp,
+}
+
+impl Lang {
+    fn grammar(self) -> Language {
+        match self {
+            Lang::Python => tree_sitter_python::LANGUAGE.into(),
+            Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Lang::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Lang::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Lang::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Lang::Go => tree_sitter_go::LANGUAGE.into(),
+            Lang::Java => tree_sitter_java::LANGUAGE.into(),
+            Lang::C => tree_sitter_c::LANGUAGE.into(),
+            Lang::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+        }
+    }
+
+    /// Node kinds that define something with a name worth reporting.
+    fn definitions(self) -> &'static [&'static str] {
+        match self {
+            Lang::Python => &["function_definition", "class_definition"],
+            Lang::Rust => &[
+                "function_item",
+                "function_signature_item",
+                "struct_item",
+                "enum_item",
+                "union_item",
+                "trait_item",
+                "impl_item",
+                "mod_item",
+                "macro_definition",
+            ],
+            Lang::TypeScript | Lang::Tsx | Lang::JavaScript => &[
+                "function_declaration",
+                "generator_function_declaration",
+                "class_declaration",
+                "abstract_class_declaration",
+                "method_definition",
+                "interface_declaration",
+                "enum_declaration",
+                "type_alias_declaration",
+            ],
+            Lang::Go => &["function_declaration", "method_declaration", "type_spec"],
+            Lang::Java => &[
+                "class_declaration",
+                "interface_declaration",
+                "enum_declaration",
+                "record_declaration",
+                "method_declaration",
+                "constructor_declaration",
+            ],
+            Lang::C => &["function_definition", "struct_specifier", "enum_specifier"],
+            Lang::Cpp => &[
+                "function_definition",
+                "class_specifier",
+                "struct_specifier",
+                "enum_specifier",
+                "namespace_definition",
+            ],
+        }
+    }
+
+    fn separator(self) -> &'static str {
+        match self {
+            Lang::Rust | Lang::Cpp => "::",
+            _ => ".",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Python => "python",
+            Lang::Rust => "rust",
+            Lang::TypeScript => "typescript",
+            Lang::Tsx => "tsx",
+            Lang::JavaScript => "javascript",
+            Lang::Go => "go",
+            Lang::Java => "java",
+            Lang::C => "c",
+            Lang::Cpp => "cpp",
+        }
+    }
+}
+
+/// The kind of file `path` is and the language name recorded with its chunks.
+pub fn classify(path: &str) -> (Kind, String) {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let ext = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let lang = match ext.as_str() {
+        "py" | "pyi" => Some(Lang::Python),
+        "rs" => Some(Lang::Rust),
+        "ts" | "mts" | "cts" => Some(Lang::TypeScript),
+        "tsx" => Some(Lang::Tsx),
+        "js" | "mjs" | "cjs" | "jsx" => Some(Lang::JavaScript),
+        "go" => Some(Lang::Go),
+        "java" => Some(Lang::Java),
+        "c" | "h" => Some(Lang::C),
+        "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" => Some(Lang::Cpp),
+        _ => None,
+    };
+    if let Some(lang) = lang {
+        return (Kind::Code(lang), lang.name().into());
+    }
+    let name = match ext.as_str() {
+        "md" | "markdown" | "mdx" => return (Kind::Markdown, "markdown".into()),
+        "" => "text".to_string(),
+        "txt" | "rst" | "adoc" => "text".to_string(),
+        "yml" => "yaml".to_string(),
+        "sh" | "bash" | "zsh" => "shell".to_string(),
+        other => other.to_string(),
+    };
+    (Kind::Text, name)
+}
+
+/// Chunk sizes in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub chunk_size: usize,
+    pub chunk_overlap: usize,
+}
+
+/// Splits `text` (the content of `path`) into chunks.
+pub fn chunk_file(path: &str, text: &str, sizes: Sizes) -> Vec<Chunk> {
+    let config = || {
+        ChunkConfig::new(sizes.chunk_size)
+            .with_overlap(sizes.chunk_overlap.min(sizes.chunk_size.saturating_sub(1)))
+            .unwrap_or_else(|_| ChunkConfig::new(sizes.chunk_size))
+    };
+    let lines = LineIndex::new(text);
+    let (kind, _) = classify(path);
+    let pieces: Vec<(usize, &str)> = match kind {
+        Kind::Code(lang) => match CodeSplitter::new(lang.grammar(), config()) {
+            Ok(splitter) => splitter.chunk_indices(text).collect(),
+            Err(_) => TextSplitter::new(config()).chunk_indices(text).collect(),
+        },
+        Kind::Markdown => MarkdownSplitter::new(config()).chunk_indices(text).collect(),
+        Kind::Text => TextSplitter::new(config()).chunk_indices(text).collect(),
+    };
+    let definitions = match kind {
+        Kind::Code(lang) => definitions(lang, text),
+        _ => Vec::new(),
+    };
+    pieces
+        .into_iter()
+        .filter(|(_, piece)| !piece.trim().is_empty())
+        .map(|(start, piece)| {
+            let end = start + piece.len();
+            Chunk {
+                text: piece.to_string(),
+                start_line: lines.line_of(start),
+                end_line: lines.line_of(end.saturating_sub(1).max(start)),
+                symbol: symbol_for(&definitions, start, end),
+            }
+        })
+        .collect()
+}
+
+/// Line numbers from byte offsets.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+}
+
+/// A named definition: its byte range and its qualified name.
+#[derive(Debug, Clone)]
+struct Definition {
+    start: usize,
+    end: usize,
+    name: String,
+}
+
+fn definitions(lang: Lang, text: &str) -> Vec<Definition> {
+    let mut parser = Parser::new();
+    if parser.set_language(&lang.grammar()).is_err() {
+        return Vec::new();
+    }
+    let Some(tree) = parser.parse(text, None) else { return Vec::new() };
+    let mut out = Vec::new();
+    collect(lang, text, tree.root_node(), &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect(
+    lang: Lang,
+    text: &str,
+    node: Node<'_>,
+    path: &mut Vec<String>,
+    out: &mut Vec<Definition>,
+) {
+    let named = lang.definitions().contains(&node.kind()).then(|| name_of(node, text)).flatten();
+    if let Some(name) = &named {
+        path.push(name.clone());
+        out.push(Definition {
+            start: node.start_byte(),
+            end: node.end_byte(),
+            name: path.join(lang.separator()),
+        });
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        collect(lang, text, child, path, out);
+    }
+    if named.is_some() {
+        path.pop();
+    }
+}
+
+/// A definition's name: its `name` field, an impl's type (`impl Display for Store` → `Store`),
+/// or, for C and C++ functions, the identifier inside the declarator chain.
+fn name_of(node: Node<'_>, text: &str) -> Option<String> {
+    let field = node
+        .child_by_field_name("name")
+        .or_else(|| {
+            let mut d = node.child_by_field_name("declarator")?;
+            while let Some(inner) = d.child_by_field_name("declarator") {
+                d = inner;
+            }
+            Some(d)
+        })
+        .or_else(|| node.child_by_field_name("type"))?;
+    let name = text.get(field.byte_range())?.trim();
+    (!name.is_empty() && name.len() <= 200).then(|| name.to_string())
+}
+
+/// The symbol of a chunk: the innermost definition that contains its start, or else the first
+/// definition that begins inside it.
+fn symbol_for(definitions: &[Definition], start: usize, end: usize) -> Option<String> {
+    let enclosing = definitions
+        .iter()
+        .filter(|d| d.start <= start && start < d.end)
+        .min_by_key(|d| d.end - d.start);
+    enclosing
+        .or_else(|| definitions.iter().find(|d| d.start >= start && d.start < end))
+        .map(|d| d.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZES: Sizes = Sizes { chunk_size: 200, chunk_overlap: 0 };
+
+    #[test]
+    fn python_chunks_follow_definitions() {
+        let text = "import os\n\n\nclass Parser:\n    def parse(self, text):\n        return [line for line in text.splitlines() if line]\n\n    def close(self):\n        os.close(self.fd)\n\n\ndef main():\n    Parser().parse(open('x').read())\n    print('done, and a little more text to fill the chunk up')\n";
+        let chunks = chunk_file("src/tool.py", text, SIZES);
+        assert!(chunks.len() >= 2, "{chunks:#?}");
+        let symbols: Vec<Option<&str>> = chunks.iter().map(|c| c.symbol.as_deref()).collect();
+        assert!(
+            symbols.contains(&Some("Parser")) || symbols.contains(&Some("Parser.parse")),
+            "{symbols:?}"
+        );
+        let main = chunks.iter().find(|c| c.text.starts_with("def main")).expect("main alone");
+        assert_eq!(main.symbol.as_deref(), Some("main"));
+        assert_eq!(main.start_line, 12);
+        assert_eq!(main.end_line, 14);
+        // Chunks are pieces of the text at their recorded lines.
+        for c in &chunks {
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[c.start_line - 1].contains(c.text.lines().next().unwrap().trim()));
+        }
+    }
+
+    #[test]
+    fn rust_c_and_typescript_names() {
+        let rust = "pub struct Store { path: String }\n\nimpl Store {\n    pub fn open(path: &str) -> Self {\n        Store { path: path.to_string() }\n    }\n}\n";
+        let chunks = chunk_file("src/store.rs", rust, Sizes { chunk_size: 60, chunk_overlap: 0 });
+        let symbols: Vec<&str> = chunks.iter().filter_map(|c| c.symbol.as_deref()).collect();
+        assert!(symbols.contains(&"Store::open"), "{chunks:#?}");
+        let c = "static int helper(int x) {\n    return x * 2;\n}\n";
+        assert_eq!(chunk_file("a.c", c, SIZES)[0].symbol.as_deref(), Some("helper"));
+        let ts = "export class Api {\n  get(id: string): Promise<Item> {\n    return fetch(id);\n  }\n}\n";
+        let chunks = chunk_file("api.ts", ts, Sizes { chunk_size: 40, chunk_overlap: 0 });
+        assert!(chunks.iter().any(|c| c.symbol.as_deref() == Some("Api.get")), "{chunks:#?}");
+    }
+
+    #[test]
+    fn every_language_has_a_working_grammar() {
+        for (path, lang) in [
+            ("a.py", "python"),
+            ("a.rs", "rust"),
+            ("a.ts", "typescript"),
+            ("a.tsx", "tsx"),
+            ("a.js", "javascript"),
+            ("a.go", "go"),
+            ("A.java", "java"),
+            ("a.c", "c"),
+            ("a.cpp", "cpp"),
+        ] {
+            let (Kind::Code(l), name) = classify(path) else { panic!("{path} is code") };
+            assert_eq!(name, lang);
+            assert!(Parser::new().set_language(&l.grammar()).is_ok(), "{lang}");
+        }
+        assert_eq!(classify("docs/README.md").0, Kind::Markdown);
+        assert_eq!(classify("config.yml"), (Kind::Text, "yaml".into()));
+        assert_eq!(classify("Makefile"), (Kind::Text, "text".into()));
+    }
+
+    #[test]
+    fn sizes_and_overlap_are_characters() {
+        let text = "word ".repeat(400);
+        let chunks = chunk_file("notes.txt", &text, Sizes { chunk_size: 100, chunk_overlap: 20 });
+        assert!(chunks.iter().all(|c| c.text.chars().count() <= 100));
+        assert!(chunks.len() > 20);
+        let markdown = "# One\n\nFirst section text.\n\n# Two\n\nSecond section text.\n";
+        let chunks = chunk_file("a.md", markdown, Sizes { chunk_size: 30, chunk_overlap: 0 });
+        assert_eq!(chunks[0].start_line, 1);
+        assert!(
+            chunks.iter().any(|c| c.text.starts_with("# Two") && c.start_line == 5),
+            "{chunks:#?}"
+        );
+    }
+}
