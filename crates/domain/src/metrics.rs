@@ -8,3 +8,5 @@ pub const SEARCH_SECONDS: &str = "teamcontext_search_duration_seconds";
 pub const EMBED_SECONDS: &str = "teamcontext_embedding_duration_seconds";
 /// Counter: texts embedded, labelled by `outcome`.
 pub const EMBEDDED_TEXTS: &str = "teamcontext_embedded_texts_total";
+/// Counter: jobs ended, labelled by `kind` and `outcome` (succeeded, failed, cancelled, retried).
+pub const JOBS_FINISHED: &str = "teamcontext_jobs_finished_total";

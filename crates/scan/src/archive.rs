@@ -37,7 +37,7 @@ impl Format {
 }
 
 /// Where an entry named `name` goes under `dest`, or an error if it would leave it.
-fn target(dest: &Path, name: &str) -> Result<PathBuf, ScanError> {
+pub fn safe_join(dest: &Path, name: &str) -> Result<PathBuf, ScanError> {
     let unsafe_entry = || ScanError::UnsafeArchiveEntry(name.to_string());
     if name.contains('\\') && name.contains("..") {
         return Err(unsafe_entry());
@@ -95,7 +95,7 @@ fn extract_zip(archive: &Path, dest: &Path) -> Result<Vec<Skipped>, ScanError> {
     let mut targets = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(bad)?;
-        targets.push(target(dest, &entry.name().map_err(bad)?)?);
+        targets.push(safe_join(dest, &entry.name().map_err(bad)?)?);
     }
     let mut skipped = Vec::new();
     let mut budget = MAX_UNPACKED_BYTES;
@@ -125,7 +125,7 @@ fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<Vec<Skipped>, ScanError
     for entry in open()?.entries().map_err(bad)? {
         let entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-        target(dest, &name)?;
+        safe_join(dest, &name)?;
         count += 1;
         if count > MAX_ENTRIES {
             return Err(ScanError::BadArchive {
@@ -139,7 +139,7 @@ fn extract_tar_gz(archive: &Path, dest: &Path) -> Result<Vec<Skipped>, ScanError
     for entry in open()?.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-        let path = target(dest, &name)?;
+        let path = safe_join(dest, &name)?;
         let kind = entry.header().entry_type();
         if kind.is_dir() {
             std::fs::create_dir_all(&path)
@@ -162,10 +162,10 @@ mod tests {
     #[test]
     fn names_that_leave_the_workspace_are_refused() {
         let dest = Path::new("/tmp/ws");
-        assert_eq!(target(dest, "src/a.py").unwrap(), Path::new("/tmp/ws/src/a.py"));
-        assert_eq!(target(dest, "./src/./a.py").unwrap(), Path::new("/tmp/ws/src/a.py"));
+        assert_eq!(safe_join(dest, "src/a.py").unwrap(), Path::new("/tmp/ws/src/a.py"));
+        assert_eq!(safe_join(dest, "./src/./a.py").unwrap(), Path::new("/tmp/ws/src/a.py"));
         for bad in ["../evil.sh", "src/../../evil", "/etc/passwd", "..\\evil"] {
-            assert!(matches!(target(dest, bad), Err(ScanError::UnsafeArchiveEntry(_))), "{bad}");
+            assert!(matches!(safe_join(dest, bad), Err(ScanError::UnsafeArchiveEntry(_))), "{bad}");
         }
     }
 

@@ -73,6 +73,9 @@ pub struct Selection {
     pub skipped: Vec<Skipped>,
     /// Files `file_patterns` did not match.
     pub not_matched: usize,
+    /// Every file in the tree, chosen or not (outside pruned directories): what a re-scan
+    /// compares with to find deleted files.
+    pub present: Vec<String>,
 }
 
 fn patterns(list: &[String]) -> Result<Option<GlobSet>, ScanError> {
@@ -177,6 +180,9 @@ pub fn select(root: &Path, options: &SelectOptions) -> Result<Selection, ScanErr
         };
         let Some(kind) = entry.file_type() else { continue };
         let path = relative(root, entry.path());
+        if kind.is_symlink() || kind.is_file() {
+            selection.present.push(path.clone());
+        }
         if kind.is_symlink() {
             selection
                 .skipped

@@ -60,6 +60,15 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DEFAULT_LLM_MODEL", "claude-3-sonnet", "model whose input price values retrieved context"),
     ("METRICS_TOKEN", "(none)", "if set, /api/v1/metrics requires `Authorization: Bearer <token>`"),
     (
+        "SCAN_ALLOWED_HOSTS",
+        "(none)",
+        "internal git hosts scans may clone from (comma-separated; `*` any; `file` allows file://)",
+    ),
+    ("SCAN_MAX_FILE_BYTES", "1048576", "files larger than this are skipped by scans"),
+    ("SCAN_MAX_UPLOAD_BYTES", "209715200", "largest scan upload (files or archive)"),
+    ("JOB_WORKERS", "1", "background job workers in this process (scans embed on the CPU)"),
+    ("JOB_LEASE_SECS", "30", "how long a job waits before another worker takes over a dead one"),
+    (
         "LLM_PRICES",
         "(built in)",
         "extra or changed prices, `model=USD per million input tokens`, comma-separated",
@@ -133,6 +142,11 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
+    pub scan_allowed_hosts: Vec<String>,
+    pub scan_max_file_bytes: u64,
+    pub scan_max_upload_bytes: usize,
+    pub job_workers: usize,
+    pub job_lease_secs: u64,
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
     pub rotation_grace_secs: i64,
@@ -369,6 +383,28 @@ impl Config {
             database_path,
             jwt_secret,
             metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()).map(|t| Secret(t.into())),
+            scan_allowed_hosts: get("SCAN_ALLOWED_HOSTS")
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect(),
+            scan_max_file_bytes: number(
+                "SCAN_MAX_FILE_BYTES",
+                get("SCAN_MAX_FILE_BYTES"),
+                1024 * 1024,
+            )?,
+            scan_max_upload_bytes: number(
+                "SCAN_MAX_UPLOAD_BYTES",
+                get("SCAN_MAX_UPLOAD_BYTES"),
+                200 * 1024 * 1024,
+            )?,
+            job_workers: number("JOB_WORKERS", get("JOB_WORKERS"), 1)?,
+            job_lease_secs: match number("JOB_LEASE_SECS", get("JOB_LEASE_SECS"), 30)? {
+                0 => return Err(invalid("JOB_LEASE_SECS", "must be at least 1")),
+                n => n,
+            },
             email_verification,
             allowed_origins,
             log_format,

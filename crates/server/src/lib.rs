@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use tc_domain::services::Pricing;
+use tc_domain::services::{JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_store_sqlite::SqliteStore;
@@ -100,14 +100,21 @@ pub async fn open_services(
         prices: config.llm_prices.clone(),
         limits: config.context_limits,
     };
-    let services = Arc::new(Services::new(
-        Arc::new(store.clone()),
-        clock,
-        embedder,
-        &secret,
-        settings,
-        pricing,
-    ));
+    let lease = Duration::from_secs(config.job_lease_secs);
+    let jobs = JobSettings {
+        lease,
+        heartbeat: (lease / 4).clamp(Duration::from_millis(250), Duration::from_secs(2)),
+        ..JobSettings::default()
+    };
+    let scan = ScanSettings {
+        workspace_dir: config.data_dir.join("scans"),
+        allowed_hosts: config.scan_allowed_hosts.clone(),
+        max_file_bytes: config.scan_max_file_bytes,
+    };
+    let services = Arc::new(
+        Services::new(Arc::new(store.clone()), clock, embedder, &secret, settings, pricing)
+            .with_jobs(jobs, scan),
+    );
     Ok((services, store))
 }
 
@@ -180,7 +187,8 @@ pub async fn start(
     crate::metrics::handle(); // installs the recorder before anything is recorded
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
     let token = config.metrics_token.as_ref().map(|t| t.0.as_str());
-    let state = AppState::new(services.clone(), limits.clone(), token);
+    let state = AppState::new(services.clone(), limits.clone(), token)
+        .with_scan_uploads(config.scan_max_upload_bytes, config.data_dir.join("scans"));
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
@@ -198,6 +206,13 @@ pub async fn start(
     });
     let (shutdown, mut stopped) = watch::channel(false);
     spawn_upkeep(services.clone(), limits, shutdown.subscribe());
+    // Worker names are unique per process, so a restarted server never mistakes a dead
+    // process's lease for its own.
+    let process = uuid::Uuid::now_v7().simple().to_string();
+    for i in 0..config.job_workers {
+        let worker = format!("{}-{i}", &process[20..]);
+        tokio::spawn(services.clone().run_job_worker(worker, shutdown.subscribe()));
+    }
     let task = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

@@ -21,6 +21,10 @@ pub struct AppState {
     /// took. A tokio mutex, so that concurrent health checks wait for one probe instead of each
     /// making one.
     pub embedder_probe: Arc<tokio::sync::Mutex<Option<EmbedderProbe>>>,
+    /// The largest scan upload (`SCAN_MAX_UPLOAD_BYTES`).
+    pub scan_upload_limit: usize,
+    /// Where uploaded archives wait while a scan is set up.
+    pub scan_upload_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -35,6 +39,15 @@ impl AppState {
             started: Instant::now(),
             metrics_token: metrics_token.map(Arc::from),
             embedder_probe: Arc::default(),
+            scan_upload_limit: 200 * 1024 * 1024,
+            scan_upload_dir: std::env::temp_dir(),
         }
+    }
+
+    /// Sets the scan upload limit and the directory for uploads in progress.
+    pub fn with_scan_uploads(mut self, limit: usize, dir: std::path::PathBuf) -> Self {
+        self.scan_upload_limit = limit;
+        self.scan_upload_dir = dir;
+        self
     }
 }

@@ -72,7 +72,7 @@ pub(crate) fn count_tokens(text: &str) -> usize {
     tiktoken_rs::cl100k_base_singleton().encode_ordinary(text).len()
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -235,6 +235,40 @@ impl Services {
             details: None,
             internal: Some(e.to_string()),
         })
+    }
+
+    /// The passages of several contexts and their vectors, embedded in one batch (a scanned
+    /// file's chunks), in the order of `contexts`.
+    pub(crate) async fn passages_for_many(
+        &self,
+        contexts: &[ContextRecord],
+    ) -> DomainResult<Vec<Vec<PassageRecord>>> {
+        let ranges: Vec<Vec<std::ops::Range<usize>>> =
+            contexts.iter().map(|c| self.embedder.passages(&c.content)).collect();
+        let texts: Vec<String> = contexts
+            .iter()
+            .zip(&ranges)
+            .flat_map(|(c, rs)| rs.iter().map(|r| c.content[r.clone()].to_string()))
+            .collect();
+        let mut vectors = self.embed(texts).await?.into_iter();
+        let model = self.embedder.model_id().to_string();
+        Ok(contexts
+            .iter()
+            .zip(ranges)
+            .map(|(c, rs)| {
+                rs.into_iter()
+                    .zip(vectors.by_ref())
+                    .map(|(r, vector)| PassageRecord {
+                        context_id: c.id,
+                        project_id: c.project_id,
+                        start: r.start,
+                        end: r.end,
+                        model: model.clone(),
+                        vector,
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// The passages of one context and their vectors.

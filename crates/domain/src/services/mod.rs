@@ -8,8 +8,10 @@ mod api_keys;
 mod auth;
 mod auth_cache;
 mod context;
+mod jobs;
 mod pending;
 mod projects;
+mod scan;
 mod search;
 mod users;
 mod validate;
@@ -25,6 +27,8 @@ use uuid::Uuid;
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client};
+pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
+pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;
@@ -92,6 +96,13 @@ pub struct Services {
     pricing: Pricing,
     /// Context accesses and analytics events waiting to be written in one batch.
     pending: pending::Pending,
+    job_settings: JobSettings,
+    /// One handler per job kind; the workers run these.
+    job_handlers: Vec<Arc<dyn JobHandler>>,
+    /// Wakes idle workers when a job is submitted through this process.
+    job_wakeup: tokio::sync::Notify,
+    /// Scanning is configured by the server (it knows the data directory).
+    scan: Option<ScanSettings>,
 }
 
 impl std::fmt::Debug for Services {
@@ -119,7 +130,18 @@ impl Services {
             auth_cache: auth_cache::AuthCache::new(settings.auth_cache_ttl),
             settings,
             key_usage: Mutex::new(HashMap::new()),
+            job_settings: JobSettings::default(),
+            job_handlers: vec![Arc::new(ScanJob)],
+            job_wakeup: tokio::sync::Notify::new(),
+            scan: None,
         }
+    }
+
+    /// Enables codebase scans with these settings, and sets the job timings.
+    pub fn with_jobs(mut self, jobs: JobSettings, scan: ScanSettings) -> Self {
+        self.job_settings = jobs;
+        self.scan = Some(scan);
+        self
     }
 
     /// The current time at the precision every store keeps (milliseconds), so that what a

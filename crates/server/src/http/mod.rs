@@ -1,5 +1,5 @@
 //! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `context`,
-//! `analytics`, `health`, `metrics`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
+//! `scan`, `analytics`, `health`, `metrics`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
@@ -9,6 +9,7 @@ mod context;
 mod health;
 mod metrics;
 mod projects;
+mod scan;
 mod users;
 
 use std::time::Duration;
@@ -35,7 +36,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "analytics"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "scanning"), (name = "analytics"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -64,6 +65,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(projects::router())
         .merge(context::router())
         .merge(analytics::router())
+        .merge(scan::router())
         .merge(health::router())
         .merge(metrics::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()

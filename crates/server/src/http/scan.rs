@@ -1,0 +1,201 @@
+//! `/projects/{id}/scan`, `/projects/{id}/scan/status/{job_id}` and `/jobs/{id}/cancel`.
+//!
+//! A scan request is JSON (`git_url` and options) or multipart: repeated `files` parts whose
+//! file names are paths relative to the project root, or one `archive` part (.zip, .tar.gz),
+//! with the options as form fields. Uploads may be much larger than other requests, so this route
+//! has its own limit (`SCAN_MAX_UPLOAD_BYTES`); an archive streams to a temporary file rather than
+//! into memory.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use tc_domain::services::Upload;
+use tc_domain::views::{JobView, ScanAccepted, ScanRequest};
+use tc_domain::{DomainError, ErrorCode};
+use tokio::io::AsyncWriteExt;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json, path_id};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_scan))
+        // The route enforces SCAN_MAX_UPLOAD_BYTES itself, instead of the general body limit.
+        .layer(DefaultBodyLimit::disable())
+        .merge(OpenApiRouter::new().routes(routes!(scan_status)).routes(routes!(cancel_job)))
+}
+
+fn job_not_found() -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, "job not found")
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::ContextTooLarge,
+        format!(
+            "the upload is larger than this server accepts ({limit} bytes, SCAN_MAX_UPLOAD_BYTES)"
+        ),
+    )
+}
+
+fn bad_part(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidInput, message)
+}
+
+/// Index a codebase into the project: from a git repository (JSON `{git_url, branch?}`) or from
+/// uploaded files or an archive (multipart). Answers at once with the job to follow.
+#[utoipa::path(post, path = "/projects/{id}/scan", tag = "scanning", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ScanRequest,
+    responses((status = 202, body = ScanAccepted), (status = 403), (status = 404), (status = 413), (status = 422)))]
+async fn start_scan(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<ScanAccepted>)> {
+    let project_id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
+    let limit = state.scan_upload_limit;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+    let (options, upload, _temp) = if is_multipart {
+        let multipart =
+            Multipart::from_request(req, &state).await.map_err(|e| bad_part(e.body_text()))?;
+        read_multipart(&state, multipart, limit).await?
+    } else {
+        let Json(options) = Json::<ScanRequest>::from_request(req, &state).await.map_err(|e| {
+            if e.0.code == ErrorCode::ContextTooLarge { too_large(limit) } else { e }
+        })?;
+        (options, None, None)
+    };
+    let accepted = state.services.start_scan(&caller, project_id, options, upload).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Reads a scan's multipart form: options, then `files` parts (kept in memory) or one
+/// `archive` part (streamed to a temporary file, returned so it lives until the scan is set up).
+async fn read_multipart(
+    state: &AppState,
+    mut multipart: Multipart,
+    limit: usize,
+) -> ApiResult<(ScanRequest, Option<Upload>, Option<tempfile::TempPath>)> {
+    let mut options = ScanRequest::default();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive: Option<(String, tempfile::TempPath)> = None;
+    let part_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.body_text().contains("length limit") {
+            too_large(limit)
+        } else {
+            bad_part(e.body_text())
+        }
+    };
+    while let Some(mut field) = multipart.next_field().await.map_err(part_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        match name.as_str() {
+            "files" => {
+                let path = field
+                    .file_name()
+                    .map(str::to_string)
+                    .filter(|p| !p.trim().is_empty())
+                    .ok_or_else(|| {
+                    bad_part("each `files` part needs a file name (its path)")
+                })?;
+                let bytes = field.bytes().await.map_err(part_error)?;
+                files.push((path, bytes.to_vec()));
+            }
+            "archive" => {
+                if archive.is_some() {
+                    return Err(bad_part("send one `archive` part"));
+                }
+                let file_name = field.file_name().unwrap_or("archive").to_string();
+                let dir = state.scan_upload_dir.clone();
+                tokio::fs::create_dir_all(&dir)
+                    .await
+                    .map_err(|e| ApiError(DomainError::internal(format!("upload dir: {e}"))))?;
+                let temp = tempfile::NamedTempFile::new_in(&dir)
+                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?
+                    .into_temp_path();
+                let mut out = tokio::fs::File::create(&temp)
+                    .await
+                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?;
+                while let Some(chunk) = field.chunk().await.map_err(part_error)? {
+                    out.write_all(&chunk).await.map_err(|e| {
+                        ApiError(DomainError::internal(format!("upload file: {e}")))
+                    })?;
+                }
+                out.flush()
+                    .await
+                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?;
+                archive = Some((file_name, temp));
+            }
+            "git_url" | "branch" | "file_patterns" | "chunk_size" | "chunk_overlap" => {
+                let text = field.text().await.map_err(part_error)?;
+                set_option(&mut options, &name, text.trim())?;
+            }
+            other => return Err(bad_part(format!("unexpected form field {other:?}"))),
+        }
+    }
+    match (files.is_empty(), archive) {
+        (false, Some(_)) => Err(bad_part("send `files` parts or one `archive` part, not both")),
+        (true, Some((name, temp))) => {
+            let upload = Upload::Archive { name, path: temp.to_path_buf() };
+            Ok((options, Some(upload), Some(temp)))
+        }
+        (false, None) => Ok((options, Some(Upload::Files(files)), None)),
+        (true, None) => Ok((options, None, None)),
+    }
+}
+
+fn set_option(options: &mut ScanRequest, name: &str, value: &str) -> ApiResult<()> {
+    let number = |v: &str| {
+        v.parse::<u32>().map_err(|_| {
+            ApiError(DomainError::validation(name, format!("`{name}` must be a whole number")))
+        })
+    };
+    match name {
+        "git_url" => options.git_url = Some(value.to_string()),
+        "branch" => options.branch = Some(value.to_string()),
+        // Repeated fields, or one comma-separated list.
+        "file_patterns" => options
+            .file_patterns
+            .get_or_insert_with(Vec::new)
+            .extend(value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string)),
+        "chunk_size" => options.chunk_size = Some(number(value)?),
+        "chunk_overlap" => options.chunk_overlap = Some(number(value)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A scan's status and, once finished, its result.
+#[utoipa::path(get, path = "/projects/{id}/scan/status/{job_id}", tag = "scanning",
+    security(("bearer" = [])), params(("id" = String, Path), ("job_id" = String, Path)),
+    responses((status = 200, body = JobView), (status = 404)))]
+async fn scan_status(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path((id, job_id)): Path<(String, String)>,
+) -> ApiResult<Json<JobView>> {
+    let project_id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
+    let job_id = path_id(&job_id, job_not_found)?;
+    Ok(Json(state.services.job_status(&caller, project_id, job_id).await?))
+}
+
+/// Cancel a job: a queued job at once, a running one within seconds (its status says
+/// `cancel_requested` until it stops).
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "scanning", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = JobView), (status = 403), (status = 404)))]
+async fn cancel_job(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobView>> {
+    let job_id = path_id(&id, job_not_found)?;
+    Ok(Json(state.services.cancel_job(&caller, job_id).await?))
+}

@@ -1,0 +1,471 @@
+//! Codebase scans over a real server with the real model: uploaded files, a zip, a tar.gz and
+//! git repositories (file:// and a loopback `git daemon`, allow-listed); incremental re-scans;
+//! the refusals (zip-slip, links, SSRF) and every unhappy path of the endpoints.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use support::{TestApp, TestUser};
+
+const APP_PY: &str = "import hashlib\n\n\ndef hash_password(password: str, salt: bytes) -> str:\n    \"\"\"Derive a slow hash of a user's password for storage.\"\"\"\n    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1).hex()\n\n\nclass RetryPolicy:\n    def delay(self, attempt: int) -> float:\n        return min(60.0, 0.5 * 2 ** attempt)\n";
+const LIB_RS: &str = "/// Parses the configuration file.\npub fn parse_config(text: &str) -> Config {\n    Config { raw: text.to_string() }\n}\n\npub struct Config {\n    raw: String,\n}\n";
+const README: &str =
+    "# Payments\n\nThe payments service retries failed webhooks with exponential backoff.\n";
+
+fn form_files(files: &[(&str, &[u8])]) -> Form {
+    files.iter().fold(Form::new(), |form, (path, bytes)| {
+        form.part("files", Part::bytes(bytes.to_vec()).file_name(path.to_string()))
+    })
+}
+
+fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        for (path, bytes) in files {
+            zip.start_file(*path, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// A .tar.gz of `files`, plus symbolic links `(path, target)`.
+fn tar_gz_bytes(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, path, *bytes).unwrap();
+    }
+    for (path, target) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        tar.append_link(&mut header, path, target).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+async fn post_form(app: &TestApp, key: &str, project: &str, form: Form) -> support::Resp {
+    let resp = app
+        .client
+        .post(app.url(&format!("/projects/{project}/scan")))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(resp).await
+}
+
+async fn archive(app: &TestApp, key: &str, project: &str, name: &str, bytes: Vec<u8>) -> String {
+    let form = Form::new().part("archive", Part::bytes(bytes).file_name(name.to_string()));
+    let r = post_form(app, key, project, form).await;
+    r.assert_status(202)["job_id"].as_str().unwrap().to_string()
+}
+
+/// Polls a job until it is final and returns its status document.
+async fn finished(app: &TestApp, key: &str, project: &str, job: &str) -> Value {
+    for _ in 0..600 {
+        let r = app.get(&format!("/projects/{project}/scan/status/{job}"), key).await;
+        let body = r.assert_status(200).clone();
+        if ["succeeded", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish");
+}
+
+async fn scanned(app: &TestApp, key: &str, project: &str) -> Vec<Value> {
+    let r =
+        app.get(&format!("/projects/{project}/context?source=codebase_scan&limit=100"), key).await;
+    r.assert_status(200)["items"].as_array().unwrap().clone()
+}
+
+async fn owner_with_project(app: &TestApp) -> (TestUser, String) {
+    let user = app.register("scanner").await;
+    let project = app.create_project(&user.api_key, "payments").await;
+    (user, project)
+}
+
+#[tokio::test]
+async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
+    let app = TestApp::new().await;
+    let (u, project) = owner_with_project(&app).await;
+    let form = form_files(&[
+        ("src/auth/app.py", APP_PY.as_bytes()),
+        ("src/lib.rs", LIB_RS.as_bytes()),
+        ("README.md", README.as_bytes()),
+        ("assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\0"),
+    ])
+    .text("chunk_size", "300")
+    .text("chunk_overlap", "0");
+    let r = post_form(&app, &u.api_key, &project, form).await;
+    let accepted = r.assert_status(202).clone();
+    assert_eq!(accepted["status"], "queued");
+    let job = accepted["job_id"].as_str().unwrap();
+    assert_eq!(accepted["status_url"], format!("/api/v1/projects/{project}/scan/status/{job}"));
+
+    let done = finished(&app, &u.api_key, &project, job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let result = &done["result"];
+    assert_eq!(result["files_indexed"], 3, "{result}");
+    assert_eq!(result["skipped"], json!([{"path": "assets/logo.png", "reason": "binary file"}]));
+    assert_eq!(result["errors"], json!([]));
+    assert!(result["chunks"].as_u64().unwrap() >= 3);
+    assert_eq!(done["progress"]["files_done"], 3);
+    assert_eq!(done["progress"]["files_total"], 3);
+
+    let chunks = scanned(&app, &u.api_key, &project).await;
+    let hash = chunks
+        .iter()
+        .find(|c| c["content"].as_str().unwrap().contains("def hash_password"))
+        .expect("the function is a chunk");
+    let meta = &hash["metadata"];
+    assert_eq!(meta["source"], "codebase_scan");
+    assert_eq!(meta["file_path"], "src/auth/app.py");
+    assert_eq!(meta["language"], "python");
+    assert_eq!(meta["symbol"], "hash_password");
+    // The function starts on line 4; its chunk may begin earlier (the imports above it).
+    let (start, end) = (meta["start_line"].as_u64().unwrap(), meta["end_line"].as_u64().unwrap());
+    assert!(start <= 4 && end >= 6, "{meta}");
+    assert!(meta["chunk_index"].as_i64().is_some());
+    let rust = chunks.iter().find(|c| c["metadata"]["language"] == "rust").unwrap();
+    assert_eq!(rust["metadata"]["file_path"], "src/lib.rs");
+
+    let found = app
+        .post(
+            "/context/search",
+            Some(&u.api_key),
+            json!({"query": "how are user passwords hashed before storing them?", "similarity_threshold": 0.0, "limit": 3}),
+        )
+        .await;
+    let top = &found.assert_status(200)["results"][0];
+    assert_eq!(top["metadata"]["file_path"], "src/auth/app.py", "{found:?}", found = found.body);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn zip_and_tar_gz_rescans_touch_only_what_changed() {
+    let app = TestApp::new().await;
+    let (u, project) = owner_with_project(&app).await;
+    let v1 = [
+        ("repo/app.py", APP_PY.as_bytes()),
+        ("repo/lib.rs", LIB_RS.as_bytes()),
+        ("repo/README.md", README.as_bytes()),
+        ("repo/node_modules/pkg/index.js", b"module.exports = {};\n" as &[u8]),
+    ];
+    let job = archive(&app, &u.api_key, &project, "repo.zip", zip_bytes(&v1)).await;
+    let first = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(first["result"]["files_indexed"], 3);
+    let skipped = first["result"]["skipped"].as_array().unwrap();
+    assert!(skipped.contains(
+        &json!({"path": "repo/node_modules", "reason": "vendored or generated directory"})
+    ));
+    let before = scanned(&app, &u.api_key, &project).await;
+    let lib_ids: Vec<Value> = before
+        .iter()
+        .filter(|c| c["metadata"]["file_path"] == "repo/lib.rs")
+        .map(|c| c["id"].clone())
+        .collect();
+
+    // v2 as a tar.gz: app.py edited, README.md deleted, lib.rs unchanged.
+    let edited = APP_PY.replace("60.0", "120.0");
+    let v2 = [("repo/app.py", edited.as_bytes()), ("repo/lib.rs", LIB_RS.as_bytes())];
+    let job = archive(&app, &u.api_key, &project, "repo.tar.gz", tar_gz_bytes(&v2, &[])).await;
+    let second = finished(&app, &u.api_key, &project, &job).await;
+    let result = &second["result"];
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(
+        (
+            result["files_indexed"].as_u64(),
+            result["files_unchanged"].as_u64(),
+            result["files_removed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{result}"
+    );
+    let after = scanned(&app, &u.api_key, &project).await;
+    let lib_after: Vec<Value> = after
+        .iter()
+        .filter(|c| c["metadata"]["file_path"] == "repo/lib.rs")
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(lib_after, lib_ids, "the unchanged file kept its contexts");
+    assert!(
+        after.iter().all(|c| c["metadata"]["file_path"] != "repo/README.md"),
+        "deleted file gone"
+    );
+    assert!(after.iter().any(|c| c["content"].as_str().unwrap().contains("120.0")));
+    assert!(after.iter().all(|c| !c["content"].as_str().unwrap().contains("60.0")));
+
+    // The same archive again: nothing to do.
+    let job = archive(&app, &u.api_key, &project, "repo.tar.gz", tar_gz_bytes(&v2, &[])).await;
+    let third = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(third["result"]["files_unchanged"], 2, "{third}");
+    assert_eq!(third["result"]["files_indexed"], 0);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn archives_cannot_escape_and_links_are_never_followed() {
+    let app = TestApp::new().await;
+    let (u, project) = owner_with_project(&app).await;
+    for (name, bytes) in [
+        (
+            "slip.zip",
+            zip_bytes(&[("ok.py", b"x = 1\n" as &[u8]), ("../../evil.sh", b"rm -rf /\n")]),
+        ),
+        ("abs.tar.gz", {
+            // tar::Builder refuses to write `..` itself, so the name goes into the header raw.
+            let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut tar = tar::Builder::new(gz);
+            let mut header = tar::Header::new_old();
+            let name = b"../outside.txt";
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_size(3);
+            header.set_cksum();
+            tar.append(&header, &b"bad"[..]).unwrap();
+            tar.into_inner().unwrap().finish().unwrap()
+        }),
+    ] {
+        let form = Form::new().part("archive", Part::bytes(bytes).file_name(name));
+        let r = post_form(&app, &u.api_key, &project, form).await;
+        r.assert_error(422, "INVALID_INPUT");
+        assert!(r.body["error"]["message"].as_str().unwrap().contains("outside"), "{}", r.body);
+    }
+    let form = form_files(&[("../escape.py", b"x = 1\n")]);
+    post_form(&app, &u.api_key, &project, form).await.assert_error(422, "INVALID_INPUT");
+    assert!(!app.dir.path().join("escape.py").exists());
+
+    let links = tar_gz_bytes(
+        &[("app.py", APP_PY.as_bytes())],
+        &[("passwd", "/etc/passwd"), ("up", "../../..")],
+    );
+    let job = archive(&app, &u.api_key, &project, "links.tgz", links).await;
+    let done = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(done["result"]["files_indexed"], 1, "{done}");
+    let reasons: Vec<&str> = done["result"]["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["link (never followed)", "link (never followed)"]);
+    let chunks = scanned(&app, &u.api_key, &project).await;
+    assert!(chunks.iter().all(|c| !c["content"].as_str().unwrap().contains("root:")));
+    app.shutdown().await;
+}
+
+/// A git repository in a temporary directory with the three files committed.
+fn git_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(dir.path().join("app.py"), APP_PY).unwrap();
+    std::fs::write(dir.path().join("lib.rs"), LIB_RS).unwrap();
+    std::fs::write(dir.path().join("README.md"), README).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    dir
+}
+
+#[tokio::test]
+async fn git_repositories_over_file_and_git_daemon() {
+    let repo = git_repo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut daemon = std::process::Command::new("git")
+        .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", repo.path().parent().unwrap().display()))
+        .arg(repo.path())
+        .spawn()
+        .unwrap();
+    let app = TestApp::with_env(&[("SCAN_ALLOWED_HOSTS", "file,127.0.0.1")]).await;
+    let (u, project) = owner_with_project(&app).await;
+    let body = json!({
+        "git_url": format!("file://{}", repo.path().display()),
+        "branch": "main",
+        "file_patterns": ["*.py", "*.md"],
+    });
+    let r = app.post(&format!("/projects/{project}/scan"), Some(&u.api_key), body).await;
+    let job = r.assert_status(202)["job_id"].as_str().unwrap().to_string();
+    let done = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["files_indexed"], 2, "patterns leave lib.rs out: {done}");
+    assert_eq!(done["result"]["files_not_matched"], 1);
+
+    // Over the git protocol from a loopback daemon (allow-listed), in a second project.
+    let other = app.create_project(&u.api_key, "daemon").await;
+    let name = repo.path().file_name().unwrap().to_string_lossy().to_string();
+    let mut ready = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "git daemon listening");
+    let body = json!({"git_url": format!("git://127.0.0.1:{port}/{name}")});
+    let r = app.post(&format!("/projects/{other}/scan"), Some(&u.api_key), body).await;
+    let job = r.assert_status(202)["job_id"].as_str().unwrap().to_string();
+    let done = finished(&app, &u.api_key, &other, &job).await;
+    daemon.kill().unwrap();
+    let _ = daemon.wait();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["files_indexed"], 3);
+    app.shutdown().await;
+
+    // Without the allow-list the same URLs are refused before any job exists.
+    let strict = TestApp::new().await;
+    let (u, project) = owner_with_project(&strict).await;
+    for url in [
+        format!("file://{}", repo.path().display()),
+        format!("git://127.0.0.1:{port}/{name}"),
+        "http://169.254.169.254/latest/meta-data".into(),
+        "https://localhost/team/repo.git".into(),
+        "git@10.0.0.7:team/repo.git".into(),
+    ] {
+        let r = strict
+            .post(&format!("/projects/{project}/scan"), Some(&u.api_key), json!({"git_url": url}))
+            .await;
+        r.assert_error(422, "INVALID_INPUT");
+        assert_eq!(r.body["error"]["details"]["field"], "git_url", "{url}: {}", r.body);
+    }
+    strict.shutdown().await;
+}
+
+#[tokio::test]
+async fn scan_endpoints_refuse_bad_requests() {
+    let app = TestApp::with_env(&[("SCAN_MAX_UPLOAD_BYTES", "20000")]).await;
+    let (u, project) = owner_with_project(&app).await;
+    let other = app.register("outsider").await;
+    let path = format!("/projects/{project}/scan");
+    let files = || form_files(&[("a.py", b"x = 1\n")]);
+
+    // No auth, wrong key, someone else's project, unknown and malformed project ids.
+    let r = app.client.post(app.url(&path)).multipart(files()).send().await.unwrap();
+    TestApp::read(r).await.assert_error(401, "INVALID_CREDENTIALS");
+    post_form(&app, "tc_not_a_key", &project, files()).await.assert_error(401, "INVALID_API_KEY");
+    post_form(&app, &other.api_key, &project, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    post_form(&app, &u.api_key, &unknown, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+    post_form(&app, &u.api_key, "not-a-uuid", files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+
+    // Malformed and invalid bodies.
+    let r = app
+        .client
+        .post(app.url(&path))
+        .bearer_auth(&u.api_key)
+        .header("content-type", "application/json")
+        .body("{\"git_url\": ")
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(r).await.assert_error(400, "INVALID_INPUT");
+    app.post(&path, Some(&u.api_key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    for (body, field) in [
+        (json!({"git_url": "https://example.com/r.git", "chunk_size": 10}), "chunk_size"),
+        (
+            json!({"git_url": "https://example.com/r.git", "chunk_size": 500, "chunk_overlap": 500}),
+            "chunk_overlap",
+        ),
+        (
+            json!({"git_url": "https://example.com/r.git", "file_patterns": ["src/["]}),
+            "file_patterns",
+        ),
+        (json!({"git_url": "ftp://example.com/r.git"}), "git_url"),
+    ] {
+        let r = app.post(&path, Some(&u.api_key), body).await;
+        r.assert_error(422, "INVALID_INPUT");
+        assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.body);
+    }
+    let both = files().text("git_url", "https://example.com/r.git");
+    post_form(&app, &u.api_key, &project, both).await.assert_error(422, "INVALID_INPUT");
+    let odd = Form::new().text("color", "blue");
+    post_form(&app, &u.api_key, &project, odd).await.assert_error(400, "INVALID_INPUT");
+    let rar = Form::new().part("archive", Part::bytes(b"Rar!".to_vec()).file_name("x.rar"));
+    post_form(&app, &u.api_key, &project, rar).await.assert_error(422, "INVALID_INPUT");
+    let broken = Form::new().part("archive", Part::bytes(b"not a zip".to_vec()).file_name("x.zip"));
+    post_form(&app, &u.api_key, &project, broken).await.assert_error(422, "INVALID_INPUT");
+    let big = form_files(&[("big.py", &vec![b'#'; 30_000])]);
+    post_form(&app, &u.api_key, &project, big).await.assert_error(413, "CONTEXT_TOO_LARGE");
+
+    // A read-only key may not scan; viewers of a team project may read status, not cancel.
+    let r = app
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "ro", "scopes": ["read"]}))
+        .await;
+    let read_only = r.assert_status(201)["key"].as_str().unwrap().to_string();
+    post_form(&app, &read_only, &project, files())
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+
+    // Status and cancel: unknown ids, other people's jobs.
+    let job =
+        archive(&app, &u.api_key, &project, "a.zip", zip_bytes(&[("a.py", b"x = 1\n")])).await;
+    let status = format!("/projects/{project}/scan/status/{job}");
+    app.get(&status, &other.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
+    let elsewhere = app.create_project(&u.api_key, "elsewhere").await;
+    app.get(&format!("/projects/{elsewhere}/scan/status/{job}"), &u.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.get(&format!("/projects/{project}/scan/status/{unknown}"), &u.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.get(&format!("/projects/{project}/scan/status/nope"), &u.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.post(&format!("/jobs/{job}/cancel"), Some(&other.api_key), json!({}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.post(&format!("/jobs/{unknown}/cancel"), Some(&u.api_key), json!({}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let done = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(done["status"], "succeeded");
+    let again = app.post(&format!("/jobs/{job}/cancel"), Some(&u.api_key), json!({})).await;
+    assert_eq!(again.assert_status(200)["status"], "succeeded", "a finished job stays finished");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_queued_scan_can_be_cancelled() {
+    // No workers: the job stays queued until cancelled.
+    let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
+    let (u, project) = owner_with_project(&app).await;
+    let job =
+        archive(&app, &u.api_key, &project, "a.zip", zip_bytes(&[("a.py", b"x = 1\n")])).await;
+    let workspace = app.dir.path().join("scans").join(&job);
+    assert!(workspace.join("src/a.py").exists(), "the upload is kept for the job");
+    let r = app.post(&format!("/jobs/{job}/cancel"), Some(&u.api_key), json!({})).await;
+    let body = r.assert_status(200);
+    assert_eq!(body["status"], "cancelled");
+    assert!(body["finished_at"].is_string());
+    assert!(!workspace.exists(), "a cancelled scan's upload is removed");
+    let status = app.get(&format!("/projects/{project}/scan/status/{job}"), &u.api_key).await;
+    assert_eq!(status.assert_status(200)["status"], "cancelled");
+    app.shutdown().await;
+}
