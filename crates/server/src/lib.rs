@@ -187,8 +187,11 @@ pub async fn start(
     crate::metrics::handle(); // installs the recorder before anything is recorded
     let limits = Arc::new(RateLimits::new(&config.rate_limits));
     let token = config.metrics_token.as_ref().map(|t| t.0.as_str());
-    let state = AppState::new(services.clone(), limits.clone(), token)
-        .with_scan_uploads(config.scan_max_upload_bytes, config.data_dir.join("scans"));
+    let state = AppState::new(services.clone(), limits.clone(), token).with_scans(
+        config.scan_max_upload_bytes,
+        config.data_dir.join("scans"),
+        config.job_workers,
+    );
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)

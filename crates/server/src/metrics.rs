@@ -20,6 +20,7 @@ pub const RATE_LIMITED: &str = "teamcontext_rate_limited_total";
 const DB_CONNECTIONS: &str = "teamcontext_db_connections";
 const PENDING_WRITES: &str = "teamcontext_pending_writes";
 const UPTIME: &str = "teamcontext_uptime_seconds";
+const JOBS: &str = "teamcontext_jobs";
 const BUILD_INFO: &str = "teamcontext_build_info";
 
 /// From 1 ms (a cached read) to 10 s (a large save on a busy machine).
@@ -66,6 +67,8 @@ fn describe() {
     describe_gauge!(DB_CONNECTIONS, "Database connections, by state (in_use, idle).");
     describe_gauge!(PENDING_WRITES, "Access counts and analytics events not yet written.");
     describe_gauge!(UPTIME, metrics::Unit::Seconds, "Time since the server started.");
+    describe_gauge!(JOBS, "Background jobs by status (queued is the queue depth).");
+    describe_counter!(domain::JOBS_FINISHED, "Background jobs ended, by kind and outcome.");
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label.");
 }
 
@@ -82,8 +85,14 @@ pub fn http_request(method: &str, route: Option<&str>, status: u16, latency: Dur
 }
 
 /// The exposition text, with the gauges that are read rather than recorded brought up to date.
-pub fn render(state: &AppState) -> String {
+pub async fn render(state: &AppState) -> String {
     let handle = handle();
+    // Every status is set, including absent ones, so a drained queue reads 0 rather than stale.
+    let counts = state.services.job_counts().await.unwrap_or_default();
+    for status in ["queued", "running", "succeeded", "failed", "cancelled"] {
+        let n = counts.iter().find(|(s, _)| s.as_str() == status).map_or(0, |(_, n)| *n);
+        metrics::gauge!(JOBS, "status" => status).set(n as f64);
+    }
     let pool = state.services.store_pool_status();
     metrics::gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(pool.in_use));
     metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));

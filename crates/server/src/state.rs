@@ -25,6 +25,8 @@ pub struct AppState {
     pub scan_upload_limit: usize,
     /// Where uploaded archives wait while a scan is set up.
     pub scan_upload_dir: std::path::PathBuf,
+    /// Job workers in this process (`JOB_WORKERS`), for health.
+    pub job_workers: usize,
 }
 
 impl AppState {
@@ -41,13 +43,16 @@ impl AppState {
             embedder_probe: Arc::default(),
             scan_upload_limit: 200 * 1024 * 1024,
             scan_upload_dir: std::env::temp_dir(),
+            job_workers: 0,
         }
     }
 
-    /// Sets the scan upload limit and the directory for uploads in progress.
-    pub fn with_scan_uploads(mut self, limit: usize, dir: std::path::PathBuf) -> Self {
+    /// Sets the scan upload limit, the directory for uploads in progress and the number of
+    /// job workers.
+    pub fn with_scans(mut self, limit: usize, dir: std::path::PathBuf, workers: usize) -> Self {
         self.scan_upload_limit = limit;
         self.scan_upload_dir = dir;
+        self.job_workers = workers;
         self
     }
 }

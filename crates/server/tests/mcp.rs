@@ -126,7 +126,8 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
             "get_cost_savings",
             "get_relevant_context",
             "list_projects",
-            "save_to_context"
+            "save_to_context",
+            "scan_codebase"
         ]
     );
     for tool in tools {
@@ -205,6 +206,27 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
     let usage = app.get("/analytics/usage", &b.api_key).await;
     assert_eq!(usage.assert_status(200)["sources_breakdown"], json!({"cursor": 2}));
 
+    // Bob indexes a file through the tool; the scan runs as a job and is found by meaning.
+    let code = "def refund(invoice):\n    \"\"\"Give the customer their money back for an invoice.\"\"\"\n    return stripe.Refund.create(charge=invoice.charge_id)\n";
+    let scan = python(http_plan(
+        &app,
+        &b.api_key,
+        "cursor-vscode",
+        json!([call("scan_codebase", json!({"project_id": project, "files": [{"path": "billing/refunds.py", "content": code}]}))]),
+    ))
+    .await;
+    let job = ok(&scan["results"][0])["job_id"].as_str().unwrap().to_string();
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        status = app.get(&format!("/projects/{project}/scan/status/{job}"), &b.api_key).await.body;
+        if status["status"] == "succeeded" || status["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(status["result"]["files_indexed"], 1);
+
     // Cid, who belongs to neither, sees nothing and can write nothing there.
     let cid = python(http_plan(
         &app,
@@ -243,7 +265,7 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
         "ops": [{"op": "list_tools"}, call("save_to_context", json!({"content": WEBHOOKS, "project_id": project}))],
     }))
     .await;
-    assert_eq!(ann["results"][0].as_array().unwrap().len(), 5);
+    assert_eq!(ann["results"][0].as_array().unwrap().len(), 6);
     let id = ok(&ann["results"][1])["id"].as_str().unwrap().to_string();
     let stored = app.get(&format!("/context/{id}"), &a.api_key).await;
     assert_eq!(stored.assert_status(200)["metadata"]["source"], "claude");
@@ -354,6 +376,9 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
             call("list_projects", json!({"cursor": "%%%"})),
             call("get_cost_savings", json!({"days": 0})),
             call("get_cost_savings", json!({"project_id": "not-a-uuid"})),
+            call("scan_codebase", json!({"files": []})),
+            call("scan_codebase", json!({"project_id": project})),
+            call("scan_codebase", json!({"project_id": project, "git_url": "http://127.0.0.1/x.git"})),
         ]),
     ))
     .await;
@@ -371,6 +396,9 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
             "CONTEXT_NOT_FOUND",
             "INVALID_INPUT",
             "INVALID_INPUT",
+            "INVALID_INPUT",
+            "MISSING_REQUIRED_FIELD",
+            "MISSING_REQUIRED_FIELD",
             "INVALID_INPUT",
         ]
     );

@@ -82,6 +82,14 @@ async fn metrics_parse_and_move_with_requests() {
     assert_eq!(types["teamcontext_search_duration_seconds"], "histogram");
     assert_eq!(types["teamcontext_embedding_duration_seconds"], "histogram");
     assert_eq!(types["teamcontext_db_connections"], "gauge");
+    assert_eq!(types["teamcontext_jobs"], "gauge");
+    assert!(
+        after["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "teamcontext_jobs" && s["labels"]["status"] == "queued")
+    );
 
     let delta = |name: &str, labels: &[(&str, &str)]| {
         sample(&after, name, labels) - sample(&before, name, labels)
@@ -131,11 +139,13 @@ async fn health_reports_each_component() {
     let b = r.assert_status(200).clone();
     assert_eq!(b["status"], "healthy");
     let components = &b["components"];
-    for name in ["database", "embedder", "write_queue"] {
+    for name in ["database", "embedder", "write_queue", "job_queue"] {
         assert_eq!(components[name]["status"], "healthy", "{name}: {b}");
     }
     assert!(components["embedder"]["latency_ms"].as_f64().unwrap() > 0.0);
     assert!(components["write_queue"]["depth"].as_u64().is_some());
+    assert_eq!(components["job_queue"]["queued"], 0);
+    assert_eq!(components["job_queue"]["workers"], 1);
     // The embedder probe is reused within 30 s: the second answer repeats its latency.
     let again = app.send(Method::GET, "/health", None, None).await;
     assert_eq!(again.body["components"]["embedder"], components["embedder"]);

@@ -58,10 +58,23 @@ pub struct QueueHealth {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct JobQueueHealth {
+    /// `healthy`, or `degraded` when the queue cannot be read.
+    status: &'static str,
+    /// Jobs waiting for a worker.
+    queued: i64,
+    /// Jobs a worker is running.
+    running: i64,
+    /// Workers in this process (`JOB_WORKERS`); 0 means jobs wait for another replica.
+    workers: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Components {
     database: ComponentHealth,
     embedder: ComponentHealth,
     write_queue: QueueHealth,
+    job_queue: JobQueueHealth,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,15 +102,30 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         status: if depth > WRITE_QUEUE_DEGRADED { "degraded" } else { "healthy" },
         depth,
     };
-    let healthy =
-        [database.status, embedder.status, write_queue.status].iter().all(|s| *s == "healthy");
+    let job_queue = match state.services.job_counts().await {
+        Ok(counts) => {
+            let count = |s: &str| counts.iter().find(|(k, _)| k.as_str() == s).map_or(0, |c| c.1);
+            JobQueueHealth {
+                status: "healthy",
+                queued: count("queued"),
+                running: count("running"),
+                workers: state.job_workers,
+            }
+        }
+        Err(_) => {
+            JobQueueHealth { status: "degraded", queued: 0, running: 0, workers: state.job_workers }
+        }
+    };
+    let healthy = [database.status, embedder.status, write_queue.status, job_queue.status]
+        .iter()
+        .all(|s| *s == "healthy");
     let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
         Json(Health {
             status: if healthy { "healthy" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
-            components: Components { database, embedder, write_queue },
+            components: Components { database, embedder, write_queue, job_queue },
         }),
     )
 }

@@ -14,10 +14,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
-use tc_domain::services::{MAX_REPORT_DAYS, source_for_mcp_client};
+use tc_domain::services::{MAX_REPORT_DAYS, Upload, source_for_mcp_client};
 use tc_domain::views::{
     ContextMetadataInput, ContextView, CostSavingsReport, ProjectView, ReportQuery,
-    SaveContextRequest, SaveContextResponse, SearchRequest, SearchResponse,
+    SaveContextRequest, SaveContextResponse, ScanAccepted, ScanRequest, SearchRequest,
+    SearchResponse,
 };
 use tc_domain::{Caller, DomainError, ErrorCode};
 use tracing::error;
@@ -97,6 +98,29 @@ pub struct GetCostSavingsInput {
     /// How many days back from now, 1–3660 (default 30). Up to 92 days are broken down by day,
     /// up to two years by ISO week, longer by month.
     pub days: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScanFile {
+    /// The file's path relative to the project root, e.g. `src/auth/login.py`.
+    pub path: String,
+    /// The file's text.
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ScanCodebaseInput {
+    /// The project to index into.
+    #[schemars(with = "Uuid")]
+    pub project_id: Option<String>,
+    /// Files to index (added or updated; other files are left alone). Give these or `git_url`.
+    pub files: Option<Vec<ScanFile>>,
+    /// A repository to clone and index as a whole (files gone from it are removed).
+    pub git_url: Option<String>,
+    /// The branch to scan (default: the repository's default branch).
+    pub branch: Option<String>,
+    /// Globs a path must match, e.g. `["*.py", "src/**/*.ts"]`.
+    pub file_patterns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -218,6 +242,34 @@ impl TeamContextMcp {
             ..ReportQuery::default()
         };
         self.state.services.cost_savings(&caller, &query).await.map(Json).map_err(tool_error)
+    }
+
+    /// Starts a codebase scan.
+    #[tool(
+        name = "scan_codebase",
+        description = "Index source code into a project's shared memory so that every teammate's assistant can search it: either `files` (path and content of each; added or updated, nothing else changes) or a `git_url` to clone (the repository as a whole; files deleted from it are removed). Code is split along functions and classes, and only files whose content changed since the last scan are re-indexed. Returns a job id at once; the scan runs in the background.",
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = true)
+    )]
+    async fn scan_codebase(
+        &self,
+        Parameters(input): Parameters<ScanCodebaseInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ScanAccepted>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
+        let project = project_id(&raw)?;
+        let upload = input.files.map(|files| {
+            Upload::Files(files.into_iter().map(|f| (f.path, f.content.into_bytes())).collect())
+        });
+        let request = ScanRequest {
+            git_url: input.git_url,
+            branch: input.branch,
+            file_patterns: input.file_patterns,
+            chunk_size: None,
+            chunk_overlap: None,
+        };
+        let started = self.state.services.start_scan(&caller, project, request, upload).await;
+        started.map(Json).map_err(tool_error)
     }
 
     /// Fetches one context in full.
