@@ -1,6 +1,7 @@
 //! The `teamcontext` binary: configuration errors name their variable, `migrate` prepares a
 //! fresh database, the operator commands act on accounts, a backup taken while serving restores
-//! to a searchable server, and one data directory serves one server at a time.
+//! to a searchable server, one data directory serves one server at a time, and a scan killed
+//! with SIGKILL finishes after a restart exactly as an uninterrupted one.
 
 use std::process::{Command, Stdio};
 
@@ -67,10 +68,15 @@ struct Served {
 }
 
 fn serve(dir: &std::path::Path, log_level: &str) -> Served {
+    serve_with(dir, log_level, &[])
+}
+
+fn serve_with(dir: &std::path::Path, log_level: &str, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     let mut child = teamcontext(dir)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("LOG_LEVEL", log_level)
+        .envs(env.iter().copied())
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -262,5 +268,175 @@ async fn backup_while_serving_then_restore() {
         .map(|r| r["content"].as_str().unwrap())
         .collect();
     assert_eq!(contents, vec![kept]);
+    server.stop();
+}
+
+/// Every scanned chunk of a project as (file, chunk index, content), sorted, paging through.
+async fn scanned_chunks(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    project: &str,
+) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/projects/{project}/context?source=codebase_scan&limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: serde_json::Value =
+            client.get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+        for c in page["items"].as_array().unwrap() {
+            out.push((
+                c["metadata"]["file_path"].as_str().unwrap().to_string(),
+                c["metadata"]["chunk_index"].as_i64().unwrap(),
+                c["content"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn job_status(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    project: &str,
+    job: &str,
+) -> serde_json::Value {
+    let url = format!("{base}/projects/{project}/scan/status/{job}");
+    client.get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
+    // Forty modules of a few chunks each: long enough to kill the server in the middle.
+    let mut tar =
+        tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for i in 0..40 {
+        let body: String = (0..12)
+            .map(|f| format!("def handler_{i}_{f}(request):\n    \"\"\"Handle request kind {f} of module {i}.\"\"\"\n    return respond(request, status={f}, module={i})\n\n\n"))
+            .collect();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("app/module_{i:02}.py"), body.as_bytes()).unwrap();
+    }
+    let archive = tar.into_inner().unwrap().finish().unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("JOB_LEASE_SECS", "2"),
+        ("RATE_LIMIT_PER_KEY_PER_MIN", "0"),
+        ("RATE_LIMIT_PER_IP_PER_MIN", "0"),
+    ];
+    let mut server = serve_with(dir.path(), "warn", &env);
+    let (base, client) = (server.base.clone(), reqwest::Client::new());
+    let reg: serde_json::Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": "kill@example.com", "password": "kill-9-password", "name": "K"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let mut projects = Vec::new();
+    for name in ["interrupted", "uninterrupted"] {
+        let p: serde_json::Value = client
+            .post(format!("{base}/projects"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        projects.push(p["id"].as_str().unwrap().to_string());
+    }
+    let upload = |project: &str| {
+        let part = reqwest::multipart::Part::bytes(archive.clone()).file_name("app.tar.gz");
+        let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
+        client
+            .post(format!("{base}/projects/{project}/scan"))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+    };
+    let accepted: serde_json::Value = upload(&projects[0]).await.unwrap().json().await.unwrap();
+    let job = accepted["job_id"].as_str().unwrap().to_string();
+
+    // Kill -9 once some files are indexed and others are not.
+    let mut done_before = 0;
+    for _ in 0..600 {
+        let status = job_status(&client, &base, &key, &projects[0], &job).await;
+        done_before = status["progress"]["files_done"].as_u64().unwrap_or(0);
+        if done_before >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!((5..40).contains(&done_before), "killed mid-way ({done_before} files done)");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    // A new process takes the job over once the dead one's lease expires.
+    let server = serve_with(dir.path(), "warn", &env);
+    let base = server.base.clone();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..1200 {
+        status = job_status(&client, &base, &key, &projects[0], &job).await;
+        if status["status"] != "running" && status["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(status["attempts"], 2, "claimed again after the crash");
+    let result = &status["result"];
+    assert_eq!(
+        result["files_indexed"].as_u64().unwrap() + result["files_unchanged"].as_u64().unwrap(),
+        40,
+        "the files indexed before the crash were not redone: {result}"
+    );
+    assert!(result["files_unchanged"].as_u64().unwrap() >= done_before.saturating_sub(1));
+
+    // The same archive scanned without interruption gives the same contexts, none twice.
+    let base2 = base.clone();
+    let upload2 = || {
+        let part = reqwest::multipart::Part::bytes(archive.clone()).file_name("app.tar.gz");
+        let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
+        client
+            .post(format!("{base2}/projects/{}/scan", projects[1]))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+    };
+    let accepted: serde_json::Value = upload2().await.unwrap().json().await.unwrap();
+    let clean_job = accepted["job_id"].as_str().unwrap().to_string();
+    for _ in 0..1200 {
+        let s = job_status(&client, &base, &key, &projects[1], &clean_job).await;
+        if s["status"] == "succeeded" {
+            break;
+        }
+        assert_ne!(s["status"], "failed", "{s}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let interrupted = scanned_chunks(&client, &base, &key, &projects[0]).await;
+    let uninterrupted = scanned_chunks(&client, &base, &key, &projects[1]).await;
+    assert!(interrupted.len() > 40);
+    assert_eq!(interrupted, uninterrupted);
+    let mut keys: Vec<(&String, i64)> = interrupted.iter().map(|(f, i, _)| (f, *i)).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), interrupted.len(), "no chunk stored twice");
     server.stop();
 }
