@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod rate_limit;
+pub mod scan_cli;
 pub mod state;
 pub mod telemetry;
 

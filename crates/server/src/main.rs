@@ -49,6 +49,32 @@ enum Command {
         /// A file written by `teamcontext backup`.
         file: PathBuf,
     },
+    /// Index a local directory into a project on a server, with a progress bar.
+    Scan {
+        /// The directory to scan (its .gitignore is honoured).
+        path: PathBuf,
+        /// The project to index into.
+        #[arg(long)]
+        project: String,
+        /// The TeamContext server's URL.
+        #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An API key (tc_…) for that server.
+        #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// Only files matching this glob (repeatable), e.g. `--pattern '*.py'`.
+        #[arg(long = "pattern")]
+        patterns: Vec<String>,
+        /// Characters per chunk (default 1000).
+        #[arg(long)]
+        chunk_size: Option<u32>,
+        /// Characters shared by consecutive chunks (default 200).
+        #[arg(long)]
+        chunk_overlap: Option<u32>,
+        /// Return once the scan is queued instead of following it.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Serve MCP on stdin/stdout for an assistant that launches a command (Claude Desktop,
     /// Claude Code, Cursor), forwarding to a TeamContext server.
     Mcp {
@@ -86,6 +112,29 @@ async fn main() -> anyhow::Result<()> {
         teamcontext::telemetry::init_stderr(std::env::var("LOG_LEVEL").ok().as_deref());
         let target = teamcontext::mcp::proxy::ProxyTarget { server, api_key };
         return teamcontext::mcp::proxy::run_stdio(target).await;
+    }
+    if let Some(Command::Scan {
+        path,
+        project,
+        server,
+        api_key,
+        patterns,
+        chunk_size,
+        chunk_overlap,
+        no_wait,
+    }) = cli.command
+    {
+        let args = teamcontext::scan_cli::ScanArgs {
+            path,
+            project,
+            server,
+            api_key,
+            patterns,
+            chunk_size,
+            chunk_overlap,
+            no_wait,
+        };
+        return teamcontext::scan_cli::run(args).await;
     }
     let config = Config::load(cli.config.as_deref()).context("configuration error")?;
     teamcontext::telemetry::init(config.log_format, &config.log_level);
@@ -173,7 +222,9 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             println!("{}", result.map_err(|e| anyhow::anyhow!("{}", e.message))?);
         }
-        Command::Mcp { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Mcp { .. } | Command::Scan { .. } => {
+            unreachable!("handled before the configuration is loaded")
+        }
     }
     Ok(())
 }

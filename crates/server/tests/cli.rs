@@ -440,3 +440,63 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
     assert_eq!(keys.len(), interrupted.len(), "no chunk stored twice");
     server.stop();
 }
+
+#[tokio::test]
+async fn scan_command_uploads_a_directory_and_reports() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path(), "warn");
+    let (base, client) = (server.base.clone(), reqwest::Client::new());
+    let reg: serde_json::Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": "cli@example.com", "password": "cli-scan-password", "name": "C"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let project: serde_json::Value = client
+        .post(format!("{base}/projects"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "cli"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let project = project["id"].as_str().unwrap().to_string();
+    let code = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(code.path().join("src")).unwrap();
+    std::fs::create_dir_all(code.path().join("node_modules/dep")).unwrap();
+    std::fs::write(code.path().join("src/main.py"), "def main():\n    print('hello')\n").unwrap();
+    std::fs::write(code.path().join("src/util.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    std::fs::write(code.path().join("node_modules/dep/index.js"), "module.exports = 1;\n").unwrap();
+    std::fs::write(code.path().join("notes.tmp"), "scratch\n").unwrap();
+    std::fs::write(code.path().join(".gitignore"), "*.tmp\n").unwrap();
+    let server_url = base.trim_end_matches("/api/v1").to_string();
+    let scan = |key: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
+        cmd.env_clear().args(["scan".as_ref(), code.path().as_os_str()]).args([
+            "--project",
+            &project,
+            "--server",
+            &server_url,
+            "--api-key",
+            key,
+        ]);
+        cmd.output().unwrap()
+    };
+    let out = scan(&key);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("3 file(s) indexed, 0 unchanged"), "{stdout}");
+    let again = scan(&key);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("0 file(s) indexed, 3 unchanged"), "{stdout}");
+    let refused = scan("tc_wrong_key_entirely");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the scan (401"));
+    server.stop();
+}
