@@ -8,6 +8,8 @@
 #   - search latency over this repository's own docs and code, the same query through REST
 #     (POST /context/search) and through MCP (tools/call get_relevant_context on a session)
 #   - the vector index alone: 100k and 1M synthetic passages, project filters of 1/10/100%
+#   - a codebase scan of the tokio 1.54.1 source (fetched through cargo) and its unchanged
+#     re-scan, end to end through `teamcontext scan` (BENCH_SKIP_SCAN=1 skips it)
 #   - analytics reports over 1M events (seeded through the store, read over HTTP)
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
@@ -138,6 +140,40 @@ echo "| server RSS, idle after start | $((IDLE_RSS / 1024)) MiB |"
 echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
 search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
 search_row "MCP tools/call get_relevant_context, same query" "$MCP"
+
+# Scanning: the tokio 1.54.1 source through `teamcontext scan` (pack, upload, chunk, embed,
+# store), then the same tree again unchanged.
+if [ "${BENCH_SKIP_SCAN:-0}" != 1 ]; then
+  TOKIO_SRC=$(scripts/fetch-tokio-source.sh)
+  SCAN_PROJECT=$(curl -sf -X POST "$BASE/projects" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d '{"name":"tokio","description":"the tokio 1.54.1 source"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+  scan_once() {
+    local start end
+    start=$(date +%s.%N)
+    "$BIN" scan "$TOKIO_SRC" --project "$SCAN_PROJECT" --server "http://127.0.0.1:$PORT" --api-key "$KEY" >"$DATA/scan.out" 2>/dev/null
+    end=$(date +%s.%N)
+    echo "$start $end"
+  }
+  read -r S1 E1 < <(scan_once)
+  FIRST=$(cat "$DATA/scan.out")
+  read -r S2 E2 < <(scan_once)
+  SECOND=$(cat "$DATA/scan.out")
+  LINES=$(find "$TOKIO_SRC" -type f -name '*.rs' -print0 | xargs -0 cat | wc -l)
+  python3 - "$S1" "$E1" "$S2" "$E2" "$LINES" "$FIRST" "$SECOND" <<'PY'
+import re, sys
+s1, e1, s2, e2, lines = map(float, sys.argv[1:6])
+first, second = sys.argv[6], sys.argv[7]
+num = lambda pat, text: int(re.search(pat, text).group(1))
+files = num(r"(\d+) file\(s\) indexed", first)
+chunks = num(r"(\d+) chunk\(s\)", first)
+tokens = num(r"(\d+) token\(s\)", first)
+total = e1 - s1
+print(f"| scan of tokio 1.54.1 ({int(lines)} lines of Rust; {files} files indexed, {chunks} chunks, {tokens} tokens) "
+      f"| {total:.1f} s: {files / total:.1f} files/s, {chunks / total:.1f} chunks/s, {tokens / total:.0f} tokens/s |")
+unchanged = num(r"(\d+) unchanged", second)
+print(f"| unchanged re-scan of the same tree ({unchanged} files unchanged) | {e2 - s2:.1f} s |")
+PY
+fi
 
 echo
 echo "Vector index (exact scan or HNSW graph; synthetic 384-d unit vectors in 100 projects, 100 queries each)"
