@@ -50,31 +50,7 @@ enum Command {
         file: PathBuf,
     },
     /// Index a local directory into a project on a server, with a progress bar.
-    Scan {
-        /// The directory to scan (its .gitignore is honoured).
-        path: PathBuf,
-        /// The project to index into.
-        #[arg(long)]
-        project: String,
-        /// The TeamContext server's URL.
-        #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// An API key (tc_…) for that server.
-        #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
-        api_key: String,
-        /// Only files matching this glob (repeatable), e.g. `--pattern '*.py'`.
-        #[arg(long = "pattern")]
-        patterns: Vec<String>,
-        /// Characters per chunk (default 1000).
-        #[arg(long)]
-        chunk_size: Option<u32>,
-        /// Characters shared by consecutive chunks (default 200).
-        #[arg(long)]
-        chunk_overlap: Option<u32>,
-        /// Return once the scan is queued instead of following it.
-        #[arg(long)]
-        no_wait: bool,
-    },
+    Scan(teamcontext::scan_cli::ScanArgs),
     /// Serve MCP on stdin/stdout for an assistant that launches a command (Claude Desktop,
     /// Claude Code, Cursor), forwarding to a TeamContext server.
     Mcp {
@@ -113,27 +89,7 @@ async fn main() -> anyhow::Result<()> {
         let target = teamcontext::mcp::proxy::ProxyTarget { server, api_key };
         return teamcontext::mcp::proxy::run_stdio(target).await;
     }
-    if let Some(Command::Scan {
-        path,
-        project,
-        server,
-        api_key,
-        patterns,
-        chunk_size,
-        chunk_overlap,
-        no_wait,
-    }) = cli.command
-    {
-        let args = teamcontext::scan_cli::ScanArgs {
-            path,
-            project,
-            server,
-            api_key,
-            patterns,
-            chunk_size,
-            chunk_overlap,
-            no_wait,
-        };
+    if let Some(Command::Scan(args)) = cli.command {
         return teamcontext::scan_cli::run(args).await;
     }
     let config = Config::load(cli.config.as_deref()).context("configuration error")?;
@@ -142,8 +98,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let embedder = teamcontext::load_embedder(&config)?;
             let server = teamcontext::start(config, Arc::new(SystemClock), embedder).await?;
+            let stop = teamcontext::shutdown_signal();
             println!("TeamContext is listening on http://{}", server.addr);
-            teamcontext::shutdown_signal().await;
+            stop.await;
             server.shutdown().await;
         }
         Command::Migrate => {
@@ -222,7 +179,7 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             println!("{}", result.map_err(|e| anyhow::anyhow!("{}", e.message))?);
         }
-        Command::Mcp { .. } | Command::Scan { .. } => {
+        Command::Mcp { .. } | Command::Scan(_) => {
             unreachable!("handled before the configuration is loaded")
         }
     }

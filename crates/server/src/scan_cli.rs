@@ -15,17 +15,31 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tc_scan::walk::{SelectOptions, select};
 
-/// What `teamcontext scan` was asked to do.
-#[derive(Debug, Clone)]
+/// What `teamcontext scan` was asked to do (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ScanArgs {
+    /// The directory to scan (its .gitignore is honoured).
     pub path: PathBuf,
+    /// The project to index into.
+    #[arg(long)]
     pub project: String,
+    /// The TeamContext server's URL.
+    #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
+    /// An API key (tc_…) for that server.
+    #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
     pub api_key: String,
+    /// Only files matching this glob (repeatable), e.g. `--pattern '*.py'`.
+    #[arg(long = "pattern")]
     pub patterns: Vec<String>,
+    /// Characters per chunk (default 1000).
+    #[arg(long)]
     pub chunk_size: Option<u32>,
+    /// Characters shared by consecutive chunks (default 200).
+    #[arg(long)]
     pub chunk_overlap: Option<u32>,
-    /// Return once the server accepted the scan, without following it.
+    /// Return once the scan is queued instead of following it.
+    #[arg(long)]
     pub no_wait: bool,
 }
 

@@ -181,6 +181,41 @@ async fn logs_are_structured_and_never_contain_secrets() {
     assert_eq!(me_line["user_id"], reg["user"]["id"]);
 }
 
+/// Registers `email` on the server at `base` and creates a project for each of `projects`;
+/// returns the API key and the project ids.
+async fn account(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    projects: &[&str],
+) -> (String, Vec<String>) {
+    let reg: serde_json::Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": "a long test password", "name": "T"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in projects {
+        let p: serde_json::Value = client
+            .post(format!("{base}/projects"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(p["id"].as_str().unwrap().to_string());
+    }
+    (key, ids)
+}
+
 #[tokio::test]
 async fn backup_while_serving_then_restore() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,22 +223,12 @@ async fn backup_while_serving_then_restore() {
     let backup = backups.path().join("team.db");
     let server = serve(dir.path(), "warn");
     let (base, client) = (server.base.clone(), reqwest::Client::new());
-    let reg = client
-        .post(format!("{base}/auth/register"))
-        .json(&serde_json::json!({"email": "ops@example.com", "password": "backup-password", "name": "Ops"}))
-        .send()
-        .await
-        .unwrap();
-    let reg: serde_json::Value = reg.json().await.unwrap();
-    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
+    let (key, projects) = account(&client, &base, "ops@example.com", &["ops"]).await;
+    let project = projects[0].clone();
     let post = |path: &str, body: serde_json::Value| {
         let request = client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send();
         async move { request.await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
-    let project = post("/projects", serde_json::json!({"name": "ops"})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let kept = "Backups run nightly at 02:00 with VACUUM INTO and are kept for thirty days.";
     post("/context/save", serde_json::json!({"content": kept, "project_id": project})).await;
 
@@ -339,30 +364,8 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
     ];
     let mut server = serve_with(dir.path(), "warn", &env);
     let (base, client) = (server.base.clone(), reqwest::Client::new());
-    let reg: serde_json::Value = client
-        .post(format!("{base}/auth/register"))
-        .json(&serde_json::json!({"email": "kill@example.com", "password": "kill-9-password", "name": "K"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
-    let mut projects = Vec::new();
-    for name in ["interrupted", "uninterrupted"] {
-        let p: serde_json::Value = client
-            .post(format!("{base}/projects"))
-            .bearer_auth(&key)
-            .json(&serde_json::json!({"name": name}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        projects.push(p["id"].as_str().unwrap().to_string());
-    }
+    let (key, projects) =
+        account(&client, &base, "kill@example.com", &["interrupted", "uninterrupted"]).await;
     let upload = |project: &str| {
         let part = reqwest::multipart::Part::bytes(archive.clone()).file_name("app.tar.gz");
         let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
@@ -446,27 +449,8 @@ async fn scan_command_uploads_a_directory_and_reports() {
     let data = tempfile::tempdir().unwrap();
     let server = serve(data.path(), "warn");
     let (base, client) = (server.base.clone(), reqwest::Client::new());
-    let reg: serde_json::Value = client
-        .post(format!("{base}/auth/register"))
-        .json(&serde_json::json!({"email": "cli@example.com", "password": "cli-scan-password", "name": "C"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = reg["api_key"]["key"].as_str().unwrap().to_string();
-    let project: serde_json::Value = client
-        .post(format!("{base}/projects"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"name": "cli"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let project = project["id"].as_str().unwrap().to_string();
+    let (key, projects) = account(&client, &base, "cli@example.com", &["cli"]).await;
+    let project = projects[0].clone();
     let code = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(code.path().join("src")).unwrap();
     std::fs::create_dir_all(code.path().join("node_modules/dep")).unwrap();
