@@ -107,6 +107,8 @@ async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
         ("src/lib.rs", LIB_RS.as_bytes()),
         ("README.md", README.as_bytes()),
         ("assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\0"),
+        // Above the general 10 MB body limit: scan uploads have their own (200 MB).
+        ("data/dump.sql", &vec![b'-'; 12 * 1024 * 1024]),
     ])
     .text("chunk_size", "300")
     .text("chunk_overlap", "0");
@@ -120,7 +122,13 @@ async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
     assert_eq!(done["status"], "succeeded", "{done}");
     let result = &done["result"];
     assert_eq!(result["files_indexed"], 3, "{result}");
-    assert_eq!(result["skipped"], json!([{"path": "assets/logo.png", "reason": "binary file"}]));
+    assert_eq!(
+        result["skipped"],
+        json!([
+            {"path": "assets/logo.png", "reason": "binary file"},
+            {"path": "data/dump.sql", "reason": "larger than 1048576 bytes"},
+        ])
+    );
     assert_eq!(result["errors"], json!([]));
     assert!(result["chunks"].as_u64().unwrap() >= 3);
     assert_eq!(done["progress"]["files_done"], 3);
