@@ -185,7 +185,7 @@ cargo run --release -q -p teamcontext --example analytics_reports -- "${BENCH_AN
 
 echo
 echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"
-echo "TeamContext (candle):"
+echo "TeamContext (ONNX Runtime; fp32 is the default, int8 the opt-in fast path):"
 cargo run --release -q -p tc-embed --example throughput -- "$MODEL_DIR"
 if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
   if [ ! -x .bench-venv/bin/python ] || ! .bench-venv/bin/python -c 'import sentence_transformers' 2>/dev/null; then

@@ -1,7 +1,7 @@
 //! Text embedding for TeamContext. [`Embedder`] is the one interface the rest of the server
-//! uses; [`LocalEmbedder`] runs all-MiniLM-L6-v2 in process (candle, pure Rust, exactly the
+//! uses; [`LocalEmbedder`] runs all-MiniLM-L6-v2 in process (ONNX Runtime, exactly the
 //! sentence-transformers recipe: 256-token window, mean pooling over the attention mask, L2
-//! normalisation) and [`OpenAiEmbedder`] calls any OpenAI-compatible `/embeddings` endpoint
+//! normalisation; optionally int8) and [`OpenAiEmbedder`] calls any OpenAI-compatible `/embeddings` endpoint
 //! (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).
 //!
 //! Every vector a provider returns is unit length, so cosine similarity is a dot product.
@@ -11,7 +11,7 @@ mod openai;
 
 use std::ops::Range;
 
-pub use local::LocalEmbedder;
+pub use local::{LocalEmbedder, Precision, RUNTIME_LIBRARY};
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use tc_embed::{Embedder, LocalEmbedder, cosine};
+use tc_embed::{EmbedError, Embedder, LocalEmbedder, Precision, cosine};
 
 fn model_dir() -> PathBuf {
     match std::env::var_os("TEAMCONTEXT_TEST_MODEL_DIR") {
@@ -16,8 +16,12 @@ fn model_dir() -> PathBuf {
 }
 
 fn load() -> LocalEmbedder {
+    load_with(Precision::Fp32)
+}
+
+fn load_with(precision: Precision) -> LocalEmbedder {
     let dir = model_dir();
-    LocalEmbedder::load(&dir).unwrap_or_else(|e| {
+    LocalEmbedder::load(&dir, precision).unwrap_or_else(|e| {
         panic!(
             "{e}\nfetch the model first: scripts/fetch-model.sh {} (or `make model`)",
             dir.display()
@@ -45,6 +49,47 @@ async fn matches_sentence_transformers() {
         assert!(similarity >= 0.999, "cosine {similarity} for {text:?}");
         let norm: f32 = mine.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
+    }
+}
+
+/// The fast path trades a little accuracy for speed: its vectors stay in the same space, close
+/// enough that vectors stored by one precision are found by queries of the other.
+#[tokio::test]
+async fn int8_stays_close_to_sentence_transformers() {
+    let reference: Reference =
+        serde_json::from_str(include_str!("data/reference.json")).expect("reference vectors");
+    let model = load_with(Precision::Int8);
+    assert_eq!(model.precision(), Precision::Int8);
+    let ours = model.embed(reference.texts.clone()).await.unwrap();
+    for ((text, theirs), mine) in reference.texts.iter().zip(&reference.vectors).zip(&ours) {
+        let similarity = cosine(theirs, mine);
+        assert!(similarity >= 0.98, "cosine {similarity} for {text:?}");
+        let norm: f32 = mine.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length, got {norm}");
+    }
+    // What matters for search: each int8 vector is nearest to its own text's reference vector.
+    for (i, mine) in ours.iter().enumerate() {
+        let nearest = (0..reference.vectors.len())
+            .max_by(|&a, &b| {
+                cosine(mine, &reference.vectors[a]).total_cmp(&cosine(mine, &reference.vectors[b]))
+            })
+            .unwrap();
+        assert_eq!(nearest, i, "{:?}", reference.texts[i]);
+    }
+}
+
+#[test]
+fn a_directory_without_the_graph_is_a_load_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "tokenizer.json", "1_Pooling/config.json"] {
+        std::fs::create_dir_all(dir.path().join("1_Pooling")).unwrap();
+        std::fs::copy(model_dir().join(file), dir.path().join(file)).unwrap();
+    }
+    match LocalEmbedder::load(dir.path(), Precision::Int8) {
+        Err(EmbedError::Load { reason, .. }) => {
+            assert!(reason.contains("model-int8.onnx"), "{reason}")
+        }
+        other => panic!("expected a load error, got {other:?}"),
     }
 }
 

@@ -57,7 +57,9 @@ impl From<tc_embed::EmbedError> for StartError {
 /// The embedding model as configured: loads the local model, or prepares the remote client.
 pub fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartError> {
     Ok(match &config.embedding {
-        EmbeddingConfig::Local { model_dir } => Arc::new(LocalEmbedder::load(model_dir)?),
+        EmbeddingConfig::Local { model_dir, precision } => {
+            Arc::new(LocalEmbedder::load(model_dir, *precision)?)
+        }
         EmbeddingConfig::OpenAi { base_url, api_key, model, dimension } => {
             Arc::new(OpenAiEmbedder::new(OpenAiConfig {
                 base_url: base_url.clone(),

@@ -30,9 +30,10 @@ pub fn embedder() -> Arc<dyn tc_embed::Embedder> {
     MODEL
         .get_or_init(|| {
             let dir = model_dir();
-            let model = tc_embed::LocalEmbedder::load(&dir).unwrap_or_else(|e| {
-                panic!("{e}\nfetch the model first: scripts/fetch-model.sh {}", dir.display())
-            });
+            let model = tc_embed::LocalEmbedder::load(&dir, tc_embed::Precision::Fp32)
+                .unwrap_or_else(|e| {
+                    panic!("{e}\nfetch the model first: scripts/fetch-model.sh {}", dir.display())
+                });
             Arc::new(model)
         })
         .clone()
