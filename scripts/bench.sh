@@ -142,37 +142,47 @@ search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
 search_row "MCP tools/call get_relevant_context, same query" "$MCP"
 
 # Scanning: the tokio 1.54.1 source through `teamcontext scan` (pack, upload, chunk, embed,
-# store), then the same tree again unchanged.
-if [ "${BENCH_SKIP_SCAN:-0}" != 1 ]; then
-  TOKIO_SRC=$(scripts/fetch-tokio-source.sh)
-  SCAN_PROJECT=$(curl -sf -X POST "$BASE/projects" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+# store), then the same tree again unchanged; with the default fp32 model on the server above,
+# then with the int8 fast path on a second server of its own.
+scan_bench() { # LABEL PORT KEY
+  local label=$1 port=$2 key=$3 project s1 e1 s2 e2 first second
+  project=$(curl -sf -X POST "http://127.0.0.1:$port/api/v1/projects" -H "authorization: Bearer $key" -H 'content-type: application/json' \
     -d '{"name":"tokio","description":"the tokio 1.54.1 source"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
-  scan_once() {
-    local start end
-    start=$(date +%s.%N)
-    "$BIN" scan "$TOKIO_SRC" --project "$SCAN_PROJECT" --server "http://127.0.0.1:$PORT" --api-key "$KEY" >"$DATA/scan.out" 2>/dev/null
-    end=$(date +%s.%N)
-    echo "$start $end"
-  }
-  read -r S1 E1 < <(scan_once)
-  FIRST=$(cat "$DATA/scan.out")
-  read -r S2 E2 < <(scan_once)
-  SECOND=$(cat "$DATA/scan.out")
-  LINES=$(find "$TOKIO_SRC" -type f -name '*.rs' -print0 | xargs -0 cat | wc -l)
-  python3 - "$S1" "$E1" "$S2" "$E2" "$LINES" "$FIRST" "$SECOND" <<'PY'
+  s1=$(date +%s.%N)
+  first=$("$BIN" scan "$TOKIO_SRC" --project "$project" --server "http://127.0.0.1:$port" --api-key "$key" 2>/dev/null)
+  e1=$(date +%s.%N)
+  second=$("$BIN" scan "$TOKIO_SRC" --project "$project" --server "http://127.0.0.1:$port" --api-key "$key" 2>/dev/null)
+  e2=$(date +%s.%N)
+  python3 - "$label" "$s1" "$e1" "$e1" "$e2" "$LINES" "$first" "$second" <<'PY'
 import re, sys
-s1, e1, s2, e2, lines = map(float, sys.argv[1:6])
-first, second = sys.argv[6], sys.argv[7]
+label = sys.argv[1]
+s1, e1, s2, e2, lines = map(float, sys.argv[2:7])
+first, second = sys.argv[7], sys.argv[8]
 num = lambda pat, text: int(re.search(pat, text).group(1))
 files = num(r"(\d+) file\(s\) indexed", first)
 chunks = num(r"(\d+) chunk\(s\)", first)
 tokens = num(r"(\d+) token\(s\)", first)
 total = e1 - s1
-print(f"| scan of tokio 1.54.1 ({int(lines)} lines of Rust; {files} files indexed, {chunks} chunks, {tokens} tokens) "
+print(f"| {label}: scan of tokio 1.54.1 ({int(lines)} lines of Rust; {files} files indexed, {chunks} chunks, {tokens} tokens) "
       f"| {total:.1f} s: {files / total:.1f} files/s, {chunks / total:.1f} chunks/s, {tokens / total:.0f} tokens/s |")
 unchanged = num(r"(\d+) unchanged", second)
-print(f"| unchanged re-scan of the same tree ({unchanged} files unchanged) | {e2 - s2:.1f} s |")
+print(f"| {label}: unchanged re-scan of the same tree ({unchanged} files unchanged) | {e2 - s2:.1f} s |")
 PY
+}
+if [ "${BENCH_SKIP_SCAN:-0}" != 1 ]; then
+  TOKIO_SRC=$(scripts/fetch-tokio-source.sh)
+  LINES=$(find "$TOKIO_SRC" -type f -name '*.rs' -print0 | xargs -0 cat | wc -l)
+  scan_bench "fp32 (default)" "$PORT" "$KEY"
+  DATA8=$(mktemp -d)
+  PORT8=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  TEAMCONTEXT_DATA_DIR="$DATA8" BIND_ADDR="127.0.0.1:$PORT8" LOG_LEVEL=warn EMBEDDING_MODEL_DIR="$MODEL_DIR" EMBEDDING_PRECISION=int8 \
+    RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA8/server.log" 2>&1 &
+  PID8=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT8/api/v1/health" >/dev/null && break; sleep 0.1; done
+  KEY8=$(curl -sf -X POST "http://127.0.0.1:$PORT8/api/v1/auth/register" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench password","name":"Bench"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["api_key"]["key"])')
+  scan_bench "int8 (fast path)" "$PORT8" "$KEY8"
+  kill "$PID8"; wait "$PID8" 2>/dev/null || true; rm -rf "$DATA8"
 fi
 
 echo

@@ -8,7 +8,10 @@
 //!
 //! ONNX Runtime beat candle here by 2× at identical vectors (docs/benchmarks.md). A session
 //! runs one batch at a time, so there are two: interactive calls (a search query, a save) never
-//! queue behind a scan's 32-chunk batch. Each uses every core for its matrix products.
+//! queue behind a scan's 32-chunk batch. The bulk session uses every core; the interactive one
+//! uses one (a 16-token query is no faster on two, and a scan keeps the other). Idle worker
+//! threads sleep instead of spinning: no throughput was lost, and a server's idle cores stay
+//! idle.
 //!
 //! Throughput matters (a codebase scan embeds thousands of chunks), so a batch is sorted by
 //! length and cut into groups of similar length: padding costs attention compute quadratic in
@@ -126,7 +129,7 @@ impl LocalEmbedder {
         let graph = read(precision.file())?;
         let env = environment(dir).map_err(fail)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let session = || -> Result<Session, String> {
+        let session = |threads: usize| -> Result<Session, String> {
             let text = |e: ort::Error<_>| e.to_string();
             Session::builder(&env)
                 .map_err(|e| e.to_string())?
@@ -136,11 +139,14 @@ impl LocalEmbedder {
                 .map_err(text)?
                 .with_inter_threads(1)
                 .map_err(text)?
+                .with_intra_op_spinning(false)
+                .map_err(text)?
                 .commit_from_memory(&graph)
                 .map_err(|e| e.to_string())
         };
-        let session = || session().map_err(|e| fail(format!("{}: {e}", precision.file())));
-        let (interactive, bulk) = (Mutex::new(session()?), Mutex::new(session()?));
+        let session =
+            |threads| session(threads).map_err(|e| fail(format!("{}: {e}", precision.file())));
+        let (interactive, bulk) = (Mutex::new(session(1)?), Mutex::new(session(threads)?));
 
         let mut splitter = Tokenizer::from_bytes(read("tokenizer.json")?)
             .map_err(|e| fail(format!("tokenizer.json: {e}")))?;

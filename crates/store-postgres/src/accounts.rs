@@ -1,0 +1,258 @@
+//! Users, API keys and refresh tokens in PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Pool};
+use tc_store::{
+    ApiKeyRecord, RefreshOutcome, RefreshTokenRecord, StoreError, StoreResult, UserRecord,
+};
+use uuid::Uuid;
+
+use crate::db::{self, client};
+use crate::rows::{self, KEY_COLS, REFRESH_COLS, USER_COLS};
+use crate::{db_err, expect_one};
+
+pub(crate) async fn insert_user(pool: &Pool, u: &UserRecord) -> StoreResult<()> {
+    db::execute(
+        &client(pool).await?,
+        "INSERT INTO users (id, email, email_lower, name, password_hash, is_active, \
+         email_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &u.id,
+            &u.email,
+            &u.email.to_lowercase(),
+            &u.name,
+            &u.password_hash,
+            &u.is_active,
+            &u.email_verified,
+            &u.created_at,
+            &u.updated_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn user_by_id(pool: &Pool, id: Uuid) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1");
+    let row = db::query_opt(&client(pool).await?, &sql, &[&id]).await?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+pub(crate) async fn user_by_email(pool: &Pool, email: &str) -> StoreResult<Option<UserRecord>> {
+    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.email_lower = $1");
+    let row = db::query_opt(&client(pool).await?, &sql, &[&email.to_lowercase()]).await?;
+    row.as_ref().map(rows::user).transpose()
+}
+
+pub(crate) async fn update_user_password(
+    pool: &Pool,
+    id: Uuid,
+    hash: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let changed = db::execute(
+        &client(pool).await?,
+        "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
+        &[&hash, &at, &id],
+    )
+    .await?;
+    expect_one(changed)
+}
+
+/// The boolean account flags an operator can set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UserFlag {
+    Active,
+    EmailVerified,
+}
+
+pub(crate) async fn set_user_flag(
+    pool: &Pool,
+    id: Uuid,
+    flag: UserFlag,
+    value: bool,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = match flag {
+        UserFlag::Active => "UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3",
+        UserFlag::EmailVerified => {
+            "UPDATE users SET email_verified = $1, updated_at = $2 WHERE id = $3"
+        }
+    };
+    expect_one(db::execute(&client(pool).await?, sql, &[&value, &at, &id]).await?)
+}
+
+pub(crate) async fn insert_api_key(c: &impl GenericClient, k: &ApiKeyRecord) -> StoreResult<()> {
+    db::execute(
+        c,
+        "INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, project_id, created_at, \
+         last_used_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            &k.id,
+            &k.user_id,
+            &k.name,
+            &k.prefix,
+            &k.hash,
+            &rows::scopes(&k.scopes),
+            &k.project_id,
+            &k.created_at,
+            &k.last_used_at,
+            &k.expires_at,
+            &k.revoked_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn api_key_by_hash(
+    pool: &Pool,
+    hash: &str,
+) -> StoreResult<Option<(ApiKeyRecord, UserRecord)>> {
+    let sql = format!(
+        "SELECT {KEY_COLS}, {USER_COLS} FROM api_keys k JOIN users u ON u.id = k.user_id \
+         WHERE k.hash = $1"
+    );
+    let row = db::query_opt(&client(pool).await?, &sql, &[&hash]).await?;
+    row.map(|r| Ok((rows::api_key(&r)?, rows::user(&r)?))).transpose()
+}
+
+pub(crate) async fn api_key_by_id(
+    pool: &Pool,
+    user_id: Uuid,
+    id: Uuid,
+) -> StoreResult<Option<ApiKeyRecord>> {
+    let sql = format!("SELECT {KEY_COLS} FROM api_keys k WHERE k.id = $1 AND k.user_id = $2");
+    let row = db::query_opt(&client(pool).await?, &sql, &[&id, &user_id]).await?;
+    row.as_ref().map(rows::api_key).transpose()
+}
+
+pub(crate) async fn list_api_keys(pool: &Pool, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>> {
+    let sql = format!(
+        "SELECT {KEY_COLS} FROM api_keys k WHERE k.user_id = $1 AND k.revoked_at IS NULL \
+         ORDER BY k.id"
+    );
+    rows::all(db::query(&client(pool).await?, &sql, &[&user_id]).await?, rows::api_key)
+}
+
+pub(crate) async fn revoke_api_key(
+    pool: &Pool,
+    user_id: Uuid,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let changed = db::execute(
+        &client(pool).await?,
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 AND user_id = $3",
+        &[&at, &id, &user_id],
+    )
+    .await?;
+    expect_one(changed)
+}
+
+pub(crate) async fn rotate_api_key(
+    pool: &Pool,
+    old_id: Uuid,
+    old_expires_at: DateTime<Utc>,
+    new_key: &ApiKeyRecord,
+) -> StoreResult<DateTime<Utc>> {
+    let mut c = client(pool).await?;
+    let tx = c.transaction().await.map_err(db_err)?;
+    let row = db::query_opt(
+        &tx,
+        "UPDATE api_keys SET expires_at = LEAST(COALESCE(expires_at, $1), $1) WHERE id = $2 \
+         RETURNING expires_at",
+        &[&old_expires_at, &old_id],
+    )
+    .await?;
+    let expires: DateTime<Utc> = rows::get(&row.ok_or(StoreError::NotFound)?, "expires_at")?;
+    insert_api_key(&tx, new_key).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(expires)
+}
+
+pub(crate) async fn touch_api_keys(pool: &Pool, uses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()> {
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let (ids, times): (Vec<Uuid>, Vec<DateTime<Utc>>) = uses.iter().copied().unzip();
+    // One statement for the batch; the latest use of each key wins, and never goes backwards.
+    db::execute(
+        &client(pool).await?,
+        "UPDATE api_keys k SET last_used_at = GREATEST(k.last_used_at, u.at) \
+         FROM (SELECT id, max(at) AS at FROM unnest($1::uuid[], $2::timestamptz[]) AS t (id, at) \
+               GROUP BY id) u \
+         WHERE k.id = u.id",
+        &[&ids, &times],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_refresh_token(pool: &Pool, t: &RefreshTokenRecord) -> StoreResult<()> {
+    db::execute(
+        &client(pool).await?,
+        "INSERT INTO refresh_tokens (id, user_id, family_id, hash, created_at, expires_at, \
+         used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &t.id,
+            &t.user_id,
+            &t.family_id,
+            &t.hash,
+            &t.created_at,
+            &t.expires_at,
+            &t.used_at,
+            &t.revoked_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn consume_refresh_token(
+    pool: &Pool,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<RefreshOutcome> {
+    let c = client(pool).await?;
+    // One conditional UPDATE decides the race: the row lock makes a concurrent caller wait and
+    // then re-check `used_at IS NULL`, which it fails.
+    let consume = format!(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
+         AND revoked_at IS NULL AND expires_at > $1 RETURNING {REFRESH_COLS}"
+    );
+    if let Some(row) = db::query_opt(&c, &consume, &[&now, &hash]).await? {
+        return Ok(RefreshOutcome::Consumed(rows::refresh_token(&row)?));
+    }
+    let existing = format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE hash = $1");
+    Ok(match db::query_opt(&c, &existing, &[&hash]).await? {
+        None => RefreshOutcome::Unknown,
+        Some(row) => RefreshOutcome::Rejected(rows::refresh_token(&row)?),
+    })
+}
+
+/// Which refresh tokens a revocation covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RefreshScope {
+    Family,
+    User,
+}
+
+pub(crate) async fn revoke_refresh(
+    pool: &Pool,
+    scope: RefreshScope,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let sql = match scope {
+        RefreshScope::Family => {
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL"
+        }
+        RefreshScope::User => {
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
+        }
+    };
+    db::execute(&client(pool).await?, sql, &[&at, &id]).await?;
+    Ok(())
+}

