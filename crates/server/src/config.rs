@@ -18,7 +18,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "DATABASE_URL",
         "sqlite in the data dir",
-        "`sqlite:///path/to.db`; PostgreSQL arrives in a later release",
+        "`sqlite:///path/to.db`, or `postgres://user:password@host:5432/db` (PostgreSQL with pgvector, for several replicas; needs JWT_SECRET_KEY)",
     ),
     ("BIND_ADDR", "127.0.0.1:8080", "address and port to listen on"),
     (
@@ -29,6 +29,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("ACCESS_TOKEN_TTL_SECS", "900", "access token lifetime"),
     ("REFRESH_TOKEN_TTL_SECS", "604800", "refresh token lifetime (7 days)"),
     ("API_KEY_ROTATION_GRACE_SECS", "86400", "how long a rotated API key keeps working"),
+    (
+        "AUTH_CACHE_TTL_MS",
+        "1000",
+        "how long a credential lookup is reused (revocations through this server apply at once; through another replica within this time); `0` disables",
+    ),
     ("EMAIL_VERIFICATION", "off", "`off`, `limited` (may save, not retrieve) or `required`"),
     ("ALLOWED_ORIGINS", "(none)", "comma-separated origins allowed by CORS, or `*`"),
     (
@@ -140,10 +145,33 @@ pub enum EmbeddingConfig {
     OpenAi { base_url: String, api_key: Option<Secret>, model: String, dimension: usize },
 }
 
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    /// One SQLite file (the embedded default).
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL database shared by any number of replicas.
+    Postgres { url: Secret },
+}
+
+impl DatabaseConfig {
+    /// Names the database for logs and messages, without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseConfig::Sqlite { path } => path.display().to_string(),
+            DatabaseConfig::Postgres { url } => {
+                let rest = url.0.split_once("://").map_or(url.0.as_str(), |(_, rest)| rest);
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("postgres://{host}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub database_path: PathBuf,
+    pub database: DatabaseConfig,
     pub bind_addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
@@ -202,8 +230,8 @@ impl Config {
         let get = |name: &str| values.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
         let data_dir = PathBuf::from(get("TEAMCONTEXT_DATA_DIR").unwrap_or("./data"));
-        let database_path = match get("DATABASE_URL") {
-            None => data_dir.join("teamcontext.db"),
+        let database = match get("DATABASE_URL") {
+            None => DatabaseConfig::Sqlite { path: data_dir.join("teamcontext.db") },
             Some(url) => parse_database_url(url)?,
         };
         let jwt_secret = get("JWT_SECRET_KEY").map(|s| Secret(s.to_string()));
@@ -211,6 +239,14 @@ impl Config {
             && secret.0.len() < 32
         {
             return Err(invalid("JWT_SECRET_KEY", "must be at least 32 bytes"));
+        }
+        if matches!(database, DatabaseConfig::Postgres { .. }) && jwt_secret.is_none() {
+            // A generated secret lives in one replica's data dir; the others would reject its
+            // tokens.
+            return Err(invalid(
+                "JWT_SECRET_KEY",
+                "is required with a PostgreSQL DATABASE_URL (every replica must sign with the same secret)",
+            ));
         }
         let email_verification = match get("EMAIL_VERIFICATION") {
             None => EmailVerification::Off,
@@ -396,7 +432,7 @@ impl Config {
             },
             max_body_bytes: number("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?,
             data_dir,
-            database_path,
+            database,
             jwt_secret,
             metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()).map(|t| Secret(t.into())),
             scan_allowed_hosts: get("SCAN_ALLOWED_HOSTS")
@@ -444,17 +480,14 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn parse_database_url(url: &str) -> Result<PathBuf, ConfigError> {
+fn parse_database_url(url: &str) -> Result<DatabaseConfig, ConfigError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(invalid(
-            "DATABASE_URL",
-            "this build supports only SQLite (sqlite:///path/to/file.db); PostgreSQL support is a later release",
-        ));
+        return Ok(DatabaseConfig::Postgres { url: Secret(url.to_string()) });
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| invalid("DATABASE_URL", format!("{url:?} is not a sqlite: URL")))?;
+    let path =
+        url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(|| {
+            invalid("DATABASE_URL", "is neither a sqlite: nor a postgres:// URL".to_string())
+        })?;
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Err(invalid(
@@ -462,7 +495,7 @@ fn parse_database_url(url: &str) -> Result<PathBuf, ConfigError> {
             "needs a file path (an in-memory database loses everything)",
         ));
     }
-    Ok(PathBuf::from(path))
+    Ok(DatabaseConfig::Sqlite { path: PathBuf::from(path) })
 }
 
 fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
@@ -499,11 +532,42 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
+    /// A variable read but not listed would be ignored in the environment (the environment is
+    /// read through the list); this once hid AUTH_CACHE_TTL_MS.
+    #[test]
+    fn every_variable_read_is_listed() {
+        let source = include_str!("config.rs");
+        for read in source.split("get(\"").skip(1) {
+            let name = &read[..read.find('"').unwrap()];
+            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && name != "TEAMCONTEXT_CONFIG"
+            {
+                assert!(VARIABLES.iter().any(|(n, _, _)| *n == name), "{name} is not in VARIABLES");
+            }
+        }
+        let c = Config::from_sources(None, &env(&[("AUTH_CACHE_TTL_MS", "0")])).unwrap();
+        assert_eq!(c.auth_cache_ttl_ms, 0);
+    }
+
+    #[test]
+    fn postgres_urls_need_a_shared_jwt_secret() {
+        let url = ("DATABASE_URL", "postgres://tc:pw@db.internal:5432/teamcontext");
+        let err = Config::from_sources(None, &env(&[url])).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET_KEY"), "{err}");
+        let secret = ("JWT_SECRET_KEY", "0123456789abcdef0123456789abcdef");
+        let c = Config::from_sources(None, &env(&[url, secret])).unwrap();
+        assert!(matches!(c.database, DatabaseConfig::Postgres { .. }));
+        // Logs name the host, never the password.
+        assert_eq!(c.database.describe(), "postgres://db.internal:5432/teamcontext");
+    }
+
     #[test]
     fn defaults() {
         let c = Config::from_sources(None, &env(&[])).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.database_path, PathBuf::from("./data/teamcontext.db"));
+        assert!(
+            matches!(&c.database, DatabaseConfig::Sqlite { path } if path == Path::new("./data/teamcontext.db"))
+        );
         assert_eq!(c.rate_limits.per_key_per_min, 100);
         assert_eq!(c.rate_limits.per_key_burst, 120);
         assert_eq!(c.email_verification, EmailVerification::Off);

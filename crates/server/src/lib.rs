@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod rate_limit;
 pub mod scan_cli;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -19,17 +20,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Backend;
 use axum::serve::ListenerExt;
 use tc_domain::services::{JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
-use tc_store_sqlite::SqliteStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, EmbeddingConfig};
+use crate::config::{Config, DatabaseConfig, EmbeddingConfig};
 use crate::rate_limit::RateLimits;
 use crate::state::AppState;
 
@@ -72,23 +73,25 @@ pub fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartError> {
     })
 }
 
-/// The SQLite store and the service layer over it, as configured.
+/// The configured store and the service layer over it.
 pub async fn open_services(
     config: &Config,
     clock: Arc<dyn Clock>,
     embedder: Arc<dyn Embedder>,
-) -> Result<(Arc<Services>, SqliteStore), StartError> {
+) -> Result<(Arc<Services>, Backend), StartError> {
     let data_dir_err =
         |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
     std::fs::create_dir_all(&config.data_dir).map_err(data_dir_err)?;
-    if let Some(parent) = config.database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let DatabaseConfig::Sqlite { path } = &config.database
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(data_dir_err)?;
     }
     let secret = match &config.jwt_secret {
         Some(s) => s.0.clone().into_bytes(),
         None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(data_dir_err)?,
     };
-    let store = SqliteStore::open(&config.database_path).await?;
+    let store = Backend::open(&config.database).await?;
     let settings = AuthSettings {
         access_token_ttl_secs: config.access_token_ttl_secs,
         refresh_token_ttl_secs: config.refresh_token_ttl_secs,
@@ -115,7 +118,7 @@ pub async fn open_services(
         max_file_bytes: config.scan_max_file_bytes,
     };
     let services = Arc::new(
-        Services::new(Arc::new(store.clone()), clock, embedder, &secret, settings, pricing)
+        Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
             .with_jobs(jobs, scan),
     );
     Ok((services, store))
@@ -153,7 +156,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     mcp_shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
-    store: SqliteStore,
+    store: Backend,
     /// Held while serving; see [`lock_data_dir`].
     _data_lock: std::fs::File,
 }
@@ -226,7 +229,7 @@ pub async fn start(
             })
             .await
     });
-    info!(%addr, database = %config.database_path.display(), "TeamContext listening");
+    info!(%addr, database = %config.database.describe(), "TeamContext listening");
     Ok(RunningServer { addr, services, shutdown, mcp_shutdown, task, store, _data_lock: data_lock })
 }
 

@@ -105,11 +105,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
-            let applied = tc_store_sqlite::SqliteStore::migrate(&config.database_path).await?;
-            println!("{applied} migration(s) applied to {}", config.database_path.display());
+            let applied = teamcontext::store::Backend::migrate(&config.database).await?;
+            println!("{applied} migration(s) applied to {}", config.database.describe());
         }
         Command::Backup { file } => {
-            let s = tc_store_sqlite::backup::backup(&config.database_path, &file).await?;
+            let s = tc_store_sqlite::backup::backup(sqlite_path(&config)?, &file).await?;
             println!(
                 "backed up {} user(s), {} project(s), {} context(s) ({:.1} MB) to {}",
                 s.users,
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
             let _lock = teamcontext::lock_data_dir(&config.data_dir)?;
             let done =
-                tc_store_sqlite::backup::restore(&file, &config.database_path, chrono::Utc::now())
+                tc_store_sqlite::backup::restore(&file, sqlite_path(&config)?, chrono::Utc::now())
                     .await?;
             let s = &done.summary;
             println!(
@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
                 s.projects,
                 s.contexts,
                 file.display(),
-                config.database_path.display()
+                config.database.describe()
             );
             if let Some(previous) = &done.previous {
                 println!("the database it replaced was kept as {}", previous.display());
@@ -184,4 +184,15 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The SQLite file `backup` and `restore` work on; PostgreSQL has its own tools for that.
+fn sqlite_path(config: &Config) -> anyhow::Result<&std::path::Path> {
+    match &config.database {
+        teamcontext::config::DatabaseConfig::Sqlite { path } => Ok(path),
+        teamcontext::config::DatabaseConfig::Postgres { .. } => anyhow::bail!(
+            "DATABASE_URL is PostgreSQL: back it up with pg_dump and restore with pg_restore \
+             (docs/operations.md)"
+        ),
+    }
 }

@@ -21,7 +21,7 @@ mod search;
 pub mod testing;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,12 +46,12 @@ const MAX_CONNECTIONS: usize = 16;
 /// Serialises migrations across replicas starting together (an arbitrary, fixed key).
 const MIGRATION_LOCK: i64 = 0x7465_616d_636f_6e74;
 
-/// A TeamContext store in a PostgreSQL database.
-#[derive(Debug)]
+/// A TeamContext store in a PostgreSQL database. Clones share the connection pool.
+#[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
     /// Vector dimensions known to have their HNSW index (see [`search::ensure_indexes`]).
-    indexed_dims: Mutex<HashSet<i32>>,
+    indexed_dims: Arc<Mutex<HashSet<i32>>>,
 }
 
 impl PgStore {
@@ -61,7 +61,12 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = pool(url)?;
         migrate_pool(&pool).await?;
-        Ok(PgStore { pool, indexed_dims: Mutex::new(HashSet::new()) })
+        Ok(PgStore { pool, indexed_dims: Arc::default() })
+    }
+
+    /// Closes the pool: connections are dropped as they come back.
+    pub async fn close(&self) {
+        self.pool.close();
     }
 
     /// Applies pending migrations to the database at `url`; returns how many were applied.

@@ -1,0 +1,116 @@
+//! The server on PostgreSQL (`DATABASE_URL=postgres://…`), end to end over HTTP: saving,
+//! hybrid / vector / keyword search and access scoping; two servers on one database seeing each
+//! other's writes at once (as replicas do); a restart keeping everything searchable; and the
+//! configuration rules. Each test gets a database of its own (`TestDatabase`).
+
+mod support;
+
+use serde_json::json;
+use support::TestApp;
+use tc_store_postgres::testing::TestDatabase;
+
+const SECRET: &str = "a shared signing secret of at least 32 bytes";
+const WEBHOOKS: &str = "We retry failed Stripe webhook deliveries with exponential backoff for up to three days, then page the payments on-call.";
+const DEPLOY: &str =
+    "Deployments go out every weekday at 14:00 UTC through the blue-green pipeline.";
+
+async fn server_on(db: &TestDatabase, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = vec![("DATABASE_URL", db.url()), ("JWT_SECRET_KEY", SECRET)];
+    env.extend_from_slice(extra);
+    TestApp::with_env(&env).await
+}
+
+fn ids(results: &serde_json::Value) -> Vec<String> {
+    results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn saves_searches_and_scopes_on_postgres() {
+    let db = TestDatabase::create().await;
+    let app = server_on(&db, &[]).await;
+    let (alice, bob) = (app.register("alice").await, app.register("bob").await);
+    let project = app.create_project(&alice.api_key, "payments").await;
+    let save = |content: &str| json!({"project_id": project, "content": content, "metadata": {"tags": ["ops"]}});
+    let webhooks = app.post("/context/save", Some(&alice.api_key), save(WEBHOOKS)).await;
+    let webhooks = webhooks.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.post("/context/save", Some(&alice.api_key), save(DEPLOY)).await.assert_status(201);
+
+    for mode in ["hybrid", "vector", "keyword"] {
+        let found = app
+            .post(
+                "/context/search",
+                Some(&alice.api_key),
+                json!({"query": "how do we retry stripe webhooks", "mode": mode, "similarity_threshold": 0.2}),
+            )
+            .await;
+        let found = ids(found.assert_status(200));
+        assert_eq!(found.first(), Some(&webhooks), "{mode}: {found:?}");
+    }
+    let query = json!({"query": "stripe webhook retries", "similarity_threshold": 0.2});
+    // Bob is not a member of the private project: nothing, and its context is not found.
+    let r = app.post("/context/search", Some(&bob.api_key), query.clone()).await;
+    assert!(ids(r.assert_status(200)).is_empty());
+    app.get(&format!("/context/{webhooks}"), &bob.api_key)
+        .await
+        .assert_error(404, "CONTEXT_NOT_FOUND");
+    // As a contributor he finds it; removed again, he does not.
+    app.add_contributor(&alice.api_key, &project, &bob.email).await;
+    let r = app.post("/context/search", Some(&bob.api_key), query.clone()).await;
+    assert_eq!(ids(r.assert_status(200)).first(), Some(&webhooks));
+    app.delete(&format!("/projects/{project}/contributors/{}", bob.id), &alice.api_key)
+        .await
+        .assert_status(204);
+    let r = app.post("/context/search", Some(&bob.api_key), query.clone()).await;
+    assert!(ids(r.assert_status(200)).is_empty());
+    // A listed, filtered, deleted context.
+    let listed = app.get(&format!("/projects/{project}/context?tag=ops"), &alice.api_key).await;
+    assert_eq!(listed.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
+    app.delete(&format!("/context/{webhooks}"), &alice.api_key).await.assert_status(204);
+    let r = app.post("/context/search", Some(&alice.api_key), query).await;
+    assert!(!ids(r.assert_status(200)).contains(&webhooks));
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_act_as_one() {
+    let db = TestDatabase::create().await;
+    // No auth cache, so that a revocation through one server holds on the other at once (with
+    // REDIS_URL the cache is shared instead).
+    let no_cache = [("AUTH_CACHE_TTL_MS", "0")];
+    let (one, two) = (server_on(&db, &no_cache).await, server_on(&db, &no_cache).await);
+    let alice = one.register("alice").await;
+    // The account, its key and its session token made by one server work on the other.
+    two.get("/users/me", &alice.api_key).await.assert_status(200);
+    two.get("/users/me", &alice.access_token).await.assert_status(200);
+    let project = two.create_project(&alice.access_token, "payments").await;
+    one.post(
+        "/context/save",
+        Some(&alice.api_key),
+        json!({"project_id": project, "content": WEBHOOKS}),
+    )
+    .await
+    .assert_status(201);
+    let query = json!({"query": "stripe webhook retries", "similarity_threshold": 0.2});
+    let r = two.post("/context/search", Some(&alice.api_key), query.clone()).await;
+    assert_eq!(ids(r.assert_status(200)).len(), 1, "a save through one is found through the other");
+
+    // A key revoked through one server is refused by the other on its next request.
+    one.delete(&format!("/users/me/api-keys/{}", alice.api_key_id), &alice.access_token)
+        .await
+        .assert_status(204);
+    one.get("/users/me", &alice.api_key).await.assert_error(401, "INVALID_API_KEY");
+    two.get("/users/me", &alice.api_key).await.assert_error(401, "INVALID_API_KEY");
+
+    // Restart: a new server on the same database finds everything.
+    one.shutdown().await;
+    two.shutdown().await;
+    let three = server_on(&db, &no_cache).await;
+    let r = three.post("/context/search", Some(&alice.access_token), query).await;
+    assert_eq!(ids(r.assert_status(200)).len(), 1);
+    three.shutdown().await;
+}
