@@ -15,7 +15,7 @@ use chrono::{Duration, Utc};
 use tc_domain::SystemClock;
 use tc_domain::views::RegisterRequest;
 use tc_store::{
-    AnalyticsEventRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Store, UserRecord,
+    AnalyticsEventRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, UserRecord,
     Visibility,
 };
 use teamcontext::config::Config;
@@ -41,8 +41,9 @@ async fn main() -> anyhow::Result<()> {
     let embedder = teamcontext::load_embedder(&config)?;
 
     // Seed: one registered user (for the API key), nine more, three projects.
-    let (services, store) =
+    let (services, backend) =
         teamcontext::open_services(&config, Arc::new(SystemClock), embedder.clone()).await?;
+    let store = backend.shared();
     let me = services
         .register(RegisterRequest {
             email: Some("reports@example.com".into()),
@@ -135,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     }
     store.insert_analytics_events(&batch).await?;
     let seeded = started.elapsed();
-    store.close().await;
+    backend.close().await;
     drop(services);
 
     let server = teamcontext::start(config, Arc::new(SystemClock), embedder).await?;
