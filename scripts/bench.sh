@@ -10,6 +10,8 @@
 #   - the vector index alone: 100k and 1M synthetic passages, project filters of 1/10/100%
 #   - a codebase scan of the tokio 1.54.1 source (fetched through cargo) and its unchanged
 #     re-scan, end to end through `teamcontext scan` (BENCH_SKIP_SCAN=1 skips it)
+#   - SQLite and PostgreSQL side by side through the Store trait: save throughput, filtered
+#     vector search latency and recall (PostgreSQL from scripts/start-postgres.sh)
 #   - analytics reports over 1M events (seeded through the store, read over HTTP)
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
@@ -188,6 +190,10 @@ fi
 echo
 echo "Vector index (exact scan or HNSW graph; synthetic 384-d unit vectors in 100 projects, 100 queries each)"
 cargo run --release -q -p tc-store-sqlite --example vector_index -- "${BENCH_VECTOR_SIZES:-100000,1000000}"
+
+echo
+echo "Store backends side by side (SQLite and PostgreSQL through the Store trait, ${BENCH_BACKEND_SIZE:-100000} passages)"
+cargo run --release -q -p teamcontext --example store_backends -- "${BENCH_BACKEND_SIZE:-100000}"
 
 echo
 echo "Analytics reports over HTTP (one connection, ${BENCH_ANALYTICS_EVENTS:-1000000} events)"
