@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_scan::chunk::{Sizes, chunk_file, classify};
@@ -37,6 +38,8 @@ const DEFAULT_CHUNK_SIZE: u32 = 1000;
 const DEFAULT_CHUNK_OVERLAP: u32 = 200;
 /// At most this many skipped files are listed in a result (the rest are counted).
 const MAX_LISTED: usize = 1000;
+/// Files being prepared, embedded or stored at once during a scan.
+const FILES_IN_FLIGHT: usize = 2;
 
 /// Where scans work and what they may reach.
 #[derive(Debug, Clone)]
@@ -335,14 +338,30 @@ impl Services {
             chunk_overlap: payload.chunk_overlap as usize,
         };
         let mut errors: Vec<Value> = Vec::new();
+        // Files are read, chunked, embedded and stored in order, but the next file is prepared
+        // while this one is embedded or stored, so the model is seldom idle. Each file is still
+        // stored in one transaction on its own.
+        // (By index: a closure over `&SourceFile` returning a future trips the compiler's
+        // higher-ranked lifetime inference inside an `async_trait` method.)
+        let files = &selection.files;
+        let mut indexed = stream::iter(0..files.len())
+            .map(|i| {
+                self.index_file(
+                    job,
+                    project_id,
+                    &files[i].path,
+                    &files[i].abs_path,
+                    sizes,
+                    &previous,
+                )
+            })
+            .buffered(FILES_IN_FLIGHT);
         for file in &selection.files {
             if ctx.stopped() {
                 return Err(JobError::Cancelled);
             }
-            match self
-                .index_file(job, project_id, &file.path, &file.abs_path, sizes, &previous)
-                .await
-            {
+            let Some(outcome) = indexed.next().await else { break };
+            match outcome {
                 Ok(Indexed::Unchanged) => counts.files_unchanged += 1,
                 Ok(Indexed::Stored { chunks, tokens }) => {
                     counts.files_indexed += 1;
@@ -359,6 +378,7 @@ impl Services {
             ctx.set_progress(json!(counts));
         }
 
+        drop(indexed);
         // Files gone from a full snapshot (archive or repository) lose their chunks.
         let mut files_removed = 0;
         if payload.source != "files" && !ctx.stopped() {
