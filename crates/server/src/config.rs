@@ -608,6 +608,7 @@ mod tests {
             ("RATE_LIMIT_PER_IP_PER_MIN", "lots"),
             ("LOG_FORMAT", "xml"),
             ("EMBEDDING_PROVIDER", "magic"),
+            ("EMBEDDING_PRECISION", "fp16"),
             ("DEFAULT_LLM_MODEL", "gpt-9"),
             ("LLM_PRICES", "gpt-9"),
         ] {
