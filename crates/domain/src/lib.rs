@@ -11,9 +11,11 @@ pub mod pagination;
 pub mod passwords;
 pub mod secrets;
 pub mod services;
+pub mod shared;
 pub mod views;
 
 pub use caller::{Caller, Credential};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DomainError, DomainResult, ErrorCode};
 pub use services::{AuthSettings, EmailVerification, Services};
+pub use shared::SharedState;

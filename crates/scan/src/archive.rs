@@ -1,4 +1,5 @@
-//! Unpacking uploaded archives into a scan's workspace.
+//! Unpacking uploaded archives into a scan's workspace, and packing a workspace to hand it to
+//! another replica.
 //!
 //! Every entry's name is checked before anything is written: an absolute path, a drive prefix or
 //! a `..` component refuses the whole archive (zip-slip), since an archive built to escape is not
@@ -6,7 +7,7 @@
 //! skipped), so nothing in the workspace can point outside it. The unpacked size and the number
 //! of entries are capped against decompression bombs.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::{ScanError, Skipped, io_err};
@@ -61,6 +62,18 @@ pub fn extract(archive: &Path, format: Format, dest: &Path) -> Result<Vec<Skippe
         Format::Zip => extract_zip(archive, dest),
         Format::TarGz => extract_tar_gz(archive, dest),
     }
+}
+
+/// Packs the directory `dir` as a tar.gz into `out` (fastest compression: the archive only
+/// travels through the database to another replica, which unpacks it with [`extract`]).
+/// Symbolic links are stored as links, so they are skipped again on the other side.
+pub fn pack_tar_gz<W: Write>(dir: &Path, out: W) -> Result<W, ScanError> {
+    let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir).map_err(io_err("packing the workspace"))?;
+    let gz = builder.into_inner().map_err(io_err("packing the workspace"))?;
+    gz.finish().map_err(io_err("packing the workspace"))
 }
 
 fn write_entry(reader: &mut dyn Read, path: &Path, budget: &mut u64) -> Result<(), ScanError> {

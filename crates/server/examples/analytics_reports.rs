@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let embedder = teamcontext::load_embedder(&config)?;
 
     // Seed: one registered user (for the API key), nine more, three projects.
-    let (services, backend) =
+    let (services, backend, _redis) =
         teamcontext::open_services(&config, Arc::new(SystemClock), embedder.clone()).await?;
     let store = backend.shared();
     let me = services

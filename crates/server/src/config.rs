@@ -20,6 +20,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "sqlite in the data dir",
         "`sqlite:///path/to.db`, or `postgres://user:password@host:5432/db` (PostgreSQL with pgvector, for several replicas; needs JWT_SECRET_KEY)",
     ),
+    (
+        "REDIS_URL",
+        "(none)",
+        "`redis://[user:password@]host:6379[/db]`: shares rate limits and credential revocations between replicas",
+    ),
     ("BIND_ADDR", "127.0.0.1:8080", "address and port to listen on"),
     (
         "JWT_SECRET_KEY",
@@ -32,7 +37,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "AUTH_CACHE_TTL_MS",
         "1000",
-        "how long a credential lookup is reused (revocations through this server apply at once; through another replica within this time); `0` disables",
+        "how long a credential lookup is reused (revocations apply at once on this server, and on every replica with REDIS_URL; without Redis, other replicas within this time); `0` disables",
     ),
     ("EMAIL_VERIFICATION", "off", "`off`, `limited` (may save, not retrieve) or `required`"),
     ("ALLOWED_ORIGINS", "(none)", "comma-separated origins allowed by CORS, or `*`"),
@@ -172,6 +177,8 @@ impl DatabaseConfig {
 pub struct Config {
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
+    /// `REDIS_URL`: state shared between replicas.
+    pub redis_url: Option<Secret>,
     pub bind_addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
@@ -233,6 +240,17 @@ impl Config {
         let database = match get("DATABASE_URL") {
             None => DatabaseConfig::Sqlite { path: data_dir.join("teamcontext.db") },
             Some(url) => parse_database_url(url)?,
+        };
+        let redis_url = match get("REDIS_URL") {
+            None => None,
+            Some(url) if url.starts_with("redis://") => Some(Secret(url.to_string())),
+            Some(url) if url.starts_with("rediss://") => {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "rediss:// (TLS) is not supported yet".to_string(),
+                ));
+            }
+            Some(_) => return Err(invalid("REDIS_URL", "is not a redis:// URL".to_string())),
         };
         let jwt_secret = get("JWT_SECRET_KEY").map(|s| Secret(s.to_string()));
         if let Some(secret) = &jwt_secret
@@ -433,6 +451,7 @@ impl Config {
             max_body_bytes: number("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?,
             data_dir,
             database,
+            redis_url,
             jwt_secret,
             metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()).map(|t| Secret(t.into())),
             scan_allowed_hosts: get("SCAN_ALLOWED_HOSTS")

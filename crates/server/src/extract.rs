@@ -105,7 +105,7 @@ impl FromRequestParts<AppState> for Auth {
         if let Some(slot) = parts.extensions.get::<UserSlot>() {
             slot.set(caller.user_id);
         }
-        state.limits.check_caller(caller.api_key_id().unwrap_or(caller.user_id))?;
+        state.limits.check_caller(caller.api_key_id().unwrap_or(caller.user_id)).await?;
         Ok(Auth(caller))
     }
 }

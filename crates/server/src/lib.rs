@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod middleware;
 pub mod rate_limit;
+pub mod redis;
 pub mod scan_cli;
 pub mod state;
 pub mod store;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redis::Redis;
 use crate::store::Backend;
 use axum::serve::ListenerExt;
 use tc_domain::services::{JobSettings, Pricing, ScanSettings};
@@ -46,6 +48,8 @@ pub enum StartError {
     Embedder(tc_embed::EmbedError),
     #[error("a TeamContext server is already running on data directory {0}; stop it first")]
     DataDirInUse(String),
+    #[error("REDIS_URL: {0}")]
+    Redis(String),
 }
 
 // Not `#[from]`: that would also chain the error as its own cause and print it twice.
@@ -73,12 +77,12 @@ pub fn load_embedder(config: &Config) -> Result<Arc<dyn Embedder>, StartError> {
     })
 }
 
-/// The configured store and the service layer over it.
+/// The configured store, the shared state (with `REDIS_URL`) and the service layer over them.
 pub async fn open_services(
     config: &Config,
     clock: Arc<dyn Clock>,
     embedder: Arc<dyn Embedder>,
-) -> Result<(Arc<Services>, Backend), StartError> {
+) -> Result<(Arc<Services>, Backend, Option<Arc<Redis>>), StartError> {
     let data_dir_err =
         |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
     std::fs::create_dir_all(&config.data_dir).map_err(data_dir_err)?;
@@ -116,12 +120,18 @@ pub async fn open_services(
         workspace_dir: config.data_dir.join("scans"),
         allowed_hosts: config.scan_allowed_hosts.clone(),
         max_file_bytes: config.scan_max_file_bytes,
+        share_uploads: matches!(config.database, DatabaseConfig::Postgres { .. }),
     };
-    let services = Arc::new(
-        Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
-            .with_jobs(jobs, scan),
-    );
-    Ok((services, store))
+    let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
+        .with_jobs(jobs, scan);
+    let redis = match &config.redis_url {
+        None => None,
+        Some(url) => Some(Redis::connect(&url.0).await.map_err(StartError::Redis)?),
+    };
+    if let Some(redis) = &redis {
+        services = services.with_shared_state(redis.clone());
+    }
+    Ok((Arc::new(services), store, redis))
 }
 
 /// Reads the generated JWT secret, creating it (readable by this user only) on first start.
@@ -189,15 +199,16 @@ pub async fn start(
         source,
     })?;
     let data_lock = lock_data_dir(&config.data_dir)?;
-    let (services, store) = open_services(&config, clock, embedder).await?;
     crate::metrics::handle(); // installs the recorder before anything is recorded
-    let limits = Arc::new(RateLimits::new(&config.rate_limits));
+    let (services, store, redis) = open_services(&config, clock, embedder).await?;
+    let limits = Arc::new(RateLimits::new(&config.rate_limits, redis.clone()));
     let token = config.metrics_token.as_ref().map(|t| t.0.as_str());
-    let state = AppState::new(services.clone(), limits.clone(), token).with_scans(
+    let mut state = AppState::new(services.clone(), limits.clone(), token).with_scans(
         config.scan_max_upload_bytes,
         config.data_dir.join("scans"),
         config.job_workers,
     );
+    state.redis = redis.clone();
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
@@ -214,13 +225,21 @@ pub async fn start(
         }
     });
     let (shutdown, mut stopped) = watch::channel(false);
+    if let Some(redis) = &redis {
+        redis.spawn_monitor(shutdown.subscribe());
+    }
     spawn_upkeep(services.clone(), limits, shutdown.subscribe());
     // Worker names are unique per process, so a restarted server never mistakes a dead
     // process's lease for its own.
     let process = uuid::Uuid::now_v7().simple().to_string();
-    for i in 0..config.job_workers {
-        let worker = format!("{}-{i}", &process[20..]);
-        tokio::spawn(services.clone().run_job_worker(worker, shutdown.subscribe()));
+    let workers: Vec<String> =
+        (0..config.job_workers).map(|i| format!("{}-{i}", &process[20..])).collect();
+    for worker in &workers {
+        tokio::spawn(services.clone().run_job_worker(worker.clone(), shutdown.subscribe()));
+    }
+    if !workers.is_empty() {
+        // Names what job rows' lease owners mean when several replicas run workers.
+        info!(workers = %workers.join(","), "job workers started");
     }
     let task = tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -256,7 +275,8 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
 
 /// Periodic upkeep: write API-key usage, context access counts and analytics events; fold
 /// recorded latencies into the metrics histograms (they are buffered until then, scraped or
-/// not); forget idle rate-limit entries; purge projects whose restore window has passed.
+/// not); forget idle rate-limit entries; purge projects whose restore window has passed and
+/// uploads of scans that were never queued.
 fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut flush = tokio::time::interval(Duration::from_secs(5));
@@ -273,6 +293,9 @@ fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watc
                 _ = purge.tick() => {
                     if let Err(e) = services.purge_expired_projects().await {
                         warn!(error = %e, "purge of deleted projects failed");
+                    }
+                    if let Err(e) = services.purge_orphan_job_inputs().await {
+                        warn!(error = %e, "purge of orphaned scan uploads failed");
                     }
                 }
             }

@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Purge => {
             let embedder = teamcontext::load_embedder(&config)?;
-            let (services, store) =
+            let (services, store, _redis) =
                 teamcontext::open_services(&config, Arc::new(SystemClock), embedder).await?;
             let purged = services.purge_expired_projects().await?;
             store.close().await;
@@ -148,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::User { action } => {
             let embedder = teamcontext::load_embedder(&config)?;
-            let (services, store) =
+            let (services, store, _redis) =
                 teamcontext::open_services(&config, Arc::new(SystemClock), embedder).await?;
             let result = match action {
                 UserAction::Deactivate { email } => services

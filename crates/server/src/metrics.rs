@@ -17,6 +17,8 @@ use crate::state::AppState;
 pub const HTTP_REQUESTS: &str = "teamcontext_http_requests_total";
 pub const HTTP_SECONDS: &str = "teamcontext_http_request_duration_seconds";
 pub const RATE_LIMITED: &str = "teamcontext_rate_limited_total";
+pub const REDIS_UP: &str = "teamcontext_redis_up";
+pub const REDIS_ERRORS: &str = "teamcontext_redis_errors_total";
 const DB_CONNECTIONS: &str = "teamcontext_db_connections";
 const PENDING_WRITES: &str = "teamcontext_pending_writes";
 const UPTIME: &str = "teamcontext_uptime_seconds";
@@ -53,6 +55,8 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by method, route and status.");
     describe_histogram!(HTTP_SECONDS, metrics::Unit::Seconds, "HTTP request latency.");
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by limit.");
+    describe_gauge!(REDIS_UP, "1 while Redis (REDIS_URL) answers, 0 while it does not.");
+    describe_counter!(REDIS_ERRORS, "Redis operations that failed or timed out, by operation.");
     describe_histogram!(
         domain::SEARCH_SECONDS,
         metrics::Unit::Seconds,

@@ -96,7 +96,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
 /// Applies the per-client-IP limit before anything else runs.
 pub async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(e) = state.limits.check_ip(addr.ip())
+        && let Err(e) = state.limits.check_ip(addr.ip()).await
     {
         return e.into_response();
     }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub scan_upload_dir: std::path::PathBuf,
     /// Job workers in this process (`JOB_WORKERS`), for health.
     pub job_workers: usize,
+    /// The shared state, with `REDIS_URL`; for health.
+    pub redis: Option<Arc<crate::redis::Redis>>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             scan_upload_limit: 200 * 1024 * 1024,
             scan_upload_dir: std::env::temp_dir(),
             job_workers: 0,
+            redis: None,
         }
     }
 

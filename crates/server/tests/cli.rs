@@ -7,15 +7,7 @@ use std::process::{Command, Stdio};
 
 mod support;
 
-fn teamcontext(data_dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
-    cmd.env_clear()
-        .env("TEAMCONTEXT_DATA_DIR", data_dir)
-        .env("EMBEDDING_MODEL_DIR", support::model_dir())
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "warn");
-    cmd
-}
+use support::process::{serve, serve_with, teamcontext};
 
 #[test]
 fn a_bad_setting_stops_the_server_and_names_the_variable() {
@@ -32,7 +24,7 @@ fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 
@@ -56,59 +48,6 @@ fn migrate_then_operator_commands() {
     std::io::Write::write_all(reset.stdin.as_mut().unwrap(), b"a long new password\n").unwrap();
     let out = reset.wait_with_output().unwrap();
     assert!(!out.status.success(), "unknown account");
-}
-
-/// A `teamcontext serve` on a free loopback port: the process, its stdout after the banner,
-/// the API base URL, and the log lines printed before the banner.
-struct Served {
-    child: std::process::Child,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-    base: String,
-    early_lines: Vec<String>,
-}
-
-fn serve(dir: &std::path::Path, log_level: &str) -> Served {
-    serve_with(dir, log_level, &[])
-}
-
-fn serve_with(dir: &std::path::Path, log_level: &str, env: &[(&str, &str)]) -> Served {
-    use std::io::BufRead;
-    let mut child = teamcontext(dir)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("LOG_LEVEL", log_level)
-        .envs(env.iter().copied())
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut early_lines = Vec::new();
-    // Log lines and the banner share stdout; read until the banner names the address.
-    let base = loop {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited before listening");
-        if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
-            break format!("{}/api/v1", url.trim());
-        }
-        early_lines.push(line);
-    };
-    Served { child, stdout, base, early_lines }
-}
-
-impl Served {
-    /// Sends SIGTERM and returns everything the process printed afterwards (stdout, stderr)
-    /// and whether it exited successfully.
-    fn stop(mut self) -> (String, bool) {
-        use std::io::Read;
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        assert!(status.unwrap().success());
-        let mut out = String::new();
-        self.stdout.read_to_string(&mut out).unwrap();
-        self.child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
-        let ok = self.child.wait().unwrap().success();
-        (out, ok)
-    }
 }
 
 #[test]
@@ -362,7 +301,7 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
         ("RATE_LIMIT_PER_KEY_PER_MIN", "0"),
         ("RATE_LIMIT_PER_IP_PER_MIN", "0"),
     ];
-    let mut server = serve_with(dir.path(), "warn", &env);
+    let server = serve_with(dir.path(), "warn", &env);
     let (base, client) = (server.base.clone(), reqwest::Client::new());
     let (key, projects) =
         account(&client, &base, "kill@example.com", &["interrupted", "uninterrupted"]).await;
@@ -389,8 +328,7 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!((5..40).contains(&done_before), "killed mid-way ({done_before} files done)");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
 
     // A new process takes the job over once the dead one's lease expires.
     let server = serve_with(dir.path(), "warn", &env);

@@ -510,7 +510,7 @@ async fn official_conformance_suite_passes() {
     env.insert("TEAMCONTEXT_DATA_DIR".to_string(), dir.path().display().to_string());
     let config = teamcontext::config::Config::from_sources(None, &env).unwrap();
     let clock = Arc::new(tc_domain::ManualClock::new());
-    let (services, store) =
+    let (services, store, _redis) =
         teamcontext::open_services(&config, clock, support::embedder()).await.unwrap();
     let registered = services
         .register(tc_domain::views::RegisterRequest {
@@ -521,7 +521,7 @@ async fn official_conformance_suite_passes() {
         .await
         .unwrap();
     let caller = services.authenticate(&registered.api_key.key).await.unwrap();
-    let limits = Arc::new(teamcontext::rate_limit::RateLimits::new(&config.rate_limits));
+    let limits = Arc::new(teamcontext::rate_limit::RateLimits::new(&config.rate_limits, None));
     let state = teamcontext::state::AppState::new(services, limits, None);
     let shutdown = CancellationToken::new();
     let app = axum::Router::new()

@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
             jobs_are_claimed_once_and_leased,
             jobs_retry_cancel_and_run_out_of_attempts,
             concurrent_claims_never_share_a_job,
+            job_inputs_round_trip_and_orphans_go,
             scanned_files_are_replaced_whole,
         );
     };
@@ -1042,6 +1043,36 @@ pub async fn jobs_retry_cancel_and_run_out_of_attempts<S: Store>(s: Arc<S>) {
     s.cancel_job(orphan.id, now).await.unwrap();
     assert_eq!(s.claim_job(&["scan"], "w2", after, lease(after)).await.unwrap(), None);
     assert_eq!(s.job_by_id(orphan.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+}
+
+pub async fn job_inputs_round_trip_and_orphans_go<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "inputs@example.com").await;
+    let with_job = job("scan", Some(p.id), u.id, 1);
+    // Parts are written before the job, and may hold any bytes (here, every byte value).
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 256) as u8).collect();
+    s.put_job_input(with_job.id, 0, &big, t0()).await.unwrap();
+    s.put_job_input(with_job.id, 1, b"", t0()).await.unwrap();
+    s.insert_job(&with_job).await.unwrap();
+    assert_eq!(s.job_input(with_job.id, 0).await.unwrap().as_deref(), Some(&big[..]));
+    assert_eq!(s.job_input(with_job.id, 1).await.unwrap(), Some(Vec::new()));
+    assert_eq!(s.job_input(with_job.id, 2).await.unwrap(), None);
+    // Writing a part again replaces it.
+    s.put_job_input(with_job.id, 1, b"again", t0()).await.unwrap();
+    assert_eq!(s.job_input(with_job.id, 1).await.unwrap().as_deref(), Some(&b"again"[..]));
+
+    // A part whose job never appeared goes once it is old enough; one with its job stays.
+    let orphan = Uuid::now_v7();
+    s.put_job_input(orphan, 0, b"lost", t0()).await.unwrap();
+    assert_eq!(s.delete_orphan_job_inputs(t0()).await.unwrap(), 0, "not older than the cutoff");
+    let later = t0() + Duration::hours(2);
+    assert_eq!(s.delete_orphan_job_inputs(later).await.unwrap(), 1);
+    assert_eq!(s.job_input(orphan, 0).await.unwrap(), None);
+    assert!(s.job_input(with_job.id, 0).await.unwrap().is_some());
+
+    s.delete_job_input(with_job.id).await.unwrap();
+    assert_eq!(s.job_input(with_job.id, 0).await.unwrap(), None);
+    assert_eq!(s.job_input(with_job.id, 1).await.unwrap(), None);
+    s.delete_job_input(Uuid::now_v7()).await.unwrap();
 }
 
 pub async fn concurrent_claims_never_share_a_job<S: Store>(s: Arc<S>) {

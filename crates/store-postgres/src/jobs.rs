@@ -185,3 +185,53 @@ pub(crate) async fn job_counts(pool: &Pool) -> StoreResult<Vec<(JobStatus, i64)>
         Ok((status, rows::get(r, "n")?))
     })
 }
+
+pub(crate) async fn put_job_input(
+    pool: &Pool,
+    job_id: Uuid,
+    part: i32,
+    data: &[u8],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    db::execute(
+        &client(pool).await?,
+        "INSERT INTO job_inputs (job_id, part, data, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (job_id, part) DO UPDATE SET data = excluded.data",
+        &[&job_id, &part, &data, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn job_input(
+    pool: &Pool,
+    job_id: Uuid,
+    part: i32,
+) -> StoreResult<Option<Vec<u8>>> {
+    let row = db::query_opt(
+        &client(pool).await?,
+        "SELECT data FROM job_inputs WHERE job_id = $1 AND part = $2",
+        &[&job_id, &part],
+    )
+    .await?;
+    row.map(|r| r.try_get::<_, Vec<u8>>("data").map_err(db_err)).transpose()
+}
+
+pub(crate) async fn delete_job_input(pool: &Pool, job_id: Uuid) -> StoreResult<()> {
+    db::execute(&client(pool).await?, "DELETE FROM job_inputs WHERE job_id = $1", &[&job_id])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete_orphan_job_inputs(
+    pool: &Pool,
+    before: DateTime<Utc>,
+) -> StoreResult<u64> {
+    db::execute(
+        &client(pool).await?,
+        "DELETE FROM job_inputs i WHERE i.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = i.job_id)",
+        &[&before],
+    )
+    .await
+}

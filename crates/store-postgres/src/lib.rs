@@ -408,6 +408,24 @@ impl tc_store::Store for PgStore {
     async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>> {
         jobs::job_counts(&self.pool).await
     }
+    async fn put_job_input(
+        &self,
+        job_id: Uuid,
+        part: i32,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        jobs::put_job_input(&self.pool, job_id, part, data, now).await
+    }
+    async fn job_input(&self, job_id: Uuid, part: i32) -> StoreResult<Option<Vec<u8>>> {
+        jobs::job_input(&self.pool, job_id, part).await
+    }
+    async fn delete_job_input(&self, job_id: Uuid) -> StoreResult<()> {
+        jobs::delete_job_input(&self.pool, job_id).await
+    }
+    async fn delete_orphan_job_inputs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        jobs::delete_orphan_job_inputs(&self.pool, before).await
+    }
 
     async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()> {
         analytics::insert_events(&self.pool, events).await

@@ -232,3 +232,48 @@ pub(crate) fn job_counts(c: &Connection) -> StoreResult<Vec<(JobStatus, i64)>> {
         Ok((status, r.get(1).map_err(db_err)?))
     })
 }
+
+pub(crate) fn put_job_input(
+    c: &Connection,
+    job_id: Uuid,
+    part: i32,
+    data: &[u8],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO job_inputs (job_id, part, data, created_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (job_id, part) DO UPDATE SET data = excluded.data",
+    )
+    .map_err(db_err)?
+    .execute(params![job_id.to_string(), part, data, ms(now)])
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) fn job_input(c: &Connection, job_id: Uuid, part: i32) -> StoreResult<Option<Vec<u8>>> {
+    c.prepare_cached("SELECT data FROM job_inputs WHERE job_id = ? AND part = ?")
+        .map_err(db_err)?
+        .query_row(params![job_id.to_string(), part], |r| r.get(0))
+        .optional()
+        .map_err(db_err)
+}
+
+pub(crate) fn delete_job_input(c: &Connection, job_id: Uuid) -> StoreResult<()> {
+    c.prepare_cached("DELETE FROM job_inputs WHERE job_id = ?")
+        .map_err(db_err)?
+        .execute([job_id.to_string()])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) fn delete_orphan_job_inputs(c: &Connection, before: DateTime<Utc>) -> StoreResult<u64> {
+    let removed = c
+        .prepare_cached(
+            "DELETE FROM job_inputs WHERE created_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_inputs.job_id)",
+        )
+        .map_err(db_err)?
+        .execute([ms(before)])
+        .map_err(db_err)?;
+    Ok(removed as u64)
+}

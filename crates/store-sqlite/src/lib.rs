@@ -35,6 +35,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0002_contexts_and_search.sql")),
     M::up(include_str!("../migrations/0003_analytics_rollup.sql")),
     M::up(include_str!("../migrations/0004_jobs_and_scans.sql")),
+    M::up(include_str!("../migrations/0005_job_inputs.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -632,6 +633,28 @@ impl tc_store::Store for SqliteStore {
     }
     async fn job_counts(&self) -> StoreResult<Vec<(tc_store::JobStatus, i64)>> {
         self.read(jobs::job_counts)
+    }
+    async fn put_job_input(
+        &self,
+        job_id: uuid::Uuid,
+        part: i32,
+        data: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let data = data.to_vec();
+        self.write(move |c| jobs::put_job_input(c, job_id, part, &data, now)).await
+    }
+    async fn job_input(&self, job_id: uuid::Uuid, part: i32) -> StoreResult<Option<Vec<u8>>> {
+        self.read_blocking(move |c| jobs::job_input(c, job_id, part)).await
+    }
+    async fn delete_job_input(&self, job_id: uuid::Uuid) -> StoreResult<()> {
+        self.write(move |c| jobs::delete_job_input(c, job_id)).await
+    }
+    async fn delete_orphan_job_inputs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<u64> {
+        self.write(move |c| jobs::delete_orphan_job_inputs(c, before)).await
     }
 
     async fn insert_analytics_events(

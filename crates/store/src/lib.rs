@@ -283,6 +283,23 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_job(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<Option<JobRecord>>;
     /// The number of jobs in each status.
     async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>>;
+    /// Stores part `part` (from 0) of a job's input: data every replica's worker must be able
+    /// to read, such as a scan's uploaded files. Written before the job row; replaces a part
+    /// already stored.
+    async fn put_job_input(
+        &self,
+        job_id: Uuid,
+        part: i32,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Part `part` of a job's input, if stored.
+    async fn job_input(&self, job_id: Uuid, part: i32) -> StoreResult<Option<Vec<u8>>>;
+    /// Removes every part of a job's input.
+    async fn delete_job_input(&self, job_id: Uuid) -> StoreResult<()>;
+    /// Removes inputs written before `before` whose job does not exist (the job was never
+    /// written); returns how many parts were removed.
+    async fn delete_orphan_job_inputs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // ---- analytics ----
     async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()>;

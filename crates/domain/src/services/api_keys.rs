@@ -149,7 +149,7 @@ impl Services {
         );
         let grace_end = now + Duration::seconds(self.settings.rotation_grace_secs);
         let previous_expires_at = self.store.rotate_api_key(old.id, grace_end, &new).await?;
-        self.credentials_changed();
+        self.credentials_changed().await;
         Ok(RotatedApiKeyView {
             id: new.id,
             name: new.name,
@@ -178,7 +178,7 @@ impl Services {
             return Err(DomainError::not_found("API key"));
         }
         self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
-        self.credentials_changed();
+        self.credentials_changed().await;
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use tc_store::{RefreshOutcome, RefreshTokenRecord, Scope, UserRecord};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use super::auth_cache::{CacheKey, Cached};
+use super::auth_cache::{CacheKey, Cached, Stamp};
 use super::{EmailVerification, Services, validate};
 use crate::caller::{Caller, Credential};
 use crate::error::{DomainError, DomainResult, ErrorCode};
@@ -249,36 +249,62 @@ impl Services {
         &self,
         hash: String,
     ) -> DomainResult<Option<(tc_store::ApiKeyRecord, UserRecord)>> {
-        let generation = self.auth_cache.generation();
+        let stamp = self.cache_stamp().await;
         let cache_key = CacheKey::KeyHash(hash.clone());
-        if let Some(Cached::ApiKey(found)) = self.auth_cache.get(&cache_key) {
+        if let Some(stamp) = stamp
+            && let Some(Cached::ApiKey(found)) = self.auth_cache.get(&cache_key, stamp.shared)
+        {
             return Ok(Some(*found));
         }
         let found = self.store.api_key_by_hash(&hash).await?;
-        if let Some(pair) = &found {
-            self.auth_cache.put(cache_key, Cached::ApiKey(Box::new(pair.clone())), generation);
+        if let (Some(pair), Some(stamp)) = (&found, stamp) {
+            self.auth_cache.put(cache_key, Cached::ApiKey(Box::new(pair.clone())), stamp);
         }
         Ok(found)
     }
 
     /// The subject of an access token, from the authentication cache when possible.
     async fn user_for_token(&self, user_id: Uuid) -> DomainResult<Option<UserRecord>> {
-        let generation = self.auth_cache.generation();
+        let stamp = self.cache_stamp().await;
         let cache_key = CacheKey::User(user_id);
-        if let Some(Cached::User(user)) = self.auth_cache.get(&cache_key) {
+        if let Some(stamp) = stamp
+            && let Some(Cached::User(user)) = self.auth_cache.get(&cache_key, stamp.shared)
+        {
             return Ok(Some(*user));
         }
         let user = self.store.user_by_id(user_id).await?;
-        if let Some(u) = &user {
-            self.auth_cache.put(cache_key, Cached::User(Box::new(u.clone())), generation);
+        if let (Some(u), Some(stamp)) = (&user, stamp) {
+            self.auth_cache.put(cache_key, Cached::User(Box::new(u.clone())), stamp);
         }
         Ok(user)
     }
 
+    /// The generations a cached credential must carry to be used now, read before the lookup;
+    /// `None` when the cache is off or the shared generation cannot be read (then the database
+    /// decides, which is always right).
+    async fn cache_stamp(&self) -> Option<Stamp> {
+        if !self.auth_cache.enabled() {
+            return None;
+        }
+        let local = self.auth_cache.generation();
+        let shared = match &self.shared {
+            None => 0,
+            Some(shared) => shared.credential_generation().await?,
+        };
+        Some(Stamp { local, shared })
+    }
+
     /// Called after any change that can invalidate a credential, so that it takes effect on the
-    /// next request.
-    pub(crate) fn credentials_changed(&self) {
+    /// next request, here and (with shared state) on every other replica.
+    pub(crate) async fn credentials_changed(&self) {
         self.auth_cache.invalidate();
+        if let Some(shared) = &self.shared
+            && !shared.bump_credential_generation().await
+        {
+            tracing::warn!(
+                "shared state unreachable: other replicas may accept a changed credential until their AUTH_CACHE_TTL_MS passes"
+            );
+        }
     }
 
     /// With `EMAIL_VERIFICATION=required`, an unverified caller may do nothing but read its own

@@ -6,8 +6,12 @@
 //! made under the current generation. Every change that can make a credential invalid in this
 //! process (key revoked or rotated, account deactivated, email verification changed) bumps the
 //! generation, so it takes effect on the very next request here. A change made outside this
-//! process (the operator CLI writing to the database directly, or another replica) takes effect
-//! within the TTL; with Redis configured, replicas will broadcast generation bumps instead.
+//! process (the operator CLI writing to the database directly) takes effect within the TTL.
+//!
+//! With shared state configured (Redis), an entry also carries the deployment-wide generation
+//! it was made under, which every replica bumps on such a change and every lookup reads: a
+//! revocation through one replica is honoured by all of them on their next request. When the
+//! shared generation cannot be read, the cache is not used at all.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -27,10 +31,18 @@ pub(crate) enum Cached {
     User(Box<UserRecord>),
 }
 
+/// The generations an entry was made under: this process's and the deployment's (0 without
+/// shared state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub local: u64,
+    pub shared: u64,
+}
+
 #[derive(Debug)]
 struct Entry {
     value: Cached,
-    generation: u64,
+    stamp: Stamp,
     stored: Instant,
 }
 
@@ -54,30 +66,36 @@ impl AuthCache {
         AuthCache { ttl, generation: AtomicU64::new(0), entries: RwLock::new(HashMap::new()) }
     }
 
-    pub(crate) fn get(&self, key: &CacheKey) -> Option<Cached> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(key)?;
-        (entry.generation == generation && entry.stored.elapsed() < self.ttl)
-            .then(|| entry.value.clone())
+    pub(crate) fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
     }
 
-    /// Stores a lookup made under `generation` (read before the lookup started, so a bump that
+    /// The entry for `key` if it is young enough and was made under this process's current
+    /// generation and the deployment's `shared` one.
+    pub(crate) fn get(&self, key: &CacheKey, shared: u64) -> Option<Cached> {
+        if !self.enabled() {
+            return None;
+        }
+        let stamp = Stamp { local: self.generation.load(Ordering::Acquire), shared };
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(key)?;
+        (entry.stamp == stamp && entry.stored.elapsed() < self.ttl).then(|| entry.value.clone())
+    }
+
+    /// Stores a lookup made under `stamp` (read before the lookup started, so a bump that
     /// raced with the lookup leaves the entry unusable).
-    pub(crate) fn put(&self, key: CacheKey, value: Cached, generation: u64) {
-        if self.ttl.is_zero() {
+    pub(crate) fn put(&self, key: CacheKey, value: Cached, stamp: Stamp) {
+        if !self.enabled() {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, Entry { value, generation, stored: Instant::now() });
+        entries.insert(key, Entry { value, stamp, stored: Instant::now() });
     }
 
+    /// This process's generation.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -110,29 +128,31 @@ mod tests {
     fn invalidation_and_racing_lookups() {
         let cache = AuthCache::new(Duration::from_secs(60));
         let key = CacheKey::User(Uuid::now_v7());
-        let g = cache.generation();
-        cache.put(key.clone(), Cached::User(Box::new(user())), g);
-        assert!(cache.get(&key).is_some());
+        let stamp = Stamp { local: cache.generation(), shared: 7 };
+        cache.put(key.clone(), Cached::User(Box::new(user())), stamp);
+        assert!(cache.get(&key, 7).is_some());
+        assert!(cache.get(&key, 8).is_none(), "another replica moved the shared generation on");
         cache.invalidate();
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key, 7).is_none());
 
         // A lookup that started before a bump must not be served afterwards.
-        let stale = cache.generation();
+        let stale = Stamp { local: cache.generation(), shared: 7 };
         cache.invalidate();
         cache.put(key.clone(), Cached::User(Box::new(user())), stale);
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key, 7).is_none());
     }
 
     #[test]
     fn entries_expire_and_zero_ttl_disables() {
         let cache = AuthCache::new(Duration::from_millis(1));
         let key = CacheKey::User(Uuid::now_v7());
-        cache.put(key.clone(), Cached::User(Box::new(user())), cache.generation());
+        let stamp = Stamp { local: cache.generation(), shared: 0 };
+        cache.put(key.clone(), Cached::User(Box::new(user())), stamp);
         std::thread::sleep(Duration::from_millis(5));
-        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&key, 0).is_none());
 
         let off = AuthCache::new(Duration::ZERO);
-        off.put(key.clone(), Cached::User(Box::new(user())), off.generation());
-        assert!(off.get(&key).is_none());
+        off.put(key.clone(), Cached::User(Box::new(user())), stamp);
+        assert!(off.get(&key, 0).is_none());
     }
 }

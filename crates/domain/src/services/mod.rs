@@ -103,6 +103,8 @@ pub struct Services {
     job_wakeup: tokio::sync::Notify,
     /// Scanning is configured by the server (it knows the data directory).
     scan: Option<ScanSettings>,
+    /// State shared with the other replicas (Redis), when configured.
+    shared: Option<Arc<dyn crate::SharedState>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -134,7 +136,14 @@ impl Services {
             job_handlers: vec![Arc::new(ScanJob)],
             job_wakeup: tokio::sync::Notify::new(),
             scan: None,
+            shared: None,
         }
+    }
+
+    /// Shares credential invalidations with the other replicas through `shared`.
+    pub fn with_shared_state(mut self, shared: Arc<dyn crate::SharedState>) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Enables codebase scans with these settings, and sets the job timings.

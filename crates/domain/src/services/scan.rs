@@ -4,7 +4,9 @@
 //! Each scan gets a workspace, `ScanSettings::workspace_dir/<job id>`. Uploaded files and
 //! unpacked archives are written there before the job row exists, so a restart finds them; a git
 //! source is cloned there by the job (again on each attempt). The workspace is removed when the
-//! job is final.
+//! job is final. When replicas share the database (`ScanSettings::share_uploads`), the prepared
+//! upload is instead packed into the job's input in the store, and whichever replica's worker
+//! runs the job unpacks it into its own workspace.
 //!
 //! A scan is incremental and safe to run twice: a file whose content hash matches what the
 //! project last indexed is skipped, a changed file's chunks are replaced in one transaction, and
@@ -40,6 +42,10 @@ const DEFAULT_CHUNK_OVERLAP: u32 = 200;
 const MAX_LISTED: usize = 1000;
 /// Files being prepared, embedded or stored at once during a scan.
 const FILES_IN_FLIGHT: usize = 2;
+/// A shared upload is stored in parts of this size.
+const INPUT_PART_BYTES: usize = 8 * 1024 * 1024;
+/// A job input this old whose job was never written is removed.
+const ORPHAN_INPUT_HOURS: i64 = 24;
 
 /// Where scans work and what they may reach.
 #[derive(Debug, Clone)]
@@ -49,6 +55,9 @@ pub struct ScanSettings {
     /// `file://`).
     pub allowed_hosts: Vec<String>,
     pub max_file_bytes: u64,
+    /// Whether uploads must be readable by other replicas' workers (a shared database): they
+    /// are then stored with the job as well as in this server's workspace.
+    pub share_uploads: bool,
 }
 
 /// What a scan reads, besides a git URL.
@@ -144,10 +153,16 @@ impl Services {
             let prepared = tokio::task::spawn_blocking(move || prepare_upload(&root, upload))
                 .await
                 .map_err(|e| DomainError::internal(format!("upload task failed: {e}")))?;
-            if let Err(e) = prepared {
+            let shared = match prepared {
+                Ok(()) if settings.share_uploads => self.share_upload(job_id, &workspace).await,
+                other => other,
+            };
+            // A shared upload lives in the store only: whichever replica runs the job unpacks
+            // it, and nothing is left behind on this one.
+            if shared.is_err() || settings.share_uploads {
                 let _ = std::fs::remove_dir_all(&workspace);
-                return Err(e);
             }
+            shared?;
         }
         let payload = ScanPayload {
             source: source.into(),
@@ -180,6 +195,9 @@ impl Services {
         };
         if let Err(e) = self.store.insert_job(&job).await {
             let _ = std::fs::remove_dir_all(&workspace);
+            if let Err(e) = self.store.delete_job_input(job_id).await {
+                warn!(%job_id, error = %e, "could not remove the input of a scan never queued");
+            }
             return Err(e.into());
         }
         self.job_submitted();
@@ -188,6 +206,64 @@ impl Services {
             status: "queued".into(),
             status_url: format!("/api/v1/projects/{project_id}/scan/status/{job_id}"),
         })
+    }
+}
+
+impl Services {
+    /// Packs a prepared upload (the workspace) and stores it as the job's input, so that a
+    /// worker on any replica can run the scan. On failure nothing of it stays stored.
+    async fn share_upload(&self, job_id: Uuid, workspace: &Path) -> DomainResult<()> {
+        let internal = |e: String| DomainError::internal(format!("sharing the upload: {e}"));
+        let dir = workspace.to_path_buf();
+        let packed = tokio::task::spawn_blocking(move || archive::pack_tar_gz(&dir, Vec::new()))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .map_err(|e| internal(e.to_string()))?;
+        let now = self.now();
+        for (part, bytes) in packed.chunks(INPUT_PART_BYTES).enumerate() {
+            let part = i32::try_from(part).map_err(|e| internal(e.to_string()))?;
+            if let Err(e) = self.store.put_job_input(job_id, part, bytes, now).await {
+                let _ = self.store.delete_job_input(job_id).await;
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpacks a scan's stored input into `workspace` (on a replica other than the one that
+    /// received the upload). False when no input is stored.
+    async fn fetch_upload(&self, job_id: Uuid, workspace: &Path) -> Result<bool, JobError> {
+        let retry = |e: String| JobError::Retryable(format!("fetching the upload: {e}"));
+        let mut packed = Vec::new();
+        for part in 0.. {
+            match self.store.job_input(job_id, part).await.map_err(|e| retry(e.to_string()))? {
+                Some(bytes) => packed.extend_from_slice(&bytes),
+                None => break,
+            }
+        }
+        if packed.is_empty() {
+            return Ok(false);
+        }
+        let dest = workspace.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            let file = dest.with_extension("tar.gz");
+            std::fs::write(&file, &packed).map_err(|e| e.to_string())?;
+            let unpacked = archive::extract(&file, archive::Format::TarGz, &dest);
+            let _ = std::fs::remove_file(&file);
+            unpacked.map(|_| ()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| retry(e.to_string()))?
+        .map_err(retry)?;
+        Ok(true)
+    }
+
+    /// Removes job inputs left by scans that were never queued (the server stopped between
+    /// storing the upload and writing the job).
+    pub async fn purge_orphan_job_inputs(&self) -> DomainResult<u64> {
+        let cutoff = self.now() - chrono::Duration::hours(ORPHAN_INPUT_HOURS);
+        Ok(self.store.delete_orphan_job_inputs(cutoff).await?)
     }
 }
 
@@ -237,6 +313,11 @@ impl JobHandler for ScanJob {
     }
 
     async fn finished(&self, services: &Services, job: &JobRecord) {
+        if services.scan.as_ref().is_some_and(|s| s.share_uploads)
+            && let Err(e) = services.store.delete_job_input(job.id).await
+        {
+            warn!(job_id = %job.id, error = %e, "could not remove the scan's stored upload");
+        }
         if let Ok(workspace) = services.workspace(job.id)
             && workspace.exists()
             && let Err(e) = tokio::fs::remove_dir_all(&workspace).await
@@ -296,6 +377,9 @@ impl Services {
             cloned.map_err(|e| JobError::Retryable(e.to_string()))?
         } else {
             let root = workspace.join("src");
+            if !root.exists() && settings.share_uploads {
+                self.fetch_upload(job.id, &workspace).await?;
+            }
             if !root.exists() {
                 return Err(JobError::Fatal(
                     "the uploaded files are no longer on this server".into(),

@@ -21,7 +21,7 @@ impl Services {
         let mut user = self.user_by_email_or_404(email).await?;
         let now = self.now();
         self.store.set_user_active(user.id, active, now).await?;
-        self.credentials_changed();
+        self.credentials_changed().await;
         if !active {
             self.store.revoke_user_refresh_tokens(user.id, now).await?;
         }
@@ -35,7 +35,7 @@ impl Services {
         let mut user = self.user_by_email_or_404(email).await?;
         let now = self.now();
         self.store.set_user_email_verified(user.id, true, now).await?;
-        self.credentials_changed();
+        self.credentials_changed().await;
         user.email_verified = true;
         user.updated_at = now;
         Ok(user.into())

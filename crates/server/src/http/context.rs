@@ -56,7 +56,7 @@ async fn search_context(
     Auth(caller): Auth,
     Json(req): Json<SearchRequest>,
 ) -> ApiResult<Json<SearchResponse>> {
-    state.limits.check_search(caller.user_id)?;
+    state.limits.check_search(caller.user_id).await?;
     Ok(Json(state.services.search(&caller, req).await?))
 }
 

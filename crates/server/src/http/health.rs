@@ -75,6 +75,10 @@ pub struct Components {
     embedder: ComponentHealth,
     write_queue: QueueHealth,
     job_queue: JobQueueHealth,
+    /// Present with `REDIS_URL`. While it is `degraded` the server still serves every request
+    /// (rate limits are then counted per replica), so it does not make the answer a 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<ComponentHealth>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,7 +89,9 @@ pub struct Health {
     components: Components,
 }
 
-/// Server and component status. Answers 503 when degraded, so load balancers can act on it.
+/// Server and component status. Answers 503 when a component the server cannot serve without
+/// is failing, so load balancers can act on it; a Redis outage is reported as `degraded` with
+/// 200, since every request is still served.
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
@@ -116,16 +122,28 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             JobQueueHealth { status: "degraded", queued: 0, running: 0, workers: state.job_workers }
         }
     };
-    let healthy = [database.status, embedder.status, write_queue.status, job_queue.status]
+    let serving = [database.status, embedder.status, write_queue.status, job_queue.status]
         .iter()
         .all(|s| *s == "healthy");
-    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let redis = match &state.redis {
+        None => None,
+        Some(redis) => {
+            let started = Instant::now();
+            let result = redis.ping().await.map(|_| ());
+            if let Err(e) = &result {
+                tracing::warn!(error = %e, "health check: Redis unavailable");
+            }
+            Some(ComponentHealth::from_check(&result, started.elapsed(), "redis unavailable"))
+        }
+    };
+    let healthy = serving && redis.as_ref().is_none_or(|r| r.status == "healthy");
+    let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
         Json(Health {
             status: if healthy { "healthy" } else { "degraded" },
             version: env!("CARGO_PKG_VERSION"),
-            components: Components { database, embedder, write_queue, job_queue },
+            components: Components { database, embedder, write_queue, job_queue, redis },
         }),
     )
 }

@@ -148,7 +148,7 @@ impl TeamContextMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SearchResponse>, CallToolResult> {
         let caller = caller(&ctx)?;
-        self.state.limits.check_search(caller.user_id).map_err(|e| tool_error(e.0))?;
+        self.state.limits.check_search(caller.user_id).await.map_err(|e| tool_error(e.0))?;
         let project_ids = match input.project_id {
             Some(id) => Some(vec![project_id(&id)?]),
             None => None,

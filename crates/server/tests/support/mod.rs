@@ -2,6 +2,8 @@
 //! own SQLite file and a [`ManualClock`] the test can move, and offers a small JSON client.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod process;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -118,6 +120,18 @@ impl TestApp {
             clock,
             server: Some(server),
             dir,
+        }
+    }
+
+    /// A client of a server running in another process (`base` as `process::Served` has it,
+    /// ending in `/api/v1`).
+    pub fn remote(base: &str) -> Self {
+        TestApp {
+            base: base.trim_end_matches("/api/v1").to_string(),
+            client: reqwest::Client::new(),
+            clock: Arc::new(ManualClock::new()),
+            server: None,
+            dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 

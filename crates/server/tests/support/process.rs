@@ -1,0 +1,136 @@
+//! The real `teamcontext` binary as a child process ([`serve`]), and private Redis servers
+//! ([`TestRedis`]) that a test may stop and start again.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The binary with a clean environment, a data directory and the test model.
+pub fn teamcontext(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
+    cmd.env_clear()
+        .env("TEAMCONTEXT_DATA_DIR", data_dir)
+        .env("EMBEDDING_MODEL_DIR", super::model_dir())
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "warn");
+    cmd
+}
+
+/// A `teamcontext serve` on a free loopback port: the process, its stdout after the banner,
+/// the API base URL, and the log lines printed before the banner.
+pub struct Served {
+    pub child: std::process::Child,
+    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+    pub base: String,
+    pub early_lines: Vec<String>,
+}
+
+pub fn serve(dir: &Path, log_level: &str) -> Served {
+    serve_with(dir, log_level, &[])
+}
+
+pub fn serve_with(dir: &Path, log_level: &str, env: &[(&str, &str)]) -> Served {
+    use std::io::BufRead;
+    let mut child = teamcontext(dir)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("LOG_LEVEL", log_level)
+        .envs(env.iter().copied())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut early_lines = Vec::new();
+    // Log lines and the banner share stdout; read until the banner names the address.
+    let base = loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("server exited before listening: {}{err}", early_lines.concat());
+        }
+        if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
+            break format!("{}/api/v1", url.trim());
+        }
+        early_lines.push(line);
+    };
+    Served { child, stdout, base, early_lines }
+}
+
+impl Served {
+    /// Sends SIGTERM and returns everything the process printed afterwards (stdout, stderr)
+    /// and whether it exited successfully.
+    pub fn stop(mut self) -> (String, bool) {
+        use std::io::Read;
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.unwrap().success());
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+        let ok = self.child.wait().unwrap().success();
+        (out, ok)
+    }
+
+    /// Ends the process at once (SIGKILL), as a crashed machine would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// A Redis server of the test's own on a free loopback port, with nothing persisted; stopped
+/// when dropped. The binary is Debian's `redis-server` (`scripts/redis-server.sh` installs it).
+pub struct TestRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl TestRedis {
+    pub fn start() -> TestRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = TestRedis { port, child: None };
+        redis.resume();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server, as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty, as a restarted cache is).
+    pub fn resume(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/redis-server.sh");
+        let found = Command::new(script).output().expect("scripts/redis-server.sh runs");
+        assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+        let binary = String::from_utf8(found.stdout).unwrap().trim().to_string();
+        let child = Command::new(binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--protected-mode", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server did not listen on port {}", self.port);
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
