@@ -49,6 +49,13 @@ enum Command {
         /// A file written by `teamcontext backup`.
         file: PathBuf,
     },
+    /// Copy a SQLite installation's data (the database file FROM) into the PostgreSQL database
+    /// of DATABASE_URL, which must be empty. Stop the server using FROM first.
+    MigrateData {
+        /// The SQLite database file, e.g. ./data/teamcontext.db.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Index a local directory into a project on a server, with a progress bar.
     Scan(teamcontext::scan_cli::ScanArgs),
     /// Serve MCP on stdin/stdout for an assistant that launches a command (Claude Desktop,
@@ -107,6 +114,27 @@ async fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
             let applied = teamcontext::store::Backend::migrate(&config.database).await?;
             println!("{applied} migration(s) applied to {}", config.database.describe());
+        }
+        Command::MigrateData { from } => {
+            let teamcontext::config::DatabaseConfig::Postgres { url } = &config.database else {
+                anyhow::bail!(
+                    "migrate-data copies into PostgreSQL: set DATABASE_URL=postgres://… (the target)"
+                );
+            };
+            anyhow::ensure!(from.is_file(), "{} is not a database file", from.display());
+            // A server still writing to the file would lose what it writes after the copy.
+            let dir = from.parent().filter(|d| d.join("teamcontext.lock").exists());
+            let _lock = dir.map(teamcontext::lock_data_dir).transpose()?;
+            // An older installation is brought to the current schema first, so the columns
+            // match the target's.
+            tc_store_sqlite::SqliteStore::migrate(&from).await?;
+            let target = tc_store_postgres::PgStore::connect(&url.0).await?;
+            let copied = target.import_sqlite(&from).await;
+            target.close().await;
+            for (table, rows) in copied? {
+                println!("{table:>18}: {rows} row(s)");
+            }
+            println!("copied {} into {}", from.display(), config.database.describe());
         }
         Command::Backup { file } => {
             let s = tc_store_sqlite::backup::backup(sqlite_path(&config)?, &file).await?;

@@ -1,7 +1,8 @@
 //! The server on PostgreSQL (`DATABASE_URL=postgres://…`), end to end over HTTP: saving,
 //! hybrid / vector / keyword search and access scoping; two servers on one database seeing each
-//! other's writes at once (as replicas do); a restart keeping everything searchable; and the
-//! configuration rules. Each test gets a database of its own (`TestDatabase`).
+//! other's writes at once (as replicas do); a restart keeping everything searchable; moving a
+//! SQLite installation over with `teamcontext migrate-data`. Each test gets a database of its
+//! own (`TestDatabase`).
 
 mod support;
 
@@ -113,4 +114,70 @@ async fn two_servers_on_one_database_act_as_one() {
     let r = three.post("/context/search", Some(&alice.access_token), query).await;
     assert_eq!(ids(r.assert_status(200)).len(), 1);
     three.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sqlite_installation_moves_to_postgres_with_migrate_data() {
+    // An installation on SQLite with accounts, a shared project, contexts and analytics.
+    let sqlite = TestApp::new().await;
+    let (alice, bob) = (sqlite.register("alice").await, sqlite.register("bob").await);
+    let project = sqlite.create_project(&alice.api_key, "payments").await;
+    sqlite.add_contributor(&alice.api_key, &project, &bob.email).await;
+    let save = |content: &str| json!({"project_id": project, "content": content, "metadata": {"tags": ["ops"]}});
+    let webhooks = sqlite.post("/context/save", Some(&alice.api_key), save(WEBHOOKS)).await;
+    let webhooks = webhooks.assert_status(201)["id"].as_str().unwrap().to_string();
+    sqlite.post("/context/save", Some(&bob.api_key), save(DEPLOY)).await.assert_status(201);
+    let query = json!({"query": "how do we retry stripe webhooks", "similarity_threshold": 0.2});
+    let before = sqlite.post("/context/search", Some(&alice.api_key), query.clone()).await;
+    assert_eq!(ids(before.assert_status(200)).first(), Some(&webhooks));
+    sqlite.services().flush_pending().await;
+    let report = "/analytics/cost-savings?start_date=2020-01-01&end_date=2030-12-31&group_by=month";
+    let savings = sqlite.get(report, &alice.api_key).await.assert_status(200).clone();
+    assert!(savings["total_tokens_saved"].as_i64().unwrap() > 0);
+
+    let db = TestDatabase::create().await;
+    let data = sqlite.dir.path().to_path_buf();
+    let file = data.join("teamcontext.db");
+    let migrate = || {
+        support::process::teamcontext(&data)
+            .env("DATABASE_URL", db.url())
+            .env("JWT_SECRET_KEY", SECRET)
+            .args(["migrate-data".as_ref(), "--from".as_ref(), file.as_os_str()])
+            .output()
+            .unwrap()
+    };
+    // Refused while a server still writes to the file.
+    let out = migrate();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"), "{out:?}");
+    let _data = sqlite.shutdown_keeping_data().await;
+
+    let out = migrate();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("contexts: 2 row(s)"), "{stdout}");
+    assert!(stdout.contains("users: 2 row(s)"), "{stdout}");
+    // Into a database that is no longer empty: refused, nothing added.
+    let again = migrate();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty"), "{again:?}");
+
+    // On PostgreSQL everything is there: keys, passwords, memberships, search, analytics.
+    let app = server_on(&db, &[]).await;
+    app.get("/users/me", &alice.api_key).await.assert_status(200);
+    let login = json!({"email": bob.email, "password": bob.password});
+    app.post("/auth/login", None, login).await.assert_status(200);
+    for mode in ["hybrid", "vector", "keyword"] {
+        let mut q = query.clone();
+        q["mode"] = json!(mode);
+        let found = app.post("/context/search", Some(&bob.api_key), q).await;
+        assert_eq!(ids(found.assert_status(200)).first(), Some(&webhooks), "{mode}");
+    }
+    let listed = app.get(&format!("/projects/{project}/context?tag=ops"), &alice.api_key).await;
+    assert_eq!(listed.assert_status(200)["items"].as_array().map(Vec::len), Some(2));
+    let moved = app.get(report, &alice.api_key).await.assert_status(200).clone();
+    assert_eq!(moved["total_tokens_saved"], savings["total_tokens_saved"]);
+    assert_eq!(moved["searches"], savings["searches"]);
+    assert_eq!(moved["breakdown"], savings["breakdown"]);
+    app.shutdown().await;
 }

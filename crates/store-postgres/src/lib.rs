@@ -13,6 +13,7 @@ mod accounts;
 mod analytics;
 mod contexts;
 mod db;
+mod from_sqlite;
 mod jobs;
 mod projects;
 mod rows;
@@ -36,6 +37,8 @@ use tc_store::{
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
+
+pub use from_sqlite::Copied;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -135,6 +135,14 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and hands over its data directory instead of deleting it.
+    pub async fn shutdown_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        self.dir
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;

@@ -1,0 +1,267 @@
+//! Moving an installation from SQLite to PostgreSQL (`teamcontext migrate-data`).
+//!
+//! Both backends keep the same tables with the same columns (their migrations move in step);
+//! only the types differ. Every table is read from one read transaction of the SQLite file (a
+//! consistent snapshot) and written with binary `COPY` inside one PostgreSQL transaction, so
+//! the target ends up with all of it or none of it. Each value is converted by the type of its
+//! target column: text ids to `uuid`, Unix milliseconds to `timestamptz`, JSON text to
+//! `jsonb`, comma-separated scopes to `text[]`, vector blobs (little-endian f32) to `vector` and `real[]`. Columns PostgreSQL
+//! computes (the `tsvector`, identities) are left to it; `passages.dim` is derived from the
+//! vector. The HNSW index of every vector dimension is built once the rows are in.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as Cell;
+use tc_store::{StoreError, StoreResult};
+use tokio::sync::mpsc;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use uuid::Uuid;
+
+use crate::{PgStore, db_err, pool_err};
+
+/// Tables in an order that satisfies every foreign key.
+const TABLES: &[&str] = &[
+    "users",
+    "projects",
+    "project_members",
+    "api_keys",
+    "refresh_tokens",
+    "contexts",
+    "passages",
+    "analytics_events",
+    "analytics_daily",
+    "jobs",
+    "scanned_files",
+    "job_inputs",
+];
+/// PostgreSQL columns SQLite does not store, and the SQLite expression that gives them.
+const DERIVED: &[(&str, &str, &str)] = &[("passages", "dim", "length(vector) / 4")];
+/// Rows sent from the SQLite reader to the writer at a time.
+const BATCH: usize = 1000;
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// What was copied: rows per table, in copy order.
+pub type Copied = Vec<(&'static str, u64)>;
+
+enum Msg {
+    Rows(Vec<Vec<Cell>>),
+    TableDone,
+    Failed(String),
+}
+
+impl PgStore {
+    /// Copies every row of the SQLite database at `sqlite` into this (empty) database.
+    pub async fn import_sqlite(&self, sqlite: &Path) -> StoreResult<Copied> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let non_empty = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM projects)",
+                &[],
+            )
+            .await
+            .map_err(db_err)?;
+        if non_empty.get::<_, bool>(0) {
+            return Err(StoreError::Database(
+                "the PostgreSQL database already holds accounts or projects; import into an empty one".into(),
+            ));
+        }
+        let mut plan = Vec::with_capacity(TABLES.len());
+        for table in TABLES {
+            let rows = client
+                .query(
+                    "SELECT column_name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1 \
+                     AND is_generated = 'NEVER' AND is_identity = 'NO' ORDER BY ordinal_position",
+                    &[table],
+                )
+                .await
+                .map_err(db_err)?;
+            let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            plan.push((*table, columns));
+        }
+
+        let (sender, mut receiver) = mpsc::channel::<Msg>(4);
+        let reader_plan = plan.clone();
+        let path = sqlite.to_path_buf();
+        let reader = tokio::task::spawn_blocking(move || read_sqlite(&path, &reader_plan, &sender));
+
+        let tx = client.transaction().await.map_err(db_err)?;
+        let mut copied = Copied::new();
+        for (table, columns) in &plan {
+            let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+            // The column types, custom ones (`vector`) included, as the server knows them.
+            let probe =
+                tx.prepare(&format!("SELECT {list} FROM {table} LIMIT 0")).await.map_err(db_err)?;
+            let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+            let sink = tx
+                .copy_in(&format!("COPY {table} ({list}) FROM STDIN BINARY"))
+                .await
+                .map_err(db_err)?;
+            let writer = BinaryCopyInWriter::new(sink, &types);
+            let mut writer = std::pin::pin!(writer);
+            loop {
+                match receiver.recv().await {
+                    Some(Msg::Rows(rows)) => {
+                        for row in rows {
+                            let params = convert(table, columns, &types, row)?;
+                            let refs: Vec<&(dyn ToSql + Sync)> =
+                                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                            writer.as_mut().write(&refs).await.map_err(db_err)?;
+                        }
+                    }
+                    Some(Msg::TableDone) => break,
+                    Some(Msg::Failed(e)) => return Err(StoreError::Database(e)),
+                    None => return Err(StoreError::Database("the SQLite reader stopped".into())),
+                }
+            }
+            copied.push((table, writer.as_mut().finish().await.map_err(db_err)?));
+        }
+        reader.await.map_err(|e| StoreError::Database(format!("the SQLite reader failed: {e}")))?;
+
+        let dims = tx.query("SELECT DISTINCT dim FROM passages", &[]).await.map_err(db_err)?;
+        for row in dims {
+            let d: i32 = row.get(0);
+            tx.batch_execute(&format!(
+                "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
+                 USING hnsw ((vector::vector({d})) vector_cosine_ops) WHERE dim = {d}"
+            ))
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        client.batch_execute("ANALYZE").await.map_err(db_err)?;
+        Ok(copied)
+    }
+}
+
+/// Reads every planned table from one read transaction and sends its rows in batches.
+fn read_sqlite(path: &PathBuf, plan: &[(&str, Vec<String>)], out: &mpsc::Sender<Msg>) {
+    if let Err(e) = read_tables(path, plan, out) {
+        let _ = out.blocking_send(Msg::Failed(format!("reading {}: {e}", path.display())));
+    }
+}
+
+fn read_tables(
+    path: &PathBuf,
+    plan: &[(&str, Vec<String>)],
+    out: &mpsc::Sender<Msg>,
+) -> Result<(), String> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    conn.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+    for (table, columns) in plan {
+        let select: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                DERIVED
+                    .iter()
+                    .find(|(t, col, _)| t == table && col == c)
+                    .map_or_else(|| format!("\"{c}\""), |(_, _, expr)| expr.to_string())
+            })
+            .collect();
+        let sql = format!("SELECT {} FROM {table}", select.join(", "));
+        let mut stmt = conn.prepare(&sql).map_err(|e| format!("{table}: {e}"))?;
+        let mut rows = stmt.query([]).map_err(|e| format!("{table}: {e}"))?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next().map_err(|e| format!("{table}: {e}"))? {
+            let cells = (0..columns.len())
+                .map(|i| row.get::<_, Cell>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{table}: {e}"))?;
+            batch.push(cells);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if out.blocking_send(Msg::Rows(full)).is_err() {
+                    return Ok(()); // the writer gave up and reports why
+                }
+            }
+        }
+        if (!batch.is_empty() && out.blocking_send(Msg::Rows(batch)).is_err())
+            || out.blocking_send(Msg::TableDone).is_err()
+        {
+            return Ok(());
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+}
+
+/// One SQLite row as parameters of the target columns' types.
+fn convert(
+    table: &str,
+    columns: &[String],
+    types: &[Type],
+    row: Vec<Cell>,
+) -> StoreResult<Vec<Param>> {
+    row.into_iter()
+        .zip(columns.iter().zip(types))
+        .map(|(cell, (column, ty))| {
+            cell_to_param(cell, ty)
+                .map_err(|why| StoreError::Database(format!("{table}.{column}: {why} (for {ty})")))
+        })
+        .collect()
+}
+
+/// SQL NULL for a column of any type.
+#[derive(Debug)]
+struct Null;
+
+impl ToSql for Null {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut tokio_postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(IsNull::Yes)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn cell_to_param(cell: Cell, ty: &Type) -> Result<Param, String> {
+    fn some<T: ToSql + Sync + Send + 'static>(v: T) -> Result<Param, String> {
+        Ok(Box::new(Some(v)))
+    }
+    fn floats(bytes: &[u8]) -> Result<Vec<f32>, String> {
+        if !bytes.len().is_multiple_of(4) {
+            return Err(format!("a vector blob of {} bytes", bytes.len()));
+        }
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+    match (cell, ty) {
+        (Cell::Null, _) => Ok(Box::new(Null)),
+        // The rollup keys rows with no project by '' in SQLite and by the nil id here.
+        (Cell::Text(t), &Type::UUID) if t.is_empty() => some(Uuid::nil()),
+        (Cell::Text(t), &Type::UUID) => some(Uuid::parse_str(&t).map_err(|e| e.to_string())?),
+        (Cell::Integer(ms), &Type::TIMESTAMPTZ) => {
+            some(DateTime::<Utc>::from_timestamp_millis(ms).ok_or("a time out of range")?)
+        }
+        (Cell::Text(t), &Type::JSONB) => {
+            some(serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())?)
+        }
+        (Cell::Integer(i), &Type::BOOL) => some(i != 0),
+        (Cell::Integer(i), &Type::INT8) => some(i),
+        (Cell::Integer(i), &Type::INT4) => some(i32::try_from(i).map_err(|e| e.to_string())?),
+        (Cell::Integer(i), &Type::FLOAT8) => some(i as f64),
+        (Cell::Real(r), &Type::FLOAT8) => some(r),
+        (Cell::Text(t), &Type::TEXT) => some(t),
+        // API key scopes: comma-separated in SQLite.
+        (Cell::Text(t), &Type::TEXT_ARRAY) => {
+            some(t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        }
+        (Cell::Blob(b), &Type::BYTEA) => some(b),
+        (Cell::Blob(b), &Type::FLOAT4_ARRAY) => some(floats(&b)?),
+        (Cell::Blob(b), ty) if ty.name() == "vector" => some(pgvector::Vector::from(floats(&b)?)),
+        (cell, _) => Err(format!("unexpected {:?}", cell.data_type())),
+    }
+}
