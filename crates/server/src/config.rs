@@ -23,7 +23,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "REDIS_URL",
         "(none)",
-        "`redis://[user:password@]host:6379[/db]`: shares rate limits and credential revocations between replicas",
+        "`redis://[user:password@]host:6379[/db]`, or `rediss://…` for TLS: shares rate limits and credential revocations between replicas",
+    ),
+    (
+        "REDIS_CA_FILE",
+        "(system roots)",
+        "PEM file of the certificate authority that signed a `rediss://` server's certificate, when it is not a public one",
     ),
     ("BIND_ADDR", "127.0.0.1:8080", "address and port to listen on"),
     (
@@ -179,6 +184,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// `REDIS_URL`: state shared between replicas.
     pub redis_url: Option<Secret>,
+    /// `REDIS_CA_FILE`: the authority a `rediss://` server's certificate is checked against.
+    pub redis_ca_file: Option<PathBuf>,
     pub bind_addr: SocketAddr,
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
@@ -243,15 +250,19 @@ impl Config {
         };
         let redis_url = match get("REDIS_URL") {
             None => None,
-            Some(url) if url.starts_with("redis://") => Some(Secret(url.to_string())),
-            Some(url) if url.starts_with("rediss://") => {
-                return Err(invalid(
-                    "REDIS_URL",
-                    "rediss:// (TLS) is not supported yet".to_string(),
-                ));
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Some(Secret(url.to_string()))
             }
-            Some(_) => return Err(invalid("REDIS_URL", "is not a redis:// URL".to_string())),
+            Some(_) => {
+                return Err(invalid("REDIS_URL", "is not a redis:// or rediss:// URL".to_string()));
+            }
         };
+        let redis_ca_file = get("REDIS_CA_FILE").map(PathBuf::from);
+        if redis_ca_file.is_some()
+            && !redis_url.as_ref().is_some_and(|u| u.0.starts_with("rediss://"))
+        {
+            return Err(invalid("REDIS_CA_FILE", "needs a rediss:// REDIS_URL"));
+        }
         let jwt_secret = get("JWT_SECRET_KEY").map(|s| Secret(s.to_string()));
         if let Some(secret) = &jwt_secret
             && secret.0.len() < 32
@@ -452,6 +463,7 @@ impl Config {
             data_dir,
             database,
             redis_url,
+            redis_ca_file,
             jwt_secret,
             metrics_token: get("METRICS_TOKEN").filter(|t| !t.is_empty()).map(|t| Secret(t.into())),
             scan_allowed_hosts: get("SCAN_ALLOWED_HOSTS")
@@ -578,6 +590,21 @@ mod tests {
         assert!(matches!(c.database, DatabaseConfig::Postgres { .. }));
         // Logs name the host, never the password.
         assert_eq!(c.database.describe(), "postgres://db.internal:5432/teamcontext");
+    }
+
+    #[test]
+    fn redis_urls_may_use_tls_with_a_private_authority() {
+        let tls = ("REDIS_URL", "rediss://cache.internal:6380/0");
+        let ca = ("REDIS_CA_FILE", "/etc/teamcontext/redis-ca.pem");
+        let c = Config::from_sources(None, &env(&[tls, ca])).unwrap();
+        assert_eq!(c.redis_url.unwrap().0, "rediss://cache.internal:6380/0");
+        assert_eq!(c.redis_ca_file.unwrap(), Path::new("/etc/teamcontext/redis-ca.pem"));
+        let plain = ("REDIS_URL", "redis://cache.internal:6379");
+        let err = Config::from_sources(None, &env(&[plain, ca])).unwrap_err().to_string();
+        assert!(err.contains("REDIS_CA_FILE") && err.contains("rediss://"), "{err}");
+        let other = ("REDIS_URL", "http://cache.internal");
+        let err = Config::from_sources(None, &env(&[other])).unwrap_err().to_string();
+        assert!(err.contains("REDIS_URL"), "{err}");
     }
 
     #[test]

@@ -126,7 +126,11 @@ pub async fn open_services(
         .with_jobs(jobs, scan);
     let redis = match &config.redis_url {
         None => None,
-        Some(url) => Some(Redis::connect(&url.0).await.map_err(StartError::Redis)?),
+        Some(url) => Some(
+            Redis::connect(&url.0, config.redis_ca_file.as_deref())
+                .await
+                .map_err(StartError::Redis)?,
+        ),
     };
     if let Some(redis) = &redis {
         services = services.with_shared_state(redis.clone());

@@ -8,6 +8,7 @@
 //! and rate limits are counted by each replica on its own. `/health` reports it, and the
 //! service comes back to shared state by itself when Redis does.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -60,9 +61,21 @@ impl std::fmt::Debug for Redis {
 
 impl Redis {
     /// Prepares the connection (made lazily) and tries it once; a Redis that is down at start
-    /// is reported and retried by the monitor, not fatal.
-    pub async fn connect(url: &str) -> Result<Arc<Redis>, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    /// is reported and retried by the monitor, not fatal. A `rediss://` URL connects with TLS,
+    /// checking the server's certificate against `ca_file` or else the system's roots (the
+    /// URL fragment `#insecure` skips the check, as the redis client defines it).
+    pub async fn connect(url: &str, ca_file: Option<&Path>) -> Result<Arc<Redis>, String> {
+        let client = match ca_file {
+            None => redis::Client::open(url),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("REDIS_CA_FILE {}: {e}", path.display()))?;
+                let certificates =
+                    redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(url, certificates)
+            }
+        }
+        .map_err(|e| e.to_string())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(TIMEOUT))
             .set_response_timeout(Some(TIMEOUT))

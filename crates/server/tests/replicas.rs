@@ -11,17 +11,21 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::process::{Served, TestRedis, serve_with};
 use support::{Resp, TestApp};
-use tc_store_postgres::testing::TestDatabase;
+use tc_store_postgres::testing::{TestAuthority, TestDatabase, TlsFrontend};
 
 const SECRET: &str = "a shared signing secret of at least 32 bytes";
 
 /// A replica on `db` and `redis` with a data directory of its own.
 fn replica(db: &TestDatabase, redis: &TestRedis, extra: &[(&str, &str)]) -> (Served, TestApp) {
+    replica_at(db.url(), &redis.url(), extra)
+}
+
+/// A replica on the database and Redis at these URLs.
+fn replica_at(database_url: &str, redis_url: &str, extra: &[(&str, &str)]) -> (Served, TestApp) {
     let dir = tempfile::tempdir().unwrap();
-    let redis_url = redis.url();
     let mut env = vec![
-        ("DATABASE_URL", db.url()),
-        ("REDIS_URL", redis_url.as_str()),
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", redis_url),
         ("JWT_SECRET_KEY", SECRET),
         ("RATE_LIMIT_PER_IP_PER_MIN", "0"),
         ("RATE_LIMIT_SEARCH_PER_MIN", "0"),
@@ -142,6 +146,68 @@ async fn replicas_share_revocations_and_rate_limits_and_survive_redis_going_away
 }
 
 /// A tar.gz of `files` Python modules of twelve small functions each.
+#[tokio::test]
+async fn replicas_reach_postgres_and_redis_over_verified_tls() {
+    let db = TestDatabase::create().await;
+    let postgres = TlsFrontend::start(db.url(), &["localhost"]);
+    let ca = postgres.ca_file().display().to_string();
+    let database_url =
+        postgres.url(db.url(), "localhost", &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let authority = TestAuthority::new("teamcontext test Redis CA");
+    let redis = TestRedis::start_tls(&authority);
+    let redis_ca = authority.ca_file().display().to_string();
+    let env = [("AUTH_CACHE_TTL_MS", "600000"), ("REDIS_CA_FILE", redis_ca.as_str())];
+    let (one_process, one) = replica_at(&database_url, &redis.url(), &env);
+    let (two_process, two) = replica_at(&database_url, &redis.url(), &env);
+    for app in [&one, &two] {
+        let h = health(app).await;
+        assert_eq!(h.assert_status(200)["status"], "healthy", "{h:?}");
+        assert_eq!(h.body["components"]["redis"]["status"], "healthy");
+    }
+    assert!(postgres.handshakes() >= 2, "both replicas' connections are encrypted");
+
+    // The shared credential generation travels over TLS: a revocation through one replica is
+    // honoured by the other despite its ten-minute cache.
+    let alice = one.register("alice").await;
+    let (laptop, laptop_id) = new_key(&one, &alice.access_token, "laptop").await;
+    two.get("/users/me", &laptop).await.assert_status(200);
+    one.delete(&format!("/users/me/api-keys/{laptop_id}"), &alice.access_token)
+        .await
+        .assert_status(204);
+    two.get("/users/me", &laptop).await.assert_error(401, "INVALID_API_KEY");
+    for process in [one_process, two_process] {
+        assert!(process.stop().1);
+    }
+
+    // A Redis whose certificate the configured authority did not sign is not trusted: the
+    // server serves without shared state and says so.
+    let stranger = TestAuthority::new("someone else's CA");
+    let stranger_ca = stranger.ca_file().display().to_string();
+    let env = [("REDIS_CA_FILE", stranger_ca.as_str())];
+    let (process, app) = replica_at(&database_url, &redis.url(), &env);
+    let h = health(&app).await;
+    assert_eq!(h.assert_status(200)["components"]["redis"]["status"], "degraded", "{h:?}");
+    process.kill();
+
+    // A PostgreSQL server that fails verification stops the start with the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let untrusted = postgres.url(
+        db.url(),
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={stranger_ca}"),
+    );
+    let out = support::process::teamcontext(dir.path())
+        .env("DATABASE_URL", &untrusted)
+        .env("JWT_SECRET_KEY", SECRET)
+        .arg("serve")
+        .output()
+        .unwrap();
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(printed.contains("UnknownIssuer"), "{printed}");
+}
+
 fn modules(files: usize, tag: &str) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);

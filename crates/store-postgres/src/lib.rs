@@ -6,8 +6,10 @@
 //! On tokio-postgres with a deadpool connection pool; statements are prepared once per
 //! connection and cached. The schema lives in `migrations/`, numbered in step with the SQLite
 //! backend's, embedded in the binary (refinery) and applied by [`PgStore::connect`] under an
-//! advisory lock, so replicas starting together migrate once. Every method is one statement or one transaction; nothing is cached in the process
-//! except which vector dimensions already have an index.
+//! advisory lock, so replicas starting together migrate once. Connections use TLS as the URL's
+//! `sslmode` asks, with libpq's meanings (`tls`). Every method is one statement or one
+//! transaction; nothing is cached in the process except which vector dimensions already have an
+//! index.
 
 mod accounts;
 mod analytics;
@@ -20,6 +22,7 @@ mod rows;
 mod search;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -34,7 +37,6 @@ use tc_store::{
     PassageRecord, PoolStatus, ProjectListFilter, ProjectRecord, RefreshOutcome,
     RefreshTokenRecord, Role, ScannedFile, StoreError, StoreResult, UserRecord, VectorHit,
 };
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
@@ -58,8 +60,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and applies pending
-    /// migrations. The `vector` extension must be installable by the connecting role, or
+    /// Connects to `url` (`postgres://user:password@host:port/database`, with TLS as its
+    /// `sslmode` says: see [`tls`]) and applies pending migrations. The `vector` extension must be installable by the connecting role, or
     /// created beforehand by an administrator (`CREATE EXTENSION vector`).
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = pool(url)?;
@@ -79,11 +81,10 @@ impl PgStore {
 }
 
 fn pool(url: &str) -> StoreResult<Pool> {
-    let config: tokio_postgres::Config =
-        url.parse().map_err(|e| StoreError::Database(format!("DATABASE_URL: {e}")))?;
+    let tls::Connection { config, tls } = tls::connection(url)?;
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tls,
         ManagerConfig { recycling_method: RecyclingMethod::Fast },
     );
     Pool::builder(manager)
@@ -110,7 +111,22 @@ async fn migrate_pool(pool: &Pool) -> StoreResult<usize> {
 }
 
 pub(crate) fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Database(format!("database connection: {e}"))
+    StoreError::Database(format!("database connection: {}", with_causes(&e)))
+}
+
+/// An error and its causes, each once: a failed connection's message alone ("error performing
+/// TLS handshake") hides the reason an operator needs ("invalid peer certificate: UnknownIssuer").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Maps a driver error: unique violations become [`StoreError::Conflict`] with the stable
@@ -130,7 +146,7 @@ pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
     }
     match e.as_db_error() {
         Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::Database(e.to_string()),
+        None => StoreError::Database(with_causes(&e)),
     }
 }
 

@@ -83,18 +83,32 @@ impl Served {
 pub struct TestRedis {
     port: u16,
     child: Option<std::process::Child>,
+    /// With TLS only: the certificate and key it serves.
+    tls: Option<tc_store_postgres::testing::Issued>,
 }
 
 impl TestRedis {
     pub fn start() -> TestRedis {
+        Self::start_with(None)
+    }
+
+    /// A Redis that speaks TLS only, with a certificate for `localhost` from `authority`.
+    pub fn start_tls(authority: &tc_store_postgres::testing::TestAuthority) -> TestRedis {
+        Self::start_with(Some(authority.issue(&["localhost"])))
+    }
+
+    fn start_with(tls: Option<tc_store_postgres::testing::Issued>) -> TestRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = TestRedis { port, child: None };
+        let mut redis = TestRedis { port, child: None, tls };
         redis.resume();
         redis
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(_) => format!("rediss://localhost:{}", self.port),
+        }
     }
 
     /// Stops the server, as an outage would.
@@ -111,8 +125,19 @@ impl TestRedis {
         let found = Command::new(script).output().expect("scripts/redis-server.sh runs");
         assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
         let binary = String::from_utf8(found.stdout).unwrap().trim().to_string();
-        let child = Command::new(binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        let mut command = Command::new(binary);
+        let port = self.port.to_string();
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(issued) => command
+                .args(["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(&issued.cert_file)
+                .arg("--tls-key-file")
+                .arg(&issued.key_file),
+        };
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--protected-mode", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

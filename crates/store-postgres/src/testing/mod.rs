@@ -1,7 +1,12 @@
 //! Throw-away databases for tests (feature `testing`): one PostgreSQL database per test, on the
 //! server named by `TEAMCONTEXT_TEST_DATABASE_URL` (an admin URL) or the local one
 //! `scripts/start-postgres.sh` starts (PostgreSQL 18 with pgvector, from PyPI), dropped when the
-//! guard goes.
+//! guard goes; and a TLS frontend to that server with a test certificate authority
+//! ([`TlsFrontend`], [`TestAuthority`]).
+
+mod tls_frontend;
+
+pub use tls_frontend::{Issued, TestAuthority, TlsFrontend};
 
 use std::sync::OnceLock;
 
