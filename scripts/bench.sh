@@ -193,7 +193,12 @@ cargo run --release -q -p tc-store-sqlite --example vector_index -- "${BENCH_VEC
 
 echo
 echo "Store backends side by side (SQLite and PostgreSQL through the Store trait, ${BENCH_BACKEND_SIZE:-100000} passages)"
-cargo run --release -q -p teamcontext --example store_backends -- "${BENCH_BACKEND_SIZE:-100000}"
+# A PostgreSQL of its own, sized as a server for a million passages would be (the tests' one
+# keeps small buffers): the graph stays in shared buffers and the index builds in memory.
+BENCH_PG_URL=$(TC_PG_ROOT=/tmp/teamcontext-pg-bench TC_PG_PORT=55433 TC_PG_SHARED_BUFFERS=4GB \
+  TC_PG_OPTIONS="-c maintenance_work_mem=4GB" scripts/start-postgres.sh)
+TEAMCONTEXT_TEST_DATABASE_URL=$BENCH_PG_URL \
+  cargo run --release -q -p teamcontext --example store_backends -- "${BENCH_BACKEND_SIZE:-100000}"
 
 echo
 echo "Analytics reports over HTTP (one connection, ${BENCH_ANALYTICS_EVENTS:-1000000} events)"

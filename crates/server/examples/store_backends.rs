@@ -1,13 +1,15 @@
 //! SQLite and PostgreSQL side by side through the `Store` trait: save throughput (one context
 //! with its passage per call, as a save does) and vector search over N synthetic passages of 384
 //! dimensions in 100 projects, with a project filter matching 1%, 10% and 100% of them: p50, p99
-//! and recall@10 against a brute-force ranking of the same filter. Prints a markdown table.
+//! and recall@10 against a brute-force ranking of the same filter. PostgreSQL receives the
+//! passages by `migrate-data` from the SQLite store the example built (the path a team takes
+//! when it outgrows one machine). Prints a markdown table.
 //!
 //! `cargo run --release -p teamcontext --example store_backends -- [N]` (default 100000). The
 //! PostgreSQL server is `TEAMCONTEXT_TEST_DATABASE_URL` or the local one
-//! `scripts/start-postgres.sh` starts; the example works in a database of its own.
+//! `scripts/start-postgres.sh` starts; the example works in a database of its own, dropped at
+//! the end unless `STORE_BACKENDS_KEEP_DB` is set (to study its plans afterwards).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -22,6 +24,7 @@ use uuid::Uuid;
 const DIM: usize = 384;
 const PROJECTS: usize = 100;
 const QUERIES: usize = 100;
+const WARM_UP: usize = 20;
 const K: usize = 10;
 const SAVES: usize = 1000;
 const BATCH: usize = 2000;
@@ -131,24 +134,23 @@ fn data(size: usize) -> Data {
     Data { owner, projects, passages, centres }
 }
 
-async fn measure(name: &str, store: Arc<dyn Store>, data: &Data) {
+/// The bench's owner and projects, then `SAVES` single saves (one context per call, as the
+/// save endpoint does) on the otherwise empty store; returns saves per second.
+async fn saves(store: &dyn Store, data: &Data, saved: &[(usize, Uuid, Vec<f32>)]) -> f64 {
     store.insert_user(&data.owner).await.expect("user");
     for p in &data.projects {
         store.insert_project(p).await.expect("project");
     }
-    // Save throughput: one context per call on an empty store, as the save endpoint does.
-    // They land in the first project, which every filter below includes, so they are part of
-    // the reference ranking too.
-    let mut rng = Rng(0xabcdef);
-    let saved: Vec<(usize, Uuid, Vec<f32>)> =
-        (0..SAVES).map(|_| (0, Uuid::now_v7(), rng.vector(&data.centres))).collect();
     let started = Instant::now();
-    for (_, id, vector) in &saved {
+    for (_, id, vector) in saved {
         let one = context(*id, data.projects[0].id, data.owner.id, vector.clone());
         store.insert_contexts(&[one]).await.expect("save");
     }
-    let saves = SAVES as f64 / started.elapsed().as_secs_f64();
-    // Sizes above the saves are loaded in batches (a scan's pace).
+    saved.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The passages in batches of `BATCH` contexts (a scan's pace); returns contexts per second.
+async fn load(store: &dyn Store, data: &Data) -> f64 {
     let started = Instant::now();
     for chunk in data.passages.chunks(BATCH) {
         let batch: Vec<_> = chunk
@@ -157,17 +159,23 @@ async fn measure(name: &str, store: Arc<dyn Store>, data: &Data) {
             .collect();
         store.insert_contexts(&batch).await.expect("load");
     }
-    let loaded = data.passages.len() as f64 / started.elapsed().as_secs_f64();
-    eprintln!(
-        "{name}: {saves:.0} single saves/s; loaded {} passages at {loaded:.0}/s",
-        data.passages.len()
-    );
-    println!("| {name} | save, one context per call | {saves:.0} saves/s | | |");
-    println!("| {name} | load, {BATCH} contexts per call | {loaded:.0} contexts/s | | |");
+    data.passages.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// p50, p99 and recall@10 of filtered vector search; the saves are in the first project, which
+/// every filter includes, so they are part of the reference ranking.
+async fn searches(name: &str, store: &dyn Store, data: &Data, saved: &[(usize, Uuid, Vec<f32>)]) {
+    let size = data.passages.len() + saved.len();
     for (label, count) in [("1%", 1), ("10%", 10), ("100%", 100)] {
         let filter: Vec<Uuid> = data.projects[..count].iter().map(|p| p.id).collect();
         let mut latencies = Vec::with_capacity(QUERIES);
         let mut found = 0usize;
+        // Unmeasured queries first, so that both backends are timed with warm caches.
+        let mut warm_up = Rng(0xfeed + count as u64);
+        for _ in 0..WARM_UP {
+            let query = warm_up.vector(&data.centres);
+            store.vector_search(&query, MODEL, &filter, K).await.expect("search");
+        }
         let mut queries = Rng(0x5eed + count as u64);
         for _ in 0..QUERIES {
             let query = queries.vector(&data.centres);
@@ -177,7 +185,7 @@ async fn measure(name: &str, store: Arc<dyn Store>, data: &Data) {
             let mut reference: Vec<(f32, Uuid)> = data
                 .passages
                 .iter()
-                .chain(&saved)
+                .chain(saved)
                 .filter(|(p, _, _)| *p < count)
                 .map(|(_, id, v)| (v.iter().zip(&query).map(|(a, b)| a * b).sum(), *id))
                 .collect();
@@ -187,8 +195,7 @@ async fn measure(name: &str, store: Arc<dyn Store>, data: &Data) {
         }
         latencies.sort_by(f64::total_cmp);
         println!(
-            "| {name} | search, filter {label} of {} | p50 {:.2} ms | p99 {:.2} ms | recall@{K} {:.3} |",
-            data.passages.len(),
+            "| {name} | search, filter {label} of {size} | p50 {:.2} ms | p99 {:.2} ms | recall@{K} {:.3} |",
             percentile(&latencies, 0.5),
             percentile(&latencies, 0.99),
             found as f64 / (QUERIES * K) as f64
@@ -200,16 +207,45 @@ async fn measure(name: &str, store: Arc<dyn Store>, data: &Data) {
 async fn main() {
     let size: usize = std::env::args().nth(1).map_or(100_000, |s| s.parse().expect("a size"));
     let data = data(size);
+    let mut rng = Rng(0xabcdef);
+    let saved: Vec<(usize, Uuid, Vec<f32>)> =
+        (0..SAVES).map(|_| (0, Uuid::now_v7(), rng.vector(&data.centres))).collect();
     println!("| backend | measurement | result | | |");
     println!("| --- | --- | --- | --- | --- |");
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let sqlite = SqliteStore::open(&dir.path().join("bench.db")).await.expect("sqlite");
-    measure("SQLite", Arc::new(sqlite.clone()), &data).await;
+    let file = dir.path().join("bench.db");
+    let sqlite = SqliteStore::open(&file).await.expect("sqlite");
+    let rate = saves(&sqlite, &data, &saved).await;
+    println!("| SQLite | save, one context per call | {rate:.0} saves/s | | |");
+    let rate = load(&sqlite, &data).await;
+    println!("| SQLite | load, {BATCH} contexts per call | {rate:.0} contexts/s | | |");
+    searches("SQLite", &sqlite, &data, &saved).await;
     sqlite.close().await;
+
+    // PostgreSQL: single saves on an empty database of their own; then the SQLite store is
+    // copied in as `teamcontext migrate-data` does (the HNSW index is built once, after the
+    // rows, instead of growing insert by insert), and searched.
+    let empty = TestDatabase::create().await;
+    let postgres = PgStore::connect(empty.url()).await.expect("postgres");
+    let rate = saves(&postgres, &data, &saved).await;
+    println!("| PostgreSQL | save, one context per call | {rate:.0} saves/s | | |");
+    postgres.close().await;
+    drop(empty);
 
     let db = TestDatabase::create().await;
     let postgres = PgStore::connect(db.url()).await.expect("postgres");
-    measure("PostgreSQL", Arc::new(postgres.clone()), &data).await;
+    let started = Instant::now();
+    postgres.import_sqlite(&file).await.expect("migrate-data");
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "| PostgreSQL | migrate-data of the SQLite store ({} contexts), index built | {took:.0} s | | |",
+        size + SAVES
+    );
+    searches("PostgreSQL", &postgres, &data, &saved).await;
     postgres.close().await;
+    if std::env::var_os("STORE_BACKENDS_KEEP_DB").is_some() {
+        eprintln!("kept the PostgreSQL database {}", db.url());
+        std::mem::forget(db);
+    }
 }

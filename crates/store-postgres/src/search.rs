@@ -115,9 +115,11 @@ pub(crate) async fn vector_search(
     let mut c = client(pool).await?;
     // Settings below are LOCAL to this transaction, so the pooled connection comes back clean.
     let tx = c.transaction().await.map_err(db_err)?;
+    // The size of the filtered set, from the trigger-kept counts (migration V6).
     let counted = db::query_one(
         &tx,
-        "SELECT count(*) AS n FROM passages WHERE project_id = ANY($1) AND model = $2 AND dim = $3",
+        "SELECT coalesce(sum(n), 0)::bigint AS n FROM passage_counts \
+         WHERE project_id = ANY($1) AND model = $2 AND dim = $3",
         &[&project_ids, &model, &d],
     )
     .await?;

@@ -1,0 +1,3 @@
+-- In step with PostgreSQL's V6, which adds trigger-kept passage counts for its vector search
+-- to plan with. The SQLite store's in-process vector index knows its groups' sizes already, so
+-- its schema does not change.
