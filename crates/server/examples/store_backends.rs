@@ -234,7 +234,7 @@ async fn main() {
     drop(empty);
 
     let db = TestDatabase::create().await;
-    let postgres = PgStore::connect(db.url()).await.expect("postgres");
+    let mut postgres = PgStore::connect(db.url()).await.expect("postgres");
     let started = Instant::now();
     postgres.import_sqlite(&file).await.expect("migrate-data");
     let took = started.elapsed().as_secs_f64();
@@ -243,6 +243,9 @@ async fn main() {
         size + SAVES
     );
     searches("PostgreSQL", &postgres, &data, &saved).await;
+    // A wider graph search: what recall the next step of `hnsw.ef_search` buys, and its cost.
+    postgres.set_ef_search(400);
+    searches("PostgreSQL, ef_search 400", &postgres, &data, &saved).await;
     postgres.close().await;
     if std::env::var_os("STORE_BACKENDS_KEEP_DB").is_some() {
         eprintln!("kept the PostgreSQL database {}", db.url());

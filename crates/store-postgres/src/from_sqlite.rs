@@ -124,12 +124,7 @@ impl PgStore {
         let dims = tx.query("SELECT DISTINCT dim FROM passages", &[]).await.map_err(db_err)?;
         for row in dims {
             let d: i32 = row.get(0);
-            tx.batch_execute(&format!(
-                "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
-                 USING hnsw ((vector::vector({d})) vector_cosine_ops) WHERE dim = {d}"
-            ))
-            .await
-            .map_err(db_err)?;
+            tx.batch_execute(&crate::search::create_index(d)).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
         // VACUUM as well as ANALYZE: it marks the copied pages all-visible, so the first hours

@@ -57,6 +57,8 @@ pub struct PgStore {
     pool: Pool,
     /// Vector dimensions known to have their HNSW index (see [`search::ensure_indexes`]).
     indexed_dims: Arc<Mutex<HashSet<i32>>>,
+    /// `hnsw.ef_search` for graph searches: recall against latency.
+    ef_search: usize,
 }
 
 impl PgStore {
@@ -66,7 +68,13 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = pool(url)?;
         migrate_pool(&pool).await?;
-        Ok(PgStore { pool, indexed_dims: Arc::default() })
+        Ok(PgStore { pool, indexed_dims: Arc::default(), ef_search: search::EF_SEARCH })
+    }
+
+    /// Sets how many candidates a graph search keeps (`hnsw.ef_search`, 200 by default, at most
+    /// 1000): more finds more of the true neighbours and takes longer.
+    pub fn set_ef_search(&mut self, candidates: usize) {
+        self.ef_search = candidates.clamp(1, 1000);
     }
 
     /// Closes the pool: connections are dropped as they come back.
@@ -346,7 +354,7 @@ impl tc_store::Store for PgStore {
         project_ids: &[Uuid],
         limit: usize,
     ) -> StoreResult<Vec<VectorHit>> {
-        search::vector_search(&self.pool, query, model, project_ids, limit).await
+        search::vector_search(&self.pool, query, model, project_ids, limit, self.ef_search).await
     }
     async fn passage_similarities(
         &self,

@@ -24,9 +24,24 @@ use uuid::Uuid;
 use crate::db::{self, client};
 use crate::{db_err, rows};
 
-/// Candidates the graph search keeps per query (`hnsw.ef_search`); raised to the number of
-/// passages asked for when that is larger.
-const EF_SEARCH: usize = 200;
+/// Candidates the graph search keeps per query (`hnsw.ef_search`) unless the store is told
+/// otherwise ([`crate::PgStore::set_ef_search`]); raised to the number of passages asked for
+/// when that is larger.
+pub(crate) const EF_SEARCH: usize = 200;
+
+/// The graph's build parameters. Denser than pgvector's defaults (m 16, ef_construction 64),
+/// which reached recall@10 0.89 on the 1M benchmark (docs/benchmarks.md) whatever the
+/// `ef_search`: the defaults' graph does not reach every neighbour.
+const HNSW_PARAMETERS: &str = "m = 24, ef_construction = 128";
+
+/// The statement creating the HNSW index for vectors of dimension `d`.
+pub(crate) fn create_index(d: i32) -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
+         USING hnsw ((vector::vector({d})) vector_cosine_ops) WITH ({HNSW_PARAMETERS}) \
+         WHERE dim = {d}"
+    )
+}
 /// Filtered sets up to this many passages are ranked exactly.
 const EXACT_MAX_PASSAGES: i64 = 20_000;
 
@@ -48,12 +63,7 @@ pub(crate) async fn ensure_indexes(
             continue;
         }
         let c = client(pool).await?;
-        let created = c
-            .batch_execute(&format!(
-                "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
-                 USING hnsw ((vector::vector({d})) vector_cosine_ops) WHERE dim = {d}"
-            ))
-            .await;
+        let created = c.batch_execute(&create_index(d)).await;
         if let Err(e) = created {
             // Another replica created it between our check and our statement.
             let raced = e.code().is_some_and(|code| {
@@ -107,6 +117,7 @@ pub(crate) async fn vector_search(
     model: &str,
     project_ids: &[Uuid],
     limit: usize,
+    ef_search: usize,
 ) -> StoreResult<Vec<VectorHit>> {
     if project_ids.is_empty() || limit == 0 || query.is_empty() {
         return Ok(Vec::new());
@@ -144,7 +155,7 @@ pub(crate) async fn vector_search(
     let mut want = limit * 4;
     loop {
         if !exact {
-            let ef = want.clamp(EF_SEARCH, 1000);
+            let ef = want.max(ef_search).min(1000);
             tx.batch_execute(&format!(
                 "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
             ))
