@@ -6,7 +6,8 @@
 //! passages inside the project filter with `hnsw.iterative_scan`, which keeps walking the graph
 //! until enough rows pass the filter (without it, a 1% filter would keep 1% of `ef_search`
 //! candidates). A small filtered set is ranked exactly instead: the planner reads it through the
-//! project index and sorts, which beats walking a graph whose nodes are mostly filtered out.
+//! project index and sorts, which beats walking a graph whose nodes are mostly filtered out. The
+//! set's size comes from `passage_counts`, which triggers keep (migration 6).
 //!
 //! Keywords: the generated `tsvector` (English stemming, stopwords dropped) matched against the
 //! query's words OR-ed, ranked by `ts_rank_cd`.
@@ -42,6 +43,7 @@ pub(crate) fn create_index(d: i32) -> String {
          WHERE dim = {d}"
     )
 }
+
 /// Filtered sets up to this many passages are ranked exactly.
 const EXACT_MAX_PASSAGES: i64 = 20_000;
 
