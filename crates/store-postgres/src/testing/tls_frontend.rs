@@ -6,7 +6,7 @@
 //! `hostssl` lines sends. The client side — our connector and the driver's negotiation — is
 //! exactly what talks to a managed PostgreSQL.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -149,11 +149,6 @@ impl TlsFrontend {
     /// TLS sessions completed so far.
     pub fn handshakes(&self) -> usize {
         self.handshakes.load(Ordering::Acquire)
-    }
-
-    /// Where the frontend keeps its certificate files.
-    pub fn dir(&self) -> &Path {
-        self.authority.dir.path()
     }
 }
 
