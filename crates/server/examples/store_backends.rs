@@ -24,7 +24,7 @@ use uuid::Uuid;
 const DIM: usize = 384;
 const PROJECTS: usize = 100;
 const QUERIES: usize = 100;
-const WARM_UP: usize = 20;
+const WARM_UP: usize = 200;
 const K: usize = 10;
 const SAVES: usize = 1000;
 const BATCH: usize = 2000;
@@ -243,9 +243,11 @@ async fn main() {
         size + SAVES
     );
     searches("PostgreSQL", &postgres, &data, &saved).await;
-    // A wider graph search: what recall the next step of `hnsw.ef_search` buys, and its cost.
-    postgres.set_ef_search(400);
-    searches("PostgreSQL, ef_search 400", &postgres, &data, &saved).await;
+    // Narrower and wider graph searches: what `hnsw.ef_search` trades between recall and time.
+    for ef in [100, 400] {
+        postgres.set_ef_search(ef);
+        searches(&format!("PostgreSQL, ef_search {ef}"), &postgres, &data, &saved).await;
+    }
     postgres.close().await;
     if std::env::var_os("STORE_BACKENDS_KEEP_DB").is_some() {
         eprintln!("kept the PostgreSQL database {}", db.url());

@@ -29,6 +29,8 @@ macro_rules! conformance_suite {
             readable_projects_are_members_and_team,
             contexts_round_trip_filter_and_cascade,
             vector_search_is_exact_within_the_filter,
+            vector_search_over_a_large_set_keeps_recall,
+            vectors_of_thousands_of_dimensions_are_searched,
             keyword_search_ranks_within_the_filter,
             purge_removes_contexts_from_search,
             access_counts_and_description_vectors,
@@ -58,7 +60,8 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 15, 10, 30, 0).single().expect("valid time")
 }
 
-fn user(email: &str) -> UserRecord {
+/// A user record (not stored) with this email.
+pub fn user(email: &str) -> UserRecord {
     UserRecord {
         id: Uuid::now_v7(),
         email: email.to_string(),
@@ -100,7 +103,8 @@ fn refresh(user_id: Uuid, family_id: Uuid, hash: &str) -> RefreshTokenRecord {
     }
 }
 
-fn project(owner_id: Uuid, name: &str) -> ProjectRecord {
+/// A private project record (not stored) owned by `owner_id`.
+pub fn project(owner_id: Uuid, name: &str) -> ProjectRecord {
     ProjectRecord {
         id: Uuid::now_v7(),
         name: name.to_string(),
@@ -399,7 +403,8 @@ pub async fn members_conflict_list_and_remove<S: Store>(s: Arc<S>) {
     );
 }
 
-fn context(project_id: Uuid, created_by: Uuid, content: &str) -> ContextRecord {
+/// A context record (not stored) with this content.
+pub fn context(project_id: Uuid, created_by: Uuid, content: &str) -> ContextRecord {
     ContextRecord {
         id: Uuid::now_v7(),
         project_id,
@@ -427,7 +432,8 @@ fn unit(axis: usize, tilt: f32) -> Vec<f32> {
     v.iter().map(|x| x / norm).collect()
 }
 
-fn passage_for(c: &ContextRecord, vector: Vec<f32>) -> PassageRecord {
+/// A passage of `c` over its whole content, made by `test-model`.
+pub fn passage_for(c: &ContextRecord, vector: Vec<f32>) -> PassageRecord {
     PassageRecord {
         context_id: c.id,
         project_id: c.project_id,
@@ -602,6 +608,104 @@ pub async fn vector_search_is_exact_within_the_filter<S: Store>(s: Arc<S>) {
     assert!((far_hit.similarity - expected).abs() < 1e-4);
     assert!(s.passage_similarities(&query, "another-model", &named).await.unwrap().is_empty());
     assert!(s.passage_similarities(&query, "test-model", &[]).await.unwrap().is_empty());
+}
+
+/// Reproducible pseudo-random numbers in [-1, 1) (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+
+    /// A unit vector of `dim` dimensions near one of `centres` (neighbourhoods, as embeddings
+    /// have), or anywhere when there are none.
+    fn unit(&mut self, dim: usize, centres: &[Vec<f32>]) -> Vec<f32> {
+        let pick = (self.next().abs() * centres.len() as f32) as usize;
+        let mut v: Vec<f32> = (0..dim)
+            .map(|i| centres.get(pick).map_or(0.0, |c: &Vec<f32>| c[i]) + 0.5 * self.next())
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A filter too large to rank exactly (over 20,000 passages, where both backends switch to
+/// their graphs): the results stay inside the filter, find the true nearest neighbours, and
+/// report each one's similarity to within half-precision rounding (the graphs may hold their
+/// vectors as f16).
+pub async fn vector_search_over_a_large_set_keeps_recall<S: Store>(s: Arc<S>) {
+    const DIM: usize = 32;
+    let (u, big) = owned_project(&*s, "large-set@example.com").await;
+    let small = project(u.id, "small");
+    s.insert_project(&small).await.unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let centres: Vec<Vec<f32>> = (0..64).map(|_| rng.unit(DIM, &[])).collect();
+    let mut stored: Vec<(Uuid, Uuid, Vec<f32>)> = Vec::new();
+    for batch in 0..24 {
+        let mut rows = Vec::new();
+        for i in 0..1000 {
+            let p = if batch == 0 { &small } else { &big };
+            let c = context(p.id, u.id, &format!("passage {batch}-{i}"));
+            let v = rng.unit(DIM, &centres);
+            stored.push((c.id, p.id, v.clone()));
+            rows.push((c.clone(), vec![passage_for(&c, v)]));
+        }
+        s.insert_contexts(&rows).await.unwrap();
+    }
+    let (mut found, mut wanted) = (0, 0);
+    for _ in 0..20 {
+        let query = rng.unit(DIM, &centres);
+        let hits = s.vector_search(&query, "test-model", &[big.id], 10).await.unwrap();
+        assert_eq!(hits.len(), 10);
+        let mut truth: Vec<(f32, Uuid)> = stored
+            .iter()
+            .filter(|(_, p, _)| *p == big.id)
+            .map(|(id, _, v)| (dot(v, &query), *id))
+            .collect();
+        truth.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for h in &hits {
+            let (_, p, v) = stored.iter().find(|(id, _, _)| *id == h.context_id).unwrap();
+            assert_eq!(*p, big.id, "never outside the filter");
+            let exact = dot(v, &query);
+            assert!((h.similarity - exact).abs() < 2e-3, "{} against {exact}", h.similarity);
+        }
+        assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity), "best first");
+        found += hits.iter().filter(|h| truth[..10].iter().any(|t| t.1 == h.context_id)).count();
+        wanted += 10;
+    }
+    let recall = found as f64 / wanted as f64;
+    assert!(recall >= 0.9, "recall@10 {recall} over 23,000 passages");
+}
+
+/// Embedding models with thousands of dimensions (3,072 for a large hosted model) are stored
+/// and searched like small ones.
+pub async fn vectors_of_thousands_of_dimensions_are_searched<S: Store>(s: Arc<S>) {
+    const DIM: usize = 3072;
+    let (u, p) = owned_project(&*s, "wide@example.com").await;
+    let mut rng = Rng(7);
+    let rows: Vec<_> = (0..20)
+        .map(|i| {
+            let c = context(p.id, u.id, &format!("wide {i}"));
+            let v = rng.unit(DIM, &[]);
+            (c.clone(), vec![passage_for(&c, v)])
+        })
+        .collect();
+    s.insert_contexts(&rows).await.unwrap();
+    let target = &rows[7];
+    let hits = s.vector_search(&target.1[0].vector, "test-model", &[p.id], 3).await.unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0].context_id, target.0.id);
+    assert!((hits[0].similarity - 1.0).abs() < 1e-5);
 }
 
 pub async fn keyword_search_ranks_within_the_filter<S: Store>(s: Arc<S>) {

@@ -107,15 +107,19 @@ fn pool(url: &str) -> StoreResult<Pool> {
         .map_err(|e| StoreError::Database(format!("connection pool: {e}")))
 }
 
-/// Runs pending migrations under an advisory lock, so that of several replicas starting at once
-/// one migrates and the others find the work done.
+/// Runs pending migrations, then builds any missing vector index, under an advisory lock, so
+/// that of several replicas starting at once one migrates and the others find the work done.
 async fn migrate_pool(pool: &Pool) -> StoreResult<usize> {
     let mut client = pool.get().await.map_err(pool_err)?;
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
-    let report = embedded::migrations::runner().run_async(&mut **client).await;
+    let migrated = match embedded::migrations::runner().run_async(&mut **client).await {
+        Ok(report) => {
+            search::index_stored_dims(&client).await.map(|()| report.applied_migrations().len())
+        }
+        Err(e) => Err(StoreError::Database(format!("migration failed: {e}"))),
+    };
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
-    let report = report.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
-    Ok(report.applied_migrations().len())
+    migrated
 }
 
 pub(crate) fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {

@@ -1,8 +1,12 @@
 //! Vector and keyword search in PostgreSQL.
 //!
 //! Vectors: `passages.vector` has no fixed dimension (the embedding provider decides it), so each
-//! dimension in use gets a partial HNSW index over `vector::vector(dim)` with cosine distance,
-//! created the first time vectors of that dimension are stored. A search asks for the nearest
+//! dimension in use gets a partial HNSW index over `vector::halfvec(dim)` with cosine distance,
+//! created the first time vectors of that dimension are stored. The graph holds its vectors at
+//! half precision: half the pages to read per step of a search, room in memory for twice the
+//! passages, and dimensions up to 4,000 (pgvector indexes full-precision vectors only up to
+//! 2,000, less than some hosted embedding models produce). The graph only chooses candidates:
+//! their distances are computed again from the stored full-precision vectors. A search asks for the nearest
 //! passages inside the project filter with `hnsw.iterative_scan`, which keeps walking the graph
 //! until enough rows pass the filter (without it, a 1% filter would keep 1% of `ef_search`
 //! candidates). A small filtered set is ranked exactly instead: the planner reads it through the
@@ -15,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 use pgvector::Vector;
 use tc_store::{ContextRecord, KeywordHit, PassageRecord, StoreResult, VectorHit};
 use tokio_postgres::Row;
@@ -35,11 +39,12 @@ pub(crate) const EF_SEARCH: usize = 200;
 /// `ef_search`: the defaults' graph does not reach every neighbour.
 const HNSW_PARAMETERS: &str = "m = 24, ef_construction = 128";
 
-/// The statement creating the HNSW index for vectors of dimension `d`.
+/// The statement creating the HNSW index for vectors of dimension `d`. (Migration 7 dropped
+/// the full-precision indexes, named `passages_hnsw_{d}`, that came before.)
 pub(crate) fn create_index(d: i32) -> String {
     format!(
-        "CREATE INDEX IF NOT EXISTS passages_hnsw_{d} ON passages \
-         USING hnsw ((vector::vector({d})) vector_cosine_ops) WITH ({HNSW_PARAMETERS}) \
+        "CREATE INDEX IF NOT EXISTS passages_hnsw_half_{d} ON passages \
+         USING hnsw ((vector::halfvec({d})) halfvec_cosine_ops) WITH ({HNSW_PARAMETERS}) \
          WHERE dim = {d}"
     )
 }
@@ -76,6 +81,19 @@ pub(crate) async fn ensure_indexes(
             }
         }
         known.lock().unwrap_or_else(|e| e.into_inner()).insert(d);
+    }
+    Ok(())
+}
+
+/// Creates the HNSW index of every dimension with stored passages that has none yet: after
+/// migration 7 dropped the full-precision indexes, or when an operator dropped one. Runs under
+/// the migration lock at start, so one replica builds while the others wait; with every index
+/// in place it is one small query.
+pub(crate) async fn index_stored_dims(c: &impl GenericClient) -> StoreResult<()> {
+    let dims = db::query(c, "SELECT DISTINCT dim FROM passage_counts WHERE n > 0", &[]).await?;
+    for row in dims {
+        let d: i32 = rows::get(&row, "dim")?;
+        c.batch_execute(&create_index(d)).await.map_err(db_err)?;
     }
     Ok(())
 }
@@ -141,15 +159,18 @@ pub(crate) async fn vector_search(
         return Ok(Vec::new());
     }
     let exact = filtered <= EXACT_MAX_PASSAGES;
-    if exact {
-        // The planner would otherwise walk the graph for a handful of matching rows.
-        tx.batch_execute("SET LOCAL enable_indexscan = off").await.map_err(db_err)?;
-    }
+    // Exact ranking orders by the full-precision distance, which no index serves; the graph
+    // search orders by the half-precision one its index holds.
+    let order = if exact {
+        "distance".to_owned()
+    } else {
+        format!("vector::halfvec({d}) <=> $1::vector({d})::halfvec({d})")
+    };
     let sql = format!(
         "SELECT context_id, start_byte, end_byte, \
          (vector::vector({d}) <=> $1::vector({d}))::float8 AS distance \
          FROM passages WHERE project_id = ANY($2) AND model = $3 AND dim = {d} \
-         ORDER BY vector::vector({d}) <=> $1::vector({d}) LIMIT $4"
+         ORDER BY {order} LIMIT $4"
     );
     let query = Vector::from(query.to_vec());
     // Passages to fetch: a context may have several among the nearest, so ask for more than

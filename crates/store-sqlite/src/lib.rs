@@ -37,6 +37,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0004_jobs_and_scans.sql")),
     M::up(include_str!("../migrations/0005_job_inputs.sql")),
     M::up(include_str!("../migrations/0006_passage_counts.sql")),
+    M::up(include_str!("../migrations/0007_half_precision_graphs.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -1,0 +1,93 @@
+//! The HNSW graphs over half-precision vectors: a large filtered search walks them, and a
+//! database from before migration V7 has its full-precision graphs replaced when it is migrated.
+
+use std::time::{Duration, Instant};
+
+use tc_store::Store;
+use tc_store_postgres::PgStore;
+use tc_store_postgres::testing::TestDatabase;
+use tokio_postgres::{Client, NoTls};
+
+async fn raw(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// The HNSW indexes on `passages`, by name.
+async fn graphs(client: &Client) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT indexname FROM pg_indexes \
+             WHERE tablename = 'passages' AND indexdef LIKE '%USING hnsw%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn a_large_filter_is_searched_through_the_half_precision_graph() {
+    let db = TestDatabase::create().await;
+    let store = std::sync::Arc::new(PgStore::connect(db.url()).await.unwrap());
+    tc_store_conformance::vector_search_over_a_large_set_keeps_recall(store.clone()).await;
+    // Closing ends the server sessions, which flushes their statistics.
+    store.close().await;
+    let client = raw(db.url()).await;
+    assert_eq!(graphs(&client).await, ["passages_hnsw_half_32"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let row = client
+            .query_one(
+                "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'passages_hnsw_half_32'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let scans: i64 = row.get(0);
+        if scans >= 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the graph was walked {scans} times, not 20");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        client.batch_execute("SELECT pg_stat_clear_snapshot()").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migrating_replaces_full_precision_graphs() {
+    let db = TestDatabase::create().await;
+    let store = std::sync::Arc::new(PgStore::connect(db.url()).await.unwrap());
+    tc_store_conformance::vector_search_is_exact_within_the_filter(store.clone()).await;
+    store.close().await;
+    // Put the database back as V6 left it: a full-precision graph of the old name.
+    let client = raw(db.url()).await;
+    assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);
+    client
+        .batch_execute(
+            "DROP INDEX passages_hnsw_half_4; \
+             CREATE INDEX passages_hnsw_4 ON passages \
+               USING hnsw ((vector::vector(4)) vector_cosine_ops) WHERE dim = 4; \
+             DELETE FROM refinery_schema_history WHERE version = 7",
+        )
+        .await
+        .unwrap();
+    assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
+
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 1);
+    assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
+    assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);
+    let store = PgStore::connect(db.url()).await.unwrap();
+    let projects: Vec<uuid::Uuid> = client
+        .query("SELECT DISTINCT project_id FROM passages", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let query: Vec<f32> = (0..4).map(|i| if i == 0 { 1.0 } else { 0.0 }).collect();
+    let hits = store.vector_search(&query, "test-model", &projects, 5).await.unwrap();
+    assert_eq!(hits.len(), 5, "searchable after the upgrade");
+}

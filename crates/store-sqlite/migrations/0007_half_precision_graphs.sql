@@ -1,0 +1,2 @@
+-- In step with PostgreSQL's V7, which rebuilds its HNSW graphs over half-precision vectors.
+-- The SQLite store's vector index lives in the process, so its schema does not change.
