@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use tc_store::PassageRecord;
-use tc_store_sqlite::vectors::{EXACT_MAX, VectorIndex};
+use tc_store_sqlite::vectors::{EXACT_MAX, EXPANSION_FILTERED, EXPANSION_WIDE, VectorIndex};
 use uuid::Uuid;
 
 const DIM: usize = 384;
@@ -88,11 +88,20 @@ fn main() {
             [("1% (1 project)", 1), ("10% (10 projects)", 10), ("100% (100 projects)", 100)]
         {
             let filtered = size * count / PROJECTS;
-            // The exact path's answers do not depend on the graph's search width.
-            let widths: &[usize] = if filtered <= EXACT_MAX { &[0] } else { &[128, 256, 512] };
+            // The exact path's answers do not depend on the graph's search width. A filter
+            // covering most of the graph walks with the wide list; a narrow one with the floor
+            // (the wide list scaled down by its share is smaller).
+            let wide = filtered * 2 > size;
+            let widths: &[usize] = match (filtered <= EXACT_MAX, wide) {
+                (true, _) => &[0],
+                (false, false) => &[32, EXPANSION_FILTERED, 128],
+                (false, true) => &[128, EXPANSION_WIDE, 512],
+            };
             for &width in widths {
-                if width > 0 {
-                    index.set_graph_expansion(width);
+                match (width, wide) {
+                    (0, _) => {}
+                    (w, false) => index.set_graph_expansion(w, EXPANSION_WIDE),
+                    (w, true) => index.set_graph_expansion(EXPANSION_FILTERED, w),
                 }
                 let filter: Vec<Uuid> = projects[..count].to_vec();
                 let mut latencies = Vec::with_capacity(QUERIES);
@@ -123,6 +132,6 @@ fn main() {
                 );
             }
         }
-        index.set_graph_expansion(256);
+        index.set_graph_expansion(EXPANSION_FILTERED, EXPANSION_WIDE);
     }
 }

@@ -12,16 +12,21 @@
 //! Public so that the benchmark can drive it without a database; the store is its only user.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tc_store::{PassageRecord, VectorHit};
 use uuid::Uuid;
 
+pub use crate::ann::EXPANSION_FILTERED;
 use crate::ann::{ModelGraph, NewNode, Slot};
 
 /// The largest filtered passage count searched by exact scan.
 pub const EXACT_MAX: usize = 20_000;
+
+/// Candidates kept by a walk whose filter covers the whole graph, scaled down by the share a
+/// narrower filter covers (to at least [`EXPANSION_FILTERED`]).
+pub const EXPANSION_WIDE: usize = 256;
 
 /// Passages added to a graph per lock hold while it is built in the background.
 const BUILD_BATCH: usize = 2048;
@@ -37,6 +42,8 @@ struct State {
     graphs: RwLock<HashMap<String, Arc<ModelGraph>>>,
     next_slot: AtomicU64,
     exact_max: usize,
+    /// Candidates of a walk whose filter covers the whole graph ([`EXPANSION_WIDE`]).
+    expansion_wide: AtomicUsize,
 }
 
 /// The passages of one project made by one model, vectors stored contiguously.
@@ -88,6 +95,7 @@ impl VectorIndex {
                 graphs: RwLock::default(),
                 next_slot: AtomicU64::new(1),
                 exact_max,
+                expansion_wide: AtomicUsize::new(EXPANSION_WIDE),
             }),
         }
     }
@@ -215,12 +223,14 @@ impl VectorIndex {
         })
     }
 
-    /// Sets the candidate list of every graph search (`ef_search`, default 256); the benchmark
-    /// sweeps it to show the recall/latency trade.
-    pub fn set_graph_expansion(&self, candidates: usize) {
+    /// Sets the candidate lists of graph searches (`ef_search`): at least `filtered` (default
+    /// 64), and `wide` (default 256) scaled by the share of the graph the filter covers; the
+    /// benchmark sweeps them to show the recall/latency trade.
+    pub fn set_graph_expansion(&self, filtered: usize, wide: usize) {
         for graph in self.state.graphs.read().unwrap_or_else(|e| e.into_inner()).values() {
-            graph.set_expansion_search(candidates);
+            graph.set_expansion_search(filtered);
         }
+        self.state.expansion_wide.store(wide, Ordering::Relaxed);
     }
 
     /// Drops the passages of these contexts (all in `project_id`).
@@ -299,11 +309,17 @@ impl VectorIndex {
             return None;
         }
         let projects: HashSet<Uuid> = project_ids.iter().copied().collect();
+        // The walk steps through the nodes its filter rejects as well, so with a filter
+        // covering a share f of the graph it explores about candidates / f nodes. The wide list
+        // scaled by f keeps that as deep as an unfiltered walk's; the graph's own expansion
+        // (EXPANSION_FILTERED) is the floor.
+        let wide = self.state.expansion_wide.load(Ordering::Relaxed);
+        let candidates = wide.saturating_mul(total) / graph.size().max(1);
         // A context may own several of the nearest passages: ask for more than `limit` and
         // widen until `limit` distinct contexts are found or every passage was returned.
         let mut count = limit.saturating_mul(4).max(40);
         loop {
-            let found = graph.search(query, &projects, count.min(total))?;
+            let found = graph.search(query, &projects, count.min(total), candidates)?;
             let returned = found.len();
             let hits = best_per_context(
                 found.into_iter().map(|(similarity, s)| (similarity, s.context_id, s.start, s.end)),
