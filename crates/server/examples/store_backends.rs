@@ -16,6 +16,7 @@ use chrono::Utc;
 use tc_store::{
     ContextRecord, PassageRecord, ProjectRecord, ProjectSettings, Store, UserRecord, Visibility,
 };
+use tc_store_conformance::Rng;
 use tc_store_postgres::PgStore;
 use tc_store_postgres::testing::TestDatabase;
 use tc_store_sqlite::SqliteStore;
@@ -29,30 +30,8 @@ const K: usize = 10;
 const SAVES: usize = 1000;
 const BATCH: usize = 2000;
 const MODEL: &str = "all-MiniLM-L6-v2";
-
-/// xorshift64*: reproducible, dependency-free pseudo-random numbers (as the vector_index
-/// example, so the two benchmarks see the same distribution).
-struct Rng(u64);
-
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    /// A unit vector near one of `centres`, so that neighbourhoods exist as in real embeddings.
-    fn vector(&mut self, centres: &[Vec<f32>]) -> Vec<f32> {
-        let centre =
-            &centres[(self.next_f32().abs() * centres.len() as f32) as usize % centres.len()];
-        let mut v: Vec<f32> = centre.iter().map(|c| c + 0.6 * self.next_f32()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    }
-}
+/// How far a passage lies from its centre: each coordinate moves by up to this.
+const SPREAD: f32 = 0.6;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -130,7 +109,7 @@ fn data(size: usize) -> Data {
         })
         .collect();
     let passages =
-        (0..size).map(|i| (i % PROJECTS, Uuid::now_v7(), rng.vector(&centres))).collect();
+        (0..size).map(|i| (i % PROJECTS, Uuid::now_v7(), rng.vector(&centres, SPREAD))).collect();
     Data { owner, projects, passages, centres }
 }
 
@@ -173,12 +152,12 @@ async fn searches(name: &str, store: &dyn Store, data: &Data, saved: &[(usize, U
         // Unmeasured queries first, so that both backends are timed with warm caches.
         let mut warm_up = Rng(0xfeed + count as u64);
         for _ in 0..WARM_UP {
-            let query = warm_up.vector(&data.centres);
+            let query = warm_up.vector(&data.centres, SPREAD);
             store.vector_search(&query, MODEL, &filter, K).await.expect("search");
         }
         let mut queries = Rng(0x5eed + count as u64);
         for _ in 0..QUERIES {
-            let query = queries.vector(&data.centres);
+            let query = queries.vector(&data.centres, SPREAD);
             let started = Instant::now();
             let hits = store.vector_search(&query, MODEL, &filter, K).await.expect("search");
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -209,7 +188,7 @@ async fn main() {
     let data = data(size);
     let mut rng = Rng(0xabcdef);
     let saved: Vec<(usize, Uuid, Vec<f32>)> =
-        (0..SAVES).map(|_| (0, Uuid::now_v7(), rng.vector(&data.centres))).collect();
+        (0..SAVES).map(|_| (0, Uuid::now_v7(), rng.vector(&data.centres, SPREAD))).collect();
     println!("| backend | measurement | result | | |");
     println!("| --- | --- | --- | --- | --- |");
 

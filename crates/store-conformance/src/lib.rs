@@ -610,11 +610,13 @@ pub async fn vector_search_is_exact_within_the_filter<S: Store>(s: Arc<S>) {
     assert!(s.passage_similarities(&query, "test-model", &[]).await.unwrap().is_empty());
 }
 
-/// Reproducible pseudo-random numbers in [-1, 1) (xorshift64*).
-struct Rng(u64);
+/// xorshift64*: reproducible, dependency-free pseudo-random numbers, for scenarios and the
+/// vector benchmarks (which thereby all draw from one distribution).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> f32 {
+    /// The next number, uniform in [-1, 1).
+    pub fn next_f32(&mut self) -> f32 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -622,16 +624,20 @@ impl Rng {
         bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 
-    /// A unit vector of `dim` dimensions near one of `centres` (neighbourhoods, as embeddings
-    /// have), or anywhere when there are none.
-    fn unit(&mut self, dim: usize, centres: &[Vec<f32>]) -> Vec<f32> {
-        let pick = (self.next().abs() * centres.len() as f32) as usize;
-        let mut v: Vec<f32> = (0..dim)
-            .map(|i| centres.get(pick).map_or(0.0, |c: &Vec<f32>| c[i]) + 0.5 * self.next())
-            .collect();
+    /// A unit vector near one of `centres` (each coordinate moved by up to `spread`), so that
+    /// neighbourhoods exist as in real embeddings.
+    pub fn vector(&mut self, centres: &[Vec<f32>], spread: f32) -> Vec<f32> {
+        let centre =
+            &centres[(self.next_f32().abs() * centres.len() as f32) as usize % centres.len()];
+        let mut v: Vec<f32> = centre.iter().map(|c| c + spread * self.next_f32()).collect();
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter_mut().for_each(|x| *x /= norm);
         v
+    }
+
+    /// A unit vector in any direction.
+    fn direction(&mut self, dim: usize) -> Vec<f32> {
+        self.vector(&[vec![0.0; dim]], 1.0)
     }
 }
 
@@ -649,14 +655,14 @@ pub async fn vector_search_over_a_large_set_keeps_recall<S: Store>(s: Arc<S>) {
     let small = project(u.id, "small");
     s.insert_project(&small).await.unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let centres: Vec<Vec<f32>> = (0..64).map(|_| rng.unit(DIM, &[])).collect();
+    let centres: Vec<Vec<f32>> = (0..64).map(|_| rng.direction(DIM)).collect();
     let mut stored: Vec<(Uuid, Uuid, Vec<f32>)> = Vec::new();
     for batch in 0..24 {
         let mut rows = Vec::new();
         for i in 0..1000 {
             let p = if batch == 0 { &small } else { &big };
             let c = context(p.id, u.id, &format!("passage {batch}-{i}"));
-            let v = rng.unit(DIM, &centres);
+            let v = rng.vector(&centres, 0.5);
             stored.push((c.id, p.id, v.clone()));
             rows.push((c.clone(), vec![passage_for(&c, v)]));
         }
@@ -664,7 +670,7 @@ pub async fn vector_search_over_a_large_set_keeps_recall<S: Store>(s: Arc<S>) {
     }
     let (mut found, mut wanted) = (0, 0);
     for _ in 0..20 {
-        let query = rng.unit(DIM, &centres);
+        let query = rng.vector(&centres, 0.5);
         let hits = s.vector_search(&query, "test-model", &[big.id], 10).await.unwrap();
         assert_eq!(hits.len(), 10);
         let mut truth: Vec<(f32, Uuid)> = stored
@@ -696,7 +702,7 @@ pub async fn vectors_of_thousands_of_dimensions_are_searched<S: Store>(s: Arc<S>
     let rows: Vec<_> = (0..20)
         .map(|i| {
             let c = context(p.id, u.id, &format!("wide {i}"));
-            let v = rng.unit(DIM, &[]);
+            let v = rng.direction(DIM);
             (c.clone(), vec![passage_for(&c, v)])
         })
         .collect();

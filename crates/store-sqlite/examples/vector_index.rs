@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use tc_store::PassageRecord;
+use tc_store_conformance::Rng;
 use tc_store_sqlite::vectors::{EXACT_MAX, EXPANSION_FILTERED, EXPANSION_WIDE, VectorIndex};
 use uuid::Uuid;
 
@@ -16,29 +17,8 @@ const PROJECTS: usize = 100;
 const QUERIES: usize = 100;
 const K: usize = 10;
 const MODEL: &str = "all-MiniLM-L6-v2";
-
-/// xorshift64*: reproducible, dependency-free pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        bits as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    /// A unit vector near one of `centres`, so that neighbourhoods exist as in real embeddings.
-    fn vector(&mut self, centres: &[Vec<f32>]) -> Vec<f32> {
-        let centre =
-            &centres[(self.next_f32().abs() * centres.len() as f32) as usize % centres.len()];
-        let mut v: Vec<f32> = centre.iter().map(|c| c + 0.6 * self.next_f32()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    }
-}
+/// How far a passage lies from its centre: each coordinate moves by up to this.
+const SPREAD: f32 = 0.6;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -64,7 +44,7 @@ fn main() {
                 .iter()
                 .map(|&i| {
                     let project = i % PROJECTS;
-                    let vector = rng.vector(&centres);
+                    let vector = rng.vector(&centres, SPREAD);
                     // One passage per context keeps the reference simple.
                     let context_id = Uuid::from_u128(i as u128 + 1);
                     all.push((project, context_id, vector.clone()));
@@ -108,7 +88,7 @@ fn main() {
                 let mut found = 0usize;
                 let mut queries = Rng(0x5eed + count as u64);
                 for _ in 0..QUERIES {
-                    let query = queries.vector(&centres);
+                    let query = queries.vector(&centres, SPREAD);
                     let started = Instant::now();
                     let hits = index.search(&query, MODEL, &filter, K);
                     latencies.push(started.elapsed().as_secs_f64() * 1000.0);
