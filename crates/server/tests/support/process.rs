@@ -78,6 +78,17 @@ impl Served {
     }
 }
 
+/// A server the test did not end itself (the test failed, or it kept a replica to the end) must
+/// not outlive the test: a dropped `Child` keeps running.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A Redis server of the test's own on a free loopback port, with nothing persisted; stopped
 /// when dropped. The binary is Debian's `redis-server` (`scripts/redis-server.sh` installs it).
 pub struct TestRedis {
