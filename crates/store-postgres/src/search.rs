@@ -6,12 +6,12 @@
 //! half precision: half the pages to read per step of a search, room in memory for twice the
 //! passages, and dimensions up to 4,000 (pgvector indexes full-precision vectors only up to
 //! 2,000, less than some hosted embedding models produce). The graph only chooses candidates:
-//! their distances are computed again from the stored full-precision vectors. A search asks for the nearest
-//! passages inside the project filter with `hnsw.iterative_scan`, which keeps walking the graph
-//! until enough rows pass the filter (without it, a 1% filter would keep 1% of `ef_search`
-//! candidates). A small filtered set is ranked exactly instead: the planner reads it through the
-//! project index and sorts, which beats walking a graph whose nodes are mostly filtered out. The
-//! set's size comes from `passage_counts`, which triggers keep (migration 6).
+//! their distances are computed again from the stored full-precision vectors. A search asks for
+//! the nearest passages inside the project filter with `hnsw.iterative_scan`, which keeps
+//! walking the graph until enough rows pass the filter (without it, a 1% filter would keep 1% of
+//! `ef_search` candidates). A small filtered set is ranked exactly instead: the planner reads it
+//! through the project index and sorts, which beats walking a graph whose nodes are mostly
+//! filtered out. The set's size comes from `passage_counts`, which triggers keep (migration 6).
 //!
 //! Keywords: the generated `tsvector` (English stemming, stopwords dropped) matched against the
 //! query's words OR-ed, ranked by `ts_rank_cd`.
@@ -87,10 +87,17 @@ pub(crate) async fn ensure_indexes(
 
 /// Creates the HNSW index of every dimension with stored passages that has none yet: after
 /// migration 7 dropped the full-precision indexes, or when an operator dropped one. Runs under
-/// the migration lock at start, so one replica builds while the others wait; with every index
-/// in place it is one small query.
+/// the migration lock at start, so one replica builds while the others wait. Only missing
+/// indexes get a `CREATE INDEX`: even one that finds its index in place first takes a lock on
+/// `passages` that holds writes back, which every start need not do.
 pub(crate) async fn index_stored_dims(c: &impl GenericClient) -> StoreResult<()> {
-    let dims = db::query(c, "SELECT DISTINCT dim FROM passage_counts WHERE n > 0", &[]).await?;
+    let dims = db::query(
+        c,
+        "SELECT DISTINCT dim FROM passage_counts \
+         WHERE n > 0 AND to_regclass(format('passages_hnsw_half_%s', dim)) IS NULL",
+        &[],
+    )
+    .await?;
     for row in dims {
         let d: i32 = rows::get(&row, "dim")?;
         c.batch_execute(&create_index(d)).await.map_err(db_err)?;
