@@ -43,6 +43,13 @@ pub trait Embedder: Send + Sync + std::fmt::Debug {
 
     /// Embeds each text; the result has one unit-length vector per input, in order.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// As [`embed`](Self::embed), for background work (a codebase scan): a provider that keeps
+    /// capacity for people waiting on an answer (the local model's interactive session) keeps
+    /// it from these calls.
+    async fn embed_bulk(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts).await
+    }
 }
 
 /// Scales `v` to unit length (leaves an all-zero vector alone).

@@ -93,20 +93,46 @@ fn a_directory_without_the_graph_is_a_load_error_naming_the_file() {
     }
 }
 
-#[tokio::test]
-async fn a_text_embeds_the_same_alone_or_in_a_batch() {
+/// A call of a few texts runs on the interactive session; larger ones, and every bulk call,
+/// are cut into passes of similar length shared out among the bulk sessions. Whichever way a
+/// text goes, and whatever runs beside it, its vector is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_text_embeds_the_same_alone_in_a_batch_or_in_bulk() {
     let model = load();
-    let texts: Vec<String> = vec![
+    let mut texts: Vec<String> = vec![
         "short".into(),
         "a considerably longer sentence about database migrations and rollbacks".into(),
         "medium length text here".into(),
     ];
+    // Lengths from a few tokens to past the 256-token window: many passes of several sizes.
+    texts.extend((0..37).map(|i| {
+        (0..i * 7).map(|j| format!("fn step_{j}(x: u32) -> u32 {{ x + {i} }} ")).collect::<String>()
+            + "end"
+    }));
     let batch = model.embed(texts.clone()).await.unwrap();
+    assert_eq!(batch.len(), texts.len());
     for (text, in_batch) in texts.iter().zip(&batch) {
         let alone = model.embed(vec![text.clone()]).await.unwrap().remove(0);
         assert!(cosine(&alone, in_batch) > 0.99999, "{text}");
     }
+    let one_in_bulk = model.embed_bulk(vec![texts[1].clone()]).await.unwrap().remove(0);
+    assert!(cosine(&one_in_bulk, &batch[1]) > 0.99999);
+    // Concurrent bulk calls share the sessions and still return their own texts' vectors.
+    let calls: Vec<_> = (0..4)
+        .map(|k| {
+            let (model, mine) = (model.clone(), texts[k..].to_vec());
+            tokio::spawn(async move { model.embed_bulk(mine).await })
+        })
+        .collect();
+    for (k, call) in calls.into_iter().enumerate() {
+        let vectors = call.await.unwrap().unwrap();
+        assert_eq!(vectors.len(), texts.len() - k);
+        for (i, v) in vectors.iter().enumerate() {
+            assert!(cosine(v, &batch[k + i]) > 0.99999, "call {k}, text {}", k + i);
+        }
+    }
     assert!(model.embed(Vec::new()).await.unwrap().is_empty());
+    assert!(model.embed_bulk(Vec::new()).await.unwrap().is_empty());
 }
 
 #[test]

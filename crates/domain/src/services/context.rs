@@ -220,11 +220,20 @@ impl Services {
         Ok(())
     }
 
-    /// Embeds `texts` with the configured model.
+    /// Embeds `texts` with the configured model, for someone waiting on the answer.
     pub(crate) async fn embed(&self, texts: Vec<String>) -> DomainResult<Vec<Vec<f32>>> {
+        self.embed_as(texts, false).await
+    }
+
+    /// Embeds `texts` with the configured model; `bulk` for background work such as a scan.
+    async fn embed_as(&self, texts: Vec<String>, bulk: bool) -> DomainResult<Vec<Vec<f32>>> {
         let started = std::time::Instant::now();
         let count = texts.len() as u64;
-        let result = self.embedder.embed(texts).await;
+        let result = if bulk {
+            self.embedder.embed_bulk(texts).await
+        } else {
+            self.embedder.embed(texts).await
+        };
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::histogram!(crate::metrics::EMBED_SECONDS, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
@@ -237,8 +246,8 @@ impl Services {
         })
     }
 
-    /// The passages of several contexts and their vectors, embedded in one batch (a scanned
-    /// file's chunks), in the order of `contexts`.
+    /// The passages of several contexts and their vectors, embedded in one batch as background
+    /// work (a scanned file's chunks), in the order of `contexts`.
     pub(crate) async fn passages_for_many(
         &self,
         contexts: &[ContextRecord],
@@ -250,7 +259,7 @@ impl Services {
             .zip(&ranges)
             .flat_map(|(c, rs)| rs.iter().map(|r| c.content[r.clone()].to_string()))
             .collect();
-        let mut vectors = self.embed(texts).await?.into_iter();
+        let mut vectors = self.embed_as(texts, true).await?.into_iter();
         let model = self.embedder.model_id().to_string();
         Ok(contexts
             .iter()
