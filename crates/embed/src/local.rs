@@ -43,7 +43,7 @@ const MAX_TOKENS: usize = 256;
 const PASSAGE_OVERLAP: usize = 32;
 /// Tokens in one forward pass of a bulk session (texts × the longest one's length): two
 /// 256-token passages or eight 64-token ones. On two cores 256 and 512 were equally fast, 1,024
-/// 6–13% slower and 8,192 (the former 32 texts) 20–30% slower.
+/// 5–11% slower and 8,192 (the former 32 texts of 256) about 20% slower.
 const GROUP_TOKENS: usize = 512;
 /// Calls with at most this many texts use the interactive session.
 const INTERACTIVE_TEXTS: usize = 4;
