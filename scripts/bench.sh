@@ -9,7 +9,8 @@
 #     (POST /context/search) and through MCP (tools/call get_relevant_context on a session)
 #   - the vector index alone: 100k and 1M synthetic passages, project filters of 1/10/100%
 #   - a codebase scan of the tokio 1.54.1 source (fetched through cargo) and its unchanged
-#     re-scan, end to end through `teamcontext scan` (BENCH_SKIP_SCAN=1 skips it)
+#     re-scan, end to end through `teamcontext scan`, and search latency while a scan runs
+#     (BENCH_SKIP_SCAN=1 skips them)
 #   - SQLite and PostgreSQL side by side through the Store trait: save throughput, filtered
 #     vector search latency and recall (PostgreSQL from scripts/start-postgres.sh)
 #   - analytics reports over 1M events (seeded through the store, read over HTTP)
@@ -175,6 +176,24 @@ if [ "${BENCH_SKIP_SCAN:-0}" != 1 ]; then
   TOKIO_SRC=$(scripts/fetch-tokio-source.sh)
   LINES=$(find "$TOKIO_SRC" -type f -name '*.rs' -print0 | xargs -0 cat | wc -l)
   scan_bench "fp32 (default)" "$PORT" "$KEY"
+  # Searching while a scan runs: the same tree into a new project, and after 20 s a 30 s run of
+  # hybrid searches over that project, one at a time; then the scan is let finish.
+  SCANNED=$(curl -sf -X POST "$BASE/projects" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d '{"name":"tokio, searched while scanning"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+  cat >"$DATA/scanning.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"query":"how does the runtime schedule a task woken from another thread","project_ids":["$SCANNED"],"limit":5,"mode":"hybrid"}'
+LUA
+  "$BIN" scan "$TOKIO_SRC" --project "$SCANNED" --server "http://127.0.0.1:$PORT" --api-key "$KEY" >/dev/null 2>&1 &
+  SCAN_PID=$!
+  sleep 20
+  DURING=$(wrk -t1 -c1 -d30s --latency -H "Authorization: Bearer $KEY" -s "$DATA/scanning.lua" "$BASE/context/search")
+  wait "$SCAN_PID"
+  printf '| fp32 (default): hybrid searches (1 connection) over the project a scan is filling | %s searches/s, p50 %s ms, p90 %s ms, p99 %s ms%s |\n' \
+    "$(printf '%s\n' "$DURING" | awk '/Requests\/sec/ {printf "%.1f", $2}')" "$(printf '%s\n' "$DURING" | pct 50)" \
+    "$(printf '%s\n' "$DURING" | pct 90)" "$(printf '%s\n' "$DURING" | pct 99)" \
+    "$(printf '%s\n' "$DURING" | awk '/Non-2xx/ {print ", non-2xx: " $NF}')"
   DATA8=$(mktemp -d)
   PORT8=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   TEAMCONTEXT_DATA_DIR="$DATA8" BIND_ADDR="127.0.0.1:$PORT8" LOG_LEVEL=warn EMBEDDING_MODEL_DIR="$MODEL_DIR" EMBEDDING_PRECISION=int8 \
