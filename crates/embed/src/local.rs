@@ -364,9 +364,6 @@ impl LocalEmbedder {
         texts: Vec<String>,
         embed: BlockingEmbed,
     ) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
         let this = self.clone();
         tokio::task::spawn_blocking(move || embed(&this, &texts))
             .await

@@ -213,9 +213,8 @@ fn read_all(conn: &rusqlite::Connection, sql: &str, push: &mut Push<'_>) -> Resu
 /// The passages project by project, so that PostgreSQL stores each project's passages on
 /// adjacent pages: a project filter ranked exactly then reads a few thousand neighbouring pages
 /// rather than one page per passage (7.1 ms against 24.6 for 11,000 passages of a million,
-/// docs/benchmarks.md). The
-/// ids are sorted first and each row fetched by id: sorting the rows themselves would spill
-/// every vector through SQLite's temporary files.
+/// docs/benchmarks.md). The ids are sorted first and each row fetched by id: sorting the rows
+/// themselves would spill every vector through SQLite's temporary files.
 fn read_passages_by_project(
     conn: &rusqlite::Connection,
     sql: &str,
