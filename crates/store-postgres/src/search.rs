@@ -11,7 +11,8 @@
 //! walking the graph until enough rows pass the filter (without it, a 1% filter would keep 1% of
 //! `ef_search` candidates). A small filtered set is ranked exactly instead: the planner reads it
 //! through the project index and sorts, which beats walking a graph whose nodes are mostly
-//! filtered out. The set's size comes from `passage_counts`, which triggers keep (migration 6).
+//! filtered out. The set's size comes from `passage_counts`, which triggers keep (migration 6),
+//! and decides the plan: the planner's own estimate is not trusted with it.
 //!
 //! Keywords: the generated `tsvector` (English stemming, stopwords dropped) matched against the
 //! query's words OR-ed, ranked by `ts_rank_cd`.
@@ -186,8 +187,15 @@ pub(crate) async fn vector_search(
     loop {
         if !exact {
             let ef = want.max(ef_search).min(1000);
+            // `enable_sort = off` holds the planner to the graph, the only plan that yields rows
+            // in distance order without a sort. Left to its statistics it may read the filtered
+            // set through the project index and sort it instead: a table not yet analysed (a
+            // project just scanned in, before autovacuum gets to it) is estimated at a row or
+            // two, and sorting a million passages takes seconds. The counts above already say
+            // the set is large.
             tx.batch_execute(&format!(
-                "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
+                "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order; \
+                 SET LOCAL enable_sort = off"
             ))
             .await
             .map_err(db_err)?;
