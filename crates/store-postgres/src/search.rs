@@ -191,8 +191,9 @@ pub(crate) async fn vector_search(
             // in distance order without a sort. Left to its statistics it may read the filtered
             // set through the project index and sort it instead: a table not yet analysed (a
             // project just scanned in, before autovacuum gets to it) is estimated at a row or
-            // two, and sorting a million passages takes seconds. The counts above already say
-            // the set is large.
+            // two. That plan reads and sorts the whole set: 7.8 ms against 2.1 through the graph
+            // for 23,000 passages of 32 dimensions, and it grows with the set and the dimension.
+            // The counts above already say the set is large.
             tx.batch_execute(&format!(
                 "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order; \
                  SET LOCAL enable_sort = off"
