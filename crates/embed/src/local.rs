@@ -16,11 +16,12 @@
 //! length and cut into passes of about 512 tokens of similar length (padding costs attention
 //! compute quadratic in the longest member), and the passes are shared out among bulk sessions,
 //! one single-threaded session per core (up to [`MAX_BULK_SESSIONS`]), each driven by its own
-//! thread at a lower scheduling priority than requests. On two cores that embeds code 31% faster in fp32 and 53% in int8 than one
-//! two-threaded session running 32-text batches: a small pass keeps its activations in the
-//! core's cache (most of the gain), and whole passes side by side leave no core waiting at the
-//! synchronisation points inside an operator. The sessions share the prepacked weights, but
-//! each holds its own copy of the rest (~100 MB in fp32).
+//! thread at a lower scheduling priority than requests. On two cores that embeds code 31%
+//! faster in fp32 and 53% in int8 than one two-threaded session running 32-text batches: a
+//! small pass keeps its activations in the core's cache (most of the gain), and whole passes
+//! side by side leave no core waiting at the synchronisation points inside an operator. The
+//! sessions share the prepacked weights, but each holds its own copy of the rest (~100 MB in
+//! fp32).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
