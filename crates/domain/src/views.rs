@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tc_store::{
-    ApiKeyRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope, UserRecord,
+    ApiKeyRecord, InvitationRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, Scope,
+    UserRecord,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,6 +20,9 @@ pub struct RegisterRequest {
     pub email: Option<String>,
     pub password: Option<String>,
     pub name: Option<String>,
+    /// Required while the server registers by invitation (`REGISTRATION=invite`): the token an
+    /// administrator created with `teamcontext user invite EMAIL`.
+    pub invitation_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -282,6 +286,57 @@ impl MemberView {
             added_at: m.added_at,
         }
     }
+}
+
+/// An invitation to contribute to a project: to its owner, the address invited; to the
+/// invited person, who invited them where.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub project_name: String,
+    /// The address invited (lower-cased).
+    pub email: String,
+    /// `contributor`.
+    pub role: &'static str,
+    /// `pending` until accepted or declined (neither is kept).
+    pub status: &'static str,
+    pub invited_by: Option<InviterView>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct InviterView {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+}
+
+impl InvitationView {
+    pub fn new(i: InvitationRecord, project_name: &str, inviter: Option<&UserRecord>) -> Self {
+        InvitationView {
+            id: i.id,
+            project_id: i.project_id,
+            project_name: project_name.to_string(),
+            email: i.email,
+            role: i.role.as_str(),
+            status: "pending",
+            invited_by: inviter.map(|u| InviterView {
+                id: u.id,
+                name: u.name.clone(),
+                email: u.email.clone(),
+            }),
+            created_at: i.created_at,
+        }
+    }
+}
+
+/// An operator's invitation to register, with its token (shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignupInvitation {
+    pub email: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 // ---------- context ----------

@@ -7,9 +7,24 @@
 //! splitter (paragraphs, lines, sentences). Sizes and overlaps are in characters, as the seed's
 //! `chunk_size` / `chunk_overlap` are. Each chunk records its line range, and for code the
 //! definitions enclosing it (`Parser.parse`, `Store::open`), found in the same syntax tree.
+//!
+//! Hostile input: the code splitter's work grows with the depth of the syntax tree times its
+//! size (it tries each nesting level in turn), so a file nested 200,000 levels deep once kept a
+//! scan busy for hours. A file is parsed first under a deadline ([`PARSE_DEADLINE`]) and its
+//! depth measured without recursion; one too deep ([`MAX_SYNTAX_DEPTH`]) or too slow to parse is
+//! split as plain text instead. Nothing here recurses over a syntax tree.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use text_splitter::{ChunkConfig, CodeSplitter, MarkdownSplitter, TextSplitter};
-use tree_sitter::{Language, Node, Parser};
+use tree_sitter::{Language, Node, ParseOptions, Parser, Tree};
+
+/// Deeper syntax trees are split as text. Real code stays far below (this repository's deepest
+/// file is under 40 levels; minified bundles reach about 100).
+pub const MAX_SYNTAX_DEPTH: usize = 256;
+/// A file whose parse takes longer than this is split as text.
+pub const PARSE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A piece of a file, ready to be saved as a context.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,17 +186,22 @@ pub fn chunk_file(path: &str, text: &str, sizes: Sizes) -> Vec<Chunk> {
     };
     let lines = LineIndex::new(text);
     let (kind, _) = classify(path);
-    let pieces: Vec<(usize, &str)> = match kind {
-        Kind::Code(lang) => match CodeSplitter::new(lang.grammar(), config()) {
+    // Code whose tree is usable is split by syntax, with its definitions; anything else as text.
+    let code = match kind {
+        Kind::Code(lang) => parse(lang, text).map(|tree| (lang, tree)),
+        _ => None,
+    };
+    let pieces: Vec<(usize, &str)> = match (&code, kind) {
+        (Some((lang, _)), _) => match CodeSplitter::new(lang.grammar(), config()) {
             Ok(splitter) => splitter.chunk_indices(text).collect(),
             Err(_) => TextSplitter::new(config()).chunk_indices(text).collect(),
         },
-        Kind::Markdown => MarkdownSplitter::new(config()).chunk_indices(text).collect(),
-        Kind::Text => TextSplitter::new(config()).chunk_indices(text).collect(),
+        (None, Kind::Markdown) => MarkdownSplitter::new(config()).chunk_indices(text).collect(),
+        (None, _) => TextSplitter::new(config()).chunk_indices(text).collect(),
     };
-    let definitions = match kind {
-        Kind::Code(lang) => definitions(lang, text),
-        _ => Vec::new(),
+    let definitions = match &code {
+        Some((lang, tree)) => definitions(*lang, text, tree),
+        None => Vec::new(),
     };
     pieces
         .into_iter()
@@ -223,39 +243,94 @@ struct Definition {
     name: String,
 }
 
-fn definitions(lang: Lang, text: &str) -> Vec<Definition> {
+/// The syntax tree of `text`, unless parsing fails, passes [`PARSE_DEADLINE`], or the tree is
+/// deeper than [`MAX_SYNTAX_DEPTH`].
+fn parse(lang: Lang, text: &str) -> Option<Tree> {
     let mut parser = Parser::new();
-    if parser.set_language(&lang.grammar()).is_err() {
-        return Vec::new();
-    }
-    let Some(tree) = parser.parse(text, None) else { return Vec::new() };
-    let mut out = Vec::new();
-    collect(lang, text, tree.root_node(), &mut Vec::new(), &mut out);
-    out
+    parser.set_language(&lang.grammar()).ok()?;
+    let deadline = Instant::now() + PARSE_DEADLINE;
+    let mut past_deadline = |_: &tree_sitter::ParseState| {
+        if Instant::now() > deadline { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    };
+    let options = ParseOptions::new().progress_callback(&mut past_deadline);
+    let bytes = text.as_bytes();
+    let tree = parser.parse_with_options(
+        &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+        None,
+        Some(options),
+    )?;
+    (depth_at_most(&tree, MAX_SYNTAX_DEPTH)).then_some(tree)
 }
 
-fn collect(
-    lang: Lang,
-    text: &str,
-    node: Node<'_>,
-    path: &mut Vec<String>,
-    out: &mut Vec<Definition>,
-) {
-    let named = lang.definitions().contains(&node.kind()).then(|| name_of(node, text)).flatten();
-    if let Some(name) = &named {
-        path.push(name.clone());
-        out.push(Definition {
-            start: node.start_byte(),
-            end: node.end_byte(),
-            name: path.join(lang.separator()),
-        });
+/// Whether no node of `tree` lies deeper than `limit`, found with a cursor (no recursion) and
+/// stopping at the first node past it. The depth is counted here: the cursor's own `depth()`
+/// walks its stack, which on a deep tree made this walk quadratic.
+fn depth_at_most(tree: &Tree, limit: usize) -> bool {
+    let mut cursor = tree.walk();
+    let mut depth = 0;
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            if depth > limit {
+                return false;
+            }
+            continue;
+        }
+        if cursor.goto_next_sibling() {
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                return true;
+            }
+            depth -= 1;
+            if cursor.goto_next_sibling() {
+                break;
+            }
+        }
     }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        collect(lang, text, child, path, out);
-    }
-    if named.is_some() {
-        path.pop();
+}
+
+/// Every named definition of `tree` with its qualified name, in document order: a pre-order
+/// walk with a cursor, keeping the names of the definitions enclosing the cursor.
+fn definitions(lang: Lang, text: &str, tree: &Tree) -> Vec<Definition> {
+    let mut out = Vec::new();
+    // (depth of the definition's node, its name) for each definition enclosing the cursor.
+    let mut path: Vec<(usize, String)> = Vec::new();
+    let mut cursor = tree.walk();
+    let mut depth = 0;
+    loop {
+        let node = cursor.node();
+        while path.last().is_some_and(|(d, _)| *d >= depth) {
+            path.pop();
+        }
+        if lang.definitions().contains(&node.kind())
+            && let Some(name) = name_of(node, text)
+        {
+            path.push((depth, name));
+            let names: Vec<&str> = path.iter().map(|(_, n)| n.as_str()).collect();
+            out.push(Definition {
+                start: node.start_byte(),
+                end: node.end_byte(),
+                name: names.join(lang.separator()),
+            });
+        }
+        if cursor.goto_first_child() {
+            depth += 1;
+            continue;
+        }
+        if cursor.goto_next_sibling() {
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                return out;
+            }
+            depth -= 1;
+            if cursor.goto_next_sibling() {
+                break;
+            }
+        }
     }
 }
 
@@ -348,6 +423,51 @@ mod tests {
         assert_eq!(classify("docs/README.md").0, Kind::Markdown);
         assert_eq!(classify("config.yml"), (Kind::Text, "yaml".into()));
         assert_eq!(classify("Makefile"), (Kind::Text, "text".into()));
+    }
+
+    /// Hole 2 of the hardening issue: `x = ((((…1))))` 200,000 levels deep kept a scan busy
+    /// for hours and the definition walk recursed once per level. Now such a file is split as
+    /// text, quickly and without a deep stack (this runs on a 256 KiB thread).
+    #[test]
+    fn a_deeply_nested_file_is_split_as_text() {
+        // The attack's depth in one language; the others need less to pass the limit many
+        // times over (splitting the long line as text is what takes the time here).
+        for (path, open, close, depth) in [
+            ("deep.py", "(", ")", 200_000),
+            ("deep.rs", "{", "}", 20_000),
+            ("deep.js", "[", "]", 20_000),
+            ("deep.c", "(", ")", 20_000),
+        ] {
+            let text = format!("x = {}1{}\n", open.repeat(depth), close.repeat(depth));
+            let path = path.to_string();
+            let sizes = Sizes { chunk_size: 1000, chunk_overlap: 0 };
+            let chunks = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || chunk_file(&path, &text, sizes))
+                .unwrap()
+                .join()
+                .expect("no stack overflow");
+            let total: usize = chunks.iter().map(|c| c.text.len()).sum();
+            assert!(total >= 2 * depth, "the text is kept: {total}");
+            assert!(chunks.iter().all(|c| c.symbol.is_none()));
+        }
+        // Just under the limit the tree is still used: definitions are found.
+        let nested = format!(
+            "def f():\n    return {}1{}\n",
+            "(".repeat(MAX_SYNTAX_DEPTH / 4),
+            ")".repeat(MAX_SYNTAX_DEPTH / 4)
+        );
+        let chunks = chunk_file("ok.py", &nested, SIZES);
+        assert_eq!(chunks[0].symbol.as_deref(), Some("f"), "{chunks:#?}");
+    }
+
+    #[test]
+    fn nested_definitions_get_qualified_names_without_recursion() {
+        let text = "class A:\n    class B:\n        def c(self):\n            pass\n    def d(self):\n        pass\ndef e():\n    pass\n";
+        let tree = parse(Lang::Python, text).unwrap();
+        let names: Vec<String> =
+            definitions(Lang::Python, text, &tree).into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["A", "A.B", "A.B.c", "A.d", "e"]);
     }
 
     #[test]

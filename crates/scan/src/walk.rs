@@ -3,7 +3,9 @@
 //! The walk honours `.gitignore` (and `.ignore`) files whether or not the tree is a git
 //! repository, never follows a symbolic link, and leaves out, with a reason: vendored and
 //! generated directories, lock files and minified or marked-generated files, files larger than
-//! the limit, and binary or non-UTF-8 files. `file_patterns` (globs such as `*.py` or
+//! the limit, binary or non-UTF-8 files, and files that hold secrets (`.env` files, private
+//! keys, credential stores; see [`secret_reason`]) even when no ignore file names them, so a
+//! scan never makes a credential searchable by everyone on the project. `file_patterns` (globs such as `*.py` or
 //! `src/**/*.rs`) narrow the rest; files they do not match are counted, not listed.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,29 @@ const GENERATED_FILES: &[&str] = &[
     "go.sum",
 ];
 const GENERATED_SUFFIXES: &[&str] = &[".min.js", ".min.css", ".map", ".pb.go", "_pb2.py"];
+/// File names that hold credentials by convention.
+const SECRET_FILES: &[&str] = &[
+    ".netrc",
+    "_netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".htpasswd",
+    ".pgpass",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "credentials.json",
+    "service-account.json",
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+];
+/// Extensions of key stores and private keys.
+const SECRET_SUFFIXES: &[&str] =
+    &[".pem", ".key", ".p12", ".pfx", ".jks", ".keystore", ".kdbx", ".ppk", ".gpg"];
+/// `.env` variants that are templates, meant to be shared.
+const ENV_TEMPLATES: &[&str] = &["example", "sample", "template", "dist", "defaults"];
 /// How much of a file is read to decide whether it is binary or marked generated.
 const SNIFF_BYTES: usize = 8 * 1024;
 
@@ -106,8 +131,37 @@ fn relative(root: &Path, path: &Path) -> String {
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
+/// Why a file may hold secrets, judged from its path and first bytes.
+pub fn secret_reason(path: &str, head: &[u8]) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    let env_file = lower == ".env"
+        || lower.strip_prefix(".env.").is_some_and(|rest| !ENV_TEMPLATES.contains(&rest))
+        || lower.ends_with(".env") && !lower.ends_with(".example.env");
+    if env_file {
+        return Some("environment file (may hold secrets; not indexed)");
+    }
+    let in_credential_dir = [".aws/credentials", ".docker/config.json", ".kube/config", ".ssh/"]
+        .iter()
+        .any(|p| path.contains(p));
+    if SECRET_FILES.contains(&lower.as_str())
+        || SECRET_SUFFIXES.iter().any(|s| lower.ends_with(s))
+        || in_credential_dir
+    {
+        return Some("credential or key file (may hold secrets; not indexed)");
+    }
+    let text = String::from_utf8_lossy(head);
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY") {
+        return Some("contains a private key (not indexed)");
+    }
+    None
+}
+
 /// Why a file that exists should not be indexed, judged from its name and first bytes.
-fn reject(name: &str, size: u64, head: &[u8], max: u64) -> Option<String> {
+fn reject(path: &str, name: &str, size: u64, head: &[u8], max: u64) -> Option<String> {
+    if let Some(reason) = secret_reason(path, head) {
+        return Some(reason.into());
+    }
     if GENERATED_FILES.contains(&name) || GENERATED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
         return Some("generated file".into());
     }
@@ -208,7 +262,7 @@ pub fn select(root: &Path, options: &SelectOptions) -> Result<Selection, ScanErr
             continue;
         }
         let name = entry.file_name().to_string_lossy();
-        match reject(&name, size, &head, options.max_file_bytes) {
+        match reject(&path, &name, size, &head, options.max_file_bytes) {
             Some(reason) => selection.skipped.push(Skipped { path, reason }),
             None => selection.files.push(SourceFile { path, abs_path: entry.path().to_path_buf() }),
         }
@@ -229,6 +283,38 @@ mod tests {
         let p = root.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
+    }
+
+    /// Hole 9 of the hardening issue: secrets not named by an ignore file were indexed and so
+    /// searchable by everyone on the project.
+    #[test]
+    fn files_that_hold_secrets_are_skipped_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+        for (path, bytes) in [
+            (".env", &b"STRIPE_KEY=sk_live_x\n"[..]),
+            (".env.production", b"DB_PASSWORD=x\n"),
+            ("config/prod.env", b"A=1\n"),
+            ("deploy/id_ed25519", key),
+            ("deploy/server.pem", b"cert\n"),
+            ("deploy/notes.txt", key),
+            (".npmrc", b"//registry/:_authToken=x\n"),
+            ("home/.aws/credentials", b"[default]\n"),
+            ("infra/terraform.tfstate", b"{}\n"),
+        ] {
+            write(root, path, bytes);
+        }
+        write(root, ".env.example", b"STRIPE_KEY=\n");
+        write(root, "src/env.py", b"import os\n");
+        let opts = SelectOptions { file_patterns: Vec::new(), max_file_bytes: 100_000 };
+        let s = select(root, &opts).unwrap();
+        let files: Vec<&str> = s.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, [".env.example", "src/env.py"]);
+        assert_eq!(s.skipped.len(), 9, "{:?}", s.skipped);
+        assert!(s.skipped.iter().all(|k| k.reason.contains("not indexed")), "{:?}", s.skipped);
+        let notes = s.skipped.iter().find(|k| k.path == "deploy/notes.txt").unwrap();
+        assert_eq!(notes.reason, "contains a private key (not indexed)");
     }
 
     #[test]

@@ -49,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
             email: Some("reports@example.com".into()),
             password: Some("report bench password".into()),
             name: Some("Reports".into()),
+            invitation_token: None,
         })
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use tc_domain::EmailVerification;
+use tc_domain::services::Registration;
 use tc_embed::Precision;
 
 /// Every variable the server reads, with its default and meaning; the README's table is this
@@ -45,6 +46,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "how long a credential lookup is reused (revocations apply at once on this server, and on every replica with REDIS_URL; without Redis, other replicas within this time); `0` disables",
     ),
     ("EMAIL_VERIFICATION", "off", "`off`, `limited` (may save, not retrieve) or `required`"),
+    (
+        "REGISTRATION",
+        "`open` on a loopback BIND_ADDR, else `invite`",
+        "who may register: `open` (anyone who reaches the server), `invite` (holders of a `teamcontext user invite` token) or `closed`",
+    ),
+    (
+        "TRUSTED_PROXIES",
+        "(none)",
+        "comma-separated addresses or CIDRs of reverse proxies whose `X-Forwarded-For` / `Forwarded` header names the client (for per-IP limits and logs)",
+    ),
     ("ALLOWED_ORIGINS", "(none)", "comma-separated origins allowed by CORS, or `*`"),
     (
         "MCP_ALLOWED_HOSTS",
@@ -59,6 +70,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("RATE_LIMIT_PER_KEY_BURST", "120", "burst allowance per API key or user session"),
     ("RATE_LIMIT_PER_IP_PER_MIN", "200", "requests per minute per client IP; 0 disables"),
     ("RATE_LIMIT_SEARCH_PER_MIN", "30", "searches per minute per caller; 0 disables"),
+    (
+        "RATE_LIMIT_LOGIN_PER_MIN",
+        "10",
+        "login attempts per minute per account, from any address (password guessing); 0 disables",
+    ),
     (
         "EMBEDDING_PROVIDER",
         "local",
@@ -147,6 +163,7 @@ pub struct RateLimitConfig {
     pub per_key_burst: u32,
     pub per_ip_per_min: u32,
     pub search_per_min: u32,
+    pub login_per_min: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +217,9 @@ pub struct Config {
     pub rotation_grace_secs: i64,
     pub auth_cache_ttl_ms: u64,
     pub email_verification: EmailVerification,
+    pub registration: Registration,
+    /// `TRUSTED_PROXIES`: peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub allowed_origins: Origins,
     /// `Host` header values the MCP endpoint accepts; empty means any.
     pub mcp_allowed_hosts: Vec<String>,
@@ -283,6 +303,37 @@ impl Config {
                 invalid("EMAIL_VERIFICATION", format!("{v:?} is not off, limited or required"))
             })?,
         };
+        let bind_addr = match get("BIND_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(v) => v.parse().map_err(|_| {
+                invalid("BIND_ADDR", format!("{v:?} is not an address like 127.0.0.1:8080"))
+            })?,
+        };
+        // A server only this machine reaches may let anyone register; one others reach must
+        // not, unless its operator says so.
+        let registration = match get("REGISTRATION") {
+            None if bind_addr.ip().is_loopback() => Registration::Open,
+            None => Registration::Invite,
+            Some(v) => Registration::parse(v).ok_or_else(|| {
+                invalid("REGISTRATION", format!("{v:?} is not open, invite or closed"))
+            })?,
+        };
+        let mut trusted_proxies = Vec::new();
+        for item in get("TRUSTED_PROXIES").unwrap_or("").split(',').map(str::trim) {
+            if item.is_empty() {
+                continue;
+            }
+            let net = item
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        format!("{item:?} is not an address or CIDR like 10.0.0.0/8"),
+                    )
+                })?;
+            trusted_proxies.push(net.trunc());
+        }
         let allowed_origins = match get("ALLOWED_ORIGINS") {
             None => Origins::None,
             Some("*") => Origins::Any,
@@ -427,12 +478,7 @@ impl Config {
             price_per_mtok,
             llm_prices: prices,
             mcp_allowed_hosts,
-            bind_addr: match get("BIND_ADDR") {
-                None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-                Some(v) => v.parse().map_err(|_| {
-                    invalid("BIND_ADDR", format!("{v:?} is not an address like 127.0.0.1:8080"))
-                })?,
-            },
+            bind_addr,
             access_token_ttl_secs: ttl("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl_secs: ttl("REFRESH_TOKEN_TTL_SECS", 7 * 24 * 3600)?,
             rotation_grace_secs: ttl("API_KEY_ROTATION_GRACE_SECS", 24 * 3600)?,
@@ -457,6 +503,11 @@ impl Config {
                     "RATE_LIMIT_SEARCH_PER_MIN",
                     get("RATE_LIMIT_SEARCH_PER_MIN"),
                     30,
+                )?,
+                login_per_min: number(
+                    "RATE_LIMIT_LOGIN_PER_MIN",
+                    get("RATE_LIMIT_LOGIN_PER_MIN"),
+                    10,
                 )?,
             },
             max_body_bytes: number("MAX_BODY_BYTES", get("MAX_BODY_BYTES"), 10 * 1024 * 1024)?,
@@ -489,6 +540,8 @@ impl Config {
                 n => n,
             },
             email_verification,
+            registration,
+            trusted_proxies,
             allowed_origins,
             log_format,
             log_level,
@@ -619,6 +672,27 @@ mod tests {
         assert_eq!(c.email_verification, EmailVerification::Off);
         assert_eq!(c.price_per_mtok, 3.0);
         assert!(matches!(c.embedding, EmbeddingConfig::Local { .. }));
+        assert_eq!(c.registration, Registration::Open, "on a loopback address");
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn a_server_others_reach_registers_by_invitation_unless_told_otherwise() {
+        let public = ("BIND_ADDR", "0.0.0.0:8080");
+        let c = Config::from_sources(None, &env(&[public])).unwrap();
+        assert_eq!(c.registration, Registration::Invite);
+        let c = Config::from_sources(None, &env(&[public, ("REGISTRATION", "open")])).unwrap();
+        assert_eq!(c.registration, Registration::Open);
+        let c = Config::from_sources(None, &env(&[("REGISTRATION", "closed")])).unwrap();
+        assert_eq!(c.registration, Registration::Closed);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_networks() {
+        let list = ("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ,fd00::/8");
+        let c = Config::from_sources(None, &env(&[list])).unwrap();
+        let nets: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]);
     }
 
     #[test]
@@ -657,6 +731,9 @@ mod tests {
             ("EMBEDDING_PRECISION", "fp16"),
             ("DEFAULT_LLM_MODEL", "gpt-9"),
             ("LLM_PRICES", "gpt-9"),
+            ("REGISTRATION", "sometimes"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "proxy.internal"),
         ] {
             let err = Config::from_sources(None, &env(&[(name, value)])).unwrap_err().to_string();
             assert!(err.contains(name), "{err} should name {name}");

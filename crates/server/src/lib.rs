@@ -2,6 +2,8 @@
 //! (opening the store, background upkeep, graceful shutdown). `main.rs` is the CLI; tests start
 //! the same server in-process on a loopback port through [`start`].
 
+pub mod cli_key;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -101,6 +103,7 @@ pub async fn open_services(
         refresh_token_ttl_secs: config.refresh_token_ttl_secs,
         rotation_grace_secs: config.rotation_grace_secs,
         email_verification: config.email_verification,
+        registration: config.registration,
         auth_cache_ttl: Duration::from_millis(config.auth_cache_ttl_ms),
         ..AuthSettings::default()
     };
@@ -162,6 +165,9 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(text.into_bytes())
 }
 
+/// How long shutdown waits for requests in flight before closing their connections.
+const REQUEST_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A server running in this process.
 #[derive(Debug)]
 pub struct RunningServer {
@@ -170,6 +176,8 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     mcp_shutdown: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
+    /// The job workers; each ends within the jobs' shutdown grace once told to stop.
+    workers: Vec<JoinHandle<()>>,
     store: Backend,
     /// Held while serving; see [`lock_data_dir`].
     _data_lock: std::fs::File,
@@ -181,10 +189,18 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         self.mcp_shutdown.cancel();
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "server stopped with an error"),
-            Err(e) => warn!(error = %e, "server task failed"),
+        let mut task = self.task;
+        match tokio::time::timeout(REQUEST_DRAIN, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "server stopped with an error"),
+            Ok(Err(e)) => warn!(error = %e, "server task failed"),
+            Err(_) => {
+                warn!("requests still running after {REQUEST_DRAIN:?}; closing them");
+                task.abort();
+            }
+        }
+        for worker in self.workers {
+            let _ = worker.await;
         }
         self.services.flush_pending().await;
         self.store.close().await;
@@ -198,7 +214,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     embedder: Arc<dyn Embedder>,
 ) -> Result<RunningServer, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+    create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
     })?;
@@ -213,6 +229,7 @@ pub async fn start(
         config.job_workers,
     );
     state.redis = redis.clone();
+    state.trusted_proxies = config.trusted_proxies.clone().into();
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)
@@ -238,9 +255,10 @@ pub async fn start(
     let process = uuid::Uuid::now_v7().simple().to_string();
     let workers: Vec<String> =
         (0..config.job_workers).map(|i| format!("{}-{i}", &process[20..])).collect();
-    for worker in &workers {
-        tokio::spawn(services.clone().run_job_worker(worker.clone(), shutdown.subscribe()));
-    }
+    let worker_tasks = workers
+        .iter()
+        .map(|w| tokio::spawn(services.clone().run_job_worker(w.clone(), shutdown.subscribe())))
+        .collect();
     if !workers.is_empty() {
         // Names what job rows' lease owners mean when several replicas run workers.
         info!(workers = %workers.join(","), "job workers started");
@@ -253,7 +271,31 @@ pub async fn start(
             .await
     });
     info!(%addr, database = %config.database.describe(), "TeamContext listening");
-    Ok(RunningServer { addr, services, shutdown, mcp_shutdown, task, store, _data_lock: data_lock })
+    Ok(RunningServer {
+        addr,
+        services,
+        shutdown,
+        mcp_shutdown,
+        task,
+        workers: worker_tasks,
+        store,
+        _data_lock: data_lock,
+    })
+}
+
+/// Creates the data directory reachable by its owner alone (0700): it holds the database, the
+/// generated secrets and the scans' workspaces. An existing directory is the operator's to
+/// set; a warning says when others may enter it (the files inside are 0600 regardless).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if dir.is_dir() {
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is open to other users; chmod 700 it");
+        }
+        return Ok(());
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Takes the data directory's lock file (`teamcontext.lock`), which a running server holds so
@@ -300,6 +342,14 @@ fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watc
                     }
                     if let Err(e) = services.purge_orphan_job_inputs().await {
                         warn!(error = %e, "purge of orphaned scan uploads failed");
+                    }
+                    if let Err(e) = services.purge_idle_mcp_sessions(crate::mcp::sessions::SESSION_IDLE_DAYS).await {
+                        warn!(error = %e, "purge of idle MCP sessions failed");
+                    }
+                    match services.purge_stale_workspaces().await {
+                        Ok(0) => {}
+                        Ok(n) => info!(removed = n, "removed stale scan workspaces"),
+                        Err(e) => warn!(error = %e, "purge of stale scan workspaces failed"),
                     }
                 }
             }

@@ -64,9 +64,8 @@ enum Command {
         /// The TeamContext server's URL.
         #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
-        /// An API key (tc_…) for that server.
-        #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
-        api_key: String,
+        #[command(flatten)]
+        key: teamcontext::cli_key::KeyArgs,
     },
     /// Operator actions on an account.
     User {
@@ -85,14 +84,25 @@ enum UserAction {
     VerifyEmail { email: String },
     /// Set a new password, read from standard input; signs out every session.
     ResetPassword { email: String },
+    /// Invite someone to register (for REGISTRATION=invite): prints a single-use token, valid
+    /// for 7 days, to send them with the registration.
+    Invite { email: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let result = runtime.block_on(run(Cli::parse()));
+    // Work handed to blocking threads (a file being chunked, a clone) is not waited for: the
+    // jobs it served were queued again at shutdown, and another start resumes them.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     // The proxy needs none of the server's configuration, and stdout is its protocol channel.
-    if let Some(Command::Mcp { server, api_key }) = cli.command {
+    if let Some(Command::Mcp { server, key }) = cli.command {
         teamcontext::telemetry::init_stderr(std::env::var("LOG_LEVEL").ok().as_deref());
+        let api_key = key.resolve(&server)?;
         let target = teamcontext::mcp::proxy::ProxyTarget { server, api_key };
         return teamcontext::mcp::proxy::run_stdio(target).await;
     }
@@ -111,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
             server.shutdown().await;
         }
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
+            teamcontext::create_private_dir(&config.data_dir)
+                .context("creating the data directory")?;
             let applied = teamcontext::store::Backend::migrate(&config.database).await?;
             println!("{applied} migration(s) applied to {}", config.database.describe());
         }
@@ -148,7 +159,8 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Restore { file } => {
-            std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
+            teamcontext::create_private_dir(&config.data_dir)
+                .context("creating the data directory")?;
             let _lock = teamcontext::lock_data_dir(&config.data_dir)?;
             let done =
                 tc_store_sqlite::backup::restore(&file, sqlite_path(&config)?, chrono::Utc::now())
@@ -203,6 +215,16 @@ async fn main() -> anyhow::Result<()> {
                         .await
                         .map(|()| format!("password reset for {email}; all sessions signed out"))
                 }
+                UserAction::Invite { email } => services.admin_invite_signup(&email).await.map(|i| {
+                    format!(
+                        "invitation for {} (valid until {}); they register with\n\
+                         {{\"email\": \"{}\", \"password\": …, \"name\": …, \"invitation_token\": \"{}\"}}",
+                        i.email,
+                        i.expires_at.to_rfc3339(),
+                        i.email,
+                        i.token
+                    )
+                }),
             };
             store.close().await;
             println!("{}", result.map_err(|e| anyhow::anyhow!("{}", e.message))?);

@@ -79,6 +79,12 @@ fn describe() {
 /// Records one answered HTTP request. `route` is the matched route template (`None` for a
 /// request no route matched, so that probes of random paths cannot create new series).
 pub fn http_request(method: &str, route: Option<&str>, status: u16, latency: Duration) {
+    // A client may send any method name; only the standard ones become label values, so that
+    // nobody can grow the metric's series without bound.
+    let method = match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    };
     let labels = [
         ("method", method.to_string()),
         ("route", route.unwrap_or("unmatched").to_string()),

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::client_ip::{ClientIp, client_ip};
 use crate::error::{ErrorLog, envelope_for_status};
 use crate::state::AppState;
 
@@ -93,12 +94,19 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// Applies the per-client-IP limit before anything else runs.
-pub async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
-        && let Err(e) = state.limits.check_ip(addr.ip()).await
-    {
-        return e.into_response();
+/// Works out the client's address (through trusted proxies) and applies the per-client-IP
+/// limit before anything else runs; handlers find the address as a [`ClientIp`] extension.
+pub async fn ip_rate_limit(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let ip = client_ip(addr.ip(), req.headers(), &state.trusted_proxies);
+        req.extensions_mut().insert(ClientIp(ip));
+        if let Err(e) = state.limits.check_ip(ip).await {
+            return e.into_response();
+        }
     }
     next.run(req).await
 }

@@ -1,5 +1,7 @@
-//! Rate limits (SPEC §5): per credential (API key, or user for a JWT session), per client IP,
-//! and per user for context search. A rejected request answers 429 RATE_LIMIT_EXCEEDED with
+//! Rate limits (SPEC §5): per credential (API key, or user for a JWT session), per client IP
+//! (an IPv6 client by its /64, which one subscriber usually holds whole), per user for context
+//! search, and per account for login attempts (so that guessing one password from many
+//! addresses is throttled too). A rejected request answers 429 RATE_LIMIT_EXCEEDED with
 //! `Retry-After`. A limit of 0 disables it.
 //!
 //! Each limit is a generic cell rate algorithm (GCRA). With Redis (`REDIS_URL`) it runs there,
@@ -54,6 +56,7 @@ pub struct RateLimits {
     per_caller: Option<Limit<Uuid>>,
     per_ip: Option<Limit<IpAddr>>,
     search: Option<Limit<Uuid>>,
+    login: Option<Limit<String>>,
     redis: Option<Arc<Redis>>,
     clock: DefaultClock,
 }
@@ -86,6 +89,12 @@ impl RateLimits {
                 "searches per user",
                 "search",
             ),
+            login: Limit::new(
+                config.login_per_min,
+                config.login_per_min,
+                "login attempts per account",
+                "login",
+            ),
             redis,
             clock: DefaultClock::default(),
         }
@@ -102,7 +111,14 @@ impl RateLimits {
     }
 
     pub async fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.check(self.per_ip.as_ref(), &ip).await
+        self.check(self.per_ip.as_ref(), &crate::client_ip::limit_key(ip)).await
+    }
+
+    /// Counts one login attempt for the account named `email` (known or not, so the limit
+    /// says nothing about which exist). Keyed by a hash: addresses are not kept in Redis.
+    pub async fn check_login(&self, email: &str) -> Result<(), ApiError> {
+        let digest = tc_domain::secrets::sha256_hex(&email.trim().to_lowercase());
+        self.check(self.login.as_ref(), &digest[..32].to_string()).await
     }
 
     async fn check<K: Hash + Eq + Clone + Display>(
@@ -138,6 +154,9 @@ impl RateLimits {
             l.local.retain_recent();
         }
         if let Some(l) = &self.search {
+            l.local.retain_recent();
+        }
+        if let Some(l) = &self.login {
             l.local.retain_recent();
         }
     }

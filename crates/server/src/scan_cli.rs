@@ -26,9 +26,8 @@ pub struct ScanArgs {
     /// The TeamContext server's URL.
     #[arg(long, env = "TEAMCONTEXT_SERVER", default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// An API key (tc_…) for that server.
-    #[arg(long, env = "TEAMCONTEXT_API_KEY", hide_env_values = true)]
-    pub api_key: String,
+    #[command(flatten)]
+    pub key: crate::cli_key::KeyArgs,
     /// Only files matching this glob (repeatable), e.g. `--pattern '*.py'`.
     #[arg(long = "pattern")]
     pub patterns: Vec<String>,
@@ -70,6 +69,7 @@ fn pack(args: &ScanArgs) -> anyhow::Result<(Vec<u8>, usize)> {
 
 /// Runs the command; the error says what went wrong in the user's terms.
 pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
+    let api_key = args.key.resolve(&args.server)?;
     let (archive, files) = {
         let args = args.clone();
         tokio::task::spawn_blocking(move || pack(&args)).await??
@@ -97,7 +97,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     }
     let resp = client
         .post(format!("{base}/projects/{}/scan", args.project))
-        .bearer_auth(&args.api_key)
+        .bearer_auth(&api_key)
         .multipart(form)
         .send()
         .await
@@ -123,7 +123,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     );
     let url = format!("{base}/projects/{}/scan/status/{job}", args.project);
     let final_status = loop {
-        let resp = client.get(&url).bearer_auth(&args.api_key).send().await;
+        let resp = client.get(&url).bearer_auth(&api_key).send().await;
         let status: Value = match resp {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
             Err(_) => Value::Null, // a blip; try again

@@ -29,6 +29,46 @@ pub struct AppState {
     pub job_workers: usize,
     /// The shared state, with `REDIS_URL`; for health.
     pub redis: Option<Arc<crate::redis::Redis>>,
+    /// `TRUSTED_PROXIES`: peers whose forwarding headers name the client.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Scan uploads in progress per user.
+    pub uploads: UploadSlots,
+}
+
+/// Counts the uploads each user has in progress in this process, so that one user cannot fill
+/// the disk and the upload path with many at once.
+#[derive(Debug, Clone, Default)]
+pub struct UploadSlots(Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>);
+
+impl UploadSlots {
+    /// A slot for `user` if they hold fewer than `max`; it is given back when dropped.
+    pub fn take(&self, user: uuid::Uuid, max: usize) -> Option<UploadSlot> {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(user).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(UploadSlot { slots: self.clone(), user })
+    }
+}
+
+#[derive(Debug)]
+pub struct UploadSlot {
+    slots: UploadSlots,
+    user: uuid::Uuid,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -47,6 +87,8 @@ impl AppState {
             scan_upload_dir: std::env::temp_dir(),
             job_workers: 0,
             redis: None,
+            trusted_proxies: Arc::from([]),
+            uploads: UploadSlots::default(),
         }
     }
 

@@ -41,7 +41,7 @@ async fn team(app: &TestApp) -> (TestUser, TestUser, TestUser, String) {
     let b = app.register("bob").await;
     let c = app.register("cid").await;
     let project = app.create_project(&a.api_key, "payments").await;
-    app.add_contributor(&a.api_key, &project, &b.email).await;
+    app.add_contributor(&a.api_key, &project, &b).await;
     let save =
         json!({"content": WEBHOOKS, "project_id": project, "metadata": {"source": "claude"}});
     app.post("/context/save", Some(&a.api_key), save).await.assert_status(201);

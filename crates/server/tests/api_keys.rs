@@ -236,3 +236,60 @@ async fn a_restricted_key_lists_its_project_whatever_the_page_size() {
     let deleted = app.get("/projects?deleted=true", &key).await;
     assert!(deleted.assert_status(200)["items"].as_array().unwrap().is_empty());
 }
+
+/// Hole 4 of the hardening issue: a write-only key named the user's read+write key in a
+/// rotation and received a fresh read+write key. No path may mint a key stronger than the caller.
+#[tokio::test]
+async fn a_key_never_rotates_or_revokes_a_stronger_key() {
+    let app = TestApp::new().await;
+    let u = app.register("gil").await;
+    let write_only = app
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "wo", "scopes": ["write"]}))
+        .await;
+    let wo = write_only.assert_status(201)["key"].as_str().unwrap().to_string();
+    let read_only = app
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "ro", "scopes": ["read"]}))
+        .await;
+    let ro_id = read_only.assert_status(201)["id"].as_str().unwrap().to_string();
+
+    for target in [&u.api_key_id, &ro_id] {
+        app.post("/users/me/api-key/rotate", Some(&wo), json!({"key_id": target}))
+            .await
+            .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+        app.delete(&format!("/users/me/api-keys/{target}"), &wo)
+            .await
+            .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    }
+    // The first key is untouched: neither rotated (no expiry) nor revoked.
+    app.get("/users/me", &u.api_key).await.assert_status(200);
+    let keys = app.get("/users/me/api-keys", &u.api_key).await;
+    let first = keys.body.as_array().unwrap().iter().find(|k| k["id"] == json!(u.api_key_id));
+    assert!(first.unwrap()["expires_at"].is_null(), "{}", keys.body);
+    // A key may still rotate itself and keys no stronger than itself.
+    let own = app.post("/users/me/api-key/rotate", Some(&wo), json!({})).await;
+    assert_eq!(own.assert_status(200)["scopes"], json!(["write"]));
+}
+
+/// A key restricted to one project lists itself alone, not the user's other keys.
+#[tokio::test]
+async fn a_restricted_key_lists_only_itself() {
+    let app = TestApp::new().await;
+    let u = app.register("hal").await;
+    let alpha = app.create_project(&u.api_key, "alpha").await;
+    let r = app
+        .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "a", "project_id": alpha}))
+        .await;
+    let b = r.assert_status(201).clone();
+    let (id, key) = (b["id"].as_str().unwrap(), b["key"].as_str().unwrap());
+    let listed = app.get("/users/me/api-keys", key).await;
+    let ids: Vec<&str> = listed
+        .assert_status(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id]);
+    let all = app.get("/users/me/api-keys", &u.api_key).await;
+    assert_eq!(all.assert_status(200).as_array().unwrap().len(), 2);
+}

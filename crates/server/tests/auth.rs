@@ -266,3 +266,98 @@ async fn required_email_verification_blocks_everything_but_the_profile() {
     app.services().admin_verify_email(&u.email).await.unwrap();
     app.get("/projects", &u.api_key).await.assert_status(200);
 }
+
+/// With `EMAIL_VERIFICATION=required` an unverified account reaches its profile and nothing
+/// else, on every documented route (analytics once answered without asking).
+#[tokio::test]
+async fn required_verification_covers_every_route() {
+    let app = TestApp::with_env(&[("EMAIL_VERIFICATION", "required")]).await;
+    let u = app.register("vic").await;
+    let any = uuid::Uuid::now_v7().to_string();
+    let mut checked = 0;
+    let mut leaks = Vec::new();
+    for op in app.operations().await.into_iter().filter(|op| op.secured) {
+        let path = op.path(|_| any.clone());
+        let r = app.send(op.method.clone(), &path, Some(&u.access_token), Some(json!({}))).await;
+        if path == "/users/me" {
+            assert!(r.status.is_success(), "{} {path}: {}", op.method, r.body);
+            continue;
+        }
+        // Securing the account is allowed before the address is verified.
+        if path == "/users/me/password" {
+            continue;
+        }
+        if r.status != 403 || r.body["error"]["code"] != "EMAIL_NOT_VERIFIED" {
+            leaks.push(format!("{} {path}: {} {}", op.method, r.status, r.body));
+        }
+        checked += 1;
+    }
+    assert!(leaks.is_empty(), "answered without verification:\n{}", leaks.join("\n"));
+    assert!(checked >= 25, "{checked} routes checked");
+}
+
+/// Hole 5 of the hardening issue: with open registration anyone who reached the server could
+/// read every `team` project. `REGISTRATION=invite` and `closed` control who gets an account.
+#[tokio::test]
+async fn registration_by_invitation_and_closed() {
+    let body = |email: &str, token: Option<&str>| json!({"email": email, "password": "long enough pw", "name": "n", "invitation_token": token});
+    let closed = TestApp::with_env(&[("REGISTRATION", "closed")]).await;
+    let r = closed.post("/auth/register", None, body("a@example.com", None)).await;
+    r.assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    assert_eq!(r.body["error"]["details"]["registration"], "closed");
+
+    let app = TestApp::with_env(&[("REGISTRATION", "invite")]).await;
+    let r = app.post("/auth/register", None, body("ann@example.com", None)).await;
+    r.assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    assert_eq!(r.body["error"]["details"]["registration"], "invite");
+    let invitation = app.services().admin_invite_signup("Ann@Example.com").await.unwrap();
+    let token = invitation.token.as_str();
+    for (email, token) in [
+        ("bob@example.com", Some(token)),
+        ("ann@example.com", Some("tci_not-a-real-token")),
+        ("ann@example.com", Some("")),
+    ] {
+        app.post("/auth/register", None, body(email, token))
+            .await
+            .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    }
+    app.post("/auth/register", None, body("ann@example.com", Some(token))).await.assert_status(201);
+    // Used once.
+    app.post("/auth/register", None, body("ann@example.com", Some(token)))
+        .await
+        .assert_error(409, "CONFLICT");
+    // An expired invitation is refused.
+    let late = app.services().admin_invite_signup("late@example.com").await.unwrap();
+    app.clock.advance(Duration::days(8));
+    app.post("/auth/register", None, body("late@example.com", Some(&late.token)))
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+}
+
+/// Hole 9 of the hardening issue: a refresh racing a logout could store its new token after the
+/// logout revoked the family, and that token outlived the logout. Whatever the interleaving,
+/// once a logout has answered no token of the family works.
+#[tokio::test]
+async fn a_refresh_racing_a_logout_does_not_outlive_it() {
+    let app = TestApp::new().await;
+    let u = app.register("racer").await;
+    for round in 0..40 {
+        let login =
+            app.post("/auth/login", None, json!({"email": u.email, "password": u.password})).await;
+        let token = login.assert_status(200)["refresh_token"].as_str().unwrap().to_string();
+        let body = json!({"refresh_token": token});
+        let (refreshed, logout) = tokio::join!(
+            app.post("/auth/refresh", None, body.clone()),
+            app.post("/auth/logout", None, body)
+        );
+        assert!(logout.status.is_success(), "{}", logout.body);
+        if let Some(next) = refreshed.body["refresh_token"].as_str() {
+            let again = app.refresh(next).await;
+            assert_eq!(
+                again.status, 401,
+                "round {round}: a token outlived the logout: {}",
+                again.body
+            );
+        }
+    }
+}

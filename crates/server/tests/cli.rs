@@ -177,6 +177,14 @@ async fn backup_while_serving_then_restore() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("1 user(s), 1 project(s), 1 context(s)"), "{stdout}");
+    // The database, its WAL and the backup are readable by their owner alone.
+    for file in
+        [dir.path().join("teamcontext.db"), dir.path().join("teamcontext.db-wal"), backup.clone()]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
     let later = "This note was written after the backup and is not in it.";
     post("/context/save", serde_json::json!({"content": later, "project_id": project})).await;
 

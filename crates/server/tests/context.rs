@@ -42,7 +42,7 @@ async fn team_of_three(app: &TestApp) -> (TestUser, TestUser, TestUser, String) 
     let c = app.register("cid").await;
     let r = app.post("/projects", Some(&a.api_key), json!({"name": "payments", "description": "Payment service: Stripe, invoices, refunds"})).await;
     let project = r.assert_status(201)["id"].as_str().unwrap().to_string();
-    app.add_contributor(&a.api_key, &project, &b.email).await;
+    app.add_contributor(&a.api_key, &project, &b).await;
     (a, b, c, project)
 }
 

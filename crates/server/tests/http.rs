@@ -187,31 +187,21 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
     let u = app.register("sweep").await;
     let p = app.create_project(&u.api_key, "swept").await;
     let k = &u.api_key_id;
-    let authenticated: Vec<(Method, String)> = vec![
-        (Method::GET, "/users/me".into()),
-        (Method::POST, "/users/me/password".into()),
-        (Method::GET, "/users/me/api-keys".into()),
-        (Method::POST, "/users/me/api-keys".into()),
-        (Method::DELETE, format!("/users/me/api-keys/{k}")),
-        (Method::POST, "/users/me/api-key/rotate".into()),
-        (Method::GET, "/projects".into()),
-        (Method::POST, "/projects".into()),
-        (Method::GET, format!("/projects/{p}")),
-        (Method::PUT, format!("/projects/{p}")),
-        (Method::DELETE, format!("/projects/{p}")),
-        (Method::POST, format!("/projects/{p}/restore")),
-        (Method::GET, format!("/projects/{p}/contributors")),
-        (Method::POST, format!("/projects/{p}/contributors")),
-        (Method::DELETE, format!("/projects/{p}/contributors/{}", u.id)),
-        (Method::POST, "/context/save".into()),
-        (Method::POST, "/context/search".into()),
-        (Method::GET, format!("/context/{k}")),
-        (Method::DELETE, format!("/context/{k}")),
-        (Method::GET, format!("/projects/{p}/context")),
-        (Method::GET, "/analytics/cost-savings".into()),
-        (Method::GET, "/analytics/usage".into()),
-        (Method::GET, "/analytics/context-insights".into()),
-    ];
+    let authenticated: Vec<(Method, String)> = app
+        .operations()
+        .await
+        .into_iter()
+        .filter(|op| op.secured)
+        .map(|op| {
+            let path = op.path(|name| match name {
+                "id" if op.template.starts_with("/projects/") => p.clone(),
+                "user_id" => u.id.clone(),
+                _ => k.clone(),
+            });
+            (op.method, path)
+        })
+        .collect();
+    assert!(authenticated.len() >= 25, "{authenticated:?}");
     for (method, path) in &authenticated {
         let r = app.send(method.clone(), path, None, Some(json!({}))).await;
         assert_eq!(r.status, 401, "{method} {path} without auth: {}", r.body);
@@ -253,4 +243,59 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
         assert_eq!(oversized.status, 413, "{method} {path} oversized: {}", oversized.body);
         oversized.assert_error(413, "CONTEXT_TOO_LARGE");
     }
+}
+
+/// Hole 8 of the hardening issue: the per-IP limit keyed on the TCP peer, so behind a proxy
+/// every client shared one budget, while forwarding headers were not a way around it either.
+#[tokio::test]
+async fn per_ip_limit_reads_forwarding_headers_only_from_trusted_proxies() {
+    let health = |app: &TestApp, forwarded_for: &'static str| {
+        let req = app.client.get(app.url("/health")).header("x-forwarded-for", forwarded_for);
+        async move { TestApp::read(req.send().await.unwrap()).await }
+    };
+    // Untrusted: a client cannot pick a fresh address per request.
+    let direct = TestApp::with_env(&[("RATE_LIMIT_PER_IP_PER_MIN", "2")]).await;
+    for forwarded in ["198.51.100.1", "198.51.100.2"] {
+        health(&direct, forwarded).await.assert_status(200);
+    }
+    health(&direct, "198.51.100.3").await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+
+    // Behind a trusted proxy, each client has its own budget.
+    let proxied = TestApp::with_env(&[
+        ("RATE_LIMIT_PER_IP_PER_MIN", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.0/8"),
+    ])
+    .await;
+    for _ in 0..2 {
+        health(&proxied, "198.51.100.1").await.assert_status(200);
+    }
+    health(&proxied, "198.51.100.1").await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    health(&proxied, "198.51.100.2").await.assert_status(200);
+    // An IPv6 client is one client across its /64.
+    health(&proxied, "2001:db8:1:2::1").await.assert_status(200);
+    health(&proxied, "2001:db8:1:2::2").await.assert_status(200);
+    health(&proxied, "2001:db8:1:2:ffff::3").await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+}
+
+/// Guessing one account's password from many addresses is throttled per account.
+#[tokio::test]
+async fn logins_are_throttled_per_account() {
+    let app = TestApp::with_env(&[("RATE_LIMIT_LOGIN_PER_MIN", "3")]).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let login = |email: &str, password: &str| {
+        app.post("/auth/login", None, json!({"email": email, "password": password}))
+    };
+    for _ in 0..3 {
+        login(&ann.email, "wrong password").await.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let limited = login("ANN@example.com", &ann.password).await;
+    limited.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert!(limited.headers.contains_key("retry-after"));
+    login(&bob.email, &bob.password).await.assert_status(200);
+    // Unknown accounts are limited alike, so the limit tells nothing about who exists.
+    for _ in 0..3 {
+        login("nobody@example.com", "x-password").await.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    login("nobody@example.com", "x-password").await.assert_error(429, "RATE_LIMIT_EXCEEDED");
 }

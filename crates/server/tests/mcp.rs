@@ -97,7 +97,7 @@ async fn team(app: &TestApp) -> (TestUser, TestUser, TestUser, String) {
     let b = app.register("bob").await;
     let c = app.register("cid").await;
     let project = app.create_project(&a.access_token, "payments").await;
-    app.add_contributor(&a.access_token, &project, &b.email).await;
+    app.add_contributor(&a.access_token, &project, &b).await;
     (a, b, c, project)
 }
 
@@ -517,6 +517,7 @@ async fn official_conformance_suite_passes() {
             email: Some("conformance@example.com".into()),
             password: Some("conformance-password".into()),
             name: Some("conformance".into()),
+            invitation_token: None,
         })
         .await
         .unwrap();
@@ -555,4 +556,37 @@ async fn official_conformance_suite_passes() {
     shutdown.cancel();
     server.abort();
     store.close().await;
+}
+
+/// Hole 9 of the hardening issue: an MCP session answered whoever presented its id. Now a
+/// session belongs to the user who opened it, and ending it answers 204, as MCP clients expect
+/// (the SDK's 202 made the Python client log "Session termination failed" on every exit).
+#[tokio::test]
+async fn a_session_answers_only_its_owner_and_ends_with_204() {
+    let app = TestApp::new().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let init = post_mcp(&app, Some(&ann.api_key), None, INITIALIZE).await;
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    drop(init);
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), initialized).await.status(), 202);
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 200);
+    // Ann's other credentials may use her session; Bob may not, with any method.
+    assert_eq!(post_mcp(&app, Some(&ann.access_token), Some(&session), list).await.status(), 200);
+    assert_eq!(post_mcp(&app, Some(&bob.api_key), Some(&session), list).await.status(), 404);
+    let end = |key: &str| {
+        app.client
+            .delete(format!("{}/mcp", app.base))
+            .bearer_auth(key)
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send()
+    };
+    assert_eq!(end(&bob.api_key).await.unwrap().status(), 404);
+    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 200);
+    assert_eq!(end(&ann.api_key).await.unwrap().status(), 204);
+    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 404);
 }

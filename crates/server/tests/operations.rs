@@ -150,3 +150,24 @@ async fn health_reports_each_component() {
     let again = app.send(Method::GET, "/health", None, None).await;
     assert_eq!(again.body["components"]["embedder"], components["embedder"]);
 }
+
+/// Hole 9 of the hardening issue: every method name a client invented became a new label value
+/// of the request metrics. Unknown methods are counted together as `other`.
+#[tokio::test]
+async fn invented_methods_do_not_grow_the_metrics() {
+    let app = TestApp::new().await;
+    for i in 0..5 {
+        let method = Method::from_bytes(format!("BOGUS{i}").as_bytes()).unwrap();
+        let r = app.send(method, "/health", None, None).await;
+        assert!(r.status.is_client_error(), "{}", r.status);
+    }
+    let parsed = scrape(&app, None).await;
+    let methods: std::collections::BTreeSet<String> = parsed["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["labels"]["method"].as_str().map(str::to_string))
+        .collect();
+    assert!(methods.iter().all(|m| !m.starts_with("BOGUS")), "{methods:?}");
+    assert!(methods.contains("other"), "{methods:?}");
+}

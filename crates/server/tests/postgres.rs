@@ -60,7 +60,7 @@ async fn saves_searches_and_scopes_on_postgres() {
         .await
         .assert_error(404, "CONTEXT_NOT_FOUND");
     // As a contributor he finds it; removed again, he does not.
-    app.add_contributor(&alice.api_key, &project, &bob.email).await;
+    app.add_contributor(&alice.api_key, &project, &bob).await;
     let r = app.post("/context/search", Some(&bob.api_key), query.clone()).await;
     assert_eq!(ids(r.assert_status(200)).first(), Some(&webhooks));
     app.delete(&format!("/projects/{project}/contributors/{}", bob.id), &alice.api_key)
@@ -122,7 +122,7 @@ async fn a_sqlite_installation_moves_to_postgres_with_migrate_data() {
     let sqlite = TestApp::new().await;
     let (alice, bob) = (sqlite.register("alice").await, sqlite.register("bob").await);
     let project = sqlite.create_project(&alice.api_key, "payments").await;
-    sqlite.add_contributor(&alice.api_key, &project, &bob.email).await;
+    sqlite.add_contributor(&alice.api_key, &project, &bob).await;
     let save = |content: &str| json!({"project_id": project, "content": content, "metadata": {"tags": ["ops"]}});
     let webhooks = sqlite.post("/context/save", Some(&alice.api_key), save(WEBHOOKS)).await;
     let webhooks = webhooks.assert_status(201)["id"].as_str().unwrap().to_string();

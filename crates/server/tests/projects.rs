@@ -170,26 +170,44 @@ async fn contributors_are_managed_by_the_owner() {
     let id = app.create_project(&owner.api_key, "shared").await;
     let path = format!("/projects/{id}/contributors");
 
-    let added = app.post(&path, Some(&owner.api_key), json!({"email": "IDA@example.com"})).await;
-    let m = added.assert_status(201);
-    assert_eq!(m["user_id"], c.id.as_str());
-    assert_eq!(m["role"], "contributor");
-    app.post(&path, Some(&owner.api_key), json!({"user_id": d.id})).await.assert_status(201);
+    let invited = app.post(&path, Some(&owner.api_key), json!({"email": "IDA@example.com"})).await;
+    let invitation = invited.assert_status(202).clone();
+    assert_eq!(invitation["email"], "ida@example.com");
+    assert_eq!(invitation["role"], "contributor");
+    assert_eq!(invitation["status"], "pending");
+    let by_id = app.post(&path, Some(&owner.api_key), json!({"user_id": d.id})).await;
+    let by_id = by_id.assert_status(202)["id"].as_str().unwrap().to_string();
     app.post(&path, Some(&owner.api_key), json!({"email": c.email}))
         .await
         .assert_error(409, "CONFLICT");
     app.post(&path, Some(&owner.api_key), json!({"user_id": owner.id}))
         .await
         .assert_error(409, "CONFLICT");
-    app.post(&path, Some(&owner.api_key), json!({"email": "nobody@example.com"}))
+    app.post(&path, Some(&owner.api_key), json!({"user_id": uuid::Uuid::now_v7()}))
         .await
         .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.post(&path, Some(&owner.api_key), json!({"email": "not an address"}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
     app.post(&path, Some(&owner.api_key), json!({}))
         .await
         .assert_error(400, "MISSING_REQUIRED_FIELD");
     app.post(&path, Some(&owner.api_key), json!({"email": c.email, "user_id": c.id}))
         .await
         .assert_error(422, "INVALID_INPUT");
+
+    // Both accept; the owner's pending list empties.
+    for (user, id) in [(&c, invitation["id"].as_str().unwrap()), (&d, by_id.as_str())] {
+        app.post(
+            &format!("/users/me/invitations/{id}/accept"),
+            Some(&user.access_token),
+            json!({}),
+        )
+        .await
+        .assert_status(200);
+    }
+    let pending = app.get(&format!("/projects/{id}/invitations"), &owner.api_key).await;
+    assert!(pending.assert_status(200).as_array().unwrap().is_empty());
 
     let members = app.get(&path, &c.api_key).await;
     let roles: Vec<(String, String)> = members
@@ -241,7 +259,7 @@ async fn a_removed_contributor_loses_access_on_the_next_request() {
     let owner = app.register("kay").await;
     let c = app.register("lou").await;
     let id = app.create_project(&owner.api_key, "shared").await;
-    app.add_contributor(&owner.api_key, &id, &c.email).await;
+    app.add_contributor(&owner.api_key, &id, &c).await;
     app.get(&format!("/projects/{id}"), &c.api_key).await.assert_status(200);
     app.delete(&format!("/projects/{id}/contributors/{}", c.id), &owner.api_key)
         .await
@@ -264,7 +282,7 @@ async fn soft_delete_restore_window_and_purge() {
     let owner = app.register("max").await;
     let c = app.register("ned").await;
     let id = app.create_project(&owner.api_key, "doomed").await;
-    app.add_contributor(&owner.api_key, &id, &c.email).await;
+    app.add_contributor(&owner.api_key, &id, &c).await;
     app.delete(&format!("/projects/{id}"), &c.api_key)
         .await
         .assert_error(403, "PROJECT_ACCESS_DENIED");
@@ -310,4 +328,133 @@ async fn oversized_bodies_are_refused() {
     app.post("/projects", Some(&u.api_key), json!({"name": "x", "description": "d".repeat(3000)}))
         .await
         .assert_status(201);
+}
+
+/// Hole 1 of the hardening issue: adding someone as a contributor made them a member at once,
+/// and their saves without `project_id` then went to the attacker's project. Now an invitation
+/// grants nothing until it is accepted, and the answer does not tell who has an account.
+#[tokio::test]
+async fn an_invitation_grants_nothing_until_accepted() {
+    let app = TestApp::new().await;
+    let mallory = app.register("mallory").await;
+    let victim = app.register("victim").await;
+    let own = app.create_project(&victim.api_key, "victim's own").await;
+    let trap = app.create_project(&mallory.api_key, "trap").await;
+    let path = format!("/projects/{trap}/contributors");
+
+    // Known and unknown addresses get answers of the same shape and status.
+    let known = app.post(&path, Some(&mallory.api_key), json!({"email": victim.email})).await;
+    let unknown =
+        app.post(&path, Some(&mallory.api_key), json!({"email": "ghost@example.com"})).await;
+    let (known, unknown) = (known.assert_status(202).clone(), unknown.assert_status(202).clone());
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    assert_eq!(known["status"], unknown["status"]);
+
+    // Pending: the trap counts nowhere for the victim.
+    let projects = app.get("/projects", &victim.api_key).await;
+    let ids: Vec<&str> = projects.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![own.as_str()]);
+    app.get(&format!("/projects/{trap}"), &victim.api_key)
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    let saved = app
+        .post(
+            "/context/save",
+            Some(&victim.api_key),
+            json!({"content": "our deploy key rotation plan"}),
+        )
+        .await;
+    assert_eq!(saved.assert_status(201)["project_id"], own.as_str(), "{}", saved.body);
+    let searched = app
+        .post(
+            "/context/search",
+            Some(&victim.api_key),
+            json!({"query": "anything", "project_ids": [trap], "mode": "keyword"}),
+        )
+        .await;
+    assert_eq!(searched.status, 404, "{}", searched.body);
+
+    // The victim sees who invited them where, and declines.
+    let mine = app.get("/users/me/invitations", &victim.api_key).await;
+    let mine = mine.assert_status(200).as_array().unwrap().clone();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["project_name"], "trap");
+    assert_eq!(mine[0]["invited_by"]["email"], mallory.email.as_str());
+    let id = mine[0]["id"].as_str().unwrap();
+    // Nobody else can act on it, and a key restricted to a project cannot either.
+    for other in [&mallory.access_token, &app.register("bystander").await.access_token] {
+        app.post(&format!("/users/me/invitations/{id}/accept"), Some(other), json!({}))
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+    }
+    let restricted = app
+        .post("/users/me/api-keys", Some(&victim.api_key), json!({"name": "r", "project_id": own}))
+        .await;
+    let restricted = restricted.assert_status(201)["key"].as_str().unwrap().to_string();
+    app.post(&format!("/users/me/invitations/{id}/accept"), Some(&restricted), json!({}))
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    app.post(&format!("/users/me/invitations/{id}/decline"), Some(&victim.api_key), json!({}))
+        .await
+        .assert_status(204);
+    app.post(&format!("/users/me/invitations/{id}/accept"), Some(&victim.api_key), json!({}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    assert!(
+        app.get("/users/me/invitations", &victim.api_key).await.body.as_array().unwrap().is_empty()
+    );
+
+    // An account registered later with an invited address finds its invitation.
+    let ghost = app.register("ghost").await;
+    let waiting = app.get("/users/me/invitations", &ghost.api_key).await;
+    assert_eq!(waiting.assert_status(200).as_array().unwrap().len(), 1);
+    // The owner withdraws it; it is gone for the invitee too.
+    let pending = app.get(&format!("/projects/{trap}/invitations"), &mallory.api_key).await;
+    let ghost_invitation = pending.assert_status(200)[0]["id"].as_str().unwrap().to_string();
+    app.get(&format!("/projects/{trap}/invitations"), &ghost.api_key)
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.delete(&format!("/projects/{trap}/invitations/{ghost_invitation}"), &mallory.api_key)
+        .await
+        .assert_status(204);
+    app.delete(&format!("/projects/{trap}/invitations/{ghost_invitation}"), &mallory.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    assert!(
+        app.get("/users/me/invitations", &ghost.api_key).await.body.as_array().unwrap().is_empty()
+    );
+}
+
+/// While addresses are verified, only the verified holder of an address may accept.
+#[tokio::test]
+async fn accepting_needs_a_verified_address_when_verification_is_on() {
+    let app = TestApp::with_env(&[("EMAIL_VERIFICATION", "limited")]).await;
+    let owner = app.register("ona").await;
+    let guest = app.register("gus").await;
+    let p = app.create_project(&owner.api_key, "p").await;
+    let r = app
+        .post(
+            &format!("/projects/{p}/contributors"),
+            Some(&owner.api_key),
+            json!({"email": guest.email}),
+        )
+        .await;
+    let id = r.assert_status(202)["id"].as_str().unwrap().to_string();
+    let accept = format!("/users/me/invitations/{id}/accept");
+    app.post(&accept, Some(&guest.api_key), json!({}))
+        .await
+        .assert_error(403, "EMAIL_NOT_VERIFIED");
+    app.services().admin_verify_email(&guest.email).await.unwrap();
+    let joined = app.post(&accept, Some(&guest.api_key), json!({})).await;
+    assert_eq!(joined.assert_status(200)["role"], "contributor");
 }

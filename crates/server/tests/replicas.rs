@@ -377,3 +377,58 @@ async fn scans_run_once_on_either_replica_and_survive_one_dying() {
     unique.dedup();
     assert_eq!(unique.len(), got.len(), "no chunk indexed twice");
 }
+
+/// A JSON-RPC call to a replica's `/mcp`: its status and body text.
+async fn mcp_call(
+    app: &TestApp,
+    key: &str,
+    session: Option<&str>,
+    body: &str,
+) -> (u16, String, Option<String>) {
+    let mut req = app
+        .client
+        .post(format!("{}/mcp", app.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(session) = session {
+        req = req.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let opened = resp.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
+    let text = resp.text().await.unwrap();
+    (status, text, opened)
+}
+
+/// Hole 10 of the hardening issue: MCP sessions lived in one process, so behind a load
+/// balancer without sticky sessions a client lost its session on the next request. A session
+/// begun on one replica now continues on the other, for its owner only.
+#[tokio::test]
+async fn an_mcp_session_continues_on_another_replica_for_its_owner_only() {
+    let db = TestDatabase::create().await;
+    let redis = TestRedis::start();
+    let env = [("JOB_WORKERS", "0")];
+    let (_one_process, one) = replica(&db, &redis, &env);
+    let (_two_process, two) = replica(&db, &redis, &env);
+    let ann = one.register("ann").await;
+    let bob = one.register("bob").await;
+    one.create_project(&ann.api_key, "shared memory").await;
+
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cursor","version":"1"}}}"#;
+    let (status, _, session) = mcp_call(&one, &ann.api_key, None, initialize).await;
+    assert_eq!(status, 200);
+    let session = session.expect("a session id");
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    assert_eq!(mcp_call(&one, &ann.api_key, Some(&session), initialized).await.0, 202);
+
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_projects","arguments":{}}}"#;
+    let (status, text, _) = mcp_call(&two, &ann.api_key, Some(&session), list).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("shared memory"), "{text}");
+    let (status, _, _) = mcp_call(&two, &bob.api_key, Some(&session), list).await;
+    assert_eq!(status, 404, "another user cannot use the session on any replica");
+    let (status, text, _) = mcp_call(&one, &ann.api_key, Some(&session), list).await;
+    assert_eq!(status, 200, "{text}");
+}

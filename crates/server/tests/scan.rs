@@ -475,5 +475,120 @@ async fn a_queued_scan_can_be_cancelled() {
     assert!(!workspace.exists(), "a cancelled scan's upload is removed");
     let status = app.get(&format!("/projects/{project}/scan/status/{job}"), &u.api_key).await;
     assert_eq!(status.assert_status(200)["status"], "cancelled");
+
+    // What a server killed mid-cleanup leaves behind is removed by the periodic purge: the
+    // workspace of a final job goes, one whose job is still being accepted stays.
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    let accepting = app.dir.path().join("scans").join(uuid::Uuid::now_v7().to_string());
+    std::fs::create_dir_all(&accepting).unwrap();
+    assert_eq!(app.services().purge_stale_workspaces().await.unwrap(), 1);
+    assert!(!workspace.exists());
+    assert!(accepting.exists());
     app.shutdown().await;
+}
+
+/// Opens a multipart scan upload to `project` that announces 10 MB and sends only its start,
+/// leaving the body unfinished: the connection is returned so the test decides when it ends.
+async fn unfinished_upload(app: &TestApp, key: &str, project: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/projects/{project}/scan HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {key}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n\
+         Content-Length: 10000000\r\n\r\n--XyZ\r\n\
+         Content-Disposition: form-data; name=\"archive\"; filename=\"a.tar.gz\"\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&[0u8; 4096]).await.unwrap();
+    tcp
+}
+
+/// The status line of the answer on `tcp`, waiting at most 60 s (a server that waited for the
+/// rest of the body would never answer).
+async fn status_of(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(60), tcp.read(&mut buf))
+        .await
+        .expect("the server answers without the rest of the body")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_string()
+}
+
+/// Hole 7 of the hardening issue: an upload was read (and stored) before the server checked
+/// that the caller may scan into the project. Now a stranger's upload is refused before its
+/// body is read, and one user has at most two uploads in flight.
+#[tokio::test]
+async fn uploads_are_authorised_before_they_are_read_and_capped_per_user() {
+    let app = TestApp::new().await;
+    let (u, project) = owner_with_project(&app).await;
+    let other = app.register("outsider").await;
+
+    let mut stranger = unfinished_upload(&app, &other.api_key, &project).await;
+    assert!(status_of(&mut stranger).await.contains(" 404 "), "a stranger is refused at once");
+    let mut nobody = unfinished_upload(&app, "tc_not_a_key", &project).await;
+    assert!(status_of(&mut nobody).await.contains(" 401 "));
+
+    let _first = unfinished_upload(&app, &u.api_key, &project).await;
+    let _second = unfinished_upload(&app, &u.api_key, &project).await;
+    // The two uploads above reach their handler in their own time; a third must then be
+    // refused.
+    let mut refused = None;
+    for _ in 0..100 {
+        let form = Form::new()
+            .part("archive", Part::bytes(zip_bytes(&[("a.py", b"x = 1\n")])).file_name("a.zip"));
+        let r = post_form(&app, &u.api_key, &project, form).await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        r.assert_status(202);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    refused.expect("a third concurrent upload is refused").assert_error(429, "RATE_LIMIT_EXCEEDED");
+    // Other users are not held up by this one's uploads.
+    let theirs = app.create_project(&other.api_key, "theirs").await;
+    let form = Form::new()
+        .part("archive", Part::bytes(zip_bytes(&[("b.py", b"y = 2\n")])).file_name("b.zip"));
+    post_form(&app, &other.api_key, &theirs, form).await.assert_status(202);
+    // When the unfinished uploads end, their slots come back.
+    drop((_first, _second));
+    let mut accepted = false;
+    for _ in 0..100 {
+        let form = Form::new()
+            .part("archive", Part::bytes(zip_bytes(&[("c.py", b"z = 3\n")])).file_name("c.zip"));
+        if post_form(&app, &u.api_key, &project, form).await.status == 202 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "the slots are given back");
+    // No temporary upload file is left behind.
+    let staged: Vec<_> = std::fs::read_dir(app.dir.path().join("scans"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+}
+
+/// Hole 2 of the hardening issue: a file nested 200,000 levels deep kept the only job worker
+/// busy for 40 minutes. Now such a file is indexed as text beside the other files.
+#[tokio::test]
+async fn a_deeply_nested_file_does_not_stall_a_scan() {
+    let app = TestApp::new().await;
+    let (u, project) = owner_with_project(&app).await;
+    // Deep enough to pass the syntax-depth limit 200 times (the chunker's unit test takes the
+    // attack's 200,000 levels; here the text's embedding is what costs time).
+    let depth = 50_000;
+    let deep = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
+    let bytes = tar_gz_bytes(&[("deep.py", deep.as_bytes()), ("app.py", APP_PY.as_bytes())], &[]);
+    let job = archive(&app, &u.api_key, &project, "nested.tar.gz", bytes).await;
+    let done = finished(&app, &u.api_key, &project, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["result"]["files_indexed"], 2, "{done}");
+    assert_eq!(done["result"]["errors"], json!([]), "{done}");
 }

@@ -253,6 +253,14 @@ pub(crate) async fn revoke_refresh(
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL"
         }
     };
-    db::execute(&client(pool).await?, sql, &[&at, &id]).await?;
+    // Twice, as two statements: a refresh that spent a token of this family just before the
+    // first UPDATE's snapshot may insert its successor while that UPDATE runs, unseen by it;
+    // the refresh then re-reads the spent token and still finds it live (the first UPDATE has
+    // not committed), so nothing else would revoke the successor. The second UPDATE starts
+    // after the first committed and sees it. A successor inserted later finds its spent
+    // parent revoked and revokes itself (the domain's refresh).
+    let c = client(pool).await?;
+    db::execute(&c, sql, &[&at, &id]).await?;
+    db::execute(&c, sql, &[&at, &id]).await?;
     Ok(())
 }

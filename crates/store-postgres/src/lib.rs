@@ -16,7 +16,9 @@ mod analytics;
 mod contexts;
 mod db;
 mod from_sqlite;
+mod invitations;
 mod jobs;
+mod mcp_sessions;
 mod projects;
 mod rows;
 mod search;
@@ -150,6 +152,7 @@ pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
         let constraint = match db.constraint() {
             Some("users_email_lower") => "users.email",
             Some("project_members_pkey") => "project_members.pkey",
+            Some("project_invitations_email") => "project_invitations.email",
             Some("api_keys_hash") => "api_keys.hash",
             Some("refresh_tokens_hash") => "refresh_tokens.hash",
             _ => "unknown",
@@ -302,6 +305,70 @@ impl tc_store::Store for PgStore {
     }
     async fn delete_member(&self, project_id: Uuid, user_id: Uuid) -> StoreResult<()> {
         projects::delete_member(&self.pool, project_id, user_id).await
+    }
+    async fn insert_invitation(&self, invitation: &tc_store::InvitationRecord) -> StoreResult<()> {
+        invitations::insert_invitation(&self.pool, invitation).await
+    }
+    async fn invitation_by_id(&self, id: Uuid) -> StoreResult<Option<tc_store::InvitationRecord>> {
+        invitations::invitation_by_id(&self.pool, id).await
+    }
+    async fn list_project_invitations(
+        &self,
+        project_id: Uuid,
+    ) -> StoreResult<Vec<tc_store::InvitationRecord>> {
+        invitations::list_project_invitations(&self.pool, project_id).await
+    }
+    async fn list_invitations_for(
+        &self,
+        email: &str,
+    ) -> StoreResult<Vec<(tc_store::InvitationRecord, ProjectRecord)>> {
+        invitations::list_invitations_for(&self.pool, email).await
+    }
+    async fn accept_invitation(&self, id: Uuid, member: &MemberRecord) -> StoreResult<()> {
+        invitations::accept_invitation(&self.pool, id, member).await
+    }
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<()> {
+        invitations::delete_invitation(&self.pool, id).await
+    }
+    async fn insert_signup_invitation(
+        &self,
+        invitation: &tc_store::SignupInvitationRecord,
+    ) -> StoreResult<()> {
+        invitations::insert_signup_invitation(&self.pool, invitation).await
+    }
+    async fn signup_invitation_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<tc_store::SignupInvitationRecord>> {
+        invitations::signup_invitation_by_hash(&self.pool, token_hash).await
+    }
+    async fn use_signup_invitation(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        invitations::use_signup_invitation(&self.pool, id, at).await
+    }
+    async fn claim_mcp_session(
+        &self,
+        id: &str,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        mcp_sessions::claim_mcp_session(&self.pool, id, user_id, at).await
+    }
+    async fn set_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        mcp_sessions::set_mcp_session_state(&self.pool, id, state, at).await
+    }
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<tc_store::McpSessionRecord>> {
+        mcp_sessions::mcp_session(&self.pool, id).await
+    }
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
+        mcp_sessions::delete_mcp_session(&self.pool, id).await
+    }
+    async fn purge_mcp_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        mcp_sessions::purge_mcp_sessions(&self.pool, before).await
     }
     async fn readable_project_ids(&self, user_id: Uuid) -> StoreResult<Vec<Uuid>> {
         projects::readable_project_ids(&self.pool, user_id).await

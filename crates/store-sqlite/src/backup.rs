@@ -90,6 +90,17 @@ fn backup_blocking(db: &Path, dest: &Path) -> Result<BackupSummary, BackupError>
     }
     let partial = with_suffix(dest, ".partial");
     let _ = std::fs::remove_file(&partial);
+    // A backup holds what the database holds: readable by its owner alone. VACUUM INTO writes
+    // into an existing empty file, keeping its mode.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(io(format!("creating {}", partial.display())))?;
+    }
     let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

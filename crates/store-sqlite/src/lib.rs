@@ -15,7 +15,9 @@ mod ann;
 pub mod backup;
 mod contexts;
 mod convert;
+mod invitations;
 mod jobs;
+mod mcp_sessions;
 mod projects;
 mod scans;
 pub mod vectors;
@@ -38,6 +40,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0005_job_inputs.sql")),
     M::up(include_str!("../migrations/0006_passage_counts.sql")),
     M::up(include_str!("../migrations/0007_half_precision_graphs.sql")),
+    M::up(include_str!("../migrations/0008_invitations.sql")),
+    M::up(include_str!("../migrations/0009_mcp_sessions.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -164,6 +168,7 @@ fn configure(conn: &Connection) -> StoreResult<()> {
 }
 
 fn open_writer(path: &Path) -> StoreResult<Connection> {
+    make_private(path)?;
     let conn = Connection::open(path).map_err(db_err)?;
     configure(&conn)?;
     conn.execute_batch(
@@ -171,6 +176,25 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
     )
     .map_err(db_err)?;
     Ok(conn)
+}
+
+/// Creates the database file readable by its owner alone (mode 0600), or makes an existing
+/// one so: it holds password hashes and every team's context. SQLite gives the WAL and
+/// shared-memory files it creates the database file's mode; existing ones are set too.
+pub(crate) fn make_private(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    let mut companions = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        companions.push(PathBuf::from(name));
+    }
+    for file in companions.iter().filter(|f| f.exists()) {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
 }
 
 fn open_reader(path: &Path) -> StoreResult<Connection> {
@@ -238,6 +262,8 @@ fn constraint_name(message: &str) -> &'static str {
         "users.email"
     } else if message.contains("project_members") {
         "project_members.pkey"
+    } else if message.contains("project_invitations") {
+        "project_invitations.email"
     } else if message.contains("api_keys.hash") {
         "api_keys.hash"
     } else if message.contains("refresh_tokens.hash") {
@@ -438,6 +464,89 @@ impl tc_store::Store for SqliteStore {
     }
     async fn delete_member(&self, project_id: uuid::Uuid, user_id: uuid::Uuid) -> StoreResult<()> {
         self.write(move |c| projects::delete_member(c, project_id, user_id)).await
+    }
+
+    async fn insert_invitation(&self, invitation: &tc_store::InvitationRecord) -> StoreResult<()> {
+        let invitation = invitation.clone();
+        self.write(move |c| invitations::insert_invitation(c, &invitation)).await
+    }
+    async fn invitation_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<tc_store::InvitationRecord>> {
+        self.read(|c| invitations::invitation_by_id(c, id))
+    }
+    async fn list_project_invitations(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> StoreResult<Vec<tc_store::InvitationRecord>> {
+        self.read(|c| invitations::list_project_invitations(c, project_id))
+    }
+    async fn list_invitations_for(
+        &self,
+        email: &str,
+    ) -> StoreResult<Vec<(tc_store::InvitationRecord, tc_store::ProjectRecord)>> {
+        self.read(|c| invitations::list_invitations_for(c, email))
+    }
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        member: &tc_store::MemberRecord,
+    ) -> StoreResult<()> {
+        let member = member.clone();
+        self.write(move |c| invitations::accept_invitation(c, id, &member)).await
+    }
+    async fn delete_invitation(&self, id: uuid::Uuid) -> StoreResult<()> {
+        self.write(move |c| invitations::delete_invitation(c, id)).await
+    }
+    async fn insert_signup_invitation(
+        &self,
+        invitation: &tc_store::SignupInvitationRecord,
+    ) -> StoreResult<()> {
+        let invitation = invitation.clone();
+        self.write(move |c| invitations::insert_signup_invitation(c, &invitation)).await
+    }
+    async fn signup_invitation_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<tc_store::SignupInvitationRecord>> {
+        self.read(|c| invitations::signup_invitation_by_hash(c, token_hash))
+    }
+    async fn use_signup_invitation(
+        &self,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |c| invitations::use_signup_invitation(c, id, at)).await
+    }
+
+    async fn claim_mcp_session(
+        &self,
+        id: &str,
+        user_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |c| mcp_sessions::claim_mcp_session(c, &id, user_id, at)).await
+    }
+    async fn set_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        let (id, state) = (id.to_string(), state.to_string());
+        self.write(move |c| mcp_sessions::set_mcp_session_state(c, &id, &state, at)).await
+    }
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<tc_store::McpSessionRecord>> {
+        self.read(|c| mcp_sessions::mcp_session(c, id))
+    }
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |c| mcp_sessions::delete_mcp_session(c, &id)).await
+    }
+    async fn purge_mcp_sessions(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
+        self.write(move |c| mcp_sessions::purge_mcp_sessions(c, before)).await
     }
 
     async fn readable_project_ids(&self, user_id: uuid::Uuid) -> StoreResult<Vec<uuid::Uuid>> {

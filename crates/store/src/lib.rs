@@ -173,6 +173,64 @@ pub trait Store: Send + Sync + 'static {
         model: &str,
     ) -> StoreResult<Vec<(Uuid, Vec<f32>)>>;
 
+    // ---- invitations ----
+    /// Records an invitation; [`StoreError::Conflict`] on `project_invitations.email` when that
+    /// email already has one to the project.
+    async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()>;
+    async fn invitation_by_id(&self, id: Uuid) -> StoreResult<Option<InvitationRecord>>;
+    /// A project's pending invitations, oldest first.
+    async fn list_project_invitations(
+        &self,
+        project_id: Uuid,
+    ) -> StoreResult<Vec<InvitationRecord>>;
+    /// The invitations addressed to `email` (case-insensitively) into live projects, oldest
+    /// first, each with its project.
+    async fn list_invitations_for(
+        &self,
+        email: &str,
+    ) -> StoreResult<Vec<(InvitationRecord, ProjectRecord)>>;
+    /// Turns an invitation into `member` in one transaction: the invitation goes, the membership
+    /// comes (an existing membership is kept as it is). [`StoreError::NotFound`] if the
+    /// invitation is gone, and then nothing changes.
+    async fn accept_invitation(&self, id: Uuid, member: &MemberRecord) -> StoreResult<()>;
+    /// [`StoreError::NotFound`] if there is no such invitation.
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<()>;
+
+    // ---- sign-up invitations ----
+    async fn insert_signup_invitation(
+        &self,
+        invitation: &SignupInvitationRecord,
+    ) -> StoreResult<()>;
+    async fn signup_invitation_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<SignupInvitationRecord>>;
+    /// Marks the invitation used at `at` if it is not yet; false if it already was (of two
+    /// concurrent calls, one gets true).
+    async fn use_signup_invitation(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+
+    // ---- MCP sessions ----
+    /// Records `user_id` as the session's owner unless one is recorded already, and marks the
+    /// session used at `at` (creating it if needed).
+    async fn claim_mcp_session(
+        &self,
+        id: &str,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores the session's protocol state (creating the session if needed).
+    async fn set_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<McpSessionRecord>>;
+    /// Removes the session; nothing happens if there is none.
+    async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
+    /// Removes sessions last used before `before`; returns how many.
+    async fn purge_mcp_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
     // ---- context ----
     /// Inserts contexts with their passages, all or nothing.
     async fn insert_contexts(

@@ -161,6 +161,45 @@ pub struct MemberRecord {
     pub added_at: DateTime<Utc>,
 }
 
+/// An invitation to join a project, addressed to an email whether or not an account has it yet.
+/// It grants nothing: the membership exists once the invited account accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    /// Lower-cased.
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An operator's invitation to register while sign-up is by invitation (`REGISTRATION=invite`):
+/// a single-use token, stored hashed, for one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignupInvitationRecord {
+    pub id: Uuid,
+    /// Lower-cased.
+    pub email: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// An MCP session as replicas share it: its owner and its protocol state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpSessionRecord {
+    pub id: String,
+    /// Who opened it; `None` until the server has recorded it.
+    pub user_id: Option<Uuid>,
+    /// The MCP SDK's session state (the client's initialize parameters), as JSON.
+    pub state: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
 /// A piece of saved context: a note, a decision, a code chunk, an issue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContextRecord {

@@ -164,6 +164,7 @@ impl Services {
         query: &ReportQuery,
         range: Range,
     ) -> DomainResult<(EventScope, ReportScope)> {
+        self.require_verified(caller)?;
         caller.require_scope(Scope::Read)?;
         let user_id = parse_uuid("user_id", query.user_id.as_deref())?;
         let project_id = parse_uuid("project_id", query.project_id.as_deref())?;
@@ -321,6 +322,9 @@ impl Services {
         caller: &Caller,
         query: &ReportQuery,
     ) -> DomainResult<ContextInsightsReport> {
+        // The report shows what the most retrieved contexts are, so it is retrieval.
+        self.require_verified(caller)?;
+        self.require_may_retrieve(caller)?;
         caller.require_scope(Scope::Read)?;
         let project_id = parse_uuid("project_id", query.project_id.as_deref())?;
         let project_ids = match project_id {

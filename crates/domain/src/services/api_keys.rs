@@ -40,9 +40,14 @@ impl Services {
         }
     }
 
+    /// The caller's keys. A key restricted to one project sees itself alone: it must not learn
+    /// of the user's other keys, let alone manage them.
     pub async fn list_api_keys(&self, caller: &Caller) -> DomainResult<Vec<ApiKeyView>> {
         self.require_verified(caller)?;
-        let keys = self.store.list_api_keys(caller.user_id).await?;
+        let mut keys = self.store.list_api_keys(caller.user_id).await?;
+        if caller.project_restriction().is_some() {
+            keys.retain(|k| Some(k.id) == caller.api_key_id());
+        }
         Ok(keys.into_iter().map(ApiKeyView::from).collect())
     }
 
@@ -136,11 +141,7 @@ impl Services {
         let old = old
             .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|e| e > now))
             .ok_or_else(|| DomainError::not_found("API key"))?;
-        if let Some(restricted) = caller.project_restriction()
-            && old.project_id != Some(restricted)
-        {
-            return Err(DomainError::not_found("API key"));
-        }
+        self.require_not_weaker(caller, &old)?;
         let (new, key) = self.new_key_record(
             caller.user_id,
             old.name.clone(),
@@ -172,13 +173,27 @@ impl Services {
             .await?
             .filter(|k| k.revoked_at.is_none())
             .ok_or_else(|| DomainError::not_found("API key"))?;
+        self.require_not_weaker(caller, &key)?;
+        self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
+        self.credentials_changed().await;
+        Ok(())
+    }
+}
+
+impl Services {
+    /// A credential manages (rotates, revokes) only keys no stronger than itself, so that no
+    /// path turns a key into a stronger one: a restricted key only keys of its own project
+    /// (others are not found, as they are not listed), and a key only keys whose every scope
+    /// it has (a write-only key cannot rotate a read+write key into a new read+write key).
+    fn require_not_weaker(&self, caller: &Caller, key: &ApiKeyRecord) -> DomainResult<()> {
         if let Some(restricted) = caller.project_restriction()
             && key.project_id != Some(restricted)
         {
             return Err(DomainError::not_found("API key"));
         }
-        self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
-        self.credentials_changed().await;
+        for scope in &key.scopes {
+            caller.require_scope(*scope)?;
+        }
         Ok(())
     }
 }

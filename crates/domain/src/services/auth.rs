@@ -8,7 +8,7 @@ use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
 use super::auth_cache::{CacheKey, Cached, Stamp};
-use super::{EmailVerification, Services, validate};
+use super::{EmailVerification, Registration, Services, validate};
 use crate::caller::{Caller, Credential};
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::passwords::{self, DUMMY_HASH};
@@ -46,6 +46,22 @@ impl Services {
         let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         passwords::validate_password("password", &password)?;
         let name = validate::required_text("name", req.name.as_deref(), 100)?;
+        match self.settings.registration {
+            Registration::Open => {}
+            Registration::Closed => {
+                return Err(DomainError::new(
+                    ErrorCode::InsufficientPermissions,
+                    "registration is closed on this server: ask its administrator for an account",
+                )
+                .with_details(json!({ "registration": "closed" })));
+            }
+            Registration::Invite => {
+                if self.store.user_by_email(&email).await?.is_some() {
+                    return Err(email_taken());
+                }
+                self.use_signup_invitation(&email, req.invitation_token.as_deref()).await?;
+            }
+        }
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(email_taken());
         }
@@ -109,14 +125,26 @@ impl Services {
     pub async fn refresh(&self, req: RefreshRequest) -> DomainResult<TokenPair> {
         let token = req.refresh_token.ok_or_else(|| DomainError::missing("refresh_token"))?;
         let now = self.now();
-        match self.store.consume_refresh_token(&secrets::sha256_hex(&token), now).await? {
+        let hash = secrets::sha256_hex(&token);
+        match self.store.consume_refresh_token(&hash, now).await? {
             RefreshOutcome::Consumed(record) => {
                 let user = self.store.user_by_id(record.user_id).await?;
                 if !user.is_some_and(|u| u.is_active) {
                     self.store.revoke_refresh_family(record.family_id, now).await?;
                     return Err(token_revoked("account_deactivated", "the account is deactivated"));
                 }
-                self.issue_pair(record.user_id, record.family_id).await
+                let pair = self.issue_pair(record.user_id, record.family_id).await?;
+                // A logout or password change that revoked the family between spending the old
+                // token and storing the new one would miss the new one: look at the old token
+                // again, and if it was revoked meanwhile, revoke the new one too.
+                if let RefreshOutcome::Rejected(spent) =
+                    self.store.consume_refresh_token(&hash, now).await?
+                    && spent.revoked_at.is_some()
+                {
+                    self.store.revoke_refresh_family(record.family_id, self.now()).await?;
+                    return Err(token_revoked("revoked", "the refresh token has been revoked"));
+                }
+                Ok(pair)
             }
             RefreshOutcome::Unknown => {
                 Err(token_revoked("unknown", "the refresh token is not valid"))

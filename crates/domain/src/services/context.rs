@@ -478,6 +478,7 @@ impl Services {
     /// Deletes a context (and its chunks). Members of its project may delete.
     #[instrument(skip_all, fields(user_id = %caller.user_id, context_id = %id))]
     pub async fn delete_context(&self, caller: &Caller, id: Uuid) -> DomainResult<()> {
+        self.require_verified(caller)?;
         caller.require_scope(Scope::Write)?;
         let context = self.store.context_by_id(id).await?.ok_or_else(context_not_found)?;
         let (_, role) = self

@@ -39,6 +39,9 @@ pub struct JobSettings {
     pub max_attempts: i64,
     /// The first retry waits this long, each later one twice as long as the one before.
     pub retry_base: Duration,
+    /// At shutdown, how long a running job has to stop at a safe point before its worker lets
+    /// go of it (the job is queued again for any worker, and the server exits).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for JobSettings {
@@ -49,6 +52,7 @@ impl Default for JobSettings {
             poll: Duration::from_secs(1),
             max_attempts: 3,
             retry_base: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -58,18 +62,31 @@ impl Default for JobSettings {
 pub enum JobError {
     /// Someone cancelled the job (or this worker lost its lease); stop without a result.
     Cancelled,
+    /// The server is stopping: queue the job again for any worker.
+    Released,
     /// Worth another attempt later.
     Retryable(String),
     /// Will fail the same way again.
     Fatal(String),
 }
 
+impl JobError {
+    /// A failure whose cause is internal (a database error, a model failure): the cause goes
+    /// to the log, and the job's error, which every reader of the project sees, says only
+    /// `public`.
+    pub fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
+        warn!(error = %cause, "{public}");
+        JobError::Retryable(public.to_string())
+    }
+}
+
 impl From<DomainError> for JobError {
     fn from(e: DomainError) -> Self {
-        let message = match &e.internal {
-            Some(internal) => format!("{}: {internal}", e.message),
-            None => e.message.clone(),
-        };
+        // The public message only: `internal` may hold SQL, URLs or a server's reply.
+        if let Some(internal) = &e.internal {
+            warn!(error = %internal, "{}", e.message);
+        }
+        let message = e.message.clone();
         match e.code {
             ErrorCode::DatabaseError | ErrorCode::InternalServerError => {
                 JobError::Retryable(message)
@@ -156,7 +173,7 @@ impl Services {
             let now = self.now();
             let lease_until = now + self.job_settings.lease;
             match self.store.claim_job(&kinds, &worker, now, lease_until).await {
-                Ok(Some(job)) => self.run_claimed(job, &worker).await,
+                Ok(Some(job)) => self.run_claimed(job, &worker, stop.clone()).await,
                 Ok(None) => {
                     tokio::select! {
                         _ = stop.changed() => {}
@@ -172,7 +189,11 @@ impl Services {
         }
     }
 
-    async fn run_claimed(&self, job: JobRecord, worker: &str) {
+    /// Runs a claimed job to its end. When the server stops meanwhile (`shutdown`), the job is
+    /// asked to stop and given [`JobSettings::shutdown_grace`]; either way it is then queued
+    /// again rather than ended, so that shutdown never waits on a job (a stuck one included)
+    /// and no work is lost.
+    async fn run_claimed(&self, job: JobRecord, worker: &str, mut shutdown: watch::Receiver<bool>) {
         let Some(handler) = self.handler(&job.kind) else { return };
         let ctx = JobContext {
             progress: Arc::new(Mutex::new(job.progress.clone())),
@@ -201,12 +222,37 @@ impl Services {
                 }
             })
         };
-        let outcome = handler.run(self, &ctx).await;
+        let run = handler.run(self, &ctx);
+        tokio::pin!(run);
+        let mut shut_down = false;
+        let outcome = tokio::select! {
+            outcome = &mut run => outcome,
+            () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+                shut_down = true;
+                ctx.stop.store(true, Ordering::Relaxed);
+                match tokio::time::timeout(self.job_settings.shutdown_grace, &mut run).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        warn!(job_id = %id, "the job did not stop in time; letting go of it");
+                        Err(JobError::Cancelled)
+                    }
+                }
+            }
+        };
         heartbeat.abort();
         let now = self.now();
+        let outcome = match outcome {
+            // Stopped by the shutdown, not by a person: the job goes back to the queue.
+            Err(JobError::Cancelled) if shut_down => Err(JobError::Released),
+            other => other,
+        };
         let (outcome, label) = match outcome {
             Ok(result) => (JobOutcome::Succeeded(result), "succeeded"),
             Err(JobError::Cancelled) => (JobOutcome::Cancelled, "cancelled"),
+            Err(JobError::Released) => {
+                let error = "the server stopped during this attempt; the job runs again".into();
+                (JobOutcome::Retry { error, run_after: now }, "released")
+            }
             Err(JobError::Fatal(error)) => (JobOutcome::Failed(error), "failed"),
             Err(JobError::Retryable(error)) => {
                 let exponent = u32::try_from(ctx.job.attempts.saturating_sub(1)).unwrap_or(0);
@@ -252,6 +298,7 @@ impl Services {
     /// Cancels a job in a project the caller may change: a queued job at once, a running one at
     /// its next heartbeat. Cancelling a finished job changes nothing and says so in its status.
     pub async fn cancel_job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {
+        self.require_verified(caller)?;
         caller.require_scope(Scope::Write)?;
         let job = self.store.job_by_id(job_id).await?.ok_or_else(job_not_found)?;
         let Some(project_id) = job.project_id else { return Err(job_not_found()) };

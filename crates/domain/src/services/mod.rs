@@ -8,7 +8,9 @@ mod api_keys;
 mod auth;
 mod auth_cache;
 mod context;
+mod invitations;
 mod jobs;
+mod mcp_sessions;
 mod pending;
 mod projects;
 mod scan;
@@ -27,6 +29,7 @@ use uuid::Uuid;
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client};
+pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
 
@@ -55,6 +58,28 @@ impl EmailVerification {
     }
 }
 
+/// Who may create an account (`REGISTRATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone who reaches the server.
+    Open,
+    /// Only holders of an operator's invitation (`teamcontext user invite`).
+    Invite,
+    /// Nobody through the API; accounts come from invitations made before, or the operator.
+    Closed,
+}
+
+impl Registration {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "invite" => Some(Self::Invite),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
 /// Token lifetimes and account policy.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -65,6 +90,7 @@ pub struct AuthSettings {
     /// A spent refresh token presented again later than this is treated as stolen.
     pub refresh_reuse_window_secs: i64,
     pub email_verification: EmailVerification,
+    pub registration: Registration,
     /// How long an authentication lookup may be reused when nothing in this process has
     /// invalidated it (see `auth_cache`); zero disables the cache.
     pub auth_cache_ttl: std::time::Duration,
@@ -78,6 +104,7 @@ impl Default for AuthSettings {
             rotation_grace_secs: 24 * 3600,
             refresh_reuse_window_secs: 5,
             email_verification: EmailVerification::Off,
+            registration: Registration::Open,
             auth_cache_ttl: std::time::Duration::from_secs(1),
         }
     }

@@ -1,5 +1,6 @@
 //! Projects and their contributors: CRUD, soft delete with a 30-day restore window, purge, and
 //! the single access rule every project-scoped operation goes through ([`Services::project_for`]).
+//! Contributors join by invitation (`invitations.rs`); here they are listed and removed.
 //!
 //! Access: members (owner, contributors) read and write; a `team` project may be read by any
 //! account on the server; only the owner changes settings, deletes, restores and manages
@@ -9,8 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use tc_store::{
-    MemberRecord, ProjectListFilter, ProjectRecord, ProjectSettings, Role, Scope, StoreError,
-    Visibility,
+    ProjectListFilter, ProjectRecord, ProjectSettings, Role, Scope, StoreError, Visibility,
 };
 use tracing::{info, instrument};
 use uuid::Uuid;
@@ -20,8 +20,7 @@ use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::pagination::{PageParams, Paged};
 use crate::views::{
-    AddContributorRequest, CreateProjectRequest, MemberView, ProjectView, SettingsInput,
-    UpdateProjectRequest,
+    CreateProjectRequest, MemberView, ProjectView, SettingsInput, UpdateProjectRequest,
 };
 
 pub(crate) const RESTORE_WINDOW_DAYS: i64 = 30;
@@ -78,7 +77,7 @@ impl Services {
 
     /// Like [`Self::project_for`] but for owner-only operations; deleted projects are included
     /// when `include_deleted`.
-    async fn owned_project(
+    pub(crate) async fn owned_project(
         &self,
         caller: &Caller,
         id: Uuid,
@@ -266,47 +265,6 @@ impl Services {
         self.project_for(caller, id, false).await?;
         let members = self.store.list_members(id).await?;
         Ok(members.into_iter().map(|(m, u)| MemberView::new(m, u)).collect())
-    }
-
-    #[instrument(skip_all, fields(user_id = %caller.user_id, project_id = %id))]
-    pub async fn add_contributor(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        req: AddContributorRequest,
-    ) -> DomainResult<MemberView> {
-        caller.require_scope(Scope::Write)?;
-        self.owned_project(caller, id, false).await?;
-        let user = match (req.email.as_deref(), req.user_id) {
-            (Some(email), None) => self.store.user_by_email(email.trim()).await?,
-            (None, Some(user_id)) => self.store.user_by_id(user_id).await?,
-            (None, None) => return Err(DomainError::missing("email")),
-            (Some(_), Some(_)) => {
-                return Err(DomainError::validation(
-                    "email",
-                    "give `email` or `user_id`, not both",
-                ));
-            }
-        };
-        let user = user.filter(|u| u.is_active).ok_or_else(|| DomainError::not_found("user"))?;
-        let member = MemberRecord {
-            project_id: id,
-            user_id: user.id,
-            role: Role::Contributor,
-            added_at: self.now(),
-        };
-        match self.store.insert_member(&member).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict { .. }) => {
-                return Err(DomainError::new(
-                    ErrorCode::Conflict,
-                    "that user is already a member of this project",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        info!(contributor_id = %user.id, "contributor added");
-        Ok(MemberView::new(member, user))
     }
 
     /// The owner removes a contributor, or a contributor leaves. Takes effect on the removed

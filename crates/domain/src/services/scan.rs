@@ -42,6 +42,10 @@ const DEFAULT_CHUNK_OVERLAP: u32 = 200;
 const MAX_LISTED: usize = 1000;
 /// Files being prepared, embedded or stored at once during a scan.
 const FILES_IN_FLIGHT: usize = 2;
+/// What a job's error says when the database failed (the cause is logged).
+const DATABASE_UNAVAILABLE: &str = "the database was unavailable; the scan will be retried";
+/// A file whose chunking takes longer is reported as an error and the scan goes on.
+const CHUNK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 /// A shared upload is stored in parts of this size.
 const INPUT_PART_BYTES: usize = 8 * 1024 * 1024;
 /// A job input this old whose job was never written is removed.
@@ -65,6 +69,9 @@ pub struct ScanSettings {
 pub enum Upload {
     /// Files with their paths relative to the project root.
     Files(Vec<(String, Vec<u8>)>),
+    /// Files already on disk (temporary files of the request, moved into the workspace), with
+    /// their paths relative to the project root.
+    StagedFiles(Vec<(String, PathBuf)>),
     /// An archive file already on disk (a temporary file of the request) and its name.
     Archive { name: String, path: PathBuf },
 }
@@ -93,6 +100,15 @@ fn scan_error(field: &str, e: ScanError) -> DomainError {
 }
 
 impl Services {
+    /// Whether `caller` may scan into `project_id`: asked before an upload is read, so that
+    /// nobody can make the server receive and store data for a project they cannot change.
+    pub async fn authorize_scan(&self, caller: &Caller, project_id: Uuid) -> DomainResult<()> {
+        caller.require_scope(Scope::Write)?;
+        self.require_verified(caller)?;
+        self.project_for(caller, project_id, true).await?;
+        Ok(())
+    }
+
     fn scan_settings(&self) -> DomainResult<&ScanSettings> {
         self.scan.as_ref().ok_or_else(|| DomainError::internal("scanning is not configured"))
     }
@@ -110,9 +126,7 @@ impl Services {
         req: ScanRequest,
         upload: Option<Upload>,
     ) -> DomainResult<ScanAccepted> {
-        caller.require_scope(Scope::Write)?;
-        self.require_verified(caller)?;
-        self.project_for(caller, project_id, true).await?;
+        self.authorize_scan(caller, project_id).await?;
         let settings = self.scan_settings()?.clone();
         let chunk_size = req.chunk_size.unwrap_or(DEFAULT_CHUNK_SIZE);
         if !(100..=20_000).contains(&chunk_size) {
@@ -142,7 +156,10 @@ impl Services {
             (None, Some(Upload::Files(files))) if files.is_empty() => {
                 return Err(DomainError::missing("files"));
             }
-            (None, Some(Upload::Files(_))) => "files",
+            (None, Some(Upload::StagedFiles(files))) if files.is_empty() => {
+                return Err(DomainError::missing("files"));
+            }
+            (None, Some(Upload::Files(_) | Upload::StagedFiles(_))) => "files",
             (None, Some(Upload::Archive { .. })) => "archive",
         };
 
@@ -233,7 +250,7 @@ impl Services {
     /// Unpacks a scan's stored input into `workspace` (on a replica other than the one that
     /// received the upload). False when no input is stored.
     async fn fetch_upload(&self, job_id: Uuid, workspace: &Path) -> Result<bool, JobError> {
-        let retry = |e: String| JobError::Retryable(format!("fetching the upload: {e}"));
+        let retry = |e: String| JobError::internal("the uploaded files could not be read", e);
         let mut packed = Vec::new();
         for part in 0.. {
             match self.store.job_input(job_id, part).await.map_err(|e| retry(e.to_string()))? {
@@ -259,6 +276,47 @@ impl Services {
         Ok(true)
     }
 
+    /// Removes what scans left on this server's disk when they could not clean up after
+    /// themselves (a cancel while the server stopped, a kill -9): the workspaces of jobs that
+    /// are final, and workspaces and upload files older than [`ORPHAN_INPUT_HOURS`] whose job
+    /// never came to exist. Returns how many entries went.
+    pub async fn purge_stale_workspaces(&self) -> DomainResult<usize> {
+        let Ok(settings) = self.scan_settings() else { return Ok(0) };
+        let Ok(entries) = std::fs::read_dir(&settings.workspace_dir) else { return Ok(0) };
+        let cutoff = std::time::SystemTime::now()
+            - std::time::Duration::from_secs(ORPHAN_INPUT_HOURS as u64 * 3600);
+        let mut removed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < cutoff);
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let job_id = name.split('.').next().and_then(|n| Uuid::parse_str(n).ok());
+            let stale = match job_id {
+                Some(id) => match self.store.job_by_id(id).await? {
+                    Some(job) => job.status.is_final(),
+                    None => old,
+                },
+                // An upload's temporary file: in use only while its request runs.
+                None => old,
+            };
+            if !stale {
+                continue;
+            }
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    warn!(path = %path.display(), error = %e, "could not remove a stale scan file")
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes job inputs left by scans that were never queued (the server stopped between
     /// storing the upload and writing the job).
     pub async fn purge_orphan_job_inputs(&self) -> DomainResult<u64> {
@@ -280,6 +338,22 @@ fn prepare_upload(root: &Path, upload: Upload) -> DomainResult<()> {
                 }
                 std::fs::write(&path, bytes)
                     .map_err(|e| DomainError::internal(format!("workspace: {e}")))?;
+            }
+            Ok(())
+        }
+        Upload::StagedFiles(files) => {
+            for (name, staged) in files {
+                let path = archive::safe_join(root, &name).map_err(|e| scan_error("files", e))?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DomainError::internal(format!("workspace: {e}")))?;
+                }
+                // The staging directory is beside the workspaces, so this is a rename; a copy
+                // covers a staging directory on another file system.
+                if std::fs::rename(&staged, &path).is_err() {
+                    std::fs::copy(&staged, &path)
+                        .map_err(|e| DomainError::internal(format!("workspace: {e}")))?;
+                }
             }
             Ok(())
         }
@@ -370,7 +444,7 @@ impl Services {
                 git::clone(&checked, branch.as_deref(), &dest, &stop).map(|()| dest)
             })
             .await
-            .map_err(|e| JobError::Retryable(format!("clone task failed: {e}")))?;
+            .map_err(|e| JobError::internal("the clone stopped unexpectedly", e))?;
             if ctx.stopped() {
                 return Err(JobError::Cancelled);
             }
@@ -397,7 +471,7 @@ impl Services {
         let walk_root = root.clone();
         let selection = tokio::task::spawn_blocking(move || select(&walk_root, &options))
             .await
-            .map_err(|e| JobError::Retryable(format!("file walk failed: {e}")))?
+            .map_err(|e| JobError::internal("reading the files stopped unexpectedly", e))?
             .map_err(|e| JobError::Fatal(e.to_string()))?;
         let mut skipped: Vec<Skipped> = std::fs::read(workspace.join("archive-skipped.json"))
             .ok()
@@ -409,7 +483,7 @@ impl Services {
             .store
             .scanned_files(project_id)
             .await
-            .map_err(|e| JobError::Retryable(e.to_string()))?
+            .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?
             .into_iter()
             .map(|f| (f.file_path, f.content_hash))
             .collect();
@@ -473,7 +547,7 @@ impl Services {
                 self.store
                     .remove_scanned_files(project_id, &gone)
                     .await
-                    .map_err(|e| JobError::Retryable(e.to_string()))?;
+                    .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?;
                 files_removed = gone.len();
             }
         }
@@ -535,8 +609,14 @@ impl Services {
         let text =
             String::from_utf8(bytes).map_err(|_| FileError::Skip("not UTF-8 text".into()))?;
         let (owned_path, language) = (path.to_string(), classify(path).1);
-        let chunks = tokio::task::spawn_blocking(move || chunk_file(&owned_path, &text, sizes))
+        let chunking = tokio::task::spawn_blocking(move || chunk_file(&owned_path, &text, sizes));
+        // The chunker bounds its own work on hostile input; this bounds what it missed, so one
+        // file never holds up the scan (the thread is left to finish on its own).
+        let chunks = tokio::time::timeout(CHUNK_DEADLINE, chunking)
             .await
+            .map_err(|_| {
+                FileError::Skip(format!("chunking took longer than {}s", CHUNK_DEADLINE.as_secs()))
+            })?
             .map_err(|e| FileError::Skip(format!("chunking failed: {e}")))?;
         let now = self.now();
         let records: Vec<ContextRecord> = chunks
@@ -578,7 +658,7 @@ impl Services {
         self.store
             .replace_scanned_file(project_id, &file, &rows)
             .await
-            .map_err(|e| FileError::Job(JobError::Retryable(e.to_string())))?;
+            .map_err(|e| FileError::Job(JobError::internal(DATABASE_UNAVAILABLE, e)))?;
         Ok(Indexed::Stored { chunks: rows.len(), tokens })
     }
 }

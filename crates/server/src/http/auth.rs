@@ -38,6 +38,9 @@ async fn login(
     State(state): State<AppState>,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    if let Some(email) = &req.email {
+        state.limits.check_login(email).await?;
+    }
     Ok(Json(state.services.login(req).await?))
 }
 

@@ -7,6 +7,7 @@ mod analytics;
 mod auth;
 mod context;
 mod health;
+mod invitations;
 mod metrics;
 mod projects;
 mod scan;
@@ -63,6 +64,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(users::router())
         .merge(projects::router())
+        .merge(invitations::router())
         .merge(context::router())
         .merge(analytics::router())
         .merge(scan::router())

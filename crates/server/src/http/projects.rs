@@ -6,7 +6,8 @@ use serde::Deserialize;
 use tc_domain::DomainError;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::views::{
-    AddContributorRequest, CreateProjectRequest, MemberView, ProjectView, UpdateProjectRequest,
+    AddContributorRequest, CreateProjectRequest, InvitationView, MemberView, ProjectView,
+    UpdateProjectRequest,
 };
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -126,18 +127,19 @@ async fn list_contributors(
     Ok(Json(state.services.list_contributors(&caller, path_id(&id, project_not_found)?).await?))
 }
 
-/// Add a contributor by email or user id (owner only).
+/// Invite a contributor by email or user id (owner only). They join when they accept
+/// (`/users/me/invitations`); the answer is the same whether the address has an account yet.
 #[utoipa::path(post, path = "/projects/{id}/contributors", tag = "projects", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = AddContributorRequest,
-    responses((status = 201, body = MemberView), (status = 404), (status = 409)))]
+    responses((status = 202, body = InvitationView), (status = 404), (status = 409)))]
 async fn add_contributor(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Path(id): Path<String>,
     Json(req): Json<AddContributorRequest>,
-) -> ApiResult<(StatusCode, Json<MemberView>)> {
+) -> ApiResult<(StatusCode, Json<InvitationView>)> {
     let id = path_id(&id, project_not_found)?;
-    Ok((StatusCode::CREATED, Json(state.services.add_contributor(&caller, id, req).await?)))
+    Ok((StatusCode::ACCEPTED, Json(state.services.add_contributor(&caller, id, req).await?)))
 }
 
 /// Remove a contributor (owner), or leave a project (the contributor themself).

@@ -3,8 +3,9 @@
 //! A scan request is JSON (`git_url` and options) or multipart: repeated `files` parts whose
 //! file names are paths relative to the project root, or one `archive` part (.zip, .tar.gz),
 //! with the options as form fields. Uploads may be much larger than other requests, so this route
-//! has its own limit (`SCAN_MAX_UPLOAD_BYTES`); an archive streams to a temporary file rather than
-//! into memory.
+//! has its own limit (`SCAN_MAX_UPLOAD_BYTES`). Access is checked before a byte of the body is
+//! read; every part then streams to a temporary file rather than into memory, and a user has at
+//! most [`UPLOADS_PER_USER`] uploads in flight at once.
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
@@ -27,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::disable())
         .merge(OpenApiRouter::new().routes(routes!(scan_status)).routes(routes!(cancel_job)))
 }
+
+/// Scan uploads one user may send at the same time; more answer 429.
+pub const UPLOADS_PER_USER: usize = 2;
 
 fn job_not_found() -> ApiError {
     ApiError::new(ErrorCode::ResourceNotFound, "job not found")
@@ -57,6 +61,7 @@ async fn start_scan(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ScanAccepted>)> {
     let project_id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
+    state.services.authorize_scan(&caller, project_id).await?;
     let limit = state.scan_upload_limit;
     let is_multipart = req
         .headers()
@@ -65,6 +70,14 @@ async fn start_scan(
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     let (options, upload, _temp) = if is_multipart {
+        let _slot = state.uploads.take(caller.user_id, UPLOADS_PER_USER).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::RateLimitExceeded,
+                format!(
+                    "you have {UPLOADS_PER_USER} scan uploads in progress already; retry when one ends"
+                ),
+            )
+        })?;
         let multipart =
             Multipart::from_request(req, &state).await.map_err(|e| bad_part(e.body_text()))?;
         read_multipart(&state, multipart, limit).await?
@@ -78,16 +91,18 @@ async fn start_scan(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// Reads a scan's multipart form: options, then `files` parts (kept in memory) or one
-/// `archive` part (streamed to a temporary file, returned so it lives until the scan is set up).
+/// Reads a scan's multipart form: options, then `files` parts or one `archive` part, each
+/// streamed to a temporary file. The returned guard removes the temporary files once the scan is
+/// set up (or the request failed).
 async fn read_multipart(
     state: &AppState,
     mut multipart: Multipart,
     limit: usize,
-) -> ApiResult<(ScanRequest, Option<Upload>, Option<tempfile::TempPath>)> {
+) -> ApiResult<(ScanRequest, Option<Upload>, Option<Staged>)> {
     let mut options = ScanRequest::default();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut archive: Option<(String, tempfile::TempPath)> = None;
+    let mut staged = Staged::default();
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    let mut archive: Option<(String, std::path::PathBuf)> = None;
     let part_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.body_text().contains("length limit") {
             too_large(limit)
@@ -95,7 +110,7 @@ async fn read_multipart(
             bad_part(e.body_text())
         }
     };
-    while let Some(mut field) = multipart.next_field().await.map_err(part_error)? {
+    while let Some(field) = multipart.next_field().await.map_err(part_error)? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {
             "files" => {
@@ -106,32 +121,15 @@ async fn read_multipart(
                     .ok_or_else(|| {
                     bad_part("each `files` part needs a file name (its path)")
                 })?;
-                let bytes = field.bytes().await.map_err(part_error)?;
-                files.push((path, bytes.to_vec()));
+                let temp = staged.stream(state, field, part_error).await?;
+                files.push((path, temp));
             }
             "archive" => {
                 if archive.is_some() {
                     return Err(bad_part("send one `archive` part"));
                 }
                 let file_name = field.file_name().unwrap_or("archive").to_string();
-                let dir = state.scan_upload_dir.clone();
-                tokio::fs::create_dir_all(&dir)
-                    .await
-                    .map_err(|e| ApiError(DomainError::internal(format!("upload dir: {e}"))))?;
-                let temp = tempfile::NamedTempFile::new_in(&dir)
-                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?
-                    .into_temp_path();
-                let mut out = tokio::fs::File::create(&temp)
-                    .await
-                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?;
-                while let Some(chunk) = field.chunk().await.map_err(part_error)? {
-                    out.write_all(&chunk).await.map_err(|e| {
-                        ApiError(DomainError::internal(format!("upload file: {e}")))
-                    })?;
-                }
-                out.flush()
-                    .await
-                    .map_err(|e| ApiError(DomainError::internal(format!("upload file: {e}"))))?;
+                let temp = staged.stream(state, field, part_error).await?;
                 archive = Some((file_name, temp));
             }
             "git_url" | "branch" | "file_patterns" | "chunk_size" | "chunk_overlap" => {
@@ -141,14 +139,43 @@ async fn read_multipart(
             other => return Err(bad_part(format!("unexpected form field {other:?}"))),
         }
     }
-    match (files.is_empty(), archive) {
-        (false, Some(_)) => Err(bad_part("send `files` parts or one `archive` part, not both")),
-        (true, Some((name, temp))) => {
-            let upload = Upload::Archive { name, path: temp.to_path_buf() };
-            Ok((options, Some(upload), Some(temp)))
+    let upload = match (files.is_empty(), archive) {
+        (false, Some(_)) => {
+            return Err(bad_part("send `files` parts or one `archive` part, not both"));
         }
-        (false, None) => Ok((options, Some(Upload::Files(files)), None)),
-        (true, None) => Ok((options, None, None)),
+        (true, Some((name, path))) => Some(Upload::Archive { name, path }),
+        (false, None) => Some(Upload::StagedFiles(files)),
+        (true, None) => None,
+    };
+    Ok((options, upload, Some(staged)))
+}
+
+/// The temporary files of one upload, removed when dropped (those moved into a scan's
+/// workspace are gone already).
+#[derive(Default)]
+struct Staged(Vec<tempfile::TempPath>);
+
+impl Staged {
+    /// Streams one part to a new temporary file in the upload directory; returns its path.
+    async fn stream(
+        &mut self,
+        state: &AppState,
+        mut field: axum::extract::multipart::Field<'_>,
+        part_error: impl Fn(axum::extract::multipart::MultipartError) -> ApiError,
+    ) -> ApiResult<std::path::PathBuf> {
+        let internal =
+            |e: std::io::Error| ApiError(DomainError::internal(format!("upload file: {e}")));
+        let dir = state.scan_upload_dir.clone();
+        tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
+        let temp = tempfile::NamedTempFile::new_in(&dir).map_err(internal)?.into_temp_path();
+        let path = temp.to_path_buf();
+        self.0.push(temp);
+        let mut out = tokio::fs::File::create(&path).await.map_err(internal)?;
+        while let Some(chunk) = field.chunk().await.map_err(&part_error)? {
+            out.write_all(&chunk).await.map_err(internal)?;
+        }
+        out.flush().await.map_err(internal)?;
+        Ok(path)
     }
 }
 

@@ -4,9 +4,11 @@
 //! Every request to `/mcp` is authenticated like REST (the bearer API key or access token goes
 //! through the same extractor and per-credential rate limit) and the resulting [`Caller`] rides in
 //! the request's extensions, where rmcp hands it on to the tool. Authentication is per request,
-//! not per session, so a revoked key stops working mid-session.
+//! not per session, so a revoked key stops working mid-session. A session answers only the user
+//! who opened it, on any replica ([`sessions`]).
 
 pub mod proxy;
+pub mod sessions;
 pub mod tools;
 
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub use tools::TeamContextMcp;
 pub fn router(state: AppState, config: &Config, shutdown: CancellationToken) -> Router<AppState> {
     Router::new()
         .nest_service("/mcp", service(state.clone(), config, shutdown))
+        .layer(from_fn_with_state(state.clone(), sessions::guard))
         .layer(from_fn_with_state(state, authenticate))
 }
 
@@ -49,6 +52,8 @@ pub fn service(
         mcp = mcp.with_allowed_origins(origins.clone());
     }
     mcp.max_request_body_bytes = config.max_body_bytes;
+    // Sessions live in the database, so any replica continues one that another began.
+    mcp.session_store = Some(Arc::new(sessions::DbSessionStore(state.services.clone())));
     StreamableHttpService::new(
         move || Ok(TeamContextMcp::new(state.clone())),
         Arc::new(LocalSessionManager::default()),

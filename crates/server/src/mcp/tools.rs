@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
 use tc_domain::services::{MAX_REPORT_DAYS, Upload, source_for_mcp_client};
 use tc_domain::views::{
-    ContextMetadataInput, ContextView, CostSavingsReport, ProjectView, ReportQuery,
+    ContextMetadataInput, ContextView, CostSavingsReport, InvitationView, ProjectView, ReportQuery,
     SaveContextRequest, SaveContextResponse, ScanAccepted, ScanRequest, SearchRequest,
     SearchResponse,
 };
@@ -128,6 +128,9 @@ pub struct ProjectList {
     pub projects: Vec<ProjectView>,
     /// Present when there are more projects: pass it as `cursor`.
     pub next_cursor: Option<String>,
+    /// Invitations to other people's projects waiting for the user's answer (in the dashboard
+    /// or through `/api/v1/users/me/invitations`); nothing is shared until one is accepted.
+    pub pending_invitations: Vec<InvitationView>,
 }
 
 #[tool_router]
@@ -207,7 +210,16 @@ impl TeamContextMcp {
         let page = PageParams { limit: Some(100), cursor: input.cursor };
         let listed = self.state.services.list_projects(&caller, false, &page).await;
         let listed = listed.map_err(tool_error)?;
-        Ok(Json(ProjectList { projects: listed.items, next_cursor: listed.next_cursor }))
+        // A key restricted to one project may not see the account's invitations: none listed.
+        let pending = match caller.project_restriction() {
+            Some(_) => Vec::new(),
+            None => self.state.services.my_invitations(&caller).await.map_err(tool_error)?,
+        };
+        Ok(Json(ProjectList {
+            projects: listed.items,
+            next_cursor: listed.next_cursor,
+            pending_invitations: pending,
+        }))
     }
 
     /// Reports the tokens and money the shared memory saved.

@@ -102,9 +102,12 @@ impl TestApp {
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("TEAMCONTEXT_DATA_DIR".into(), dir.path().display().to_string());
         env.insert("BIND_ADDR".into(), "127.0.0.1:0".into());
-        for name in
-            ["RATE_LIMIT_PER_KEY_PER_MIN", "RATE_LIMIT_PER_IP_PER_MIN", "RATE_LIMIT_SEARCH_PER_MIN"]
-        {
+        for name in [
+            "RATE_LIMIT_PER_KEY_PER_MIN",
+            "RATE_LIMIT_PER_IP_PER_MIN",
+            "RATE_LIMIT_SEARCH_PER_MIN",
+            "RATE_LIMIT_LOGIN_PER_MIN",
+        ] {
             env.insert(name.into(), "0".into());
         }
         for (k, v) in overrides {
@@ -239,13 +242,75 @@ impl TestApp {
         r.assert_status(201)["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn add_contributor(&self, owner: &str, project: &str, email: &str) {
+    /// Makes `invitee` a contributor: the owner invites, the invitee accepts.
+    pub async fn add_contributor(&self, owner: &str, project: &str, invitee: &TestUser) {
+        let invited = self
+            .post(
+                &format!("/projects/{project}/contributors"),
+                Some(owner),
+                json!({"email": invitee.email}),
+            )
+            .await;
+        let id = invited.assert_status(202)["id"].as_str().unwrap().to_string();
         self.post(
-            &format!("/projects/{project}/contributors"),
-            Some(owner),
-            json!({"email": email}),
+            &format!("/users/me/invitations/{id}/accept"),
+            Some(&invitee.access_token),
+            json!({}),
         )
         .await
-        .assert_status(201);
+        .assert_status(200);
+    }
+}
+
+/// One operation of the served OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub method: Method,
+    /// The path under `/api/v1`, with `{name}` placeholders.
+    pub template: String,
+    /// Whether the document says it needs a bearer credential.
+    pub secured: bool,
+}
+
+impl Operation {
+    /// The path with every placeholder replaced by `value(name)`.
+    pub fn path(&self, value: impl Fn(&str) -> String) -> String {
+        let mut out = String::new();
+        let mut rest = self.template.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').expect("closed placeholder") + open;
+            out.push_str(&rest[..open]);
+            out.push_str(&value(&rest[open + 1..close]));
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+impl TestApp {
+    /// Every operation the server documents: sweeps derive their routes from this, so that a
+    /// new route cannot be forgotten.
+    pub async fn operations(&self) -> Vec<Operation> {
+        let doc: Value = self
+            .client
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .expect("openapi")
+            .json()
+            .await
+            .expect("openapi json");
+        let mut ops = Vec::new();
+        for (template, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else { continue };
+                let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+                let template = template.strip_prefix("/api/v1").unwrap_or(template).to_string();
+                ops.push(Operation { method, template, secured });
+            }
+        }
+        assert!(ops.len() > 20, "the document lists the routes: {ops:?}");
+        ops
     }
 }
