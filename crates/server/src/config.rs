@@ -32,6 +32,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "PEM file of the certificate authority that signed a `rediss://` server's certificate, when it is not a public one",
     ),
     ("BIND_ADDR", "127.0.0.1:8080", "address and port to listen on"),
+    ("MAX_CONNECTIONS", "1024", "open connections at most; more wait until one closes"),
+    (
+        "CONNECTION_IDLE_SECS",
+        "60",
+        "a connection on which nothing is read or written this long is closed",
+    ),
     (
         "JWT_SECRET_KEY",
         "generated",
@@ -204,6 +210,8 @@ pub struct Config {
     /// `REDIS_CA_FILE`: the authority a `rediss://` server's certificate is checked against.
     pub redis_ca_file: Option<PathBuf>,
     pub bind_addr: SocketAddr,
+    pub max_connections: usize,
+    pub connection_idle_secs: u64,
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
@@ -479,6 +487,18 @@ impl Config {
             llm_prices: prices,
             mcp_allowed_hosts,
             bind_addr,
+            max_connections: match number("MAX_CONNECTIONS", get("MAX_CONNECTIONS"), 1024)? {
+                0 => return Err(invalid("MAX_CONNECTIONS", "must be at least 1")),
+                n => n,
+            },
+            connection_idle_secs: match number(
+                "CONNECTION_IDLE_SECS",
+                get("CONNECTION_IDLE_SECS"),
+                60,
+            )? {
+                0 => return Err(invalid("CONNECTION_IDLE_SECS", "must be at least 1")),
+                n => n,
+            },
             access_token_ttl_secs: ttl("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl_secs: ttl("REFRESH_TOKEN_TTL_SECS", 7 * 24 * 3600)?,
             rotation_grace_secs: ttl("API_KEY_ROTATION_GRACE_SECS", 24 * 3600)?,

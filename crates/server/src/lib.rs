@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod listener;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
@@ -23,9 +24,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
+
 use crate::redis::Redis;
 use crate::store::Backend;
-use axum::serve::ListenerExt;
 use tc_domain::services::{JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
@@ -238,13 +240,16 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr: config.bind_addr, source })?;
-    // Responses streamed in small writes (MCP's server-sent events) would otherwise wait out
-    // the peer's delayed ACK, 40 ms per answer.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    // Connections are capped and closed when idle; TCP_NODELAY is set on each, since responses
+    // streamed in small writes (MCP's server-sent events) would otherwise wait out the peer's
+    // delayed ACK, 40 ms per answer.
+    // (The empty `tap_io` is how axum lets a listener of ours give `ConnectInfo<SocketAddr>`.)
+    let listener = crate::listener::GuardedListener::new(
+        listener,
+        config.max_connections,
+        Duration::from_secs(config.connection_idle_secs),
+    )
+    .tap_io(|_| {});
     let (shutdown, mut stopped) = watch::channel(false);
     if let Some(redis) = &redis {
         redis.spawn_monitor(shutdown.subscribe());

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 use support::TestApp;
@@ -298,4 +300,48 @@ async fn logins_are_throttled_per_account() {
         login("nobody@example.com", "x-password").await.assert_error(401, "INVALID_CREDENTIALS");
     }
     login("nobody@example.com", "x-password").await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+}
+
+/// Hole 9 of the hardening issue: a client could open connections and send nothing (or trickle
+/// a request) for ever. Idle connections are now closed, and connections are capped.
+#[tokio::test]
+async fn idle_connections_are_closed_and_connections_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::with_env(&[("CONNECTION_IDLE_SECS", "1")]).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+
+    // Silent for longer than the idle limit: the server closes the connection.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed by the server: {read:?}");
+
+    // Half a request, then nothing: closed too.
+    let mut trickle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    trickle.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(30), trickle.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed by the server: {read:?}");
+
+    // Two connections held open (each in the middle of a request body), a third waits.
+    let app = TestApp::with_env(&[("MAX_CONNECTIONS", "2")]).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let hold = || async {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{").await.unwrap();
+        tcp
+    };
+    let (first, second) = (hold().await, hold().await);
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    let waiting = client.get(app.url("/health")).send().await;
+    assert!(waiting.is_err(), "a third connection is not served while two are open");
+    drop((first, second));
+    let mut served = false;
+    for _ in 0..50 {
+        if app.client.get(app.url("/health")).send().await.is_ok_and(|r| r.status() == 200) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "served once the others closed");
 }
