@@ -24,7 +24,7 @@ fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("7 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("9 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 
@@ -48,6 +48,18 @@ fn migrate_then_operator_commands() {
     std::io::Write::write_all(reset.stdin.as_mut().unwrap(), b"a long new password\n").unwrap();
     let out = reset.wait_with_output().unwrap();
     assert!(!out.status.success(), "unknown account");
+
+    // A sign-up invitation prints its token once; a bad address is refused.
+    let invite =
+        teamcontext(dir.path()).args(["user", "invite", "New@Example.com"]).output().unwrap();
+    let text = String::from_utf8_lossy(&invite.stdout);
+    assert!(invite.status.success(), "{}", String::from_utf8_lossy(&invite.stderr));
+    assert!(
+        text.contains("new@example.com") && text.contains("\"invitation_token\": \"tci_"),
+        "{text}"
+    );
+    let bad = teamcontext(dir.path()).args(["user", "invite", "not-an-address"]).output().unwrap();
+    assert!(!bad.status.success());
 }
 
 #[test]

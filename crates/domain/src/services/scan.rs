@@ -149,7 +149,8 @@ impl Services {
             }
             (None, None) => return Err(DomainError::missing("git_url")),
             (Some(url), None) => {
-                git::check_url(url, &settings.allowed_hosts)
+                check_git_url(url, &settings.allowed_hosts)
+                    .await
                     .map_err(|e| scan_error("git_url", e))?;
                 "git"
             }
@@ -325,6 +326,15 @@ impl Services {
     }
 }
 
+/// [`git::check_url`] on the blocking pool: it resolves the host name, which may wait on a slow
+/// DNS server, and must not hold up an async thread meanwhile.
+async fn check_git_url(url: &str, allowed: &[String]) -> Result<git::CheckedUrl, ScanError> {
+    let (url, allowed) = (url.to_string(), allowed.to_vec());
+    tokio::task::spawn_blocking(move || git::check_url(&url, &allowed))
+        .await
+        .unwrap_or_else(|e| Err(ScanError::RefusedUrl(format!("the check stopped: {e}"))))
+}
+
 /// Writes uploaded files, or unpacks an archive, under `root`.
 fn prepare_upload(root: &Path, upload: Upload) -> DomainResult<()> {
     std::fs::create_dir_all(root).map_err(|e| DomainError::internal(format!("workspace: {e}")))?;
@@ -430,7 +440,8 @@ impl Services {
             counts.phase = "cloning";
             ctx.set_progress(json!(counts));
             let url = payload.git_url.clone().unwrap_or_default();
-            let checked = git::check_url(&url, &settings.allowed_hosts)
+            let checked = check_git_url(&url, &settings.allowed_hosts)
+                .await
                 .map_err(|e| JobError::Fatal(e.to_string()))?;
             let dest = workspace.join("clone");
             let (branch, stop) = (payload.branch.clone(), ctx.stop_flag());
