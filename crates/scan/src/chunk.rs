@@ -262,45 +262,45 @@ fn parse(lang: Lang, text: &str) -> Option<Tree> {
     (depth_at_most(&tree, MAX_SYNTAX_DEPTH)).then_some(tree)
 }
 
-/// Whether no node of `tree` lies deeper than `limit`, found with a cursor (no recursion) and
-/// stopping at the first node past it. The depth is counted here: the cursor's own `depth()`
-/// walks its stack, which on a deep tree made this walk quadratic.
-fn depth_at_most(tree: &Tree, limit: usize) -> bool {
+/// Visits every node of `tree` in document order (pre-order) with its depth, using a cursor
+/// rather than recursion, until `visit` breaks; returns whether the walk ran to the end. The
+/// depth is counted here: the cursor's own `depth()` walks its stack, which on a deep tree
+/// made a walk quadratic.
+fn walk(tree: &Tree, mut visit: impl FnMut(Node<'_>, usize) -> ControlFlow<()>) -> bool {
     let mut cursor = tree.walk();
     let mut depth = 0;
     loop {
+        if visit(cursor.node(), depth).is_break() {
+            return false;
+        }
         if cursor.goto_first_child() {
             depth += 1;
-            if depth > limit {
-                return false;
-            }
             continue;
         }
-        if cursor.goto_next_sibling() {
-            continue;
-        }
-        loop {
+        while !cursor.goto_next_sibling() {
             if !cursor.goto_parent() {
                 return true;
             }
             depth -= 1;
-            if cursor.goto_next_sibling() {
-                break;
-            }
         }
     }
 }
 
-/// Every named definition of `tree` with its qualified name, in document order: a pre-order
-/// walk with a cursor, keeping the names of the definitions enclosing the cursor.
+/// Whether no node of `tree` lies deeper than `limit` (the walk stops at the first that does).
+fn depth_at_most(tree: &Tree, limit: usize) -> bool {
+    walk(
+        tree,
+        |_, depth| if depth > limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) },
+    )
+}
+
+/// Every named definition of `tree` with its qualified name, in document order, keeping the
+/// names of the definitions enclosing the walk.
 fn definitions(lang: Lang, text: &str, tree: &Tree) -> Vec<Definition> {
     let mut out = Vec::new();
-    // (depth of the definition's node, its name) for each definition enclosing the cursor.
+    // (depth of the definition's node, its name) for each definition enclosing the walk.
     let mut path: Vec<(usize, String)> = Vec::new();
-    let mut cursor = tree.walk();
-    let mut depth = 0;
-    loop {
-        let node = cursor.node();
+    walk(tree, |node, depth| {
         while path.last().is_some_and(|(d, _)| *d >= depth) {
             path.pop();
         }
@@ -315,23 +315,9 @@ fn definitions(lang: Lang, text: &str, tree: &Tree) -> Vec<Definition> {
                 name: names.join(lang.separator()),
             });
         }
-        if cursor.goto_first_child() {
-            depth += 1;
-            continue;
-        }
-        if cursor.goto_next_sibling() {
-            continue;
-        }
-        loop {
-            if !cursor.goto_parent() {
-                return out;
-            }
-            depth -= 1;
-            if cursor.goto_next_sibling() {
-                break;
-            }
-        }
-    }
+        ControlFlow::Continue(())
+    });
+    out
 }
 
 /// A definition's name: its `name` field, an impl's type (`impl Display for Store` → `Store`),

@@ -210,17 +210,7 @@ async fn mcp(
     session: Option<&str>,
     body: Value,
 ) -> (Value, Option<String>) {
-    let mut req = app
-        .client
-        .post(format!("{}/mcp", app.base))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_string());
-    if let Some(session) = session {
-        req = req.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18");
-    }
-    let resp = req.send().await.unwrap();
+    let resp = app.post_mcp(Some(key), session, &body.to_string()).await;
     let session = resp.headers().get("mcp-session-id").map(|v| v.to_str().unwrap().to_string());
     let text = resp.text().await.unwrap();
     let data = text

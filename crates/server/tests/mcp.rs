@@ -405,31 +405,6 @@ async fn bad_tool_input_comes_back_as_tool_errors_with_rest_codes() {
     app.shutdown().await;
 }
 
-/// A raw Streamable HTTP POST, for what the SDKs would refuse to send.
-fn mcp_request(app: &TestApp, body: &str) -> reqwest::RequestBuilder {
-    app.client
-        .post(format!("{}/mcp", app.base))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_string())
-}
-
-async fn post_mcp(
-    app: &TestApp,
-    key: Option<&str>,
-    session: Option<&str>,
-    body: &str,
-) -> reqwest::Response {
-    let mut req = mcp_request(app, body);
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    if let Some(session) = session {
-        req = req.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18");
-    }
-    req.send().await.unwrap()
-}
-
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#;
 
 #[tokio::test]
@@ -437,38 +412,38 @@ async fn http_endpoint_refuses_missing_revoked_and_foreign_credentials() {
     let app = TestApp::new().await;
     let a = app.register("ann").await;
 
-    let anonymous = post_mcp(&app, None, None, INITIALIZE).await;
+    let anonymous = app.post_mcp(None, None, INITIALIZE).await;
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
     let body: Value = anonymous.json().await.unwrap();
     assert_eq!(body["error"]["code"], "INVALID_CREDENTIALS");
-    let wrong =
-        post_mcp(&app, Some("tc_0000000000000000000000000000000000000000"), None, INITIALIZE);
+    let wrong = app.post_mcp(Some("tc_0000000000000000000000000000000000000000"), None, INITIALIZE);
     assert_eq!(wrong.await.json::<Value>().await.unwrap()["error"]["code"], "INVALID_API_KEY");
 
     // An access token (JWT) is as good as an API key.
-    assert_eq!(post_mcp(&app, Some(&a.access_token), None, INITIALIZE).await.status(), 200);
+    assert_eq!(app.post_mcp(Some(&a.access_token), None, INITIALIZE).await.status(), 200);
 
     // A key revoked mid-session stops working on the next request.
     let created =
         app.post("/users/me/api-keys", Some(&a.access_token), json!({"name": "short-lived"})).await;
     let created = created.assert_status(201).clone();
     let key = created["key"].as_str().unwrap();
-    let init = post_mcp(&app, Some(key), None, INITIALIZE).await;
+    let init = app.post_mcp(Some(key), None, INITIALIZE).await;
     assert_eq!(init.status(), 200);
     let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
     drop(init);
     let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-    assert_eq!(post_mcp(&app, Some(key), Some(&session), initialized).await.status(), 202);
+    assert_eq!(app.post_mcp(Some(key), Some(&session), initialized).await.status(), 202);
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    assert_eq!(post_mcp(&app, Some(key), Some(&session), list).await.status(), 200);
+    assert_eq!(app.post_mcp(Some(key), Some(&session), list).await.status(), 200);
     let key_id = created["id"].as_str().unwrap();
     app.delete(&format!("/users/me/api-keys/{key_id}"), &a.access_token).await.assert_status(204);
-    let after = post_mcp(&app, Some(key), Some(&session), list).await;
+    let after = app.post_mcp(Some(key), Some(&session), list).await;
     assert_eq!(after.status(), 401);
 
     // DNS rebinding: a Host that is not allowed is refused even with a valid key.
-    let rebound = mcp_request(&app, INITIALIZE)
+    let rebound = app
+        .mcp_request(INITIALIZE)
         .header("host", "attacker.example")
         .bearer_auth(&a.api_key)
         .send()
@@ -478,14 +453,14 @@ async fn http_endpoint_refuses_missing_revoked_and_foreign_credentials() {
 
     // Malformed and oversized bodies are refused by the MCP transport in its own terms (rmcp
     // answers malformed JSON with 415 and a JSON-RPC parse error).
-    let malformed = post_mcp(&app, Some(&a.api_key), None, "{not json").await;
+    let malformed = app.post_mcp(Some(&a.api_key), None, "{not json").await;
     assert!(malformed.status().is_client_error(), "{}", malformed.status());
     assert!(!malformed.text().await.unwrap().contains("\"result\""));
     let huge = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"pad":"{}"}}}}"#,
         "x".repeat(11 * 1024 * 1024)
     );
-    assert_eq!(post_mcp(&app, Some(&a.api_key), None, &huge).await.status(), 413);
+    assert_eq!(app.post_mcp(Some(&a.api_key), None, &huge).await.status(), 413);
     app.shutdown().await;
 }
 
@@ -494,7 +469,7 @@ async fn allowed_hosts_come_from_configuration() {
     let app = TestApp::with_env(&[("MCP_ALLOWED_HOSTS", "mcp.example.com")]).await;
     let a = app.register("ann").await;
     let send = |host: &'static str| {
-        mcp_request(&app, INITIALIZE).header("host", host).bearer_auth(&a.api_key).send()
+        app.mcp_request(INITIALIZE).header("host", host).bearer_auth(&a.api_key).send()
     };
     assert_eq!(send("mcp.example.com").await.unwrap().status(), 200);
     assert_eq!(send("127.0.0.1").await.unwrap().status(), 403);
@@ -566,17 +541,17 @@ async fn a_session_answers_only_its_owner_and_ends_with_204() {
     let app = TestApp::new().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
-    let init = post_mcp(&app, Some(&ann.api_key), None, INITIALIZE).await;
+    let init = app.post_mcp(Some(&ann.api_key), None, INITIALIZE).await;
     assert_eq!(init.status(), 200);
     let session = init.headers()["mcp-session-id"].to_str().unwrap().to_string();
     drop(init);
     let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), initialized).await.status(), 202);
+    assert_eq!(app.post_mcp(Some(&ann.api_key), Some(&session), initialized).await.status(), 202);
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
-    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 200);
+    assert_eq!(app.post_mcp(Some(&ann.api_key), Some(&session), list).await.status(), 200);
     // Ann's other credentials may use her session; Bob may not, with any method.
-    assert_eq!(post_mcp(&app, Some(&ann.access_token), Some(&session), list).await.status(), 200);
-    assert_eq!(post_mcp(&app, Some(&bob.api_key), Some(&session), list).await.status(), 404);
+    assert_eq!(app.post_mcp(Some(&ann.access_token), Some(&session), list).await.status(), 200);
+    assert_eq!(app.post_mcp(Some(&bob.api_key), Some(&session), list).await.status(), 404);
     let end = |key: &str| {
         app.client
             .delete(format!("{}/mcp", app.base))
@@ -586,7 +561,7 @@ async fn a_session_answers_only_its_owner_and_ends_with_204() {
             .send()
     };
     assert_eq!(end(&bob.api_key).await.unwrap().status(), 404);
-    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 200);
+    assert_eq!(app.post_mcp(Some(&ann.api_key), Some(&session), list).await.status(), 200);
     assert_eq!(end(&ann.api_key).await.unwrap().status(), 204);
-    assert_eq!(post_mcp(&app, Some(&ann.api_key), Some(&session), list).await.status(), 404);
+    assert_eq!(app.post_mcp(Some(&ann.api_key), Some(&session), list).await.status(), 404);
 }

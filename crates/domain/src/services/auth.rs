@@ -46,24 +46,19 @@ impl Services {
         let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         passwords::validate_password("password", &password)?;
         let name = validate::required_text("name", req.name.as_deref(), 100)?;
-        match self.settings.registration {
-            Registration::Open => {}
-            Registration::Closed => {
-                return Err(DomainError::new(
-                    ErrorCode::InsufficientPermissions,
-                    "registration is closed on this server: ask its administrator for an account",
-                )
-                .with_details(json!({ "registration": "closed" })));
-            }
-            Registration::Invite => {
-                if self.store.user_by_email(&email).await?.is_some() {
-                    return Err(email_taken());
-                }
-                self.use_signup_invitation(&email, req.invitation_token.as_deref()).await?;
-            }
+        if self.settings.registration == Registration::Closed {
+            return Err(DomainError::new(
+                ErrorCode::InsufficientPermissions,
+                "registration is closed on this server: ask its administrator for an account",
+            )
+            .with_details(json!({ "registration": "closed" })));
         }
         if self.store.user_by_email(&email).await?.is_some() {
             return Err(email_taken());
+        }
+        // After the address check, so that a taken address never spends an invitation.
+        if self.settings.registration == Registration::Invite {
+            self.use_signup_invitation(&email, req.invitation_token.as_deref()).await?;
         }
         let now = self.now();
         let user = UserRecord {

@@ -314,3 +314,32 @@ impl TestApp {
         ops
     }
 }
+
+impl TestApp {
+    /// A raw Streamable HTTP POST to `/mcp`, for what the SDKs would refuse to send.
+    pub fn mcp_request(&self, body: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}/mcp", self.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string())
+    }
+
+    /// A JSON-RPC message to `/mcp`, with a credential and a session id if given.
+    pub async fn post_mcp(
+        &self,
+        key: Option<&str>,
+        session: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
+        let mut req = self.mcp_request(body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(session) = session {
+            req =
+                req.header("mcp-session-id", session).header("mcp-protocol-version", "2025-06-18");
+        }
+        req.send().await.unwrap()
+    }
+}
