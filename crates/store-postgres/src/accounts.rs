@@ -264,3 +264,117 @@ pub(crate) async fn revoke_refresh(
     db::execute(&c, sql, &[&at, &id]).await?;
     Ok(())
 }
+
+#[async_trait::async_trait]
+impl tc_store::AccountStore for crate::PgStore {
+    async fn insert_user(&self, user: &tc_store::UserRecord) -> tc_store::StoreResult<()> {
+        insert_user(&self.pool, user).await
+    }
+    async fn user_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::UserRecord>> {
+        user_by_id(&self.pool, id).await
+    }
+    async fn user_by_email(
+        &self,
+        email: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::UserRecord>> {
+        user_by_email(&self.pool, email).await
+    }
+    async fn update_user_password(
+        &self,
+        id: uuid::Uuid,
+        password_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        update_user_password(&self.pool, id, password_hash, at).await
+    }
+    async fn set_user_active(
+        &self,
+        id: uuid::Uuid,
+        active: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        set_user_flag(&self.pool, id, UserFlag::Active, active, at).await
+    }
+    async fn set_user_email_verified(
+        &self,
+        id: uuid::Uuid,
+        verified: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        set_user_flag(&self.pool, id, UserFlag::EmailVerified, verified, at).await
+    }
+    async fn insert_api_key(&self, key: &tc_store::ApiKeyRecord) -> tc_store::StoreResult<()> {
+        insert_api_key(&db::client(&self.pool).await?, key).await
+    }
+    async fn api_key_by_hash(
+        &self,
+        hash: &str,
+    ) -> tc_store::StoreResult<Option<(tc_store::ApiKeyRecord, tc_store::UserRecord)>> {
+        api_key_by_hash(&self.pool, hash).await
+    }
+    async fn api_key_by_id(
+        &self,
+        user_id: uuid::Uuid,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ApiKeyRecord>> {
+        api_key_by_id(&self.pool, user_id, id).await
+    }
+    async fn list_api_keys(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::ApiKeyRecord>> {
+        list_api_keys(&self.pool, user_id).await
+    }
+    async fn revoke_api_key(
+        &self,
+        user_id: uuid::Uuid,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        revoke_api_key(&self.pool, user_id, id, at).await
+    }
+    async fn rotate_api_key(
+        &self,
+        old_id: uuid::Uuid,
+        old_expires_at: chrono::DateTime<chrono::Utc>,
+        new_key: &tc_store::ApiKeyRecord,
+    ) -> tc_store::StoreResult<chrono::DateTime<chrono::Utc>> {
+        rotate_api_key(&self.pool, old_id, old_expires_at, new_key).await
+    }
+    async fn touch_api_keys(
+        &self,
+        uses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> tc_store::StoreResult<()> {
+        touch_api_keys(&self.pool, uses).await
+    }
+    async fn insert_refresh_token(
+        &self,
+        token: &tc_store::RefreshTokenRecord,
+    ) -> tc_store::StoreResult<()> {
+        insert_refresh_token(&self.pool, token).await
+    }
+    async fn consume_refresh_token(
+        &self,
+        hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<tc_store::RefreshOutcome> {
+        consume_refresh_token(&self.pool, hash, now).await
+    }
+    async fn revoke_refresh_family(
+        &self,
+        family_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        revoke_refresh(&self.pool, RefreshScope::Family, family_id, at).await
+    }
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        revoke_refresh(&self.pool, RefreshScope::User, user_id, at).await
+    }
+}

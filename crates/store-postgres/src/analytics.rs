@@ -169,3 +169,20 @@ pub(crate) async fn event_totals(
         })
     })
 }
+
+#[async_trait::async_trait]
+impl tc_store::AnalyticsStore for crate::PgStore {
+    async fn insert_analytics_events(
+        &self,
+        events: &[tc_store::AnalyticsEventRecord],
+    ) -> tc_store::StoreResult<()> {
+        insert_events(&self.pool, events).await
+    }
+    async fn event_totals(
+        &self,
+        scope: &tc_store::EventScope,
+        group: tc_store::EventGroup,
+    ) -> tc_store::StoreResult<Vec<tc_store::EventTotals>> {
+        event_totals(&self.pool, scope, group).await
+    }
+}

@@ -266,3 +266,79 @@ pub(crate) async fn context_insights(
         most_accessed: rows::all(found, rows::context)?,
     })
 }
+
+#[async_trait::async_trait]
+impl tc_store::ContextStore for crate::PgStore {
+    async fn insert_contexts(
+        &self,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> tc_store::StoreResult<()> {
+        crate::search::ensure_indexes(&self.pool, &self.indexed_dims, contexts).await?;
+        let mut client = self.pool.get().await.map_err(crate::pool_err)?;
+        let tx = client.transaction().await.map_err(crate::db_err)?;
+        insert_rows(&tx, contexts).await?;
+        tx.commit().await.map_err(crate::db_err)
+    }
+    async fn context_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ContextRecord>> {
+        context_by_id(&self.pool, id).await
+    }
+    async fn contexts_by_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> tc_store::StoreResult<Vec<tc_store::ContextRecord>> {
+        contexts_by_ids(&self.pool, ids).await
+    }
+    async fn delete_context(&self, id: uuid::Uuid) -> tc_store::StoreResult<u64> {
+        delete_context(&self.pool, id).await
+    }
+    async fn list_contexts(
+        &self,
+        project_id: uuid::Uuid,
+        filter: &tc_store::ContextFilter,
+        page: tc_store::Page,
+    ) -> tc_store::StoreResult<Vec<tc_store::ContextRecord>> {
+        list_contexts(&self.pool, project_id, filter, page).await
+    }
+    async fn record_context_access(
+        &self,
+        accesses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> tc_store::StoreResult<()> {
+        record_access(&self.pool, accesses).await
+    }
+    async fn context_insights(
+        &self,
+        project_ids: &[uuid::Uuid],
+        top: usize,
+    ) -> tc_store::StoreResult<tc_store::ContextInsights> {
+        context_insights(&self.pool, project_ids, top).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tc_store::ScanStore for crate::PgStore {
+    async fn scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::ScannedFile>> {
+        scanned_files(&self.pool, project_id).await
+    }
+    async fn replace_scanned_file(
+        &self,
+        project_id: uuid::Uuid,
+        file: &tc_store::ScannedFile,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> tc_store::StoreResult<u64> {
+        crate::search::ensure_indexes(&self.pool, &self.indexed_dims, contexts).await?;
+        replace_scanned_file(&self.pool, project_id, file, contexts).await
+    }
+    async fn remove_scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+        paths: &[String],
+    ) -> tc_store::StoreResult<u64> {
+        remove_scanned_files(&self.pool, project_id, paths).await
+    }
+}

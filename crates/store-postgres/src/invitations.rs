@@ -150,3 +150,60 @@ pub(crate) async fn use_signup_invitation(
     .await?;
     Ok(changed == 1)
 }
+
+#[async_trait::async_trait]
+impl tc_store::InvitationStore for crate::PgStore {
+    async fn insert_invitation(
+        &self,
+        invitation: &tc_store::InvitationRecord,
+    ) -> tc_store::StoreResult<()> {
+        insert_invitation(&self.pool, invitation).await
+    }
+    async fn invitation_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::InvitationRecord>> {
+        invitation_by_id(&self.pool, id).await
+    }
+    async fn list_project_invitations(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::InvitationRecord>> {
+        list_project_invitations(&self.pool, project_id).await
+    }
+    async fn list_invitations_for(
+        &self,
+        email: &str,
+    ) -> tc_store::StoreResult<Vec<(tc_store::InvitationRecord, tc_store::ProjectRecord)>> {
+        list_invitations_for(&self.pool, email).await
+    }
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        member: &tc_store::MemberRecord,
+    ) -> tc_store::StoreResult<()> {
+        accept_invitation(&self.pool, id, member).await
+    }
+    async fn delete_invitation(&self, id: uuid::Uuid) -> tc_store::StoreResult<()> {
+        delete_invitation(&self.pool, id).await
+    }
+    async fn insert_signup_invitation(
+        &self,
+        invitation: &tc_store::SignupInvitationRecord,
+    ) -> tc_store::StoreResult<()> {
+        insert_signup_invitation(&self.pool, invitation).await
+    }
+    async fn signup_invitation_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::SignupInvitationRecord>> {
+        signup_invitation_by_hash(&self.pool, token_hash).await
+    }
+    async fn use_signup_invitation(
+        &self,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<bool> {
+        use_signup_invitation(&self.pool, id, at).await
+    }
+}

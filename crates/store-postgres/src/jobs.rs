@@ -235,3 +235,78 @@ pub(crate) async fn delete_orphan_job_inputs(
     )
     .await
 }
+
+#[async_trait::async_trait]
+impl tc_store::JobStore for crate::PgStore {
+    async fn insert_job(&self, job: &tc_store::JobRecord) -> tc_store::StoreResult<()> {
+        insert_job(&self.pool, job).await
+    }
+    async fn job_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        job_by_id(&self.pool, id).await
+    }
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        claim_job(&self.pool, kinds, worker, now, lease_until).await
+    }
+    async fn heartbeat_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        progress: &serde_json::Value,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<bool>> {
+        heartbeat_job(&self.pool, id, worker, progress, lease_until).await
+    }
+    async fn finish_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        outcome: &tc_store::JobOutcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<bool> {
+        finish_job(&self.pool, id, worker, outcome, now).await
+    }
+    async fn cancel_job(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        cancel_job(&self.pool, id, now).await
+    }
+    async fn job_counts(&self) -> tc_store::StoreResult<Vec<(tc_store::JobStatus, i64)>> {
+        job_counts(&self.pool).await
+    }
+    async fn put_job_input(
+        &self,
+        job_id: uuid::Uuid,
+        part: i32,
+        data: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        put_job_input(&self.pool, job_id, part, data, now).await
+    }
+    async fn job_input(
+        &self,
+        job_id: uuid::Uuid,
+        part: i32,
+    ) -> tc_store::StoreResult<Option<Vec<u8>>> {
+        job_input(&self.pool, job_id, part).await
+    }
+    async fn delete_job_input(&self, job_id: uuid::Uuid) -> tc_store::StoreResult<()> {
+        delete_job_input(&self.pool, job_id).await
+    }
+    async fn delete_orphan_job_inputs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        delete_orphan_job_inputs(&self.pool, before).await
+    }
+}

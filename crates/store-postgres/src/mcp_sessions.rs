@@ -73,3 +73,38 @@ pub(crate) async fn purge_mcp_sessions(pool: &Pool, before: DateTime<Utc>) -> St
     )
     .await
 }
+
+#[async_trait::async_trait]
+impl tc_store::McpSessionStore for crate::PgStore {
+    async fn claim_mcp_session(
+        &self,
+        id: &str,
+        user_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        claim_mcp_session(&self.pool, id, user_id, at).await
+    }
+    async fn set_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        set_mcp_session_state(&self.pool, id, state, at).await
+    }
+    async fn mcp_session(
+        &self,
+        id: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::McpSessionRecord>> {
+        mcp_session(&self.pool, id).await
+    }
+    async fn delete_mcp_session(&self, id: &str) -> tc_store::StoreResult<()> {
+        delete_mcp_session(&self.pool, id).await
+    }
+    async fn purge_mcp_sessions(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        purge_mcp_sessions(&self.pool, before).await
+    }
+}

@@ -213,3 +213,84 @@ pub(crate) async fn description_vectors(
     .await?;
     rows::all(found, |r| Ok((rows::get(r, "id")?, rows::get(r, "description_vector")?)))
 }
+
+#[async_trait::async_trait]
+impl tc_store::ProjectStore for crate::PgStore {
+    async fn insert_project(&self, project: &tc_store::ProjectRecord) -> tc_store::StoreResult<()> {
+        insert_project(&self.pool, project).await
+    }
+    async fn project_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ProjectRecord>> {
+        project_by_id(&self.pool, id).await
+    }
+    async fn project_with_role(
+        &self,
+        id: uuid::Uuid,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<(tc_store::ProjectRecord, Option<tc_store::Role>)>> {
+        project_with_role(&self.pool, id, user_id).await
+    }
+    async fn list_member_projects(
+        &self,
+        user_id: uuid::Uuid,
+        filter: tc_store::ProjectListFilter,
+        page: tc_store::Page,
+    ) -> tc_store::StoreResult<Vec<(tc_store::ProjectRecord, tc_store::Role)>> {
+        list_member_projects(&self.pool, user_id, filter, page).await
+    }
+    async fn update_project(&self, project: &tc_store::ProjectRecord) -> tc_store::StoreResult<()> {
+        update_project(&self.pool, project).await
+    }
+    async fn set_project_deleted(
+        &self,
+        id: uuid::Uuid,
+        deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        set_project_deleted(&self.pool, id, deleted_at, at).await
+    }
+    async fn purge_deleted_projects(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        purge_deleted_projects(&self.pool, before).await
+    }
+    async fn insert_member(&self, member: &tc_store::MemberRecord) -> tc_store::StoreResult<()> {
+        insert_member(&self.pool, member).await
+    }
+    async fn list_members(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<(tc_store::MemberRecord, tc_store::UserRecord)>> {
+        list_members(&self.pool, project_id).await
+    }
+    async fn delete_member(
+        &self,
+        project_id: uuid::Uuid,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<()> {
+        delete_member(&self.pool, project_id, user_id).await
+    }
+    async fn readable_project_ids(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<uuid::Uuid>> {
+        readable_project_ids(&self.pool, user_id).await
+    }
+    async fn set_project_description_vector(
+        &self,
+        project_id: uuid::Uuid,
+        vector: Option<(&str, &[f32])>,
+    ) -> tc_store::StoreResult<()> {
+        set_description_vector(&self.pool, project_id, vector).await
+    }
+    async fn project_description_vectors(
+        &self,
+        project_ids: &[uuid::Uuid],
+        model: &str,
+    ) -> tc_store::StoreResult<Vec<(uuid::Uuid, Vec<f32>)>> {
+        description_vectors(&self.pool, project_ids, model).await
+    }
+}

@@ -282,6 +282,35 @@ pub(crate) async fn keyword_search(
     })
 }
 
+#[async_trait::async_trait]
+impl tc_store::SearchStore for crate::PgStore {
+    async fn vector_search(
+        &self,
+        query: &[f32],
+        model: &str,
+        project_ids: &[uuid::Uuid],
+        limit: usize,
+    ) -> tc_store::StoreResult<Vec<tc_store::VectorHit>> {
+        vector_search(&self.pool, query, model, project_ids, limit, self.ef_search).await
+    }
+    async fn passage_similarities(
+        &self,
+        query: &[f32],
+        model: &str,
+        context_ids: &[uuid::Uuid],
+    ) -> tc_store::StoreResult<Vec<tc_store::VectorHit>> {
+        passage_similarities(&self.pool, query, model, context_ids).await
+    }
+    async fn keyword_search(
+        &self,
+        query: &str,
+        project_ids: &[uuid::Uuid],
+        limit: usize,
+    ) -> tc_store::StoreResult<Vec<tc_store::KeywordHit>> {
+        keyword_search(&self.pool, query, project_ids, limit).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

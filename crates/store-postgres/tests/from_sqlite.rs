@@ -1,7 +1,7 @@
 //! `import_sqlite` (`teamcontext migrate-data`) at the store level: every passage arrives, and
 //! arrives grouped by project, however the saves interleaved the projects in the SQLite file.
 
-use tc_store::Store;
+use tc_store::prelude::*;
 use tc_store_conformance::{context, passage_for, project, user};
 use tc_store_postgres::PgStore;
 use tc_store_postgres::testing::TestDatabase;

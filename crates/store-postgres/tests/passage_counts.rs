@@ -43,13 +43,16 @@ async fn passage_counts_follow_every_insert_and_delete() {
     for (name, (wrong, n)) in [
         (
             "round trip and cascade",
-            after(tc_store_conformance::contexts_round_trip_filter_and_cascade).await,
+            after(tc_store_conformance::contexts::contexts_round_trip_filter_and_cascade).await,
         ),
-        ("purge", after(tc_store_conformance::purge_removes_contexts_from_search).await),
-        ("soft delete and purge", after(tc_store_conformance::soft_delete_restore_and_purge).await),
+        ("purge", after(tc_store_conformance::search::purge_removes_contexts_from_search).await),
+        (
+            "soft delete and purge",
+            after(tc_store_conformance::projects::soft_delete_restore_and_purge).await,
+        ),
         (
             "filtered search",
-            after(tc_store_conformance::vector_search_is_exact_within_the_filter).await,
+            after(tc_store_conformance::search::vector_search_is_exact_within_the_filter).await,
         ),
     ] {
         assert_eq!(wrong, 0, "{name}: counts differ from the passages");

@@ -4,7 +4,7 @@
 //! says why, the non-verifying ones still encrypt, and `disable` sends plain text, which a
 //! TLS-only server refuses.
 
-use tc_store::Store;
+use tc_store::StoreHealth;
 use tc_store_postgres::PgStore;
 use tc_store_postgres::testing::{TestAuthority, TestDatabase, TlsFrontend};
 

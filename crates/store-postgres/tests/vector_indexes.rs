@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tc_store::Store;
+use tc_store::SearchStore;
 use tc_store_postgres::PgStore;
 use tc_store_postgres::testing::TestDatabase;
 use tokio_postgres::{Client, NoTls};
@@ -36,7 +36,7 @@ async fn a_large_filter_is_searched_through_the_half_precision_graph() {
     // in, before autovacuum analyses it. The search must walk the graph all the same.
     let client = raw(db.url()).await;
     client.batch_execute("ALTER TABLE passages SET (autovacuum_enabled = off)").await.unwrap();
-    tc_store_conformance::vector_search_over_a_large_set_keeps_recall(store.clone()).await;
+    tc_store_conformance::search::vector_search_over_a_large_set_keeps_recall(store.clone()).await;
     // Closing ends the server sessions, which flushes their statistics.
     store.close().await;
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_32"]);
@@ -74,7 +74,7 @@ async fn a_large_filter_is_searched_through_the_half_precision_graph() {
 async fn migrating_replaces_full_precision_graphs() {
     let db = TestDatabase::create().await;
     let store = std::sync::Arc::new(PgStore::connect(db.url()).await.unwrap());
-    tc_store_conformance::vector_search_is_exact_within_the_filter(store.clone()).await;
+    tc_store_conformance::search::vector_search_is_exact_within_the_filter(store.clone()).await;
     store.close().await;
     // Put the database back as V6 left it: a full-precision graph of the old name, and none of
     // what the migrations after V7 made (each later migration adds its undo here).

@@ -287,3 +287,124 @@ pub(crate) fn revoke_refresh(
     c.execute(sql, params![ms(at), id.to_string()]).map_err(db_err)?;
     Ok(())
 }
+
+#[async_trait::async_trait]
+impl tc_store::AccountStore for crate::SqliteStore {
+    async fn insert_user(&self, user: &tc_store::UserRecord) -> tc_store::StoreResult<()> {
+        let user = user.clone();
+        self.write(move |c| insert_user(c, &user)).await
+    }
+    async fn user_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::UserRecord>> {
+        self.read(|c| user_by_id(c, id))
+    }
+    async fn user_by_email(
+        &self,
+        email: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::UserRecord>> {
+        self.read(|c| user_by_email(c, email))
+    }
+    async fn update_user_password(
+        &self,
+        id: uuid::Uuid,
+        password_hash: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        let hash = password_hash.to_string();
+        self.write(move |c| update_user_password(c, id, &hash, at)).await
+    }
+    async fn set_user_active(
+        &self,
+        id: uuid::Uuid,
+        active: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| set_user_flag(c, id, UserFlag::Active, active, at)).await
+    }
+    async fn set_user_email_verified(
+        &self,
+        id: uuid::Uuid,
+        verified: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| set_user_flag(c, id, UserFlag::EmailVerified, verified, at)).await
+    }
+    async fn insert_api_key(&self, key: &tc_store::ApiKeyRecord) -> tc_store::StoreResult<()> {
+        let key = key.clone();
+        self.write(move |c| insert_api_key(c, &key)).await
+    }
+    async fn api_key_by_hash(
+        &self,
+        hash: &str,
+    ) -> tc_store::StoreResult<Option<(tc_store::ApiKeyRecord, tc_store::UserRecord)>> {
+        self.read(|c| api_key_by_hash(c, hash))
+    }
+    async fn api_key_by_id(
+        &self,
+        user_id: uuid::Uuid,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ApiKeyRecord>> {
+        self.read(|c| api_key_by_id(c, user_id, id))
+    }
+    async fn list_api_keys(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::ApiKeyRecord>> {
+        self.read(|c| list_api_keys(c, user_id))
+    }
+    async fn revoke_api_key(
+        &self,
+        user_id: uuid::Uuid,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| revoke_api_key(c, user_id, id, at)).await
+    }
+    async fn rotate_api_key(
+        &self,
+        old_id: uuid::Uuid,
+        old_expires_at: chrono::DateTime<chrono::Utc>,
+        new_key: &tc_store::ApiKeyRecord,
+    ) -> tc_store::StoreResult<chrono::DateTime<chrono::Utc>> {
+        let new_key = new_key.clone();
+        self.write(move |c| rotate_api_key(c, old_id, old_expires_at, &new_key)).await
+    }
+    async fn touch_api_keys(
+        &self,
+        uses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> tc_store::StoreResult<()> {
+        let uses = uses.to_vec();
+        self.write(move |c| touch_api_keys(c, &uses)).await
+    }
+    async fn insert_refresh_token(
+        &self,
+        token: &tc_store::RefreshTokenRecord,
+    ) -> tc_store::StoreResult<()> {
+        let token = token.clone();
+        self.write(move |c| insert_refresh_token(c, &token)).await
+    }
+    async fn consume_refresh_token(
+        &self,
+        hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<tc_store::RefreshOutcome> {
+        let hash = hash.to_string();
+        self.write(move |c| consume_refresh_token(c, &hash, now)).await
+    }
+    async fn revoke_refresh_family(
+        &self,
+        family_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| revoke_refresh(c, RefreshScope::Family, family_id, at)).await
+    }
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| revoke_refresh(c, RefreshScope::User, user_id, at)).await
+    }
+}

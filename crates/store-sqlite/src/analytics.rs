@@ -193,6 +193,25 @@ fn scope_filter(scope: &EventScope, rollup: bool, args: &mut Vec<Value>) -> Stri
     parts.join(" AND ")
 }
 
+#[async_trait::async_trait]
+impl tc_store::AnalyticsStore for crate::SqliteStore {
+    async fn insert_analytics_events(
+        &self,
+        events: &[tc_store::AnalyticsEventRecord],
+    ) -> tc_store::StoreResult<()> {
+        let events = events.to_vec();
+        self.write(move |c| insert_events(c, &events)).await
+    }
+    async fn event_totals(
+        &self,
+        scope: &tc_store::EventScope,
+        group: tc_store::EventGroup,
+    ) -> tc_store::StoreResult<Vec<tc_store::EventTotals>> {
+        let scope = scope.clone();
+        self.read_blocking(move |c| event_totals(c, &scope, group)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite_migration::Migrations;

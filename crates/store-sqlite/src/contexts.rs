@@ -1,18 +1,15 @@
-//! Context, passages, keyword search (FTS5 BM25) and context insights in SQLite.
-
-use std::collections::HashMap;
+//! Contexts and their passages in SQLite: inserts, reads, lists, cascading deletes, access counts and insights.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use tc_store::{
-    ContextFilter, ContextInsights, ContextRecord, KeywordHit, Page, PassageRecord, StoreError,
-    StoreResult, VectorHit,
+    ContextFilter, ContextInsights, ContextRecord, Page, PassageRecord, StoreError, StoreResult,
 };
 use uuid::Uuid;
 
 use crate::convert::{self, ms, opt_ms};
 use crate::db_err;
-use crate::vectors::{self, to_blob};
+use crate::vectors::to_blob;
 
 const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.token_count, \
      c.source, c.file_path, c.parent_id, c.chunk_index, c.metadata, c.created_by, \
@@ -136,50 +133,6 @@ pub(crate) fn contexts_by_ids(c: &Connection, ids: &[Uuid]) -> StoreResult<Vec<C
     convert::collect(stmt.query([ids_json(ids)]).map_err(db_err)?, context)
 }
 
-/// The best passage of each named context, scored exactly against its stored vectors.
-pub(crate) fn passage_similarities(
-    c: &Connection,
-    query: &[f32],
-    model: &str,
-    ids: &[Uuid],
-) -> StoreResult<Vec<VectorHit>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT context_id, start_byte, end_byte, vector FROM passages
-             WHERE model = ?1 AND context_id IN (SELECT value FROM json_each(?2))",
-        )
-        .map_err(db_err)?;
-    let rows = convert::collect(stmt.query((model, ids_json(ids))).map_err(db_err)?, |r| {
-        let id: String = r.get(0).map_err(db_err)?;
-        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad uuid".into()))?;
-        let vector = vectors::from_blob(&r.get::<_, Vec<u8>>(3).map_err(db_err)?);
-        let similarity = if vector.len() == query.len() {
-            vector.iter().zip(query).map(|(a, b)| a * b).sum()
-        } else {
-            f32::NEG_INFINITY
-        };
-        Ok(VectorHit {
-            context_id: id,
-            start: r.get::<_, i64>(1).map_err(db_err)? as usize,
-            end: r.get::<_, i64>(2).map_err(db_err)? as usize,
-            similarity,
-        })
-    })?;
-    let mut best: HashMap<Uuid, VectorHit> = HashMap::new();
-    for hit in rows.into_iter().filter(|h| h.similarity.is_finite()) {
-        match best.get(&hit.context_id) {
-            Some(known) if known.similarity >= hit.similarity => {}
-            _ => {
-                best.insert(hit.context_id, hit);
-            }
-        }
-    }
-    Ok(best.into_values().collect())
-}
-
 /// Deletes a context and its chunks; returns the project and the ids deleted (empty if none).
 pub(crate) fn delete_context(
     c: &mut Connection,
@@ -264,13 +217,6 @@ pub(crate) fn record_access(
     tx.commit().map_err(db_err)
 }
 
-/// Words too common to say anything about relevance; a match on them alone is no match.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "has",
-    "have", "how", "i", "in", "is", "it", "its", "of", "on", "or", "that", "the", "this", "to",
-    "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you",
-];
-
 pub(crate) fn context_insights(
     c: &Connection,
     project_ids: &[Uuid],
@@ -311,66 +257,68 @@ pub(crate) fn context_insights(
     })
 }
 
-/// Turns free text into an FTS5 query that cannot be a syntax error: every word that is not a
-/// stopword becomes a quoted term (the porter tokenizer stems it) and the terms are OR-ed, so
-/// BM25 ranks by how many and how rare. A query of stopwords only searches for them all.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> = text
-        .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    let meaningful: Vec<&String> =
-        words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
-    let chosen: Vec<&String> =
-        if meaningful.is_empty() { words.iter().collect() } else { meaningful };
-    let terms: Vec<String> = chosen.iter().take(64).map(|w| format!("\"{w}\"")).collect();
-    if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
-}
-
-pub(crate) fn keyword_search(
-    c: &Connection,
-    query: &str,
-    project_ids: &[Uuid],
-    limit: usize,
-) -> StoreResult<Vec<KeywordHit>> {
-    let Some(fts) = fts_query(query) else { return Ok(Vec::new()) };
-    if project_ids.is_empty() || limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut stmt = c
-        .prepare_cached(&format!(
-            "SELECT c.id, bm25(contexts_fts) AS score FROM contexts_fts \
-             JOIN contexts c ON c.rowid = contexts_fts.rowid \
-             WHERE contexts_fts MATCH ?1 AND c.project_id IN (SELECT value FROM json_each(?2)) \
-             AND NOT EXISTS (SELECT 1 FROM contexts ch WHERE ch.parent_id = c.id) \
-             ORDER BY score LIMIT {limit}"
-        ))
-        .map_err(db_err)?;
-    convert::collect(stmt.query(params![fts, ids_json(project_ids)]).map_err(db_err)?, |r| {
-        let id: String = r.get(0).map_err(db_err)?;
-        let score: f64 = r.get(1).map_err(db_err)?;
-        Ok(KeywordHit {
-            context_id: Uuid::parse_str(&id)
-                .map_err(|_| StoreError::Database("bad uuid".into()))?,
-            // SQLite's bm25() is negated so that smaller sorts first.
-            score: -score,
+#[async_trait::async_trait]
+impl tc_store::ContextStore for crate::SqliteStore {
+    async fn insert_contexts(
+        &self,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> tc_store::StoreResult<()> {
+        let owned = contexts.to_vec();
+        let store = self.clone();
+        self.write(move |c| {
+            insert_contexts(c, &owned)?;
+            // Indexed only after the commit, so a failed insert leaves no vector behind.
+            for (_, passages) in &owned {
+                store.inner.vectors.insert(passages);
+            }
+            Ok(())
         })
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fts_query;
-
-    #[test]
-    fn fts_queries_are_always_valid() {
-        assert_eq!(
-            fts_query("How do we handle Stripe webhook-retries?").as_deref(),
-            Some("\"handle\" OR \"stripe\" OR \"webhook\" OR \"retries\"")
-        );
-        assert_eq!(fts_query("what is it").as_deref(), Some("\"what\" OR \"is\" OR \"it\""));
-        assert_eq!(fts_query("\" OR NEAR( * ^"), Some("\"near\"".into()));
-        assert_eq!(fts_query("  ?!  "), None);
+        .await
+    }
+    async fn context_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ContextRecord>> {
+        self.read(|c| context_by_id(c, id))
+    }
+    async fn contexts_by_ids(
+        &self,
+        ids: &[uuid::Uuid],
+    ) -> tc_store::StoreResult<Vec<tc_store::ContextRecord>> {
+        self.read(|c| contexts_by_ids(c, ids))
+    }
+    async fn delete_context(&self, id: uuid::Uuid) -> tc_store::StoreResult<u64> {
+        let store = self.clone();
+        self.write(move |c| match delete_context(c, id)? {
+            None => Ok(0),
+            Some((project_id, ids)) => {
+                store.inner.vectors.remove_contexts(project_id, &ids);
+                Ok(ids.len() as u64)
+            }
+        })
+        .await
+    }
+    async fn list_contexts(
+        &self,
+        project_id: uuid::Uuid,
+        filter: &tc_store::ContextFilter,
+        page: tc_store::Page,
+    ) -> tc_store::StoreResult<Vec<tc_store::ContextRecord>> {
+        self.read(|c| list_contexts(c, project_id, filter, page))
+    }
+    async fn record_context_access(
+        &self,
+        accesses: &[(uuid::Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> tc_store::StoreResult<()> {
+        let accesses = accesses.to_vec();
+        self.write(move |c| record_access(c, &accesses)).await
+    }
+    async fn context_insights(
+        &self,
+        project_ids: &[uuid::Uuid],
+        top: usize,
+    ) -> tc_store::StoreResult<tc_store::ContextInsights> {
+        let ids = project_ids.to_vec();
+        self.read_blocking(move |c| context_insights(c, &ids, top)).await
     }
 }

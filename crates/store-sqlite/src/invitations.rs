@@ -159,3 +159,63 @@ pub(crate) fn use_signup_invitation(
         .map_err(db_err)?;
     Ok(changed == 1)
 }
+
+#[async_trait::async_trait]
+impl tc_store::InvitationStore for crate::SqliteStore {
+    async fn insert_invitation(
+        &self,
+        invitation: &tc_store::InvitationRecord,
+    ) -> tc_store::StoreResult<()> {
+        let invitation = invitation.clone();
+        self.write(move |c| insert_invitation(c, &invitation)).await
+    }
+    async fn invitation_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::InvitationRecord>> {
+        self.read(|c| invitation_by_id(c, id))
+    }
+    async fn list_project_invitations(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::InvitationRecord>> {
+        self.read(|c| list_project_invitations(c, project_id))
+    }
+    async fn list_invitations_for(
+        &self,
+        email: &str,
+    ) -> tc_store::StoreResult<Vec<(tc_store::InvitationRecord, tc_store::ProjectRecord)>> {
+        self.read(|c| list_invitations_for(c, email))
+    }
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        member: &tc_store::MemberRecord,
+    ) -> tc_store::StoreResult<()> {
+        let member = member.clone();
+        self.write(move |c| accept_invitation(c, id, &member)).await
+    }
+    async fn delete_invitation(&self, id: uuid::Uuid) -> tc_store::StoreResult<()> {
+        self.write(move |c| delete_invitation(c, id)).await
+    }
+    async fn insert_signup_invitation(
+        &self,
+        invitation: &tc_store::SignupInvitationRecord,
+    ) -> tc_store::StoreResult<()> {
+        let invitation = invitation.clone();
+        self.write(move |c| insert_signup_invitation(c, &invitation)).await
+    }
+    async fn signup_invitation_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::SignupInvitationRecord>> {
+        self.read(|c| signup_invitation_by_hash(c, token_hash))
+    }
+    async fn use_signup_invitation(
+        &self,
+        id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<bool> {
+        self.write(move |c| use_signup_invitation(c, id, at)).await
+    }
+}

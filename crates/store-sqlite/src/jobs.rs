@@ -277,3 +277,88 @@ pub(crate) fn delete_orphan_job_inputs(c: &Connection, before: DateTime<Utc>) ->
         .map_err(db_err)?;
     Ok(removed as u64)
 }
+
+#[async_trait::async_trait]
+impl tc_store::JobStore for crate::SqliteStore {
+    async fn insert_job(&self, job: &tc_store::JobRecord) -> tc_store::StoreResult<()> {
+        let job = job.clone();
+        self.write(move |c| insert_job(c, &job)).await
+    }
+    async fn job_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        self.read(|c| job_by_id(c, id))
+    }
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        worker: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let worker = worker.to_string();
+        self.write(move |c| {
+            let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+            claim_job(c, &kinds, &worker, now, lease_until)
+        })
+        .await
+    }
+    async fn heartbeat_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        progress: &serde_json::Value,
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<bool>> {
+        let (worker, progress) = (worker.to_string(), progress.clone());
+        self.write(move |c| heartbeat_job(c, id, &worker, &progress, lease_until)).await
+    }
+    async fn finish_job(
+        &self,
+        id: uuid::Uuid,
+        worker: &str,
+        outcome: &tc_store::JobOutcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<bool> {
+        let (worker, outcome) = (worker.to_string(), outcome.clone());
+        self.write(move |c| finish_job(c, id, &worker, &outcome, now)).await
+    }
+    async fn cancel_job(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<Option<tc_store::JobRecord>> {
+        self.write(move |c| cancel_job(c, id, now)).await
+    }
+    async fn job_counts(&self) -> tc_store::StoreResult<Vec<(tc_store::JobStatus, i64)>> {
+        self.read(job_counts)
+    }
+    async fn put_job_input(
+        &self,
+        job_id: uuid::Uuid,
+        part: i32,
+        data: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        let data = data.to_vec();
+        self.write(move |c| put_job_input(c, job_id, part, &data, now)).await
+    }
+    async fn job_input(
+        &self,
+        job_id: uuid::Uuid,
+        part: i32,
+    ) -> tc_store::StoreResult<Option<Vec<u8>>> {
+        self.read_blocking(move |c| job_input(c, job_id, part)).await
+    }
+    async fn delete_job_input(&self, job_id: uuid::Uuid) -> tc_store::StoreResult<()> {
+        self.write(move |c| delete_job_input(c, job_id)).await
+    }
+    async fn delete_orphan_job_inputs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        self.write(move |c| delete_orphan_job_inputs(c, before)).await
+    }
+}

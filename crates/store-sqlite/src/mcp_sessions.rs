@@ -67,3 +67,41 @@ pub(crate) fn purge_mcp_sessions(c: &Connection, before: DateTime<Utc>) -> Store
         .map_err(db_err)?;
     Ok(removed as u64)
 }
+
+#[async_trait::async_trait]
+impl tc_store::McpSessionStore for crate::SqliteStore {
+    async fn claim_mcp_session(
+        &self,
+        id: &str,
+        user_id: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |c| claim_mcp_session(c, &id, user_id, at)).await
+    }
+    async fn set_mcp_session_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        let (id, state) = (id.to_string(), state.to_string());
+        self.write(move |c| set_mcp_session_state(c, &id, &state, at)).await
+    }
+    async fn mcp_session(
+        &self,
+        id: &str,
+    ) -> tc_store::StoreResult<Option<tc_store::McpSessionRecord>> {
+        self.read(|c| mcp_session(c, id))
+    }
+    async fn delete_mcp_session(&self, id: &str) -> tc_store::StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |c| delete_mcp_session(c, &id)).await
+    }
+    async fn purge_mcp_sessions(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        self.write(move |c| purge_mcp_sessions(c, before)).await
+    }
+}

@@ -254,3 +254,95 @@ pub(crate) fn purgeable_projects(c: &Connection, before: DateTime<Utc>) -> Store
         Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))
     })
 }
+
+#[async_trait::async_trait]
+impl tc_store::ProjectStore for crate::SqliteStore {
+    async fn insert_project(&self, project: &tc_store::ProjectRecord) -> tc_store::StoreResult<()> {
+        let project = project.clone();
+        self.write(move |c| insert_project(c, &project)).await
+    }
+    async fn project_by_id(
+        &self,
+        id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<tc_store::ProjectRecord>> {
+        self.read(|c| project_by_id(c, id))
+    }
+    async fn project_with_role(
+        &self,
+        id: uuid::Uuid,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Option<(tc_store::ProjectRecord, Option<tc_store::Role>)>> {
+        self.read(|c| project_with_role(c, id, user_id))
+    }
+    async fn list_member_projects(
+        &self,
+        user_id: uuid::Uuid,
+        filter: tc_store::ProjectListFilter,
+        page: tc_store::Page,
+    ) -> tc_store::StoreResult<Vec<(tc_store::ProjectRecord, tc_store::Role)>> {
+        self.read(|c| list_member_projects(c, user_id, filter, page))
+    }
+    async fn update_project(&self, project: &tc_store::ProjectRecord) -> tc_store::StoreResult<()> {
+        let project = project.clone();
+        self.write(move |c| update_project(c, &project)).await
+    }
+    async fn set_project_deleted(
+        &self,
+        id: uuid::Uuid,
+        deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| set_project_deleted(c, id, deleted_at, at)).await
+    }
+    async fn purge_deleted_projects(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> tc_store::StoreResult<u64> {
+        let store = self.clone();
+        self.write(move |c| {
+            let ids = purgeable_projects(c, before)?;
+            let purged = purge_deleted_projects(c, before)?;
+            store.inner.vectors.remove_projects(&ids);
+            Ok(purged)
+        })
+        .await
+    }
+    async fn insert_member(&self, member: &tc_store::MemberRecord) -> tc_store::StoreResult<()> {
+        let member = member.clone();
+        self.write(move |c| insert_member(c, &member)).await
+    }
+    async fn list_members(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<(tc_store::MemberRecord, tc_store::UserRecord)>> {
+        self.read(|c| list_members(c, project_id))
+    }
+    async fn delete_member(
+        &self,
+        project_id: uuid::Uuid,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<()> {
+        self.write(move |c| delete_member(c, project_id, user_id)).await
+    }
+    async fn readable_project_ids(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<uuid::Uuid>> {
+        self.read(|c| readable_project_ids(c, user_id))
+    }
+    async fn set_project_description_vector(
+        &self,
+        project_id: uuid::Uuid,
+        vector: Option<(&str, &[f32])>,
+    ) -> tc_store::StoreResult<()> {
+        let vector = vector.map(|(model, v)| (model.to_string(), v.to_vec()));
+        self.write(move |c| set_description_vector(c, project_id, vector)).await
+    }
+    async fn project_description_vectors(
+        &self,
+        project_ids: &[uuid::Uuid],
+        model: &str,
+    ) -> tc_store::StoreResult<Vec<(uuid::Uuid, Vec<f32>)>> {
+        self.read(|c| description_vectors(c, project_ids, model))
+    }
+}

@@ -78,3 +78,44 @@ pub(crate) fn remove_scanned_files(
     tx.commit().map_err(db_err)?;
     Ok(removed)
 }
+
+#[async_trait::async_trait]
+impl tc_store::ScanStore for crate::SqliteStore {
+    async fn scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+    ) -> tc_store::StoreResult<Vec<tc_store::ScannedFile>> {
+        self.read(|c| scanned_files(c, project_id))
+    }
+    async fn replace_scanned_file(
+        &self,
+        project_id: uuid::Uuid,
+        file: &tc_store::ScannedFile,
+        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
+    ) -> tc_store::StoreResult<u64> {
+        let (file, owned, store) = (file.clone(), contexts.to_vec(), self.clone());
+        self.write(move |c| {
+            let removed = replace_scanned_file(c, project_id, &file, &owned)?;
+            // The index follows the commit, as for every other write.
+            store.inner.vectors.remove_contexts(project_id, &removed);
+            for (_, passages) in &owned {
+                store.inner.vectors.insert(passages);
+            }
+            Ok(removed.len() as u64)
+        })
+        .await
+    }
+    async fn remove_scanned_files(
+        &self,
+        project_id: uuid::Uuid,
+        paths: &[String],
+    ) -> tc_store::StoreResult<u64> {
+        let (paths, store) = (paths.to_vec(), self.clone());
+        self.write(move |c| {
+            let removed = remove_scanned_files(c, project_id, &paths)?;
+            store.inner.vectors.remove_contexts(project_id, &removed);
+            Ok(removed.len() as u64)
+        })
+        .await
+    }
+}

@@ -1,8 +1,9 @@
 //! The in-process vector index is rebuilt from the database when the store is opened again.
 
 use chrono::Utc;
+use tc_store::prelude::*;
 use tc_store::{
-    ContextRecord, PassageRecord, ProjectRecord, ProjectSettings, Store, UserRecord, Visibility,
+    ContextRecord, PassageRecord, ProjectRecord, ProjectSettings, UserRecord, Visibility,
 };
 use tc_store_sqlite::SqliteStore;
 use uuid::Uuid;

@@ -1,6 +1,7 @@
-//! The storage boundary of TeamContext: the [`Store`] trait, the records it reads and writes, and
-//! [`StoreError`]. Every backend (SQLite today, PostgreSQL later) implements this trait and passes
-//! the shared conformance suite in `tc-store-conformance`.
+//! The storage boundary of TeamContext: the [`Store`] bound over one trait per storage area
+//! ([`AccountStore`], [`ProjectStore`], [`ContextStore`], [`JobStore`], …), the records they read
+//! and write, and [`StoreError`]. Every backend (SQLite and PostgreSQL) implements each area next
+//! to its SQL and passes the shared conformance suite in `tc-store-conformance`.
 //!
 //! Nothing here knows about a database driver: backends translate their own errors into
 //! [`StoreError`] (unique violations become [`StoreError::Conflict`] naming the constraint), and
@@ -31,7 +32,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The result of trying to spend a refresh token (see [`Store::consume_refresh_token`]).
+/// The result of trying to spend a refresh token (see [`AccountStore::consume_refresh_token`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// The token was live and is now marked used; the caller may issue a new pair in its family.
@@ -51,18 +52,63 @@ pub struct Page {
     pub limit: u32,
 }
 
-/// Storage operations. Implementations must be safe to share between tasks and replicas: every
-/// method is atomic on its own, and methods documented as conditional (for example
-/// [`Store::consume_refresh_token`]) must decide in a single statement or transaction so that two
-/// concurrent callers cannot both succeed.
+/// Every storage area in one bound: what services hold (`Arc<dyn Store>`). Implemented for any
+/// type that implements every area, so a backend implements the areas and nothing else.
+/// Implementations must be safe to share between tasks and replicas: every method is atomic on
+/// its own, and methods documented as conditional (for example
+/// [`AccountStore::consume_refresh_token`]) must decide in a single statement or transaction so
+/// that two concurrent callers cannot both succeed.
+pub trait Store:
+    StoreHealth
+    + AccountStore
+    + ProjectStore
+    + InvitationStore
+    + McpSessionStore
+    + ContextStore
+    + SearchStore
+    + ScanStore
+    + JobStore
+    + AnalyticsStore
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: StoreHealth
+        + AccountStore
+        + ProjectStore
+        + InvitationStore
+        + McpSessionStore
+        + ContextStore
+        + SearchStore
+        + ScanStore
+        + JobStore
+        + AnalyticsStore
+        + 'static
+{
+}
+
+/// Every area trait, for code that calls a concrete backend (`SqliteStore`, `PgStore`) rather
+/// than `dyn Store` (whose methods need no import): `use tc_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        AccountStore, AnalyticsStore, ContextStore, InvitationStore, JobStore, McpSessionStore,
+        ProjectStore, ScanStore, SearchStore, Store, StoreHealth,
+    };
+}
+
+/// The backend's own state: reachability and connection use.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StoreHealth: Send + Sync {
     /// A cheap round trip used by the health check.
     async fn ping(&self) -> StoreResult<()>;
     /// Connection use right now, without touching the database (read at every metrics scrape).
     fn pool_status(&self) -> PoolStatus;
+}
 
-    // ---- users ----
+/// Users, API keys and refresh tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
     async fn user_by_id(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// Looks the email up case-insensitively.
@@ -117,8 +163,11 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every not-yet-revoked token of the user (password change, deactivation).
     async fn revoke_user_refresh_tokens(&self, user_id: Uuid, at: DateTime<Utc>)
     -> StoreResult<()>;
+}
 
-    // ---- projects ----
+/// Projects, their members, and what a user may read.
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
     /// Inserts the project and its owner's membership in one transaction.
     async fn insert_project(&self, project: &ProjectRecord) -> StoreResult<()>;
     /// The project, deleted or not.
@@ -149,7 +198,6 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     async fn purge_deleted_projects(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
-    // ---- membership ----
     async fn insert_member(&self, member: &MemberRecord) -> StoreResult<()>;
     /// Members with their user records, owner first then by join time.
     async fn list_members(&self, project_id: Uuid) -> StoreResult<Vec<(MemberRecord, UserRecord)>>;
@@ -172,8 +220,11 @@ pub trait Store: Send + Sync + 'static {
         project_ids: &[Uuid],
         model: &str,
     ) -> StoreResult<Vec<(Uuid, Vec<f32>)>>;
+}
 
-    // ---- invitations ----
+/// Invitations into a project, and sign-up invitations into the server.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
     /// Records an invitation; [`StoreError::Conflict`] on `project_invitations.email` when that
     /// email already has one to the project.
     async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()>;
@@ -196,7 +247,6 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::NotFound`] if there is no such invitation.
     async fn delete_invitation(&self, id: Uuid) -> StoreResult<()>;
 
-    // ---- sign-up invitations ----
     async fn insert_signup_invitation(
         &self,
         invitation: &SignupInvitationRecord,
@@ -208,8 +258,11 @@ pub trait Store: Send + Sync + 'static {
     /// Marks the invitation used at `at` if it is not yet; false if it already was (of two
     /// concurrent calls, one gets true).
     async fn use_signup_invitation(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+}
 
-    // ---- MCP sessions ----
+/// MCP sessions: their owner and protocol state, shared by every replica.
+#[async_trait]
+pub trait McpSessionStore: Send + Sync {
     /// Records `user_id` as the session's owner unless one is recorded already, and marks the
     /// session used at `at` (creating it if needed).
     async fn claim_mcp_session(
@@ -230,8 +283,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_mcp_session(&self, id: &str) -> StoreResult<()>;
     /// Removes sessions last used before `before`; returns how many.
     async fn purge_mcp_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
 
-    // ---- context ----
+/// Contexts and their passages: writes, reads, lists, access counts and insights.
+#[async_trait]
+pub trait ContextStore: Send + Sync {
     /// Inserts contexts with their passages, all or nothing.
     async fn insert_contexts(
         &self,
@@ -251,6 +307,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<ContextRecord>>;
     /// Adds one access to each context at the given time (batched by the caller).
     async fn record_context_access(&self, accesses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
+
+    /// Size and access figures over the contexts of `project_ids`, with the `top` most
+    /// accessed contexts.
+    async fn context_insights(
+        &self,
+        project_ids: &[Uuid],
+        top: usize,
+    ) -> StoreResult<ContextInsights>;
+}
+
+/// Retrieval: vector and keyword search over passages and contexts.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
     /// The best passage per context among `project_ids` by cosine similarity to `query`
     /// (vectors made by `model`), best first, at most `limit` contexts. Never outside the
     /// filter, and never fewer results than `limit` while more matching contexts exist; a
@@ -280,7 +349,11 @@ pub trait Store: Send + Sync + 'static {
         project_ids: &[Uuid],
         limit: usize,
     ) -> StoreResult<Vec<KeywordHit>>;
+}
 
+/// The files codebase scans indexed, replaced whole per file.
+#[async_trait]
+pub trait ScanStore: Send + Sync {
     /// The files codebase scans have indexed in a project, with their content hashes.
     async fn scanned_files(&self, project_id: Uuid) -> StoreResult<Vec<ScannedFile>>;
     /// Atomically replaces a scanned file's contexts (those of `project_id` with its
@@ -295,16 +368,11 @@ pub trait Store: Send + Sync + 'static {
     /// Removes scanned files (their contexts and records) that a scan no longer found; returns
     /// how many contexts were removed.
     async fn remove_scanned_files(&self, project_id: Uuid, paths: &[String]) -> StoreResult<u64>;
+}
 
-    /// Size and access figures over the contexts of `project_ids`, with the `top` most
-    /// accessed contexts.
-    async fn context_insights(
-        &self,
-        project_ids: &[Uuid],
-        top: usize,
-    ) -> StoreResult<ContextInsights>;
-
-    // ---- jobs ----
+/// The job queue: claims with leases, progress, outcomes, and job inputs.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     async fn insert_job(&self, job: &JobRecord) -> StoreResult<()>;
     async fn job_by_id(&self, id: Uuid) -> StoreResult<Option<JobRecord>>;
     /// Claims the oldest runnable job of one of `kinds` for `worker` until `lease_until`: a
@@ -358,8 +426,11 @@ pub trait Store: Send + Sync + 'static {
     /// Removes inputs written before `before` whose job does not exist (the job was never
     /// written); returns how many parts were removed.
     async fn delete_orphan_job_inputs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
 
-    // ---- analytics ----
+/// Analytics events and the sums reports are made of.
+#[async_trait]
+pub trait AnalyticsStore: Send + Sync {
     async fn insert_analytics_events(&self, events: &[AnalyticsEventRecord]) -> StoreResult<()>;
     /// Sums over the events in `scope`, one row per `group` key and event type, computed in the
     /// database (reports over millions of events must not load them). Rows come in no

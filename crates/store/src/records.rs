@@ -294,7 +294,7 @@ pub struct EventScope {
     pub until: DateTime<Utc>,
 }
 
-/// What [`Store::event_totals`](crate::Store::event_totals) groups by (besides the event type).
+/// What [`AnalyticsStore::event_totals`](crate::AnalyticsStore::event_totals) groups by (besides the event type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventGroup {
     /// The UTC day of the event.

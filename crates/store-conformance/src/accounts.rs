@@ -1,0 +1,199 @@
+//! Conformance scenarios: Users, API keys and refresh tokens.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use tc_store::*;
+use uuid::Uuid;
+
+use crate::fixtures::*;
+
+/// This area's scenarios, listed beside them; `conformance_suite!` runs every area's list.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! accounts_scenarios {
+    ($make:path) => {
+        $crate::conformance_suite!(@tests $make; accounts;
+            users_are_unique_case_insensitively,
+            user_flags_and_password_update,
+            api_keys_lookup_revoke_and_touch,
+            rotation_shortens_expiry_and_never_lengthens_it,
+            refresh_tokens_are_spent_exactly_once,
+            concurrent_refresh_has_one_winner,
+            refresh_revocation_by_family_and_user,
+        );
+    };
+}
+
+fn key(user_id: Uuid, hash: &str) -> ApiKeyRecord {
+    ApiKeyRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        name: "laptop".into(),
+        prefix: "tc_abcdefgh".into(),
+        hash: hash.to_string(),
+        scopes: vec![Scope::Read, Scope::Write],
+        project_id: None,
+        created_at: t0(),
+        last_used_at: None,
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+fn refresh(user_id: Uuid, family_id: Uuid, hash: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        family_id,
+        hash: hash.to_string(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+pub async fn users_are_unique_case_insensitively<S: Store>(s: Arc<S>) {
+    let ann = new_user(&*s, "Ann@Example.com").await;
+    assert_eq!(s.user_by_email("ann@example.COM").await.unwrap(), Some(ann.clone()));
+    assert_eq!(s.user_by_id(ann.id).await.unwrap(), Some(ann));
+    assert!(s.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
+    assert!(s.user_by_email("nobody@example.com").await.unwrap().is_none());
+    match s.insert_user(&user("ANN@example.com")).await {
+        Err(StoreError::Conflict { constraint }) => assert_eq!(constraint, "users.email"),
+        other => panic!("expected a conflict on users.email, got {other:?}"),
+    }
+}
+
+pub async fn user_flags_and_password_update<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "flags@example.com").await;
+    let later = t0() + Duration::hours(1);
+    s.set_user_active(u.id, false, later).await.unwrap();
+    s.set_user_email_verified(u.id, true, later).await.unwrap();
+    s.update_user_password(u.id, "$argon2id$new", later).await.unwrap();
+    let got = s.user_by_id(u.id).await.unwrap().unwrap();
+    assert!(!got.is_active);
+    assert!(got.email_verified);
+    assert_eq!(got.password_hash, "$argon2id$new");
+    assert_eq!(got.updated_at, later);
+    assert!(matches!(
+        s.set_user_active(Uuid::now_v7(), true, later).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn api_keys_lookup_revoke_and_touch<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "keys@example.com").await;
+    let mut k = key(u.id, "hash-1");
+    k.project_id = Some(Uuid::now_v7());
+    k.scopes = vec![Scope::Read];
+    s.insert_api_key(&k).await.unwrap();
+    let (found, owner) = s.api_key_by_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!(found, k);
+    assert_eq!(owner.id, u.id);
+    assert!(s.api_key_by_hash("hash-2").await.unwrap().is_none());
+    assert!(matches!(
+        s.insert_api_key(&key(u.id, "hash-1")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // last_used_at only moves forward, and unknown ids are ignored.
+    let used = t0() + Duration::minutes(5);
+    s.touch_api_keys(&[(k.id, used), (Uuid::now_v7(), used)]).await.unwrap();
+    s.touch_api_keys(&[(k.id, t0())]).await.unwrap();
+    assert_eq!(s.api_key_by_id(u.id, k.id).await.unwrap().unwrap().last_used_at, Some(used));
+
+    // Another user cannot see or revoke it.
+    let other = new_user(&*s, "other@example.com").await;
+    assert!(s.api_key_by_id(other.id, k.id).await.unwrap().is_none());
+    assert!(matches!(s.revoke_api_key(other.id, k.id, used).await, Err(StoreError::NotFound)));
+
+    s.revoke_api_key(u.id, k.id, used).await.unwrap();
+    let (revoked, _) = s.api_key_by_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(used));
+    assert!(s.list_api_keys(u.id).await.unwrap().is_empty(), "revoked keys are not listed");
+}
+
+pub async fn rotation_shortens_expiry_and_never_lengthens_it<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "rotate@example.com").await;
+    let old = key(u.id, "old");
+    s.insert_api_key(&old).await.unwrap();
+    let grace = t0() + Duration::hours(24);
+    let first = key(u.id, "new-1");
+    assert_eq!(s.rotate_api_key(old.id, grace, &first).await.unwrap(), grace);
+    // Rotating again later must not extend the old key's life.
+    let second = key(u.id, "new-2");
+    assert_eq!(s.rotate_api_key(old.id, grace + Duration::hours(5), &second).await.unwrap(), grace);
+    let listed: Vec<Uuid> = s.list_api_keys(u.id).await.unwrap().iter().map(|k| k.id).collect();
+    assert_eq!(listed, vec![old.id, first.id, second.id], "oldest first");
+    // A rotation of a missing key creates nothing.
+    let orphan = key(u.id, "orphan");
+    assert!(matches!(
+        s.rotate_api_key(Uuid::now_v7(), grace, &orphan).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.api_key_by_hash("orphan").await.unwrap().is_none());
+}
+
+pub async fn refresh_tokens_are_spent_exactly_once<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "refresh@example.com").await;
+    let family = Uuid::now_v7();
+    let t = refresh(u.id, family, "r1");
+    s.insert_refresh_token(&t).await.unwrap();
+    let now = t0() + Duration::minutes(1);
+    match s.consume_refresh_token("r1", now).await.unwrap() {
+        RefreshOutcome::Consumed(r) => assert_eq!(r.used_at, Some(now)),
+        other => panic!("expected consumed, got {other:?}"),
+    }
+    match s.consume_refresh_token("r1", now + Duration::seconds(1)).await.unwrap() {
+        RefreshOutcome::Rejected(r) => assert_eq!(r.used_at, Some(now), "first use is kept"),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert_eq!(s.consume_refresh_token("nope", now).await.unwrap(), RefreshOutcome::Unknown);
+
+    let expired = refresh(u.id, family, "r2");
+    s.insert_refresh_token(&expired).await.unwrap();
+    match s.consume_refresh_token("r2", t0() + Duration::days(8)).await.unwrap() {
+        RefreshOutcome::Rejected(r) => assert!(r.used_at.is_none()),
+        other => panic!("expected an expired token to be rejected, got {other:?}"),
+    }
+}
+
+pub async fn concurrent_refresh_has_one_winner<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "race@example.com").await;
+    s.insert_refresh_token(&refresh(u.id, Uuid::now_v7(), "race")).await.unwrap();
+    let now = t0() + Duration::minutes(1);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move { s.consume_refresh_token("race", now).await }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if let RefreshOutcome::Consumed(_) = t.await.unwrap().unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn refresh_revocation_by_family_and_user<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "family@example.com").await;
+    let (f1, f2) = (Uuid::now_v7(), Uuid::now_v7());
+    for (family, hash) in [(f1, "a"), (f1, "b"), (f2, "c")] {
+        s.insert_refresh_token(&refresh(u.id, family, hash)).await.unwrap();
+    }
+    let now = t0() + Duration::minutes(1);
+    s.revoke_refresh_family(f1, now).await.unwrap();
+    for hash in ["a", "b"] {
+        assert!(
+            matches!(s.consume_refresh_token(hash, now).await.unwrap(), RefreshOutcome::Rejected(r) if r.revoked_at == Some(now))
+        );
+    }
+    s.revoke_user_refresh_tokens(u.id, now).await.unwrap();
+    assert!(matches!(
+        s.consume_refresh_token("c", now).await.unwrap(),
+        RefreshOutcome::Rejected(_)
+    ));
+}
