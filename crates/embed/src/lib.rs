@@ -4,13 +4,17 @@
 //! normalisation; optionally int8) and [`OpenAiEmbedder`] calls any OpenAI-compatible `/embeddings` endpoint
 //! (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).
 //!
+//! [`HashingEmbedder`] is a deterministic stand-in for tests that need vectors but not meaning.
+//!
 //! Every vector a provider returns is unit length, so cosine similarity is a dot product.
 
+mod hashing;
 mod local;
 mod openai;
 
 use std::ops::Range;
 
+pub use hashing::HashingEmbedder;
 pub use local::{LocalEmbedder, Precision, RUNTIME_LIBRARY};
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
 

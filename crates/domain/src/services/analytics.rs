@@ -13,6 +13,7 @@ use tc_store::{EventGroup, EventKey, EventScope, EventTotals, Scope};
 use uuid::Uuid;
 
 use super::Services;
+use super::access::Access;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::views::{
@@ -176,7 +177,7 @@ impl Services {
         }
         let (project_ids, include_projectless) = match project_id {
             Some(id) => {
-                self.project_for(caller, id, false).await?;
+                self.project_for(caller, id, Access::Read).await?;
                 (vec![id], false)
             }
             None => (self.readable_for(caller).await?, caller.project_restriction().is_none()),
@@ -191,15 +192,6 @@ impl Services {
             until: range.until,
         };
         Ok((scope, ReportScope { user_id, project_id }))
-    }
-
-    /// The projects the caller may read now, within an API key's project restriction.
-    pub(crate) async fn readable_for(&self, caller: &Caller) -> DomainResult<Vec<Uuid>> {
-        let mut readable = self.store.readable_project_ids(caller.user_id).await?;
-        if let Some(only) = caller.project_restriction() {
-            readable.retain(|p| *p == only);
-        }
-        Ok(readable)
     }
 
     /// Tokens retrieved instead of pasted, and what they are worth, per day, week or month.
@@ -329,7 +321,7 @@ impl Services {
         let project_id = parse_uuid("project_id", query.project_id.as_deref())?;
         let project_ids = match project_id {
             Some(id) => {
-                self.project_for(caller, id, false).await?;
+                self.project_for(caller, id, Access::Read).await?;
                 vec![id]
             }
             None => self.readable_for(caller).await?,

@@ -6,6 +6,7 @@ use tc_store::{ApiKeyRecord, Scope};
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
+use super::access::Access;
 use super::{Services, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
@@ -74,7 +75,7 @@ impl Services {
         if let Some(project_id) = req.project_id {
             // The caller must be a member: a key for a project you cannot write to is useless,
             // and one for a project you cannot see must not confirm that it exists.
-            let (_, role) = self.project_for(caller, project_id, false).await?;
+            let (_, role) = self.project_for(caller, project_id, Access::Read).await?;
             if role.is_none() {
                 return Err(DomainError::project_not_found());
             }
@@ -176,24 +177,6 @@ impl Services {
         self.require_not_weaker(caller, &key)?;
         self.store.revoke_api_key(caller.user_id, key_id, self.now()).await?;
         self.credentials_changed().await;
-        Ok(())
-    }
-}
-
-impl Services {
-    /// A credential manages (rotates, revokes) only keys no stronger than itself, so that no
-    /// path turns a key into a stronger one: a restricted key only keys of its own project
-    /// (others are not found, as they are not listed), and a key only keys whose every scope
-    /// it has (a write-only key cannot rotate a read+write key into a new read+write key).
-    fn require_not_weaker(&self, caller: &Caller, key: &ApiKeyRecord) -> DomainResult<()> {
-        if let Some(restricted) = caller.project_restriction()
-            && key.project_id != Some(restricted)
-        {
-            return Err(DomainError::not_found("API key"));
-        }
-        for scope in &key.scopes {
-            caller.require_scope(*scope)?;
-        }
         Ok(())
     }
 }

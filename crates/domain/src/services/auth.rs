@@ -8,7 +8,7 @@ use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
 use super::auth_cache::{CacheKey, Cached, Stamp};
-use super::{EmailVerification, Registration, Services, validate};
+use super::{Registration, Services, validate};
 use crate::caller::{Caller, Credential};
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::passwords::{self, DUMMY_HASH};
@@ -328,19 +328,6 @@ impl Services {
                 "shared state unreachable: other replicas may accept a changed credential until their AUTH_CACHE_TTL_MS passes"
             );
         }
-    }
-
-    /// With `EMAIL_VERIFICATION=required`, an unverified caller may do nothing but read its own
-    /// profile; every other service entry point calls this.
-    pub(crate) fn require_verified(&self, caller: &Caller) -> DomainResult<()> {
-        if self.settings.email_verification == EmailVerification::Required && !caller.email_verified
-        {
-            return Err(DomainError::new(
-                ErrorCode::EmailNotVerified,
-                "verify your email address before using this server",
-            ));
-        }
-        Ok(())
     }
 
     /// Changes the caller's password after checking the current one, and signs out every

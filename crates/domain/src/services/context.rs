@@ -15,7 +15,8 @@ use tc_store::{AnalyticsEventRecord, ContextFilter, ContextRecord, PassageRecord
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
-use super::{EmailVerification, Services, validate};
+use super::access::Access;
+use super::{Services, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::pagination::{PageParams, Paged};
@@ -208,18 +209,6 @@ fn context_not_found() -> DomainError {
 }
 
 impl Services {
-    /// With `EMAIL_VERIFICATION=limited`, unverified accounts may save but not retrieve.
-    pub(crate) fn require_may_retrieve(&self, caller: &Caller) -> DomainResult<()> {
-        if self.settings.email_verification == EmailVerification::Limited && !caller.email_verified
-        {
-            return Err(DomainError::new(
-                ErrorCode::EmailNotVerified,
-                "verify your email address to retrieve context",
-            ));
-        }
-        Ok(())
-    }
-
     /// Embeds `texts` with the configured model, for someone waiting on the answer.
     pub(crate) async fn embed(&self, texts: Vec<String>) -> DomainResult<Vec<Vec<f32>>> {
         self.embed_as(texts, false).await
@@ -306,25 +295,22 @@ impl Services {
         caller: &Caller,
         content: &str,
     ) -> DomainResult<(Uuid, &'static str)> {
-        if let Some(project) = caller.project_restriction() {
-            return Ok((project, "api_key"));
+        let projects = self.save_candidates(caller).await?;
+        if caller.project_restriction().is_some() {
+            return Ok((projects[0], "api_key"));
         }
-        let page = tc_store::Page { before: None, limit: 1000 };
-        let projects = self
-            .store
-            .list_member_projects(caller.user_id, tc_store::ProjectListFilter::Live, page)
-            .await?;
         match projects.len() {
             0 => Err(DomainError::new(
                 ErrorCode::MissingRequiredField,
                 "create a project first: there is no project to save this context in",
             )
             .with_details(json!({ "field": "project_id" }))),
-            1 => Ok((projects[0].0.id, "only_project")),
+            1 => Ok((projects[0], "only_project")),
             _ => {
-                let ids: Vec<Uuid> = projects.iter().map(|(p, _)| p.id).collect();
-                let described =
-                    self.store.project_description_vectors(&ids, self.embedder.model_id()).await?;
+                let described = self
+                    .store
+                    .project_description_vectors(&projects, self.embedder.model_id())
+                    .await?;
                 if described.is_empty() {
                     return Err(DomainError::missing("project_id").with_details(json!({
                         "field": "project_id",
@@ -377,7 +363,7 @@ impl Services {
             Some(id) => (id, "explicit"),
             None => self.infer_project(caller, &content).await?,
         };
-        let (project, _) = self.project_for(caller, project_id, true).await?;
+        let (project, _) = self.project_for(caller, project_id, Access::Write).await?;
 
         let token_count = count_tokens(&content);
         let limits = self.pricing.limits;
@@ -468,7 +454,7 @@ impl Services {
         self.require_verified(caller)?;
         self.require_may_retrieve(caller)?;
         let context = self.store.context_by_id(id).await?.ok_or_else(context_not_found)?;
-        self.project_for(caller, context.project_id, false)
+        self.project_for(caller, context.project_id, Access::Read)
             .await
             .map_err(|_| context_not_found())?;
         self.pending.accessed([id], self.now());
@@ -482,7 +468,7 @@ impl Services {
         caller.require_scope(Scope::Write)?;
         let context = self.store.context_by_id(id).await?.ok_or_else(context_not_found)?;
         let (_, role) = self
-            .project_for(caller, context.project_id, false)
+            .project_for(caller, context.project_id, Access::Read)
             .await
             .map_err(|_| context_not_found())?;
         if !matches!(role, Some(Role::Owner | Role::Contributor)) {
@@ -504,7 +490,7 @@ impl Services {
     ) -> DomainResult<Paged<ContextView>> {
         caller.require_scope(Scope::Read)?;
         self.require_may_retrieve(caller)?;
-        self.project_for(caller, project_id, false).await?;
+        self.project_for(caller, project_id, Access::Read).await?;
         let page = params.to_page()?;
         let rows = self.store.list_contexts(project_id, &filter, page).await?;
         Ok(Paged::from_rows(rows, page, |c| c.id, context_view))

@@ -18,7 +18,7 @@ use tc_store::{
 use tracing::{info, instrument};
 use uuid::Uuid;
 
-use super::{EmailVerification, Services, mask_email, validate};
+use super::{Services, mask_email, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::secrets;
@@ -153,13 +153,7 @@ impl Services {
         invitation_id: Uuid,
     ) -> DomainResult<ProjectView> {
         let invitation = self.my_invitation(caller, invitation_id).await?;
-        // While addresses are verified, only the verified holder of the address may accept.
-        if self.settings.email_verification != EmailVerification::Off && !caller.email_verified {
-            return Err(DomainError::new(
-                ErrorCode::EmailNotVerified,
-                "verify your email address to accept invitations",
-            ));
-        }
+        self.require_may_accept_invitation(caller)?;
         let (project, _) = self
             .store
             .project_with_role(invitation.project_id, caller.user_id)

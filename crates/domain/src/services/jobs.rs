@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::Services;
+use super::access::Access;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::views::JobView;
@@ -288,7 +289,7 @@ impl Services {
         job_id: Uuid,
     ) -> DomainResult<JobView> {
         caller.require_scope(Scope::Read)?;
-        self.project_for(caller, project_id, false).await?;
+        self.project_for(caller, project_id, Access::Read).await?;
         match self.store.job_by_id(job_id).await? {
             Some(job) if job.project_id == Some(project_id) => Ok(job_view(job)),
             _ => Err(job_not_found()),
@@ -303,8 +304,8 @@ impl Services {
         let job = self.store.job_by_id(job_id).await?.ok_or_else(job_not_found)?;
         let Some(project_id) = job.project_id else { return Err(job_not_found()) };
         // Someone who cannot see the project learns nothing about its jobs.
-        self.project_for(caller, project_id, false).await.map_err(|_| job_not_found())?;
-        self.project_for(caller, project_id, true).await?;
+        self.project_for(caller, project_id, Access::Read).await.map_err(|_| job_not_found())?;
+        self.project_for(caller, project_id, Access::Write).await?;
         let job = self.store.cancel_job(job_id, self.now()).await?.ok_or_else(job_not_found)?;
         if job.status == JobStatus::Cancelled
             && let Some(handler) = self.handler(&job.kind)

@@ -3,6 +3,7 @@
 //! dashboard reach data. Each method takes the [`Caller`](crate::Caller) it acts for and
 //! enforces scopes, membership and project restrictions itself.
 
+mod access;
 mod analytics;
 mod api_keys;
 mod auth;
@@ -32,6 +33,7 @@ pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client}
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
+pub use search::{ASSISTANT_DEFAULT_LIMIT, ASSISTANT_SIMILARITY_THRESHOLD};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;

@@ -15,6 +15,7 @@ use tc_store::{
 use tracing::{info, instrument};
 use uuid::Uuid;
 
+use super::access::Access;
 use super::{Services, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
@@ -51,71 +52,7 @@ fn apply_settings(
     Ok(())
 }
 
-fn access_denied(message: &str) -> DomainError {
-    DomainError::new(ErrorCode::ProjectAccessDenied, message)
-}
-
 impl Services {
-    /// The live project `id` as `caller` may see it, with the caller's role. Fails with 404 if
-    /// the project is missing, deleted, outside an API key's restriction, or private to others;
-    /// with 403 if `write` is asked and the caller is not a member.
-    pub(crate) async fn project_for(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        write: bool,
-    ) -> DomainResult<(ProjectRecord, Option<Role>)> {
-        let (project, role) = self.visible_project(caller, id).await?;
-        if project.deleted_at.is_some() {
-            return Err(DomainError::project_not_found());
-        }
-        if write && role.is_none() {
-            return Err(access_denied("only members of this project may change it"));
-        }
-        Ok((project, role))
-    }
-
-    /// Like [`Self::project_for`] but for owner-only operations; deleted projects are included
-    /// when `include_deleted`.
-    pub(crate) async fn owned_project(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-        include_deleted: bool,
-    ) -> DomainResult<ProjectRecord> {
-        let (project, role) = self.visible_project(caller, id).await?;
-        if project.deleted_at.is_some() && !include_deleted {
-            return Err(DomainError::project_not_found());
-        }
-        if project.deleted_at.is_some() && role != Some(Role::Owner) {
-            return Err(DomainError::project_not_found());
-        }
-        if role != Some(Role::Owner) {
-            return Err(access_denied("only the project owner may do this"));
-        }
-        Ok(project)
-    }
-
-    async fn visible_project(
-        &self,
-        caller: &Caller,
-        id: Uuid,
-    ) -> DomainResult<(ProjectRecord, Option<Role>)> {
-        self.require_verified(caller)?;
-        if caller.project_restriction().is_some_and(|p| p != id) {
-            return Err(DomainError::project_not_found());
-        }
-        let (project, role) = self
-            .store
-            .project_with_role(id, caller.user_id)
-            .await?
-            .ok_or_else(DomainError::project_not_found)?;
-        if role.is_none() && project.visibility != Visibility::Team {
-            return Err(DomainError::project_not_found());
-        }
-        Ok((project, role))
-    }
-
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn create_project(
         &self,
@@ -182,7 +119,7 @@ impl Services {
 
     pub async fn get_project(&self, caller: &Caller, id: Uuid) -> DomainResult<ProjectView> {
         caller.require_scope(Scope::Read)?;
-        let (project, role) = self.project_for(caller, id, false).await?;
+        let (project, role) = self.project_for(caller, id, Access::Read).await?;
         Ok(ProjectView::new(project, role))
     }
 
@@ -262,7 +199,7 @@ impl Services {
         id: Uuid,
     ) -> DomainResult<Vec<MemberView>> {
         caller.require_scope(Scope::Read)?;
-        self.project_for(caller, id, false).await?;
+        self.project_for(caller, id, Access::Read).await?;
         let members = self.store.list_members(id).await?;
         Ok(members.into_iter().map(|(m, u)| MemberView::new(m, u)).collect())
     }
@@ -277,11 +214,8 @@ impl Services {
         user_id: Uuid,
     ) -> DomainResult<()> {
         caller.require_scope(Scope::Write)?;
-        let (project, role) = self.project_for(caller, id, true).await?;
-        let leaving = user_id == caller.user_id;
-        if role != Some(Role::Owner) && !leaving {
-            return Err(access_denied("only the project owner may remove contributors"));
-        }
+        let (project, role) = self.project_for(caller, id, Access::Write).await?;
+        self.require_may_remove_member(caller, role, user_id)?;
         if user_id == project.owner_id {
             return Err(DomainError::validation(
                 "user_id",

@@ -29,6 +29,7 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::Services;
+use super::access::Access;
 use super::jobs::{JobContext, JobError, JobHandler};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
@@ -105,7 +106,7 @@ impl Services {
     pub async fn authorize_scan(&self, caller: &Caller, project_id: Uuid) -> DomainResult<()> {
         caller.require_scope(Scope::Write)?;
         self.require_verified(caller)?;
-        self.project_for(caller, project_id, true).await?;
+        self.project_for(caller, project_id, Access::Write).await?;
         Ok(())
     }
 

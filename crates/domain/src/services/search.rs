@@ -30,6 +30,16 @@ use crate::views::{PassageView, RelevantProject, SearchRequest, SearchResponse, 
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 100;
 const DEFAULT_THRESHOLD: f32 = 0.7;
+
+/// The similarity floor for searches an assistant makes on the user's behalf (MCP
+/// `get_relevant_context`). all-MiniLM-L6-v2 puts clearly related passages at cosine 0.3–0.6,
+/// so the REST default of 0.7 would hide most of what an assistant should see; keyword matches
+/// are kept below the floor anyway (hybrid search).
+pub const ASSISTANT_SIMILARITY_THRESHOLD: f32 = 0.3;
+
+/// Results an assistant's search returns unless it asks for another number: few, since each one
+/// lands in its context window.
+pub const ASSISTANT_DEFAULT_LIMIT: u32 = 5;
 const MAX_QUERY_CHARS: usize = 10_000;
 const RRF_K: f32 = 60.0;
 const RRF_DEPTH: usize = 100;

@@ -26,14 +26,6 @@ use uuid::Uuid;
 
 use crate::state::AppState;
 
-/// The similarity floor for `get_relevant_context`. all-MiniLM-L6-v2 puts clearly related
-/// passages at cosine 0.3–0.6, so REST's default of 0.7 would hide most of what an assistant
-/// should see; keyword matches are kept below the floor anyway (hybrid search).
-pub const MCP_SIMILARITY_THRESHOLD: f32 = 0.3;
-
-/// Results `get_relevant_context` returns unless asked for another number.
-pub const MCP_DEFAULT_LIMIT: u32 = 5;
-
 /// One MCP session's handler; rmcp makes one per session from the shared [`AppState`].
 #[derive(Clone)]
 pub struct TeamContextMcp {
@@ -160,8 +152,8 @@ impl TeamContextMcp {
         let request = SearchRequest {
             query: input.query,
             project_ids,
-            limit: Some(input.limit.unwrap_or(MCP_DEFAULT_LIMIT)),
-            similarity_threshold: Some(MCP_SIMILARITY_THRESHOLD),
+            limit: Some(input.limit.unwrap_or(tc_domain::services::ASSISTANT_DEFAULT_LIMIT)),
+            similarity_threshold: Some(tc_domain::services::ASSISTANT_SIMILARITY_THRESHOLD),
             mode: Some(mode.into()),
             retrieved_by: Some(client_source(&ctx)),
         };

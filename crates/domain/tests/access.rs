@@ -1,0 +1,329 @@
+//! Every authorisation rule of `services/access.rs`, exercised through the public service
+//! methods the front doors call, on a real SQLite file with the hashing embedder: no model, no
+//! socket, a few milliseconds a test. The HTTP and MCP suites prove the same rules reach the
+//! wire; these prove the rules themselves, one by one.
+
+use std::sync::Arc;
+
+use tc_domain::services::{Pricing, default_prices};
+use tc_domain::views::{
+    AddContributorRequest, CreateApiKeyRequest, CreateProjectRequest, RotateApiKeyRequest,
+    SaveContextRequest, SearchRequest, UpdateProjectRequest,
+};
+use tc_domain::{
+    AuthSettings, Caller, Credential, DomainError, EmailVerification, ErrorCode, Services,
+    SystemClock,
+};
+use tc_embed::HashingEmbedder;
+use tc_store::prelude::*;
+use tc_store::{Scope, UserRecord};
+use tc_store_sqlite::SqliteStore;
+use uuid::Uuid;
+
+struct World {
+    services: Services,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(email_verification: EmailVerification) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("tc.db")).await.unwrap();
+    let settings = AuthSettings { email_verification, ..AuthSettings::default() };
+    let pricing = Pricing {
+        model: "claude-3-sonnet".into(),
+        price_per_mtok: 3.0,
+        prices: default_prices(),
+        limits: Default::default(),
+    };
+    let services = Services::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        Arc::new(HashingEmbedder),
+        b"a test secret of at least thirty-two bytes",
+        settings,
+        pricing,
+    );
+    World { services, store, _dir: dir }
+}
+
+impl World {
+    async fn user(&self, email: &str, verified: bool) -> UserRecord {
+        let mut user = tc_store_conformance::user(email);
+        user.email_verified = verified;
+        self.store.insert_user(&user).await.unwrap();
+        user
+    }
+
+    async fn project(&self, owner: &Caller, name: &str, visibility: &str) -> Uuid {
+        let req = CreateProjectRequest {
+            name: Some(name.into()),
+            description: Some(format!("{name}: notes about {name}")),
+            visibility: Some(visibility.into()),
+            settings: None,
+        };
+        self.services.create_project(owner, req).await.unwrap().id
+    }
+
+    /// `owner` invites `who` to `project` and `who` accepts.
+    async fn join(&self, owner: &Caller, project: Uuid, who: &UserRecord) {
+        let invitation = self.invite(owner, project, who).await;
+        self.services.accept_invitation(&session(who), invitation).await.unwrap();
+    }
+
+    async fn invite(&self, owner: &Caller, project: Uuid, who: &UserRecord) -> Uuid {
+        let req = AddContributorRequest { email: Some(who.email.clone()), user_id: None };
+        self.services.add_contributor(owner, project, req).await.unwrap().id
+    }
+
+    async fn save(
+        &self,
+        caller: &Caller,
+        project: Option<Uuid>,
+        text: &str,
+    ) -> Result<Uuid, DomainError> {
+        let req =
+            SaveContextRequest { content: Some(text.into()), project_id: project, metadata: None };
+        self.services.save_context(caller, req, None).await.map(|r| r.project_id)
+    }
+
+    async fn key(&self, owner: &Caller, scopes: &[&str], project: Option<Uuid>) -> (Uuid, Caller) {
+        let req = CreateApiKeyRequest {
+            name: Some("test".into()),
+            scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
+            project_id: project,
+        };
+        let key = self.services.create_api_key(owner, req).await.unwrap();
+        let scopes = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
+        let caller = Caller {
+            user_id: owner.user_id,
+            email_verified: owner.email_verified,
+            credential: Credential::ApiKey { key_id: key.id, scopes, project_id: project },
+        };
+        (key.id, caller)
+    }
+}
+
+/// A login session of `user`: the full rights of the account.
+fn session(user: &UserRecord) -> Caller {
+    Caller {
+        user_id: user.id,
+        email_verified: user.email_verified,
+        credential: Credential::AccessToken,
+    }
+}
+
+#[track_caller]
+fn fails_with<T: std::fmt::Debug>(result: Result<T, DomainError>, code: ErrorCode) {
+    match result {
+        Ok(value) => panic!("expected {code:?}, got {value:?}"),
+        Err(e) => assert_eq!(e.code, code, "{}", e.message),
+    }
+}
+
+fn update(name: &str) -> UpdateProjectRequest {
+    UpdateProjectRequest {
+        name: Some(name.into()),
+        description: None,
+        visibility: None,
+        settings: None,
+    }
+}
+
+#[tokio::test]
+async fn reading_a_project_takes_membership_or_a_team_project() {
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let bob = w.user("bob@example.com", true).await;
+    let eve = session(&w.user("eve@example.com", true).await);
+    let private = w.project(&ann, "private", "private").await;
+    let team = w.project(&ann, "team", "team").await;
+    w.join(&ann, private, &bob).await;
+
+    w.services.get_project(&ann, private).await.unwrap();
+    w.services.get_project(&session(&bob), private).await.unwrap();
+    w.services.get_project(&eve, team).await.unwrap();
+    // A private project of others is not found, never forbidden: ids cannot be probed.
+    fails_with(w.services.get_project(&eve, private).await, ErrorCode::ProjectNotFound);
+    fails_with(w.services.get_project(&eve, Uuid::now_v7()).await, ErrorCode::ProjectNotFound);
+}
+
+#[tokio::test]
+async fn writing_takes_membership_and_owner_operations_take_the_owner() {
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let bob = w.user("bob@example.com", true).await;
+    let eve = session(&w.user("eve@example.com", true).await);
+    let team = w.project(&ann, "team", "team").await;
+    w.join(&ann, team, &bob).await;
+    let bob = session(&bob);
+
+    // Readable is not writable.
+    fails_with(w.save(&eve, Some(team), "eve was here").await, ErrorCode::ProjectAccessDenied);
+    assert_eq!(w.save(&bob, Some(team), "bob's decision").await.unwrap(), team);
+    // A contributor writes context but does not run the project.
+    fails_with(
+        w.services.update_project(&bob, team, update("mine")).await,
+        ErrorCode::ProjectAccessDenied,
+    );
+    fails_with(w.services.delete_project(&bob, team).await, ErrorCode::ProjectAccessDenied);
+    w.services.update_project(&ann, team, update("renamed")).await.unwrap();
+
+    // A deleted project is gone for everyone but its owner, who alone may restore it.
+    w.services.delete_project(&ann, team).await.unwrap();
+    fails_with(w.services.get_project(&bob, team).await, ErrorCode::ProjectNotFound);
+    fails_with(w.services.get_project(&ann, team).await, ErrorCode::ProjectNotFound);
+    fails_with(w.services.restore_project(&bob, team).await, ErrorCode::ProjectNotFound);
+    w.services.restore_project(&ann, team).await.unwrap();
+    w.services.get_project(&bob, team).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_contributor_may_leave_but_not_remove_others() {
+    let w = world(EmailVerification::Off).await;
+    let ann_user = w.user("ann@example.com", true).await;
+    let ann = session(&ann_user);
+    let bob = w.user("bob@example.com", true).await;
+    let cid = w.user("cid@example.com", true).await;
+    let project = w.project(&ann, "shared", "private").await;
+    w.join(&ann, project, &bob).await;
+    w.join(&ann, project, &cid).await;
+
+    fails_with(
+        w.services.remove_contributor(&session(&bob), project, cid.id).await,
+        ErrorCode::ProjectAccessDenied,
+    );
+    w.services.remove_contributor(&session(&bob), project, bob.id).await.unwrap();
+    fails_with(w.services.get_project(&session(&bob), project).await, ErrorCode::ProjectNotFound);
+    w.services.remove_contributor(&ann, project, cid.id).await.unwrap();
+    fails_with(
+        w.services.remove_contributor(&ann, project, ann_user.id).await,
+        ErrorCode::ValidationFailed,
+    );
+}
+
+#[tokio::test]
+async fn a_pending_invitation_grants_nothing_and_save_inference_stays_home() {
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let eve_user = w.user("eve@example.com", true).await;
+    let eve = session(&eve_user);
+    let trap = w.project(&ann, "trap", "private").await;
+    w.project(&ann, "team", "team").await;
+    let home = w.project(&eve, "home", "private").await;
+    let invitation = w.invite(&ann, trap, &eve_user).await;
+
+    fails_with(w.services.get_project(&eve, trap).await, ErrorCode::ProjectNotFound);
+    // Neither the pending invitation nor someone else's team project is a place for eve's
+    // notes: her only project of her own is chosen.
+    assert_eq!(w.save(&eve, None, "my private notes about trap").await.unwrap(), home);
+    // Another account cannot answer an invitation that is not addressed to it.
+    let mal = session(&w.user("mal@example.com", true).await);
+    fails_with(w.services.accept_invitation(&mal, invitation).await, ErrorCode::ResourceNotFound);
+    w.services.decline_invitation(&eve, invitation).await.unwrap();
+    fails_with(w.services.get_project(&eve, trap).await, ErrorCode::ProjectNotFound);
+}
+
+#[tokio::test]
+async fn a_restricted_key_sees_its_project_alone() {
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let alpha = w.project(&ann, "alpha", "private").await;
+    let beta = w.project(&ann, "beta", "private").await;
+    w.save(&ann, Some(alpha), "stripe webhook retries in alpha").await.unwrap();
+    w.save(&ann, Some(beta), "stripe webhook retries in beta").await.unwrap();
+    let (_, key) = w.key(&ann, &["read", "write"], Some(alpha)).await;
+
+    fails_with(w.services.get_project(&key, beta).await, ErrorCode::ProjectNotFound);
+    fails_with(w.save(&key, Some(beta), "into beta").await, ErrorCode::ProjectNotFound);
+    assert_eq!(w.save(&key, None, "where does this go").await.unwrap(), alpha);
+    let req = SearchRequest {
+        query: Some("stripe webhook retries".into()),
+        similarity_threshold: Some(0.0),
+        ..SearchRequest::default()
+    };
+    let found = w.services.search(&key, req.clone()).await.unwrap().results;
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|r| r.project_id == alpha), "{found:?}");
+    let everything = w.services.search(&ann, req).await.unwrap().results;
+    assert!(everything.iter().any(|r| r.project_id == beta));
+    fails_with(
+        w.services
+            .create_project(
+                &key,
+                CreateProjectRequest {
+                    name: Some("more".into()),
+                    description: None,
+                    visibility: None,
+                    settings: None,
+                },
+            )
+            .await,
+        ErrorCode::InsufficientPermissions,
+    );
+}
+
+#[tokio::test]
+async fn a_key_never_manages_a_stronger_key() {
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let alpha = w.project(&ann, "alpha", "private").await;
+    let (strong, _) = w.key(&ann, &["read", "write"], None).await;
+    let (_, write_only) = w.key(&ann, &["write"], None).await;
+    let (_, restricted) = w.key(&ann, &["read", "write"], Some(alpha)).await;
+    let (_, read_only) = w.key(&ann, &["read"], None).await;
+
+    let rotate = |key_id| RotateApiKeyRequest { key_id: Some(key_id) };
+    fails_with(
+        w.services.rotate_api_key(&write_only, rotate(strong)).await,
+        ErrorCode::InsufficientPermissions,
+    );
+    fails_with(
+        w.services.rotate_api_key(&restricted, rotate(strong)).await,
+        ErrorCode::ResourceNotFound,
+    );
+    fails_with(w.services.revoke_api_key(&restricted, strong).await, ErrorCode::ResourceNotFound);
+    fails_with(
+        w.save(&read_only, Some(alpha), "read keys do not write").await,
+        ErrorCode::InsufficientPermissions,
+    );
+    w.services.rotate_api_key(&ann, rotate(strong)).await.unwrap();
+}
+
+#[tokio::test]
+async fn required_verification_stops_an_unverified_account() {
+    let w = world(EmailVerification::Required).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let bob = session(&w.user("bob@example.com", false).await);
+    let project = w.project(&ann, "alpha", "team").await;
+
+    fails_with(w.services.get_project(&bob, project).await, ErrorCode::EmailNotVerified);
+    fails_with(w.save(&bob, None, "a note").await, ErrorCode::EmailNotVerified);
+    let req = CreateProjectRequest {
+        name: Some("b".into()),
+        description: None,
+        visibility: None,
+        settings: None,
+    };
+    fails_with(w.services.create_project(&bob, req).await, ErrorCode::EmailNotVerified);
+    w.services.get_project(&ann, project).await.unwrap();
+}
+
+#[tokio::test]
+async fn limited_verification_saves_but_does_not_retrieve_or_accept() {
+    let w = world(EmailVerification::Limited).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let bob_user = w.user("bob@example.com", false).await;
+    let bob = session(&bob_user);
+    let own = w.project(&bob, "own", "private").await;
+    let shared = w.project(&ann, "shared", "private").await;
+    let invitation = w.invite(&ann, shared, &bob_user).await;
+
+    assert_eq!(w.save(&bob, None, "saved while unverified").await.unwrap(), own);
+    let req = SearchRequest { query: Some("saved".into()), ..SearchRequest::default() };
+    fails_with(w.services.search(&bob, req).await, ErrorCode::EmailNotVerified);
+    // Anyone could register someone else's address: only its verified holder may accept.
+    fails_with(w.services.accept_invitation(&bob, invitation).await, ErrorCode::EmailNotVerified);
+    let verified = Caller { email_verified: true, ..bob.clone() };
+    w.services.accept_invitation(&verified, invitation).await.unwrap();
+}
