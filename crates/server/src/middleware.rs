@@ -1,5 +1,6 @@
 //! Per-request plumbing: the request id (echoed when the client sent a sane one, generated
-//! otherwise, on every response as `X-Request-Id` and inside error bodies), the one access-log
+//! otherwise, on every response as `X-Request-Id`, inside error bodies and in a `request` span
+//! around everything logged while handling it), the one access-log
 //! line per request, the conversion of stray error responses into our envelope, and the
 //! per-IP rate limit.
 
@@ -11,7 +12,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 use uuid::Uuid;
 
 use crate::client_ip::{ClientIp, client_ip};
@@ -61,7 +62,10 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     // MCP's transport errors (JSON-RPC error bodies, session-not-found) are part of that
     // protocol and are read by MCP clients, so they pass through unchanged.
     let is_mcp = req.uri().path() == "/mcp" || req.uri().path().starts_with("/mcp/");
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    // Every line logged while the request is handled (services, store, jobs it submits) sits
+    // in this span, so it carries the request id as the access-log line does.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req).instrument(span)).await;
     if (response.status().is_client_error() || response.status().is_server_error())
         && response.extensions().get::<ErrorLog>().is_none()
         && !is_mcp

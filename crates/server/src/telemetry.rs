@@ -1,5 +1,6 @@
 //! Logging setup: JSON lines when stdout is not a terminal (or `LOG_FORMAT=json`), readable
-//! text on a terminal; the stdio MCP proxy logs to stderr, since stdout carries the protocol. Handlers never log request bodies or credentials; emails are masked
+//! text on a terminal; a JSON line lists its spans (`spans`), the first being the `request`
+//! span with its `request_id`; the stdio MCP proxy logs to stderr, since stdout carries the protocol. Handlers never log request bodies or credentials; emails are masked
 //! where the services log them.
 
 use std::io::IsTerminal;
@@ -18,7 +19,7 @@ pub fn init(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
     // A second initialisation (tests) is harmless, so its error is ignored.
     let _ = if json {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder.json().flatten_event(true).with_current_span(false).with_span_list(true).try_init()
     } else {
         builder.compact().try_init()
     };

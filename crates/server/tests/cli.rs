@@ -117,6 +117,14 @@ async fn logs_are_structured_and_never_contain_secrets() {
         assert!(!all.contains(secret), "a secret leaked into the logs: {secret}");
     }
     assert!(all.contains("l***@example.com"), "emails appear masked");
+    // A service's own line carries the id of the request it served.
+    let register_line: serde_json::Value = all
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] != "request" && v.to_string().contains("l***@example.com"))
+        .expect("the service's line about the registration");
+    let span_id = &register_line["spans"][0]["request_id"];
+    assert!(span_id.as_str().is_some_and(|id| id.starts_with("req_")), "{register_line}");
 
     let requests: Vec<serde_json::Value> = all
         .lines()
