@@ -168,9 +168,6 @@ async fn rotation_with_a_jwt_picks_a_key() {
     let app = TestApp::new().await;
     let u = app.register("hana").await;
     let other = app.register("ivan").await;
-    let by_default = app.post("/users/me/api-key/rotate", Some(&u.access_token), json!({})).await;
-    assert_eq!(by_default.assert_status(200)["previous_id"], u.api_key_id.as_str());
-
     let created = app
         .post(
             "/users/me/api-keys",
@@ -179,6 +176,9 @@ async fn rotation_with_a_jwt_picks_a_key() {
         )
         .await;
     let ci_id = created.assert_status(201)["id"].as_str().unwrap().to_string();
+    // Two keys: without a key_id the oldest (the registration's) is the one rotated.
+    let by_default = app.post("/users/me/api-key/rotate", Some(&u.access_token), json!({})).await;
+    assert_eq!(by_default.assert_status(200)["previous_id"], u.api_key_id.as_str());
     let named =
         app.post("/users/me/api-key/rotate", Some(&u.access_token), json!({"key_id": ci_id})).await;
     let b = named.assert_status(200);

@@ -70,7 +70,6 @@ async fn saved_by_one_found_by_a_teammate_invisible_to_others() {
     let similarity = first["similarity_score"].as_f64().unwrap();
     assert!(similarity > 0.5 && similarity <= 1.0, "{similarity}");
     assert_eq!(first["passage"]["text"], WEBHOOKS);
-    assert!(!ids(&found).contains(&String::new()));
 
     let stranger =
         search(&app, &c.api_key, json!({"query": "how do we retry stripe webhooks?"})).await;
@@ -207,13 +206,9 @@ async fn two_level_search_names_the_projects_it_searched() {
     let relevant = r["relevant_projects"].as_array().unwrap();
     assert_eq!(relevant.len(), 3);
     assert_eq!(relevant[0]["name"], "payments");
-    assert!(
-        r["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|x| relevant.iter().any(|p| p["id"] == x["project_id"]))
-    );
+    let results = r["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "two_level finds the note about refunds");
+    assert!(results.iter().all(|x| relevant.iter().any(|p| p["id"] == x["project_id"])));
     assert!(
         search(&app, &u.api_key, json!({"query": "x"})).await.get("relevant_projects").is_none()
     );
@@ -375,8 +370,11 @@ async fn project_is_inferred_when_not_named() {
     elsewhere.assert_error(404, "PROJECT_NOT_FOUND");
     let hidden =
         search(&app, &key, json!({"query": "Stripe refunds", "similarity_threshold": 0.0})).await;
+    let hidden = hidden["results"].as_array().unwrap();
+    // The kitchen project holds a Stripe note too, so an empty answer would prove nothing.
+    assert!(!hidden.is_empty(), "the restricted key finds its own project's note");
     assert!(
-        hidden["results"].as_array().unwrap().iter().all(|x| x["project_id"] == kitchen.as_str()),
+        hidden.iter().all(|x| x["project_id"] == kitchen.as_str()),
         "a restricted key searches its project only"
     );
 }
@@ -530,4 +528,13 @@ async fn searches_are_rate_limited_per_user() {
     let limited = app.post("/context/search", Some(&u.api_key), json!({"query": "anything"})).await;
     limited.assert_error(429, "RATE_LIMIT_EXCEEDED");
     assert!(limited.headers.contains_key("retry-after"));
+    // The budget is the user's: another of kim's keys is limited too, another user is not.
+    let other_key =
+        app.post("/users/me/api-keys", Some(&u.api_key), json!({"name": "second"})).await;
+    let other_key = other_key.assert_status(201)["key"].as_str().unwrap().to_string();
+    app.post("/context/search", Some(&other_key), json!({"query": "anything"}))
+        .await
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let lee = app.register("lee").await;
+    search(&app, &lee.api_key, json!({"query": "anything", "mode": "keyword"})).await;
 }

@@ -312,9 +312,20 @@ async fn soft_delete_restore_window_and_purge() {
     app.post(&format!("/projects/{id}/restore"), Some(&owner.api_key), json!({}))
         .await
         .assert_error(404, "PROJECT_NOT_FOUND");
+    // Beside the expired one: a project deleted a moment ago and a live one, both to be kept.
+    let recent = app.create_project(&owner.api_key, "deleted today").await;
+    let live = app.create_project(&owner.api_key, "live").await;
+    app.delete(&format!("/projects/{recent}"), &owner.api_key).await.assert_status(204);
+    app.clock.advance(Duration::seconds(1));
     assert_eq!(app.services().purge_expired_projects().await.unwrap(), 1);
-    let gone = app.get("/projects?deleted=true", &owner.api_key).await;
-    assert!(gone.assert_status(200)["items"].as_array().unwrap().is_empty());
+    let left = app.get("/projects?deleted=true", &owner.api_key).await;
+    let left = left.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], recent.as_str());
+    app.get(&format!("/projects/{live}"), &owner.api_key).await.assert_status(200);
+    app.post(&format!("/projects/{recent}/restore"), Some(&owner.api_key), json!({}))
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
