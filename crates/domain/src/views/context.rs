@@ -1,0 +1,120 @@
+//! Context: what is saved, what is read back, and search requests and results.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// What a client sends with a context. Unknown fields are kept in the stored metadata.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ContextMetadataInput {
+    /// Where it came from: `manual`, `api`, `claude`, `cursor`, `chatgpt`, `codebase_scan`,
+    /// `jira`, `confluence`, … (lower-case letters, digits, `-`, `_`). Defaults to the MCP
+    /// client's name, or `api`.
+    pub source: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub file_path: Option<String>,
+    pub language: Option<String>,
+    /// Any other fields, stored as given.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SaveContextRequest {
+    pub content: Option<String>,
+    /// Optional: the API key's project, your only project, or the project whose description
+    /// best matches the content is used otherwise (the response says which).
+    pub project_id: Option<Uuid>,
+    pub metadata: Option<ContextMetadataInput>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct SaveContextResponse {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub project_name: String,
+    /// How the project was chosen: `explicit`, `api_key`, `only_project` or `best_match`.
+    pub project_selection: &'static str,
+    pub token_count: i64,
+    /// Ids of the child contexts when the content was split (above 100,000 tokens).
+    pub chunk_ids: Vec<Uuid>,
+    pub warnings: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct ContextView {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub content: String,
+    pub token_count: i64,
+    /// `source`, `tags`, `file_path`, `created_by`, `parent_id`, `chunk_index` and whatever
+    /// else was saved with it.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub accessed_count: i64,
+    pub last_accessed: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct SearchRequest {
+    pub query: Option<String>,
+    /// Search only these projects (default: every project you can read).
+    pub project_ids: Option<Vec<Uuid>>,
+    /// 1–100, default 10.
+    pub limit: Option<u32>,
+    /// Minimum cosine similarity of the best passage, -1 to 1, default 0.7 (in hybrid mode a
+    /// keyword match is kept below it).
+    pub similarity_threshold: Option<f32>,
+    /// `hybrid` (default), `vector`, `keyword` or `two_level`.
+    pub mode: Option<String>,
+    /// Who is searching, for analytics: set by the MCP front door to the assistant's name;
+    /// REST searches are recorded as `api`. Not part of the request body.
+    #[serde(skip)]
+    pub retrieved_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct PassageView {
+    /// Byte offsets of the passage within `content`.
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct SearchResult {
+    pub id: Uuid,
+    pub content: String,
+    /// Cosine similarity of the best passage to the query (null for a keyword-only match in a
+    /// project whose vectors were made by another model).
+    pub similarity_score: Option<f32>,
+    /// The fused ranking score the results are ordered by (higher is better).
+    pub score: f32,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub token_count: i64,
+    pub passage: Option<PassageView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct RelevantProject {
+    pub id: Uuid,
+    pub name: String,
+    pub similarity: f32,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct SearchResponse {
+    pub results: Vec<SearchResult>,
+    /// Present in `two_level` mode: the projects searched, best first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevant_projects: Option<Vec<RelevantProject>>,
+}

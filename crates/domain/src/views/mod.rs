@@ -1,0 +1,14 @@
+//! What clients send and receive: request bodies and response views, shared by REST, MCP and the
+//! dashboard, with their OpenAPI schemas (and JSON Schemas for MCP tool output). Views never carry hashes or other stored secrets.
+
+mod accounts;
+mod analytics;
+mod context;
+mod jobs;
+mod projects;
+
+pub use accounts::*;
+pub use analytics::*;
+pub use context::*;
+pub use jobs::*;
+pub use projects::*;
