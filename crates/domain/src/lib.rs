@@ -1,5 +1,5 @@
 //! TeamContext's domain: the types clients see, the rules for validating them, and the services
-//! that REST handlers, MCP tools and dashboard pages all call. Nothing here knows about HTTP or
+//! that REST handlers and MCP tools both call. Nothing here knows about HTTP or
 //! SQL; storage is reached only through [`tc_store::Store`], time only through [`Clock`].
 
 pub mod caller;

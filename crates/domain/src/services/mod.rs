@@ -1,7 +1,7 @@
 //! The service layer: one [`Services`] value holds the store, the clock and the settings, and
-//! its methods (grouped by resource in the submodules) are the only way REST, MCP and the
-//! dashboard reach data. Each method takes the [`Caller`](crate::Caller) it acts for and
-//! enforces scopes, membership and project restrictions itself.
+//! its methods (grouped by resource in the submodules) are the only way REST and MCP reach
+//! data. Each method takes the [`Caller`](crate::Caller) it acts for and enforces scopes and
+//! membership itself, through the rules of `access` (one module for every rule).
 
 mod access;
 mod analytics;

@@ -1,5 +1,6 @@
-//! What clients send and receive: request bodies and response views, shared by REST, MCP and the
-//! dashboard, with their OpenAPI schemas (and JSON Schemas for MCP tool output). Views never carry hashes or other stored secrets.
+//! What clients send and receive: request bodies and response views, shared by REST and MCP,
+//! with their OpenAPI schemas (and JSON Schemas for MCP tool output), one module per feature.
+//! Views never carry hashes or other stored secrets.
 
 mod accounts;
 mod analytics;

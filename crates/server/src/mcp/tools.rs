@@ -120,8 +120,8 @@ pub struct ProjectList {
     pub projects: Vec<ProjectView>,
     /// Present when there are more projects: pass it as `cursor`.
     pub next_cursor: Option<String>,
-    /// Invitations to other people's projects waiting for the user's answer (in the dashboard
-    /// or through `/api/v1/users/me/invitations`); nothing is shared until one is accepted.
+    /// Invitations to other people's projects waiting for the user's answer (through
+    /// `/api/v1/users/me/invitations`); nothing is shared until one is accepted.
     pub pending_invitations: Vec<InvitationView>,
 }
 
