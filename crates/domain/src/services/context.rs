@@ -1,18 +1,16 @@
-//! Saved context: validation, token counting (cl100k_base), splitting into embedding passages,
-//! automatic chunking of very large contexts, project inference, get / delete / list, and the
-//! analytics event of a save.
+//! Saved context: validation, token counting (cl100k_base), automatic chunking of very large
+//! contexts, project inference, get / delete / list, and the analytics event of a save. Vectors
+//! come from `embedding`, the prices of retrieval from `pricing`.
 //!
 //! Size rules (SPEC §6, configurable): above 10,000 tokens a save succeeds with a warning; above
 //! 100,000 it is split into child contexts (`parent_id`, `chunk_index`) of about 8,300 tokens, cut
 //! at line ends, and only the children are embedded and searchable; the parent keeps the whole text
 //! for `GET`. The request body limit answers 413 before any of this.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tc_store::{AnalyticsEventRecord, ContextFilter, ContextRecord, PassageRecord, Role, Scope};
-use tracing::{instrument, warn};
+use tc_store::{AnalyticsEventRecord, ContextFilter, ContextRecord, Role, Scope};
+use tracing::instrument;
 use uuid::Uuid;
 
 use super::access::Access;
@@ -20,9 +18,7 @@ use super::{Services, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::pagination::{PageParams, Paged};
-use crate::views::{
-    ContextMetadataInput, ContextView, SaveContextRequest, SaveContextResponse, SearchResult,
-};
+use crate::views::{ContextMetadataInput, ContextView, SaveContextRequest, SaveContextResponse};
 
 const MAX_TAGS: usize = 20;
 
@@ -39,34 +35,6 @@ impl Default for ContextLimits {
     fn default() -> Self {
         ContextLimits { warn_tokens: 10_000, chunk_above_tokens: 100_000 }
     }
-}
-
-/// Input prices per million tokens, used to value retrieved context (SPEC §11), and the size
-/// rules for saves.
-#[derive(Debug, Clone)]
-pub struct Pricing {
-    /// The model whose price values savings (`DEFAULT_LLM_MODEL`).
-    pub model: String,
-    pub price_per_mtok: f64,
-    /// Every known model's input price per million tokens (the seed's table plus
-    /// `LLM_PRICES`), for reports that value savings at another model's price.
-    pub prices: BTreeMap<String, f64>,
-    pub limits: ContextLimits,
-}
-
-impl Pricing {
-    /// What `tokens` input tokens cost at the default model's price, in USD.
-    pub fn value_of(&self, tokens: i64) -> f64 {
-        tokens as f64 * self.price_per_mtok / 1_000_000.0
-    }
-}
-
-/// The seed's default price table (USD per million input tokens).
-pub fn default_prices() -> BTreeMap<String, f64> {
-    [("claude-3-opus", 15.0), ("claude-3-sonnet", 3.0), ("gpt-4-turbo", 10.0), ("gpt-4o", 5.0)]
-        .into_iter()
-        .map(|(m, p)| (m.to_string(), p))
-        .collect()
 }
 
 pub(crate) fn count_tokens(text: &str) -> usize {
@@ -209,86 +177,6 @@ fn context_not_found() -> DomainError {
 }
 
 impl Services {
-    /// Embeds `texts` with the configured model, for someone waiting on the answer.
-    pub(crate) async fn embed(&self, texts: Vec<String>) -> DomainResult<Vec<Vec<f32>>> {
-        self.embed_as(texts, false).await
-    }
-
-    /// Embeds `texts` with the configured model; `bulk` for background work such as a scan.
-    async fn embed_as(&self, texts: Vec<String>, bulk: bool) -> DomainResult<Vec<Vec<f32>>> {
-        let started = std::time::Instant::now();
-        let count = texts.len() as u64;
-        let result = if bulk {
-            self.embedder.embed_bulk(texts).await
-        } else {
-            self.embedder.embed(texts).await
-        };
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::histogram!(crate::metrics::EMBED_SECONDS, "outcome" => outcome)
-            .record(started.elapsed().as_secs_f64());
-        metrics::counter!(crate::metrics::EMBEDDED_TEXTS, "outcome" => outcome).increment(count);
-        result.map_err(|e| DomainError {
-            code: ErrorCode::EmbeddingGenerationFailed,
-            message: "the embedding model failed on this input".into(),
-            details: None,
-            internal: Some(e.to_string()),
-        })
-    }
-
-    /// The passages of several contexts and their vectors, embedded in one batch as background
-    /// work (a scanned file's chunks), in the order of `contexts`.
-    pub(crate) async fn passages_for_many(
-        &self,
-        contexts: &[ContextRecord],
-    ) -> DomainResult<Vec<Vec<PassageRecord>>> {
-        let ranges: Vec<Vec<std::ops::Range<usize>>> =
-            contexts.iter().map(|c| self.embedder.passages(&c.content)).collect();
-        let texts: Vec<String> = contexts
-            .iter()
-            .zip(&ranges)
-            .flat_map(|(c, rs)| rs.iter().map(|r| c.content[r.clone()].to_string()))
-            .collect();
-        let mut vectors = self.embed_as(texts, true).await?.into_iter();
-        let model = self.embedder.model_id().to_string();
-        Ok(contexts
-            .iter()
-            .zip(ranges)
-            .map(|(c, rs)| {
-                rs.into_iter()
-                    .zip(vectors.by_ref())
-                    .map(|(r, vector)| PassageRecord {
-                        context_id: c.id,
-                        project_id: c.project_id,
-                        start: r.start,
-                        end: r.end,
-                        model: model.clone(),
-                        vector,
-                    })
-                    .collect()
-            })
-            .collect())
-    }
-
-    /// The passages of one context and their vectors.
-    async fn passages_for(&self, context: &ContextRecord) -> DomainResult<Vec<PassageRecord>> {
-        let ranges = self.embedder.passages(&context.content);
-        let texts: Vec<String> =
-            ranges.iter().map(|r| context.content[r.clone()].to_string()).collect();
-        let vectors = self.embed(texts).await?;
-        Ok(ranges
-            .into_iter()
-            .zip(vectors)
-            .map(|(r, vector)| PassageRecord {
-                context_id: context.id,
-                project_id: context.project_id,
-                start: r.start,
-                end: r.end,
-                model: self.embedder.model_id().to_string(),
-                vector,
-            })
-            .collect())
-    }
-
     /// Picks the project for a save without `project_id` and says how it was chosen.
     async fn infer_project(
         &self,
@@ -494,78 +382,6 @@ impl Services {
         let page = params.to_page()?;
         let rows = self.store.list_contexts(project_id, &filter, page).await?;
         Ok(Paged::from_rows(rows, page, |c| c.id, context_view))
-    }
-
-    /// Keeps a project's description embedding current (cleared with the description); failures
-    /// are logged, not fatal (the project then takes no part in two-level search until its next
-    /// update).
-    pub(crate) async fn embed_description(&self, project_id: Uuid, description: &str) {
-        let result = if description.trim().is_empty() {
-            self.store
-                .set_project_description_vector(project_id, None)
-                .await
-                .map_err(DomainError::from)
-        } else {
-            match self.embed(vec![description.to_string()]).await {
-                Ok(mut v) => {
-                    let vector = v.remove(0);
-                    let model = self.embedder.model_id();
-                    self.store
-                        .set_project_description_vector(project_id, Some((model, &vector)))
-                        .await
-                        .map_err(DomainError::from)
-                }
-                Err(e) => Err(e),
-            }
-        };
-        if let Err(e) = result {
-            warn!(%project_id, error = ?e.internal, "could not update the project description embedding");
-        }
-    }
-
-    /// Records a search's analytics: one `context_retrieve` event per project that supplied
-    /// results (so project reports see retrievals that spanned several projects), or one event
-    /// for an empty search. The call itself is counted once, on the first event.
-    pub(crate) fn retrieval_events(
-        &self,
-        caller: &Caller,
-        results: &[SearchResult],
-        searched_one: Option<Uuid>,
-        source: &str,
-        elapsed_ms: f64,
-    ) {
-        let mut per_project: Vec<(Option<Uuid>, i64, i64)> = Vec::new();
-        for r in results {
-            match per_project.iter_mut().find(|(p, _, _)| *p == Some(r.project_id)) {
-                Some((_, tokens, count)) => {
-                    (*tokens, *count) = (*tokens + r.token_count, *count + 1)
-                }
-                None => per_project.push((Some(r.project_id), r.token_count, 1)),
-            }
-        }
-        if per_project.is_empty() {
-            per_project.push((searched_one, 0, 0));
-        }
-        let now = self.now();
-        for (i, (project_id, tokens, retrieved)) in per_project.into_iter().enumerate() {
-            let first = i == 0;
-            self.pending.event(AnalyticsEventRecord {
-                id: Uuid::now_v7(),
-                user_id: caller.user_id,
-                project_id,
-                event_type: "context_retrieve".into(),
-                timestamp: now,
-                tokens_saved: tokens,
-                tokens_avoided: tokens,
-                contexts_retrieved: retrieved,
-                api_calls_made: i64::from(first),
-                processing_time_ms: if first { elapsed_ms } else { 0.0 },
-                model: Some(self.pricing.model.clone()),
-                price_per_mtok: Some(self.pricing.price_per_mtok),
-                estimated_savings_usd: self.pricing.value_of(tokens),
-                source: Some(source.to_string()),
-            });
-        }
     }
 }
 

@@ -9,10 +9,12 @@ mod api_keys;
 mod auth;
 mod auth_cache;
 mod context;
+mod embedding;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
 mod pending;
+mod pricing;
 mod projects;
 mod scan;
 mod search;
@@ -29,9 +31,10 @@ use uuid::Uuid;
 
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
-pub use context::{ContextLimits, Pricing, default_prices, source_for_mcp_client};
+pub use context::{ContextLimits, source_for_mcp_client};
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
+pub use pricing::{Pricing, default_prices};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
 pub use search::{ASSISTANT_DEFAULT_LIMIT, ASSISTANT_SIMILARITY_THRESHOLD};
 
