@@ -11,12 +11,14 @@
 mod hashing;
 mod local;
 mod openai;
+mod unloaded;
 
 use std::ops::Range;
 
 pub use hashing::HashingEmbedder;
 pub use local::{LocalEmbedder, Precision, RUNTIME_LIBRARY};
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
+pub use unloaded::Unloaded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {

@@ -179,7 +179,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Purge => {
-            let embedder = teamcontext::load_embedder(&config)?;
+            // Operator commands never embed: they start without loading the model.
+            let embedder = Arc::new(tc_embed::Unloaded);
             let (services, store, _redis) =
                 teamcontext::open_services(&config, Arc::new(SystemClock), embedder).await?;
             let purged = services.purge_expired_projects().await?;
@@ -187,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{purged} project(s) purged");
         }
         Command::User { action } => {
-            let embedder = teamcontext::load_embedder(&config)?;
+            let embedder = Arc::new(tc_embed::Unloaded);
             let (services, store, _redis) =
                 teamcontext::open_services(&config, Arc::new(SystemClock), embedder).await?;
             let result = match action {

@@ -62,6 +62,73 @@ fn migrate_then_operator_commands() {
     assert!(!bad.status.success());
 }
 
+/// The account commands succeed on a real account, and start without the embedding model (the
+/// model directory named here does not exist).
+#[tokio::test]
+async fn operator_commands_act_on_an_account_without_loading_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), "warn");
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let email = "ops@example.com";
+    let registered = client
+        .post(format!("{base}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": "the first password", "name": "Ops"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    server.stop();
+
+    let no_model = dir.path().join("no-model-here");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = teamcontext(dir.path())
+            .env("EMBEDDING_MODEL_DIR", &no_model)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = stdin.unwrap_or("");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(run(&["user", "verify-email", email], None).contains("ops@example.com verified"));
+    assert!(
+        run(&["user", "reset-password", email], Some("the second password\n"))
+            .contains("password reset")
+    );
+    assert!(run(&["user", "deactivate", email], None).contains("deactivated"));
+    assert!(run(&["purge"], None).contains("0 project(s) purged"));
+
+    let server = serve(dir.path(), "warn");
+    let base = server.base.clone();
+    let login = |password: &'static str| {
+        client
+            .post(format!("{base}/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    assert_eq!(login("the second password").await.unwrap().status(), 401, "deactivated");
+    server.stop();
+    assert!(run(&["user", "activate", email], None).contains("activated"));
+    let server = serve(dir.path(), "warn");
+    let base = server.base.clone();
+    let login = |password: &'static str| {
+        client
+            .post(format!("{base}/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+    };
+    assert_eq!(login("the first password").await.unwrap().status(), 401);
+    let ok = login("the second password").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    server.stop();
+}
+
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
