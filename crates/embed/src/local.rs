@@ -12,6 +12,9 @@
 //! [`Embedder::embed_bulk`]) never takes it. Idle threads sleep instead of spinning, so a
 //! server's idle cores stay idle.
 //!
+//! Over our 450-line guide only by its tests (420 lines of code): loading, the two sessions and
+//! the tokeniser-to-graph recipe are one unit.
+//!
 //! Throughput matters (a codebase scan embeds thousands of chunks). Larger calls are sorted by
 //! length and cut into passes of about 512 tokens of similar length (padding costs attention
 //! compute quadratic in the longest member), and the passes are shared out among bulk sessions,

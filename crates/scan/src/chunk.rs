@@ -13,6 +13,9 @@
 //! scan busy for hours. A file is parsed first under a deadline ([`PARSE_DEADLINE`]) and its
 //! depth measured without recursion; one too deep ([`MAX_SYNTAX_DEPTH`]) or too slow to parse is
 //! split as plain text instead. Nothing here recurses over a syntax tree.
+//!
+//! Over our 450-line guide only by its tests (350 lines of code): the splitters, the depth and
+//! time guards and the definition finder walk the same tree and read best together.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
