@@ -2,7 +2,7 @@
 //! (token lifetimes, grace periods, reuse windows, restore deadlines) are tested by moving a
 //! [`ManualClock`] rather than by sleeping.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -31,13 +31,13 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let mut offset = self.offset.lock();
         *offset += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+        Utc::now() + *self.offset.lock()
     }
 }

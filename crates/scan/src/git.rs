@@ -163,7 +163,7 @@ pub fn clone(
     interrupt: &AtomicBool,
 ) -> Result<(), ScanError> {
     let stop = AtomicBool::new(false);
-    let limit: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let limit: parking_lot::Mutex<Option<String>> = parking_lot::Mutex::new(None);
     let done = AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
         // The watchdog: the job's own stop flag, the time limit and the size limit all stop
@@ -184,7 +184,7 @@ pub fn clone(
                     None
                 };
                 if let Some(why) = why {
-                    *limit.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    *limit.lock() = Some(why);
                     stop.store(true, Ordering::Relaxed);
                     return;
                 }
@@ -195,7 +195,7 @@ pub fn clone(
         done.store(true, Ordering::Relaxed);
         result
     });
-    match limit.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    match limit.into_inner() {
         Some(why) if !why.is_empty() => Err(ScanError::Clone(why)),
         _ => result,
     }

@@ -9,7 +9,9 @@
 //! `src/**/*.rs`) narrow the rest; files they do not match are counted, not listed.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -211,7 +213,6 @@ pub fn select(root: &Path, options: &SelectOptions) -> Result<Selection, ScanErr
                 let path = relative(&root_owned, entry.path());
                 dirs_skipped
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
                     .push(Skipped { path, reason: "vendored or generated directory".into() });
                 return false;
             }
@@ -267,9 +268,7 @@ pub fn select(root: &Path, options: &SelectOptions) -> Result<Selection, ScanErr
             None => selection.files.push(SourceFile { path, abs_path: entry.path().to_path_buf() }),
         }
     }
-    selection
-        .skipped
-        .extend(std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner())));
+    selection.skipped.extend(std::mem::take(&mut *skipped.lock()));
     selection.files.sort_by(|a, b| a.path.cmp(&b.path));
     selection.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(selection)

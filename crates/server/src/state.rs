@@ -38,12 +38,12 @@ pub struct AppState {
 /// Counts the uploads each user has in progress in this process, so that one user cannot fill
 /// the disk and the upload path with many at once.
 #[derive(Debug, Clone, Default)]
-pub struct UploadSlots(Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>);
+pub struct UploadSlots(Arc<parking_lot::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>);
 
 impl UploadSlots {
     /// A slot for `user` if they hold fewer than `max`; it is given back when dropped.
     pub fn take(&self, user: uuid::Uuid, max: usize) -> Option<UploadSlot> {
-        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.0.lock();
         let count = held.entry(user).or_default();
         if *count >= max {
             return None;
@@ -61,7 +61,7 @@ pub struct UploadSlot {
 
 impl Drop for UploadSlot {
     fn drop(&mut self) {
-        let mut held = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.slots.0.lock();
         if let Some(count) = held.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {

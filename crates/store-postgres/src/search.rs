@@ -17,8 +17,8 @@
 //! Keywords: the generated `tsvector` (English stemming, stopwords dropped) matched against the
 //! query's words OR-ed, ranked by `ts_rank_cd`.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use deadpool_postgres::{GenericClient, Pool};
 use pgvector::Vector;
@@ -67,7 +67,7 @@ pub(crate) async fn ensure_indexes(
 ) -> StoreResult<()> {
     let dims: HashSet<i32> = contexts.iter().flat_map(|(_, p)| p).map(|p| dim(&p.vector)).collect();
     for d in dims {
-        if known.lock().unwrap_or_else(|e| e.into_inner()).contains(&d) {
+        if known.lock().contains(&d) {
             continue;
         }
         let c = client(pool).await?;
@@ -81,7 +81,7 @@ pub(crate) async fn ensure_indexes(
                 return Err(db_err(e));
             }
         }
-        known.lock().unwrap_or_else(|e| e.into_inner()).insert(d);
+        known.lock().insert(d);
     }
     Ok(())
 }

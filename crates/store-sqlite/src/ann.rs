@@ -7,8 +7,8 @@
 //! Vectors are kept in half precision (f16): a tenth of a percent of similarity is lost, which is
 //! far below what ranks results differently, and the graph needs half the memory.
 
+use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -78,7 +78,7 @@ impl ModelGraph {
     pub(crate) fn add(&self, items: &[NewNode<'_>]) {
         let Some(dim) = items.first().map(|(_, _, v)| v.len()) else { return };
         let fresh: Vec<(u64, &[f32])> = {
-            let mut guard = self.graph.write().unwrap_or_else(|e| e.into_inner());
+            let mut guard = self.graph.write();
             if guard.is_none() {
                 match Self::new_graph(dim) {
                     Ok(graph) => *guard = Some(graph),
@@ -105,7 +105,7 @@ impl ModelGraph {
             }
             fresh
         };
-        let guard = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.graph.read();
         let Some(graph) = guard.as_ref() else { return };
         let insert = |part: &[(u64, &[f32])]| {
             for (key, vector) in part {
@@ -130,7 +130,7 @@ impl ModelGraph {
     }
 
     pub(crate) fn remove(&self, keys: &[u64]) {
-        let mut guard = self.graph.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.graph.write();
         let Some(graph) = guard.as_mut() else { return };
         for key in keys {
             if graph.slots.remove(key).is_some() {
@@ -141,12 +141,12 @@ impl ModelGraph {
 
     /// Passages in the graph.
     pub(crate) fn size(&self) -> usize {
-        let guard = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.graph.read();
         guard.as_ref().map_or(0, |g| g.slots.len())
     }
 
     pub(crate) fn set_expansion_search(&self, candidates: usize) {
-        let guard = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.graph.read();
         if let Some(graph) = guard.as_ref() {
             graph.index.change_expansion_search(candidates);
         }
@@ -170,7 +170,7 @@ impl ModelGraph {
         count: usize,
         candidates: usize,
     ) -> Option<Vec<(f32, Slot)>> {
-        let guard = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.graph.read();
         let graph = guard.as_ref()?;
         let in_filter =
             |key: u64| graph.slots.get(&key).is_some_and(|s| projects.contains(&s.project_id));

@@ -26,8 +26,10 @@ mod search;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -107,7 +109,7 @@ impl SqliteStore {
     /// Runs `f` on a reader connection, inline. Use only for queries that touch a bounded number
     /// of rows; a scan over a whole table belongs on the blocking pool.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = self.inner.readers.lock().pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => open_reader(&self.inner.path)?,
@@ -115,7 +117,7 @@ impl SqliteStore {
         self.inner.readers_in_use.fetch_add(1, Ordering::Relaxed);
         let result = f(&conn);
         self.inner.readers_in_use.fetch_sub(1, Ordering::Relaxed);
-        let mut readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut readers = self.inner.readers.lock();
         if readers.len() < MAX_IDLE_READERS {
             readers.push(conn);
         }
@@ -138,7 +140,7 @@ impl SqliteStore {
     ) -> StoreResult<T> {
         let inner = self.inner.clone();
         blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let mut conn = inner.writer.lock();
             f(&mut conn)
         })
         .await
@@ -152,7 +154,7 @@ impl SqliteStore {
                 Ok(())
             })
             .await;
-        self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner.readers.lock().clear();
     }
 }
 
@@ -282,9 +284,9 @@ impl tc_store::StoreHealth for SqliteStore {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
     }
     fn pool_status(&self) -> tc_store::PoolStatus {
-        let idle_readers = self.inner.readers.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let idle_readers = self.inner.readers.lock().len();
         // The writer is busy while its lock is held (a failed try_lock means just that).
-        let writer_busy = self.inner.writer.try_lock().is_err();
+        let writer_busy = self.inner.writer.try_lock().is_none();
         tc_store::PoolStatus {
             in_use: self.inner.readers_in_use.load(Ordering::Relaxed) + u32::from(writer_busy),
             idle: idle_readers as u32 + u32::from(!writer_busy),

@@ -16,8 +16,10 @@
 //! one lock discipline that is easier to check in one file.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+
+use parking_lot::RwLock;
 
 use tc_store::{PassageRecord, VectorHit};
 use uuid::Uuid;
@@ -105,11 +107,10 @@ impl VectorIndex {
     }
 
     fn graph(&self, model: &str) -> Arc<ModelGraph> {
-        if let Some(graph) = self.state.graphs.read().unwrap_or_else(|e| e.into_inner()).get(model)
-        {
+        if let Some(graph) = self.state.graphs.read().get(model) {
             return graph.clone();
         }
-        let mut graphs = self.state.graphs.write().unwrap_or_else(|e| e.into_inner());
+        let mut graphs = self.state.graphs.write();
         graphs
             .entry(model.to_string())
             .or_insert_with(|| {
@@ -123,7 +124,7 @@ impl VectorIndex {
 
     /// Adds passages to the exact groups and, unless `deferred`, to their models' graphs.
     fn add(&self, passages: &[PassageRecord], deferred: bool) {
-        let mut groups = self.state.groups.write().unwrap_or_else(|e| e.into_inner());
+        let mut groups = self.state.groups.write();
         let mut for_graphs: HashMap<&str, Vec<NewNode<'_>>> = HashMap::new();
         for p in passages {
             let group = groups.entry((p.project_id, p.model.clone())).or_default();
@@ -167,7 +168,7 @@ impl VectorIndex {
     /// incomplete (searches scan exactly) until [`Self::build_graphs`] has filled them.
     pub fn load(&self, passages: &[PassageRecord]) {
         {
-            let mut graphs = self.state.graphs.write().unwrap_or_else(|e| e.into_inner());
+            let mut graphs = self.state.graphs.write();
             for p in passages {
                 graphs.entry(p.model.clone()).or_insert_with(|| Arc::new(ModelGraph::default()));
             }
@@ -182,7 +183,7 @@ impl VectorIndex {
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let keys: Vec<(Uuid, String)> = {
-                let groups = index.state.groups.read().unwrap_or_else(|e| e.into_inner());
+                let groups = index.state.groups.read();
                 groups.keys().cloned().collect()
             };
             let mut added = 0usize;
@@ -192,7 +193,7 @@ impl VectorIndex {
                 loop {
                     // Hold the groups lock while adding, so a concurrent delete either
                     // happened before (the passage is gone) or waits for this batch.
-                    let groups = index.state.groups.read().unwrap_or_else(|e| e.into_inner());
+                    let groups = index.state.groups.read();
                     let Some(group) = groups.get(&(*project, model.clone())) else { break };
                     if offset >= group.entries.len() {
                         break;
@@ -231,7 +232,7 @@ impl VectorIndex {
     /// 64), and `wide` (default 256) scaled by the share of the graph the filter covers; the
     /// benchmark sweeps them to show the recall/latency trade.
     pub fn set_graph_expansion(&self, filtered: usize, wide: usize) {
-        for graph in self.state.graphs.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for graph in self.state.graphs.read().values() {
             graph.set_expansion_search(filtered);
         }
         self.state.expansion_wide.store(wide, Ordering::Relaxed);
@@ -239,7 +240,7 @@ impl VectorIndex {
 
     /// Drops the passages of these contexts (all in `project_id`).
     pub fn remove_contexts(&self, project_id: Uuid, context_ids: &[Uuid]) {
-        let mut groups = self.state.groups.write().unwrap_or_else(|e| e.into_inner());
+        let mut groups = self.state.groups.write();
         for ((project, model), group) in groups.iter_mut() {
             if *project != project_id {
                 continue;
@@ -263,7 +264,7 @@ impl VectorIndex {
     }
 
     pub fn remove_projects(&self, project_ids: &[Uuid]) {
-        let mut groups = self.state.groups.write().unwrap_or_else(|e| e.into_inner());
+        let mut groups = self.state.groups.write();
         for ((project, model), group) in groups.iter() {
             if project_ids.contains(project) {
                 let slots: Vec<u64> = group.entries.iter().map(|e| e.slot).collect();
@@ -282,7 +283,7 @@ impl VectorIndex {
         project_ids: &[Uuid],
         limit: usize,
     ) -> Vec<VectorHit> {
-        let groups = self.state.groups.read().unwrap_or_else(|e| e.into_inner());
+        let groups = self.state.groups.read();
         let searched: Vec<&Group> = project_ids
             .iter()
             .filter_map(|project| groups.get(&(*project, model.to_string())))
@@ -308,7 +309,7 @@ impl VectorIndex {
         limit: usize,
         total: usize,
     ) -> Option<Vec<VectorHit>> {
-        let graph = self.state.graphs.read().unwrap_or_else(|e| e.into_inner()).get(model)?.clone();
+        let graph = self.state.graphs.read().get(model)?.clone();
         if !graph.is_complete() {
             return None;
         }
@@ -538,7 +539,7 @@ mod tests {
         let projects = [Uuid::now_v7()];
         let index = VectorIndex::with_exact_max(10);
         index.load(&corpus(&projects, 300));
-        let graph = index.state.graphs.read().unwrap().get("m").cloned().unwrap();
+        let graph = index.state.graphs.read().get("m").cloned().unwrap();
         assert!(!graph.is_complete());
         let query = unit(42);
         let before = index.search(&query, "m", &projects, 3);

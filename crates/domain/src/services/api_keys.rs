@@ -17,7 +17,7 @@ use crate::views::{
 
 impl Services {
     pub(crate) fn record_key_use(&self, key_id: Uuid, at: DateTime<Utc>) {
-        let mut usage = self.key_usage.lock().unwrap_or_else(|e| e.into_inner());
+        let mut usage = self.key_usage.lock();
         usage.insert(key_id, at);
     }
 
@@ -25,7 +25,7 @@ impl Services {
     /// the server and once at shutdown; on failure the uses are kept for the next attempt.
     pub async fn flush_key_usage(&self) {
         let batch: Vec<(Uuid, DateTime<Utc>)> = {
-            let mut usage = self.key_usage.lock().unwrap_or_else(|e| e.into_inner());
+            let mut usage = self.key_usage.lock();
             usage.drain().collect()
         };
         if batch.is_empty() {
@@ -33,7 +33,7 @@ impl Services {
         }
         if let Err(e) = self.store.touch_api_keys(&batch).await {
             warn!(error = %e, keys = batch.len(), "could not record API key use; will retry");
-            let mut usage = self.key_usage.lock().unwrap_or_else(|e| e.into_inner());
+            let mut usage = self.key_usage.lock();
             for (id, at) in batch {
                 let entry = usage.entry(id).or_insert(at);
                 *entry = (*entry).max(at);

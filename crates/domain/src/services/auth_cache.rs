@@ -13,8 +13,8 @@
 //! revocation through one replica is honoured by all of them on their next request. When the
 //! shared generation cannot be read, the cache is not used at all.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,7 @@ impl AuthCache {
             return None;
         }
         let stamp = Stamp { local: self.generation.load(Ordering::Acquire), shared };
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read();
         let entry = entries.get(key)?;
         (entry.stamp == stamp && entry.stored.elapsed() < self.ttl).then(|| entry.value.clone())
     }
@@ -88,7 +88,7 @@ impl AuthCache {
         if !self.enabled() {
             return;
         }
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write();
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }

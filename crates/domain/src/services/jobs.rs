@@ -12,8 +12,10 @@
 //!
 //! Every kind of job implements [`JobHandler`]; one pool of workers runs them all.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -109,7 +111,7 @@ pub struct JobContext {
 impl JobContext {
     /// Replaces the progress the next heartbeat saves.
     pub fn set_progress(&self, progress: Value) {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = progress;
+        *self.progress.lock() = progress;
     }
 
     /// Whether the handler should stop: cancellation was asked for, or the lease was lost.
@@ -210,7 +212,7 @@ impl Services {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(settings.heartbeat).await;
-                    let snapshot = progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let snapshot = progress.lock().clone();
                     let lease_until = clock.now() + settings.lease;
                     match store.heartbeat_job(id, &worker, &snapshot, lease_until).await {
                         Ok(Some(false)) => {}
@@ -262,7 +264,7 @@ impl Services {
             }
         };
         // Save the last progress with the outcome, so a finished job shows its final counts.
-        let progress = ctx.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let progress = ctx.progress.lock().clone();
         let lease_until = now + self.job_settings.lease;
         let _ = self.store.heartbeat_job(id, worker, &progress, lease_until).await;
         match self.store.finish_job(id, worker, &outcome, now).await {
