@@ -15,13 +15,15 @@ pub fn teamcontext(data_dir: &Path) -> Command {
     cmd
 }
 
-/// A `teamcontext serve` on a free loopback port: the process, its stdout after the banner,
-/// the API base URL, and the log lines printed before the banner.
+/// A `teamcontext serve` on a free loopback port: the process, the API base URL, and the log
+/// lines printed before the banner. Everything printed after the banner is read as it comes by
+/// two threads, so a chatty server never blocks on a full pipe however long the test runs.
 pub struct Served {
-    pub child: std::process::Child,
-    pub stdout: std::io::BufReader<std::process::ChildStdout>,
+    child: std::process::Child,
     pub base: String,
     pub early_lines: Vec<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 pub fn serve(dir: &Path, log_level: &str) -> Served {
@@ -40,13 +42,13 @@ pub fn serve_with(dir: &Path, log_level: &str, env: &[(&str, &str)]) -> Served {
         .spawn()
         .unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
     let mut early_lines = Vec::new();
     // Log lines and the banner share stdout; read until the banner names the address.
     let base = loop {
         let mut line = String::new();
         if stdout.read_line(&mut line).unwrap() == 0 {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            let err = drain(stderr).join().unwrap();
             panic!("server exited before listening: {}{err}", early_lines.concat());
         }
         if let Some(url) = line.strip_prefix("TeamContext is listening on ") {
@@ -54,20 +56,27 @@ pub fn serve_with(dir: &Path, log_level: &str, env: &[(&str, &str)]) -> Served {
         }
         early_lines.push(line);
     };
-    Served { child, stdout, base, early_lines }
+    Served { child, base, early_lines, stdout: Some(drain(stdout)), stderr: Some(drain(stderr)) }
+}
+
+/// Reads `from` to its end on a thread of its own; the text is the thread's result.
+fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = from.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
 }
 
 impl Served {
-    /// Sends SIGTERM and returns everything the process printed afterwards (stdout, stderr)
-    /// and whether it exited successfully.
+    /// Sends SIGTERM and returns everything the process printed after the banner (stdout, then
+    /// stderr) and whether it exited successfully.
     pub fn stop(mut self) -> (String, bool) {
-        use std::io::Read;
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         assert!(status.unwrap().success());
-        let mut out = String::new();
-        self.stdout.read_to_string(&mut out).unwrap();
-        self.child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
         let ok = self.child.wait().unwrap().success();
+        let mut out = self.stdout.take().unwrap().join().unwrap();
+        out.push_str(&self.stderr.take().unwrap().join().unwrap());
         (out, ok)
     }
 
