@@ -104,29 +104,23 @@ async fn operator_commands_act_on_an_account_without_loading_the_model() {
     assert!(run(&["user", "deactivate", email], None).contains("deactivated"));
     assert!(run(&["purge"], None).contains("0 project(s) purged"));
 
-    let server = serve(dir.path(), "warn");
-    let base = server.base.clone();
-    let login = |password: &'static str| {
-        client
-            .post(format!("{base}/auth/login"))
+    // Logs in on a fresh server over the same data directory; the status it answers.
+    let login = async |password: &str| {
+        let server = serve(dir.path(), "warn");
+        let status = client
+            .post(format!("{}/auth/login", server.base))
             .json(&serde_json::json!({"email": email, "password": password}))
             .send()
+            .await
+            .unwrap()
+            .status();
+        server.stop();
+        status
     };
-    assert_eq!(login("the second password").await.unwrap().status(), 401, "deactivated");
-    server.stop();
+    assert_eq!(login("the second password").await, 401, "deactivated");
     assert!(run(&["user", "activate", email], None).contains("activated"));
-    let server = serve(dir.path(), "warn");
-    let base = server.base.clone();
-    let login = |password: &'static str| {
-        client
-            .post(format!("{base}/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-    };
-    assert_eq!(login("the first password").await.unwrap().status(), 401);
-    let ok = login("the second password").await.unwrap();
-    assert_eq!(ok.status(), 200);
-    server.stop();
+    assert_eq!(login("the first password").await, 401);
+    assert_eq!(login("the second password").await, 200);
 }
 
 #[test]
