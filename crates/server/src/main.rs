@@ -1,6 +1,7 @@
 //! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, operator commands for
-//! accounts, and `mcp`, the stdio MCP proxy an assistant launches. Configuration comes from the environment and an optional TOML file (see
-//! `config.rs` and the README).
+//! accounts, and `mcp`, the stdio MCP proxy an assistant launches. Configuration comes from the
+//! environment and an optional TOML file (`config/settings.rs` declares every setting; the
+//! README's table is rendered from it).
 
 use std::io::BufRead;
 use std::path::PathBuf;

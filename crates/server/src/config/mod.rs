@@ -1,0 +1,347 @@
+//! Configuration: one typed [`Config`], loaded once at start from the defaults, then an optional
+//! TOML file (`TEAMCONTEXT_CONFIG` or `--config`), then the environment, which wins. Each setting
+//! is declared once, with its default and its meaning, in [`settings`]; a bad value stops the
+//! server with an error naming the variable. File keys are the variable names in lower case
+//! (`bind_addr = "0.0.0.0:8080"`). Secrets are hidden from `Debug` so the configuration can be
+//! logged.
+
+mod settings;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, FromArgMatches};
+use tc_domain::EmailVerification;
+use tc_domain::services::Registration;
+use tc_embed::Precision;
+
+pub use settings::markdown_table;
+use settings::{Provider, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {name}: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { name: name.to_string(), reason: reason.into() }
+}
+
+/// A secret string whose `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    None,
+    Any,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub per_key_per_min: u32,
+    pub per_key_burst: u32,
+    pub per_ip_per_min: u32,
+    pub search_per_min: u32,
+    pub login_per_min: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum EmbeddingConfig {
+    Local { model_dir: PathBuf, precision: Precision },
+    OpenAi { base_url: String, api_key: Option<Secret>, model: String, dimension: usize },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    /// One SQLite file (the embedded default).
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL database shared by any number of replicas.
+    Postgres { url: Secret },
+}
+
+impl DatabaseConfig {
+    /// Names the database for logs and messages, without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseConfig::Sqlite { path } => path.display().to_string(),
+            DatabaseConfig::Postgres { url } => {
+                let rest = url.0.split_once("://").map_or(url.0.as_str(), |(_, rest)| rest);
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("postgres://{host}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    /// `REDIS_URL`: state shared between replicas.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_CA_FILE`: the authority a `rediss://` server's certificate is checked against.
+    pub redis_ca_file: Option<PathBuf>,
+    pub bind_addr: SocketAddr,
+    pub max_connections: usize,
+    pub connection_idle_secs: u64,
+    pub jwt_secret: Option<Secret>,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<Secret>,
+    pub scan_allowed_hosts: Vec<String>,
+    pub scan_max_file_bytes: u64,
+    pub scan_max_upload_bytes: usize,
+    pub job_workers: usize,
+    pub job_lease_secs: u64,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub rotation_grace_secs: i64,
+    pub auth_cache_ttl_ms: u64,
+    pub email_verification: EmailVerification,
+    pub registration: Registration,
+    /// `TRUSTED_PROXIES`: peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub allowed_origins: Origins,
+    /// `Host` header values the MCP endpoint accepts; empty means any.
+    pub mcp_allowed_hosts: Vec<String>,
+    pub rate_limits: RateLimitConfig,
+    pub max_body_bytes: usize,
+    pub embedding: EmbeddingConfig,
+    /// The model that values savings and its price per million input tokens.
+    pub pricing_model: String,
+    pub price_per_mtok: f64,
+    /// Input price per million tokens of every model reports may value savings at.
+    pub llm_prices: std::collections::BTreeMap<String, f64>,
+    pub context_limits: tc_domain::services::ContextLimits,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Config {
+    /// Loads from the process environment, reading the file named by `file` or
+    /// `TEAMCONTEXT_CONFIG` first.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("TEAMCONTEXT_CONFIG").map(PathBuf::from));
+        Self::from_sources(file.as_deref(), &env)
+    }
+
+    /// Loads from an explicit environment map (tests use this to avoid touching the process's).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let command = Settings::command();
+        // Variable name → the setting's long flag.
+        let flags: HashMap<String, String> = command
+            .get_arguments()
+            .filter_map(|arg| {
+                Some((arg.get_env()?.to_string_lossy().into_owned(), arg.get_long()?.to_string()))
+            })
+            .collect();
+        let mut values = match file {
+            Some(path) => read_file(path, &flags)?,
+            None => HashMap::new(),
+        };
+        for name in flags.keys() {
+            if let Some(v) = env.get(name) {
+                values.insert(name.clone(), v.clone());
+            }
+        }
+        // The settings reach clap as flags, and clap's own reading of the environment is
+        // switched off, so what is parsed is exactly the file and `env` (never the test
+        // process's environment).
+        let args = values.iter().filter_map(|(name, value)| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| format!("--{}={value}", flags[name]))
+        });
+        let matches = command
+            .mut_args(|arg| arg.env(None::<&str>))
+            .try_get_matches_from(args)
+            .map_err(|e| clap_error(&e, &flags))?;
+        let settings = Settings::from_arg_matches(&matches).map_err(|e| clap_error(&e, &flags))?;
+        Self::from_settings(settings)
+    }
+
+    /// The checks that involve more than one setting, and the shape the server uses.
+    fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let database = s
+            .database_url
+            .unwrap_or_else(|| DatabaseConfig::Sqlite { path: s.data_dir.join("teamcontext.db") });
+        if s.redis_ca_file.is_some()
+            && !s.redis_url.as_ref().is_some_and(|u| u.0.starts_with("rediss://"))
+        {
+            return Err(invalid("REDIS_CA_FILE", "needs a rediss:// REDIS_URL"));
+        }
+        if matches!(database, DatabaseConfig::Postgres { .. }) && s.jwt_secret_key.is_none() {
+            // A generated secret lives in one replica's data dir; the others would reject its
+            // tokens.
+            return Err(invalid(
+                "JWT_SECRET_KEY",
+                "is required with a PostgreSQL DATABASE_URL (every replica must sign with the same secret)",
+            ));
+        }
+        // A server only this machine reaches may let anyone register; one others reach must
+        // not, unless its operator says so.
+        let registration = s.registration.unwrap_or(if s.bind_addr.ip().is_loopback() {
+            Registration::Open
+        } else {
+            Registration::Invite
+        });
+        let embedding = match s.embedding_provider {
+            Provider::Local => EmbeddingConfig::Local {
+                model_dir: s
+                    .embedding_model_dir
+                    .unwrap_or_else(|| s.data_dir.join("models").join("all-MiniLM-L6-v2")),
+                precision: s.embedding_precision,
+            },
+            Provider::Openai => {
+                fn required<T>(name: &str, value: Option<T>) -> Result<T, ConfigError> {
+                    value.ok_or_else(|| invalid(name, "is required when EMBEDDING_PROVIDER=openai"))
+                }
+                EmbeddingConfig::OpenAi {
+                    base_url: required("EMBEDDING_BASE_URL", s.embedding_base_url)?,
+                    api_key: s.embedding_api_key,
+                    model: required("EMBEDDING_MODEL", s.embedding_model)?,
+                    dimension: required("EMBEDDING_DIMENSION", s.embedding_dimension)?,
+                }
+            }
+        };
+        let mut llm_prices = tc_domain::services::default_prices();
+        llm_prices.extend(s.llm_prices.map(|p| p.0).unwrap_or_default());
+        let price_per_mtok = *llm_prices.get(&s.default_llm_model).ok_or_else(|| {
+            invalid(
+                "DEFAULT_LLM_MODEL",
+                format!("no price for {:?}; add it with LLM_PRICES", s.default_llm_model),
+            )
+        })?;
+        Ok(Config {
+            data_dir: s.data_dir,
+            database,
+            redis_url: s.redis_url,
+            redis_ca_file: s.redis_ca_file,
+            bind_addr: s.bind_addr,
+            max_connections: s.max_connections,
+            connection_idle_secs: s.connection_idle_secs,
+            jwt_secret: s.jwt_secret_key,
+            metrics_token: s.metrics_token,
+            scan_allowed_hosts: s.scan_allowed_hosts.map(|l| l.0).unwrap_or_default(),
+            scan_max_file_bytes: s.scan_max_file_bytes,
+            scan_max_upload_bytes: s.scan_max_upload_bytes,
+            job_workers: s.job_workers,
+            job_lease_secs: s.job_lease_secs,
+            access_token_ttl_secs: s.access_token_ttl_secs,
+            refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            rotation_grace_secs: s.api_key_rotation_grace_secs,
+            auth_cache_ttl_ms: s.auth_cache_ttl_ms,
+            email_verification: s.email_verification,
+            registration,
+            trusted_proxies: s.trusted_proxies.map(|l| l.0).unwrap_or_default(),
+            allowed_origins: s.allowed_origins.unwrap_or(Origins::None),
+            mcp_allowed_hosts: s.mcp_allowed_hosts.0,
+            rate_limits: RateLimitConfig {
+                per_key_per_min: s.rate_limit_per_key_per_min,
+                per_key_burst: s.rate_limit_per_key_burst,
+                per_ip_per_min: s.rate_limit_per_ip_per_min,
+                search_per_min: s.rate_limit_search_per_min,
+                login_per_min: s.rate_limit_login_per_min,
+            },
+            max_body_bytes: s.max_body_bytes,
+            embedding,
+            pricing_model: s.default_llm_model,
+            price_per_mtok,
+            llm_prices,
+            context_limits: tc_domain::services::ContextLimits {
+                warn_tokens: s.context_warn_tokens,
+                chunk_above_tokens: s.context_chunk_tokens,
+            },
+            log_format: s.log_format,
+            log_level: s.log_level,
+        })
+    }
+}
+
+/// Turns clap's message about a flag into one about the variable the user set. The value is
+/// repeated unless the setting is a secret.
+fn clap_error(error: &clap::Error, flags: &HashMap<String, String>) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue};
+    let text = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let flag = text(ContextKind::InvalidArg).unwrap_or_default();
+    let long = flag.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
+    let Some((name, _)) = flags.iter().find(|(_, l)| l.as_str() == long) else {
+        return invalid("configuration", error.kind().to_string());
+    };
+    let command = Settings::command();
+    let secret = command
+        .get_arguments()
+        .any(|arg| arg.get_long() == Some(long) && arg.is_hide_env_values_set());
+    let cause = match std::error::Error::source(error) {
+        Some(cause) => cause.to_string(),
+        None => match error.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => format!("is not one of {}", valid.join(", ")),
+            _ => error.kind().to_string(),
+        },
+    };
+    let value = text(ContextKind::InvalidValue).unwrap_or_default();
+    if secret || cause.contains(&format!("{value:?}")) {
+        invalid(name, cause)
+    } else {
+        invalid(name, format!("{value:?} {cause}"))
+    }
+}
+
+fn read_file(
+    path: &Path,
+    flags: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File { path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let mut values = HashMap::new();
+    for (key, value) in table {
+        let name = key.to_uppercase();
+        if !flags.contains_key(&name) {
+            return Err(file_err(format!("unknown setting {key:?}")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => return Err(file_err(format!("{key}: unsupported value {other}"))),
+        };
+        values.insert(name, text);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests;
