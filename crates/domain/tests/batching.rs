@@ -18,7 +18,7 @@ async fn key_use_is_written_at_the_flush_not_at_authentication() {
     };
     let key = w.services.create_api_key(&ann, req).await.unwrap();
     let last_used = |keys: Vec<tc_domain::views::ApiKeyView>| {
-        keys.into_iter().find(|k| k.id == key.id).expect("the key is listed").last_used_at
+        keys.into_iter().find(|k| k.id == key.api_key.id).expect("the key is listed").last_used_at
     };
 
     w.services.authenticate(&key.key).await.unwrap();

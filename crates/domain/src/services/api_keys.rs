@@ -152,16 +152,7 @@ impl Services {
         let grace_end = now + Duration::seconds(self.settings.rotation_grace_secs);
         let previous_expires_at = self.store.rotate_api_key(old.id, grace_end, &new).await?;
         self.credentials_changed().await;
-        Ok(RotatedApiKeyView {
-            id: new.id,
-            name: new.name,
-            prefix: new.prefix,
-            scopes: new.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            project_id: new.project_id,
-            key,
-            previous_id: old.id,
-            previous_expires_at,
-        })
+        Ok(RotatedApiKeyView { api_key: new.into(), key, previous_id: old.id, previous_expires_at })
     }
 
     #[instrument(skip_all, fields(user_id = %caller.user_id))]

@@ -81,14 +81,7 @@ impl Services {
         let api_key = self
             .insert_new_key(user.id, "default".into(), vec![Scope::Read, Scope::Write], None)
             .await?;
-        Ok(RegisterResponse {
-            user: user.into(),
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            token_type: BEARER,
-            expires_in: pair.expires_in,
-            api_key,
-        })
+        Ok(RegisterResponse { user: user.into(), tokens: pair, api_key })
     }
 
     #[instrument(skip_all)]
@@ -105,13 +98,7 @@ impl Services {
             _ => return Err(invalid_credentials()),
         };
         let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
-        Ok(LoginResponse {
-            access_token: pair.access_token,
-            refresh_token: pair.refresh_token,
-            token_type: BEARER,
-            expires_in: pair.expires_in,
-            user: user.into(),
-        })
+        Ok(LoginResponse { tokens: pair, user: user.into() })
     }
 
     /// Spends a refresh token for a new pair. Of concurrent uses the first wins; a spent token

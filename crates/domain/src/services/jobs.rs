@@ -144,7 +144,7 @@ pub(crate) fn job_view(j: JobRecord) -> JobView {
         job_id: j.id,
         kind: j.kind,
         project_id: j.project_id,
-        status: j.status.as_str().into(),
+        status: j.status,
         progress: j.progress,
         result: j.result,
         error: j.error,

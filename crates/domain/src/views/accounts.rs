@@ -74,17 +74,13 @@ impl From<UserRecord> for UserView {
     }
 }
 
-fn scope_names(scopes: &[Scope]) -> Vec<String> {
-    scopes.iter().map(|s| s.as_str().to_string()).collect()
-}
-
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApiKeyView {
     pub id: Uuid,
     pub name: String,
     /// The first characters of the key, to tell keys apart.
     pub prefix: String,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub project_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -98,7 +94,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
             id: k.id,
             name: k.name,
             prefix: k.prefix,
-            scopes: scope_names(&k.scopes),
+            scopes: k.scopes,
             project_id: k.project_id,
             created_at: k.created_at,
             last_used_at: k.last_used_at,
@@ -110,37 +106,23 @@ impl From<ApiKeyRecord> for ApiKeyView {
 /// A key as created: the only time `key` is ever shown.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NewApiKeyView {
-    pub id: Uuid,
-    pub name: String,
-    pub prefix: String,
-    pub scopes: Vec<String>,
-    pub project_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub api_key: ApiKeyView,
     /// The secret key. Store it now: it cannot be shown again.
     pub key: String,
 }
 
 impl NewApiKeyView {
     pub fn new(k: ApiKeyRecord, key: String) -> Self {
-        NewApiKeyView {
-            id: k.id,
-            name: k.name,
-            prefix: k.prefix,
-            scopes: scope_names(&k.scopes),
-            project_id: k.project_id,
-            created_at: k.created_at,
-            key,
-        }
+        NewApiKeyView { api_key: k.into(), key }
     }
 }
 
+/// A rotated key: the new key (shown this once) and until when the old one still works.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RotatedApiKeyView {
-    pub id: Uuid,
-    pub name: String,
-    pub prefix: String,
-    pub scopes: Vec<String>,
-    pub project_id: Option<Uuid>,
+    #[serde(flatten)]
+    pub api_key: ApiKeyView,
     /// The new secret key, shown this once.
     pub key: String,
     pub previous_id: Uuid,
@@ -161,20 +143,16 @@ pub struct TokenPair {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RegisterResponse {
     pub user: UserView,
-    pub access_token: String,
-    pub refresh_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
     /// A first API key for MCP clients, shown this once.
     pub api_key: NewApiKeyView,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LoginResponse {
-    pub access_token: String,
-    pub refresh_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
     pub user: UserView,
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tc_store::JobStatus;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ pub struct ScanRequest {
 #[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
 pub struct ScanAccepted {
     pub job_id: Uuid,
-    pub status: String,
+    pub status: JobStatus,
     /// Where to follow it.
     pub status_url: String,
 }
@@ -35,15 +36,14 @@ pub struct JobView {
     pub job_id: Uuid,
     pub kind: String,
     pub project_id: Option<Uuid>,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
-    /// For scans: `phase`, `files_total`, `files_done`, `chunks`, `files_indexed`,
-    /// `files_unchanged`, `errors`.
-    #[schema(value_type = Object)]
+    pub status: JobStatus,
+    /// How far the job is; for a scan (the only kind today), a [`ScanProgress`].
+    #[schema(value_type = ScanProgress)]
+    #[schemars(with = "ScanProgress")]
     pub progress: serde_json::Value,
-    /// For a finished scan: `files_indexed`, `files_unchanged`, `files_removed`, `chunks`,
-    /// `tokens`, `skipped: [{path, reason}]`, `errors: [{path, message}]`, `elapsed_ms`.
-    #[schema(value_type = Option<Object>)]
+    /// What a job that succeeded produced; for a scan, a [`ScanResult`].
+    #[schema(value_type = Option<ScanResult>)]
+    #[schemars(with = "Option<ScanResult>")]
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
     pub attempts: i64,
@@ -51,4 +51,68 @@ pub struct JobView {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Where a scan is.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanPhase {
+    #[default]
+    Queued,
+    Preparing,
+    Cloning,
+    Selecting,
+    Indexing,
+    Done,
+}
+
+/// A scan's counters while it runs (its job's `progress`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct ScanProgress {
+    pub phase: ScanPhase,
+    /// Files selected for indexing.
+    pub files_total: usize,
+    /// Of those, files looked at so far.
+    pub files_done: usize,
+    pub files_indexed: usize,
+    /// Files whose content the project already had.
+    pub files_unchanged: usize,
+    pub chunks: usize,
+    pub tokens: i64,
+    /// Files that could not be indexed.
+    pub errors: usize,
+}
+
+/// A file a scan did not read, and why (too large, binary, generated, ignored, …).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A file a scan read but could not index.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct FileFailure {
+    pub path: String,
+    pub message: String,
+}
+
+/// What a finished scan did (its job's `result`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct ScanResult {
+    pub files_indexed: usize,
+    pub files_unchanged: usize,
+    /// Files gone from the archive or repository since the last scan, whose chunks were removed.
+    pub files_removed: usize,
+    /// Files left out by `file_patterns`.
+    pub files_not_matched: usize,
+    pub chunks: usize,
+    pub tokens: i64,
+    /// The first 1,000 skipped files; `skipped_total` counts them all.
+    pub skipped: Vec<SkippedFile>,
+    pub skipped_total: usize,
+    pub errors: Vec<FileFailure>,
+    pub elapsed_ms: u64,
 }

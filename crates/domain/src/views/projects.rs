@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tc_store::{InvitationRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, UserRecord};
+use tc_store::{
+    InvitationRecord, MemberRecord, ProjectRecord, ProjectSettings, Role, UserRecord, Visibility,
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -55,12 +57,11 @@ pub struct ProjectView {
     pub id: Uuid,
     pub name: String,
     pub description: String,
-    /// `private` or `team`.
-    pub visibility: &'static str,
+    pub visibility: Visibility,
     pub settings: SettingsView,
     pub owner_id: Uuid,
-    /// The caller's role: `owner`, `contributor`, or null for a reader of a team project.
-    pub role: Option<&'static str>,
+    /// The caller's role, or null for a reader of a team project.
+    pub role: Option<Role>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Set while the project is in the 30-day restore window.
@@ -73,10 +74,10 @@ impl ProjectView {
             id: p.id,
             name: p.name,
             description: p.description,
-            visibility: p.visibility.as_str(),
+            visibility: p.visibility,
             settings: p.settings.into(),
             owner_id: p.owner_id,
-            role: role.map(Role::as_str),
+            role,
             created_at: p.created_at,
             updated_at: p.updated_at,
             deleted_at: p.deleted_at,
@@ -89,8 +90,7 @@ pub struct MemberView {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
-    /// `owner` or `contributor`.
-    pub role: &'static str,
+    pub role: Role,
     pub added_at: DateTime<Utc>,
 }
 
@@ -100,10 +100,18 @@ impl MemberView {
             user_id: u.id,
             email: u.email,
             name: u.name,
-            role: m.role.as_str(),
+            role: m.role,
             added_at: m.added_at,
         }
     }
+}
+
+/// Where an invitation stands; only pending ones are kept, so it is the one value today, named
+/// so that clients can match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
 }
 
 /// An invitation to contribute to a project: to its owner, the address invited; to the
@@ -115,10 +123,9 @@ pub struct InvitationView {
     pub project_name: String,
     /// The address invited (lower-cased).
     pub email: String,
-    /// `contributor`.
-    pub role: &'static str,
+    pub role: Role,
     /// `pending` until accepted or declined (neither is kept).
-    pub status: &'static str,
+    pub status: InvitationStatus,
     pub invited_by: Option<InviterView>,
     pub created_at: DateTime<Utc>,
 }
@@ -137,8 +144,8 @@ impl InvitationView {
             project_id: i.project_id,
             project_name: project_name.to_string(),
             email: i.email,
-            role: i.role.as_str(),
-            status: "pending",
+            role: i.role,
+            status: InvitationStatus::Pending,
             invited_by: inviter.map(|u| InviterView {
                 id: u.id,
                 name: u.name.clone(),

@@ -103,9 +103,9 @@ impl World {
         let caller = Caller {
             user_id: owner.user_id,
             email_verified: owner.email_verified,
-            credential: Credential::ApiKey { key_id: key.id, scopes, project_id: project },
+            credential: Credential::ApiKey { key_id: key.api_key.id, scopes, project_id: project },
         };
-        (key.id, caller)
+        (key.api_key.id, caller)
     }
 }
 

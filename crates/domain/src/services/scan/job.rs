@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
-use serde::Serialize;
 use serde_json::{Value, json};
 use tc_scan::chunk::{Sizes, chunk_file, classify};
 use tc_scan::walk::{SelectOptions, select};
@@ -17,10 +16,11 @@ use uuid::Uuid;
 
 use super::{
     CHUNK_DEADLINE, DATABASE_UNAVAILABLE, FILES_IN_FLIGHT, MAX_LISTED, SCAN_KIND, SOURCE,
-    ScanPayload, check_git_url,
+    ScanPayload, ScanSource, check_git_url,
 };
 use crate::services::Services;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
+use crate::views::{FileFailure, ScanPhase, ScanProgress, ScanResult, SkippedFile};
 
 /// The scan job.
 #[derive(Debug)]
@@ -51,19 +51,6 @@ impl JobHandler for ScanJob {
     }
 }
 
-/// Counters a scan reports as progress and in its result.
-#[derive(Debug, Default, Serialize)]
-struct Counts {
-    phase: &'static str,
-    files_total: usize,
-    files_done: usize,
-    files_indexed: usize,
-    files_unchanged: usize,
-    chunks: usize,
-    tokens: i64,
-    errors: usize,
-}
-
 impl Services {
     async fn run_scan(&self, ctx: &JobContext) -> Result<Value, JobError> {
         let started = Instant::now();
@@ -73,11 +60,11 @@ impl Services {
         let project_id = job.project_id.ok_or_else(|| JobError::Fatal("no project".into()))?;
         let settings = self.scan_settings().map_err(JobError::from)?.clone();
         let workspace = self.workspace(job.id).map_err(JobError::from)?;
-        let mut counts = Counts { phase: "preparing", ..Counts::default() };
+        let mut counts = ScanProgress { phase: ScanPhase::Preparing, ..ScanProgress::default() };
         ctx.set_progress(json!(counts));
 
-        let root = if payload.source == "git" {
-            counts.phase = "cloning";
+        let root = if payload.source == ScanSource::Git {
+            counts.phase = ScanPhase::Cloning;
             ctx.set_progress(json!(counts));
             let url = payload.git_url.clone().unwrap_or_default();
             let checked = check_git_url(&url, &settings.allowed_hosts)
@@ -113,7 +100,7 @@ impl Services {
             root
         };
 
-        counts.phase = "selecting";
+        counts.phase = ScanPhase::Selecting;
         ctx.set_progress(json!(counts));
         let options = SelectOptions {
             file_patterns: payload.file_patterns.clone(),
@@ -138,7 +125,7 @@ impl Services {
             .into_iter()
             .map(|f| (f.file_path, f.content_hash))
             .collect();
-        counts.phase = "indexing";
+        counts.phase = ScanPhase::Indexing;
         counts.files_total = selection.files.len();
         ctx.set_progress(json!(counts));
 
@@ -146,7 +133,7 @@ impl Services {
             chunk_size: payload.chunk_size as usize,
             chunk_overlap: payload.chunk_overlap as usize,
         };
-        let mut errors: Vec<Value> = Vec::new();
+        let mut errors: Vec<FileFailure> = Vec::new();
         // Files are read, chunked, embedded and stored in order, but the next file is prepared
         // while this one is embedded or stored, so the model is seldom idle. Each file is still
         // stored in one transaction on its own.
@@ -179,7 +166,7 @@ impl Services {
                 }
                 Err(FileError::Skip(message)) => {
                     counts.errors += 1;
-                    errors.push(json!({"path": file.path, "message": message}));
+                    errors.push(FileFailure { path: file.path.clone(), message });
                 }
                 Err(FileError::Job(e)) => return Err(e),
             }
@@ -190,7 +177,7 @@ impl Services {
         drop(indexed);
         // Files gone from a full snapshot (archive or repository) lose their chunks.
         let mut files_removed = 0;
-        if payload.source != "files" && !ctx.stopped() {
+        if payload.source != ScanSource::Files && !ctx.stopped() {
             let present: HashSet<&str> = selection.present.iter().map(String::as_str).collect();
             let gone: Vec<String> =
                 previous.keys().filter(|p| !present.contains(p.as_str())).cloned().collect();
@@ -205,7 +192,7 @@ impl Services {
         if ctx.stopped() {
             return Err(JobError::Cancelled);
         }
-        counts.phase = "done";
+        counts.phase = ScanPhase::Done;
         ctx.set_progress(json!(counts));
         let elapsed_ms = started.elapsed().as_millis() as u64;
         self.pending.event(AnalyticsEventRecord {
@@ -226,18 +213,22 @@ impl Services {
         });
         let skipped_total = skipped.len();
         skipped.truncate(MAX_LISTED);
-        Ok(json!({
-            "files_indexed": counts.files_indexed,
-            "files_unchanged": counts.files_unchanged,
-            "files_removed": files_removed,
-            "files_not_matched": selection.not_matched,
-            "chunks": counts.chunks,
-            "tokens": counts.tokens,
-            "skipped": skipped,
-            "skipped_total": skipped_total,
-            "errors": errors,
-            "elapsed_ms": elapsed_ms,
-        }))
+        let result = ScanResult {
+            files_indexed: counts.files_indexed,
+            files_unchanged: counts.files_unchanged,
+            files_removed,
+            files_not_matched: selection.not_matched,
+            chunks: counts.chunks,
+            tokens: counts.tokens,
+            skipped: skipped
+                .into_iter()
+                .map(|s| SkippedFile { path: s.path, reason: s.reason })
+                .collect(),
+            skipped_total,
+            errors,
+            elapsed_ms,
+        };
+        serde_json::to_value(result).map_err(|e| JobError::Fatal(format!("the result: {e}")))
     }
 
     /// Indexes one file unless its content is what the project already has.

@@ -18,7 +18,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tc_scan::{ScanError, archive, git};
 use tc_store::{JobRecord, JobStatus, Scope};
 use tracing::warn;
@@ -28,7 +27,7 @@ use super::Services;
 use super::access::Access;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
-use crate::views::{ScanAccepted, ScanRequest};
+use crate::views::{ScanAccepted, ScanProgress, ScanRequest};
 
 mod job;
 mod transport;
@@ -77,11 +76,22 @@ pub enum Upload {
     Archive { name: String, path: PathBuf },
 }
 
+/// What a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScanSource {
+    /// Individual files: they are added or updated, never removed.
+    Files,
+    /// An archive: a full snapshot of the project.
+    Archive,
+    /// A repository, cloned by the job: a full snapshot of the project.
+    Git,
+}
+
 /// The job's input, stored in its row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ScanPayload {
-    /// `files`, `archive` or `git`.
-    source: String,
+    source: ScanSource,
     git_url: Option<String>,
     branch: Option<String>,
     file_patterns: Vec<String>,
@@ -153,7 +163,7 @@ impl Services {
                 check_git_url(url, &settings.allowed_hosts)
                     .await
                     .map_err(|e| scan_error("git_url", e))?;
-                "git"
+                ScanSource::Git
             }
             (None, Some(Upload::Files(files))) if files.is_empty() => {
                 return Err(DomainError::missing("files"));
@@ -161,8 +171,8 @@ impl Services {
             (None, Some(Upload::StagedFiles(files))) if files.is_empty() => {
                 return Err(DomainError::missing("files"));
             }
-            (None, Some(Upload::Files(_) | Upload::StagedFiles(_))) => "files",
-            (None, Some(Upload::Archive { .. })) => "archive",
+            (None, Some(Upload::Files(_) | Upload::StagedFiles(_))) => ScanSource::Files,
+            (None, Some(Upload::Archive { .. })) => ScanSource::Archive,
         };
 
         let job_id = Uuid::now_v7();
@@ -184,7 +194,7 @@ impl Services {
             shared?;
         }
         let payload = ScanPayload {
-            source: source.into(),
+            source,
             git_url,
             branch: req.branch.filter(|b| !b.trim().is_empty()),
             file_patterns,
@@ -199,7 +209,7 @@ impl Services {
             created_by: caller.user_id,
             payload: serde_json::to_value(&payload).unwrap_or_default(),
             status: JobStatus::Queued,
-            progress: json!({"phase": "queued"}),
+            progress: serde_json::to_value(ScanProgress::default()).unwrap_or_default(),
             result: None,
             error: None,
             attempts: 0,
@@ -222,7 +232,7 @@ impl Services {
         self.job_submitted();
         Ok(ScanAccepted {
             job_id,
-            status: "queued".into(),
+            status: JobStatus::Queued,
             status_url: format!("/api/v1/projects/{project_id}/scan/status/{job_id}"),
         })
     }
