@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tc_domain::{DomainError, ErrorCode};
 
-use crate::middleware::current_request_id;
+use crate::request_id;
 
 #[derive(Debug)]
 pub struct ApiError(pub DomainError);
@@ -47,7 +47,7 @@ impl IntoResponse for ApiError {
                 "code": code.as_str(),
                 "message": message,
                 "details": details.unwrap_or_else(|| json!({})),
-                "request_id": current_request_id(),
+                "request_id": request_id::current(),
             }
         });
         let mut response = (status, axum::Json(body)).into_response();

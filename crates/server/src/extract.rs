@@ -1,15 +1,17 @@
 //! Request extractors whose rejections answer in our error envelope: [`Json`] and [`Query`]
-//! wrap axum's, [`Auth`] authenticates the bearer credential (JWT or API key) and applies the
+//! wrap axum's, [`Id`] and [`Ids`] read the ids of a path as the 404 of what they name, [`Auth`] authenticates the bearer credential (JWT or API key) and applies the
 //! per-credential rate limit.
 
+use std::marker::PhantomData;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Path};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tc_domain::{Caller, ErrorCode};
+use tc_domain::{Caller, DomainError, ErrorCode};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -73,9 +75,75 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     })
 }
 
-/// Parses an id from the path; a malformed id is simply an id that does not exist.
-pub fn path_id(raw: &str, not_found: fn() -> ApiError) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| not_found())
+/// What an id in a path names, and the 404 an unknown one answers. A malformed id is simply an
+/// id that does not exist, so it answers the same.
+pub trait Resource {
+    fn not_found() -> DomainError;
+}
+
+macro_rules! resources {
+    ($($(#[$doc:meta])* $name:ident => $not_found:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl Resource for $name {
+            fn not_found() -> DomainError {
+                $not_found
+            }
+        }
+    )*};
+}
+
+/// The resources paths name.
+pub mod resource {
+    use tc_domain::{DomainError, ErrorCode};
+
+    use super::Resource;
+
+    resources! {
+        Project => DomainError::project_not_found();
+        Context => DomainError::new(ErrorCode::ContextNotFound, "context not found");
+        ApiKey => DomainError::not_found("API key");
+        Job => DomainError::not_found("job");
+        Invitation => DomainError::not_found("invitation");
+        /// A project member, by user id.
+        Contributor => DomainError::not_found("contributor");
+    }
+}
+
+fn parse_id<R: Resource>(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError(R::not_found()))
+}
+
+/// The id of a path with one parameter, naming an `R`.
+#[derive(Debug)]
+pub struct Id<R>(pub Uuid, pub PhantomData<R>);
+
+impl<S: Send + Sync, R: Resource> FromRequestParts<S> for Id<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(R::not_found()))?;
+        Ok(Id(parse_id::<R>(&raw)?, PhantomData))
+    }
+}
+
+/// The two ids of a nested path (`/projects/{id}/contributors/{user_id}`): an `A`, then a `B`.
+#[derive(Debug)]
+pub struct Ids<A, B>(pub Uuid, pub Uuid, pub PhantomData<(A, B)>);
+
+impl<S: Send + Sync, A: Resource, B: Resource> FromRequestParts<S> for Ids<A, B> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((a, b)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError(A::not_found()))?;
+        Ok(Ids(parse_id::<A>(&a)?, parse_id::<B>(&b)?, PhantomData))
+    }
 }
 
 /// The authenticated caller of a request.

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod rate_limit;
 pub mod redis;
+pub mod request_id;
 pub mod scan_cli;
 pub mod state;
 pub mod store;

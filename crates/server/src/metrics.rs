@@ -10,9 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tc_domain::services::Services;
 use tracing::warn;
-
-use crate::state::AppState;
 
 pub const HTTP_REQUESTS: &str = "teamcontext_http_requests_total";
 pub const HTTP_SECONDS: &str = "teamcontext_http_request_duration_seconds";
@@ -95,21 +94,21 @@ pub fn http_request(method: &str, route: Option<&str>, status: u16, latency: Dur
 }
 
 /// The exposition text, with the gauges that are read rather than recorded brought up to date.
-pub async fn render(state: &AppState) -> String {
+pub async fn render(services: &Services, started: std::time::Instant) -> String {
     let handle = handle();
     // Every status is set, including absent ones, so a drained queue reads 0 rather than stale.
-    let counts = state.services.job_counts().await.unwrap_or_default();
+    let counts = services.job_counts().await.unwrap_or_default();
     for status in ["queued", "running", "succeeded", "failed", "cancelled"] {
         let n = counts.iter().find(|(s, _)| s.as_str() == status).map_or(0, |(_, n)| *n);
         metrics::gauge!(JOBS, "status" => status).set(n as f64);
     }
-    let pool = state.services.store_pool_status();
+    let pool = services.store_pool_status();
     metrics::gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(pool.in_use));
     metrics::gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(pool.idle));
-    let (accesses, events) = state.services.pending_writes();
+    let (accesses, events) = services.pending_writes();
     metrics::gauge!(PENDING_WRITES, "kind" => "context_access").set(accesses as f64);
     metrics::gauge!(PENDING_WRITES, "kind" => "analytics_event").set(events as f64);
-    metrics::gauge!(UPTIME).set(state.started.elapsed().as_secs_f64());
+    metrics::gauge!(UPTIME).set(started.elapsed().as_secs_f64());
     handle.run_upkeep();
     handle.render()
 }

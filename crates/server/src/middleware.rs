@@ -1,6 +1,6 @@
-//! Per-request plumbing: the request id (echoed when the client sent a sane one, generated
-//! otherwise, on every response as `X-Request-Id`, inside error bodies and in a `request` span
-//! around everything logged while handling it), the one access-log
+//! Per-request plumbing: the request id (see `request_id`: on every response as `X-Request-Id`,
+//! inside error bodies and in a `request` span around everything logged while handling it),
+//! the one access-log
 //! line per request, the conversion of stray error responses into our envelope, and the
 //! per-IP rate limit.
 
@@ -17,18 +17,8 @@ use uuid::Uuid;
 
 use crate::client_ip::{ClientIp, client_ip};
 use crate::error::{ErrorLog, envelope_for_status};
+use crate::request_id;
 use crate::state::AppState;
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being handled, or an empty string outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
 
 /// Where the authentication extractor leaves the caller's user id for the access log.
 #[derive(Debug, Clone, Default)]
@@ -40,19 +30,9 @@ impl UserSlot {
     }
 }
 
-/// A client-sent id is kept if it is short and made of safe characters (it ends up in logs).
-fn sane_request_id(value: Option<&HeaderValue>) -> Option<String> {
-    let text = value?.to_str().ok()?;
-    let ok = !text.is_empty()
-        && text.len() <= 128
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    ok.then(|| text.to_string())
-}
-
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = sane_request_id(req.headers().get(REQUEST_ID_HEADER))
-        .unwrap_or_else(|| format!("req_{}", Uuid::now_v7().simple()));
+    let request_id = request_id::for_request(req.headers());
     let method = req.method().clone();
     let matched = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let route = matched.clone().unwrap_or_else(|| req.uri().path().to_string());
@@ -65,15 +45,15 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     // Every line logged while the request is handled (services, store, jobs it submits) sits
     // in this span, so it carries the request id as the access-log line does.
     let span = tracing::info_span!("request", request_id = %request_id);
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.run(req).instrument(span)).await;
+    let mut response = request_id::scope(request_id.clone(), next.run(req).instrument(span)).await;
     if (response.status().is_client_error() || response.status().is_server_error())
         && response.extensions().get::<ErrorLog>().is_none()
         && !is_mcp
     {
-        response = REQUEST_ID.sync_scope(request_id.clone(), || envelope_for_status(&response));
+        response = request_id::sync_scope(request_id.clone(), || envelope_for_status(&response));
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        response.headers_mut().insert(request_id::HEADER, value);
     }
 
     let status = response.status().as_u16();
@@ -113,19 +93,4 @@ pub async fn ip_rate_limit(
         }
     }
     next.run(req).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_ids_are_sanitised() {
-        let ok = HeaderValue::from_static("abc-123_x.y:z");
-        assert_eq!(sane_request_id(Some(&ok)).as_deref(), Some("abc-123_x.y:z"));
-        for bad in ["", "has space", "semi;colon", &"x".repeat(129)] {
-            let v = HeaderValue::from_str(bad).unwrap();
-            assert_eq!(sane_request_id(Some(&v)), None, "{bad:?}");
-        }
-    }
 }

@@ -1,20 +1,19 @@
 //! `/context/*` and `/projects/{id}/context`: save, search, get, delete, list.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::views::{
     ContextView, SaveContextRequest, SaveContextResponse, SearchRequest, SearchResponse,
 };
-use tc_domain::{DomainError, ErrorCode};
 use tc_store::ContextFilter;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, Query, path_id};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Id, Json, Query, resource};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,14 +22,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search_context))
         .routes(routes!(get_context, delete_context))
         .routes(routes!(list_project_context))
-}
-
-fn context_not_found() -> ApiError {
-    ApiError::new(ErrorCode::ContextNotFound, "context not found")
-}
-
-fn project_not_found() -> ApiError {
-    ApiError(DomainError::project_not_found())
 }
 
 /// Save context to a project. Above 10,000 tokens the answer carries a warning; above 100,000
@@ -65,9 +56,9 @@ async fn search_context(
 async fn get_context(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Context>,
 ) -> ApiResult<Json<ContextView>> {
-    Ok(Json(state.services.get_context(&caller, path_id(&id, context_not_found)?).await?))
+    Ok(Json(state.services.get_context(&caller, id).await?))
 }
 
 /// Delete a context (and its chunks). Members of its project may delete.
@@ -76,9 +67,9 @@ async fn get_context(
 async fn delete_context(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Context>,
 ) -> ApiResult<StatusCode> {
-    state.services.delete_context(&caller, path_id(&id, context_not_found)?).await?;
+    state.services.delete_context(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,10 +92,9 @@ struct ListQuery {
 async fn list_project_context(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Paged<ContextView>>> {
-    let id = path_id(&id, project_not_found)?;
     let filter = ContextFilter { source: q.source, tag: q.tag, file_path_prefix: q.file_path };
     let page = PageParams { limit: q.limit, cursor: q.cursor };
     Ok(Json(state.services.list_contexts(&caller, id, filter, &page).await?))

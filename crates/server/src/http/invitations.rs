@@ -2,15 +2,14 @@
 //! (`/users/me/invitations`, accept and decline). Inviting is `POST /projects/{id}/contributors`
 //! (`projects.rs`), which answers with the invitation.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use tc_domain::views::{InvitationView, ProjectView};
-use tc_domain::{DomainError, ErrorCode};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, path_id};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Id, Ids, Json, resource};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,10 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decline_invitation))
 }
 
-fn invitation_not_found() -> ApiError {
-    ApiError(DomainError::new(ErrorCode::ResourceNotFound, "invitation not found"))
-}
-
 /// A project's pending invitations (owner only).
 #[utoipa::path(get, path = "/projects/{id}/invitations", tag = "projects",
     security(("bearer" = [])), params(("id" = String, Path)),
@@ -33,9 +28,8 @@ fn invitation_not_found() -> ApiError {
 async fn project_invitations(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
 ) -> ApiResult<Json<Vec<InvitationView>>> {
-    let id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
     Ok(Json(state.services.list_project_invitations(&caller, id).await?))
 }
 
@@ -46,10 +40,8 @@ async fn project_invitations(
 async fn revoke_invitation(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path((id, invitation_id)): Path<(String, String)>,
+    Ids(id, invitation_id, ..): Ids<resource::Project, resource::Invitation>,
 ) -> ApiResult<StatusCode> {
-    let id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
-    let invitation_id = path_id(&invitation_id, invitation_not_found)?;
     state.services.revoke_invitation(&caller, id, invitation_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -71,9 +63,8 @@ async fn my_invitations(
 async fn accept_invitation(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Invitation>,
 ) -> ApiResult<Json<ProjectView>> {
-    let id = path_id(&id, invitation_not_found)?;
     Ok(Json(state.services.accept_invitation(&caller, id).await?))
 }
 
@@ -84,9 +75,8 @@ async fn accept_invitation(
 async fn decline_invitation(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Invitation>,
 ) -> ApiResult<StatusCode> {
-    let id = path_id(&id, invitation_not_found)?;
     state.services.decline_invitation(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,7 +33,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .into_response();
         }
     }
-    let body = crate::metrics::render(&state).await;
+    let body = crate::metrics::render(&state.services, state.started).await;
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

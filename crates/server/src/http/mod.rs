@@ -30,7 +30,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, Origins};
 use crate::error::ApiError;
-use crate::middleware::{REQUEST_ID_HEADER, ip_rate_limit, request_context};
+use crate::middleware::{ip_rate_limit, request_context};
+use crate::request_id;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -97,9 +98,9 @@ fn cors(origins: &Origins) -> CorsLayer {
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
-            HeaderName::from_static(REQUEST_ID_HEADER),
+            HeaderName::from_static(request_id::HEADER),
         ])
-        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER), header::RETRY_AFTER])
+        .expose_headers([HeaderName::from_static(request_id::HEADER), header::RETRY_AFTER])
         .max_age(Duration::from_secs(3600));
     match origins {
         Origins::None => base.allow_origin(AllowOrigin::list([])),

@@ -1,9 +1,8 @@
 //! `/projects` and `/projects/{id}/contributors`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use tc_domain::DomainError;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::views::{
     AddContributorRequest, CreateProjectRequest, InvitationView, MemberView, ProjectView,
@@ -13,8 +12,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, Query, path_id};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Id, Ids, Json, Query, resource};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,14 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_project))
         .routes(routes!(list_contributors, add_contributor))
         .routes(routes!(remove_contributor))
-}
-
-fn project_not_found() -> ApiError {
-    ApiError(DomainError::project_not_found())
-}
-
-fn user_not_found() -> ApiError {
-    ApiError(DomainError::not_found("contributor"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -74,9 +65,9 @@ async fn create_project(
 async fn get_project(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(state.services.get_project(&caller, path_id(&id, project_not_found)?).await?))
+    Ok(Json(state.services.get_project(&caller, id).await?))
 }
 
 /// Change name, description, visibility or settings (owner only). Absent fields are kept.
@@ -86,10 +77,9 @@ async fn get_project(
 async fn update_project(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
     Json(req): Json<UpdateProjectRequest>,
 ) -> ApiResult<Json<ProjectView>> {
-    let id = path_id(&id, project_not_found)?;
     Ok(Json(state.services.update_project(&caller, id, req).await?))
 }
 
@@ -99,9 +89,9 @@ async fn update_project(
 async fn delete_project(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
 ) -> ApiResult<StatusCode> {
-    state.services.delete_project(&caller, path_id(&id, project_not_found)?).await?;
+    state.services.delete_project(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,9 +101,9 @@ async fn delete_project(
 async fn restore_project(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
 ) -> ApiResult<Json<ProjectView>> {
-    Ok(Json(state.services.restore_project(&caller, path_id(&id, project_not_found)?).await?))
+    Ok(Json(state.services.restore_project(&caller, id).await?))
 }
 
 /// The owner and contributors.
@@ -122,9 +112,9 @@ async fn restore_project(
 async fn list_contributors(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    Ok(Json(state.services.list_contributors(&caller, path_id(&id, project_not_found)?).await?))
+    Ok(Json(state.services.list_contributors(&caller, id).await?))
 }
 
 /// Invite a contributor by email or user id (owner only). They join when they accept
@@ -135,10 +125,9 @@ async fn list_contributors(
 async fn add_contributor(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::Project>,
     Json(req): Json<AddContributorRequest>,
 ) -> ApiResult<(StatusCode, Json<InvitationView>)> {
-    let id = path_id(&id, project_not_found)?;
     Ok((StatusCode::ACCEPTED, Json(state.services.add_contributor(&caller, id, req).await?)))
 }
 
@@ -149,10 +138,8 @@ async fn add_contributor(
 async fn remove_contributor(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path((id, user_id)): Path<(String, String)>,
+    Ids(id, user_id, ..): Ids<resource::Project, resource::Contributor>,
 ) -> ApiResult<StatusCode> {
-    let id = path_id(&id, project_not_found)?;
-    let user_id = path_id(&user_id, user_not_found)?;
     state.services.remove_contributor(&caller, id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,7 +8,7 @@
 //! most [`UPLOADS_PER_USER`] uploads in flight at once.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use tc_domain::services::Upload;
 use tc_domain::views::{JobView, ScanAccepted, ScanRequest};
@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, path_id};
+use crate::extract::{Auth, Id, Ids, Json, resource};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,10 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Scan uploads one user may send at the same time; more answer 429.
 pub const UPLOADS_PER_USER: usize = 2;
-
-fn job_not_found() -> ApiError {
-    ApiError::new(ErrorCode::ResourceNotFound, "job not found")
-}
 
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
@@ -57,10 +53,9 @@ fn bad_part(message: impl Into<String>) -> ApiError {
 async fn start_scan(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(project_id, ..): Id<resource::Project>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ScanAccepted>)> {
-    let project_id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
     state.services.authorize_scan(&caller, project_id).await?;
     let limit = state.scan_upload_limit;
     let is_multipart = req
@@ -207,10 +202,8 @@ fn set_option(options: &mut ScanRequest, name: &str, value: &str) -> ApiResult<(
 async fn scan_status(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path((id, job_id)): Path<(String, String)>,
+    Ids(project_id, job_id, ..): Ids<resource::Project, resource::Job>,
 ) -> ApiResult<Json<JobView>> {
-    let project_id = path_id(&id, || ApiError(DomainError::project_not_found()))?;
-    let job_id = path_id(&job_id, job_not_found)?;
     Ok(Json(state.services.job_status(&caller, project_id, job_id).await?))
 }
 
@@ -221,8 +214,7 @@ async fn scan_status(
 async fn cancel_job(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(job_id, ..): Id<resource::Job>,
 ) -> ApiResult<Json<JobView>> {
-    let job_id = path_id(&id, job_not_found)?;
     Ok(Json(state.services.cancel_job(&caller, job_id).await?))
 }

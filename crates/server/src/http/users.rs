@@ -1,9 +1,8 @@
 //! `/users/me` and the caller's API keys.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use tc_domain::DomainError;
 use tc_domain::views::{
     ApiKeyView, ChangePasswordRequest, CreateApiKeyRequest, NewApiKeyView, RotateApiKeyRequest,
     RotatedApiKeyView, UserView,
@@ -11,8 +10,8 @@ use tc_domain::views::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, optional_json, path_id};
+use crate::error::ApiResult;
+use crate::extract::{Auth, Id, Json, optional_json, resource};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,10 +21,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_keys, create_key))
         .routes(routes!(rotate_key))
         .routes(routes!(revoke_key))
-}
-
-fn key_not_found() -> ApiError {
-    ApiError(DomainError::not_found("API key"))
 }
 
 /// The authenticated user.
@@ -87,8 +82,8 @@ async fn rotate_key(
 async fn revoke_key(
     State(state): State<AppState>,
     Auth(caller): Auth,
-    Path(id): Path<String>,
+    Id(id, ..): Id<resource::ApiKey>,
 ) -> ApiResult<StatusCode> {
-    state.services.revoke_api_key(&caller, path_id(&id, key_not_found)?).await?;
+    state.services.revoke_api_key(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
