@@ -215,7 +215,7 @@ async fn main() {
     let db = TestDatabase::create().await;
     let mut postgres = PgStore::connect(db.url()).await.expect("postgres");
     let started = Instant::now();
-    postgres.import_sqlite(&file).await.expect("migrate-data");
+    tc_migrate_data::import_sqlite(&postgres, &file).await.expect("migrate-data");
     let took = started.elapsed().as_secs_f64();
     println!(
         "| PostgreSQL | migrate-data of the SQLite store ({} contexts), index built | {took:.0} s | | |",

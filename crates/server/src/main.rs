@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // match the target's.
             tc_store_sqlite::SqliteStore::migrate(&from).await?;
             let target = tc_store_postgres::PgStore::connect(&url.0).await?;
-            let copied = target.import_sqlite(&from).await;
+            let copied = tc_migrate_data::import_sqlite(&target, &from).await;
             target.close().await;
             for (table, rows) in copied? {
                 println!("{table:>18}: {rows} row(s)");

@@ -15,13 +15,14 @@ mod accounts;
 mod analytics;
 mod contexts;
 mod db;
-mod from_sqlite;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
 mod projects;
 mod rows;
 mod search;
+
+pub use search::vector_index_sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
@@ -35,8 +36,6 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use tc_store::{PoolStatus, StoreError, StoreResult};
 use tokio_postgres::error::SqlState;
-
-pub use from_sqlite::Copied;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -71,6 +70,12 @@ impl PgStore {
     /// 1000): more finds more of the true neighbours and takes longer.
     pub fn set_ef_search(&mut self, candidates: usize) {
         self.ef_search = candidates.clamp(1, 1000);
+    }
+
+    /// A connection of the pool, for tools that work below the store's methods (the SQLite
+    /// import of `tc-migrate-data`).
+    pub async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_err)
     }
 
     /// Closes the pool: connections are dropped as they come back.
@@ -139,7 +144,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 /// Maps a driver error: unique violations become [`StoreError::Conflict`] with the stable
 /// constraint names the domain matches on (the same the SQLite backend reports).
-pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
+pub fn db_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error()
         && *db.code() == SqlState::UNIQUE_VIOLATION
     {

@@ -42,7 +42,8 @@ const HNSW_PARAMETERS: &str = "m = 24, ef_construction = 128";
 
 /// The statement creating the HNSW index for vectors of dimension `d`. (Migration 7 dropped
 /// the full-precision indexes, named `passages_hnsw_{d}`, that came before.)
-pub(crate) fn create_index(d: i32) -> String {
+/// The partial HNSW index over the passages of one vector dimension.
+pub fn vector_index_sql(d: i32) -> String {
     format!(
         "CREATE INDEX IF NOT EXISTS passages_hnsw_half_{d} ON passages \
          USING hnsw ((vector::halfvec({d})) halfvec_cosine_ops) WITH ({HNSW_PARAMETERS}) \
@@ -71,7 +72,7 @@ pub(crate) async fn ensure_indexes(
             continue;
         }
         let c = client(pool).await?;
-        let created = c.batch_execute(&create_index(d)).await;
+        let created = c.batch_execute(&vector_index_sql(d)).await;
         if let Err(e) = created {
             // Another replica created it between our check and our statement.
             let raced = e.code().is_some_and(|code| {
@@ -101,7 +102,7 @@ pub(crate) async fn index_stored_dims(c: &impl GenericClient) -> StoreResult<()>
     .await?;
     for row in dims {
         let d: i32 = rows::get(&row, "dim")?;
-        c.batch_execute(&create_index(d)).await.map_err(db_err)?;
+        c.batch_execute(&vector_index_sql(d)).await.map_err(db_err)?;
     }
     Ok(())
 }

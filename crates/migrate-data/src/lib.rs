@@ -1,4 +1,5 @@
-//! Moving an installation from SQLite to PostgreSQL (`teamcontext migrate-data`).
+//! Moving an installation from SQLite to PostgreSQL (`teamcontext migrate-data`). It lives in
+//! a crate of its own so that neither backend depends on the other's driver.
 //!
 //! Both backends keep the same tables with the same columns (their migrations move in step);
 //! only the types differ. Every table is read from one read transaction of the SQLite file (a
@@ -20,7 +21,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
-use crate::{PgStore, db_err, pool_err};
+use tc_store_postgres::{PgStore, db_err};
 
 /// Tables in an order that satisfies every foreign key.
 const TABLES: &[&str] = &[
@@ -56,86 +57,82 @@ enum Msg {
     Failed(String),
 }
 
-impl PgStore {
-    /// Copies every row of the SQLite database at `sqlite` into this (empty) database.
-    pub async fn import_sqlite(&self, sqlite: &Path) -> StoreResult<Copied> {
-        let mut client = self.pool.get().await.map_err(pool_err)?;
-        let non_empty = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM projects)",
-                &[],
+/// Copies every row of the SQLite database at `sqlite` into `target`, which must be empty.
+pub async fn import_sqlite(target: &PgStore, sqlite: &Path) -> StoreResult<Copied> {
+    let mut client = target.client().await?;
+    let non_empty = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM projects)", &[])
+        .await
+        .map_err(db_err)?;
+    if non_empty.get::<_, bool>(0) {
+        return Err(StoreError::Database(
+            "the PostgreSQL database already holds accounts or projects; import into an empty one"
+                .into(),
+        ));
+    }
+    let mut plan = Vec::with_capacity(TABLES.len());
+    for table in TABLES {
+        let rows = client
+            .query(
+                "SELECT column_name FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1 \
+                     AND is_generated = 'NEVER' AND is_identity = 'NO' ORDER BY ordinal_position",
+                &[table],
             )
             .await
             .map_err(db_err)?;
-        if non_empty.get::<_, bool>(0) {
-            return Err(StoreError::Database(
-                "the PostgreSQL database already holds accounts or projects; import into an empty one".into(),
-            ));
-        }
-        let mut plan = Vec::with_capacity(TABLES.len());
-        for table in TABLES {
-            let rows = client
-                .query(
-                    "SELECT column_name FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = $1 \
-                     AND is_generated = 'NEVER' AND is_identity = 'NO' ORDER BY ordinal_position",
-                    &[table],
-                )
-                .await
-                .map_err(db_err)?;
-            let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-            plan.push((*table, columns));
-        }
-
-        let (sender, mut receiver) = mpsc::channel::<Msg>(4);
-        let reader_plan = plan.clone();
-        let path = sqlite.to_path_buf();
-        let reader = tokio::task::spawn_blocking(move || read_sqlite(&path, &reader_plan, &sender));
-
-        let tx = client.transaction().await.map_err(db_err)?;
-        let mut copied = Copied::new();
-        for (table, columns) in &plan {
-            let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-            // The column types, custom ones (`vector`) included, as the server knows them.
-            let probe =
-                tx.prepare(&format!("SELECT {list} FROM {table} LIMIT 0")).await.map_err(db_err)?;
-            let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
-            let sink = tx
-                .copy_in(&format!("COPY {table} ({list}) FROM STDIN BINARY"))
-                .await
-                .map_err(db_err)?;
-            let writer = BinaryCopyInWriter::new(sink, &types);
-            let mut writer = std::pin::pin!(writer);
-            loop {
-                match receiver.recv().await {
-                    Some(Msg::Rows(rows)) => {
-                        for row in rows {
-                            let params = convert(table, columns, &types, row)?;
-                            let refs: Vec<&(dyn ToSql + Sync)> =
-                                params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-                            writer.as_mut().write(&refs).await.map_err(db_err)?;
-                        }
-                    }
-                    Some(Msg::TableDone) => break,
-                    Some(Msg::Failed(e)) => return Err(StoreError::Database(e)),
-                    None => return Err(StoreError::Database("the SQLite reader stopped".into())),
-                }
-            }
-            copied.push((table, writer.as_mut().finish().await.map_err(db_err)?));
-        }
-        reader.await.map_err(|e| StoreError::Database(format!("the SQLite reader failed: {e}")))?;
-
-        let dims = tx.query("SELECT DISTINCT dim FROM passages", &[]).await.map_err(db_err)?;
-        for row in dims {
-            let d: i32 = row.get(0);
-            tx.batch_execute(&crate::search::create_index(d)).await.map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        // VACUUM as well as ANALYZE: it marks the copied pages all-visible, so the first hours
-        // on PostgreSQL are not spent in an autovacuum of every table competing with searches.
-        client.batch_execute("VACUUM (ANALYZE)").await.map_err(db_err)?;
-        Ok(copied)
+        let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        plan.push((*table, columns));
     }
+
+    let (sender, mut receiver) = mpsc::channel::<Msg>(4);
+    let reader_plan = plan.clone();
+    let path = sqlite.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || read_sqlite(&path, &reader_plan, &sender));
+
+    let tx = client.transaction().await.map_err(db_err)?;
+    let mut copied = Copied::new();
+    for (table, columns) in &plan {
+        let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        // The column types, custom ones (`vector`) included, as the server knows them.
+        let probe =
+            tx.prepare(&format!("SELECT {list} FROM {table} LIMIT 0")).await.map_err(db_err)?;
+        let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+        let sink = tx
+            .copy_in(&format!("COPY {table} ({list}) FROM STDIN BINARY"))
+            .await
+            .map_err(db_err)?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        let mut writer = std::pin::pin!(writer);
+        loop {
+            match receiver.recv().await {
+                Some(Msg::Rows(rows)) => {
+                    for row in rows {
+                        let params = convert(table, columns, &types, row)?;
+                        let refs: Vec<&(dyn ToSql + Sync)> =
+                            params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+                        writer.as_mut().write(&refs).await.map_err(db_err)?;
+                    }
+                }
+                Some(Msg::TableDone) => break,
+                Some(Msg::Failed(e)) => return Err(StoreError::Database(e)),
+                None => return Err(StoreError::Database("the SQLite reader stopped".into())),
+            }
+        }
+        copied.push((table, writer.as_mut().finish().await.map_err(db_err)?));
+    }
+    reader.await.map_err(|e| StoreError::Database(format!("the SQLite reader failed: {e}")))?;
+
+    let dims = tx.query("SELECT DISTINCT dim FROM passages", &[]).await.map_err(db_err)?;
+    for row in dims {
+        let d: i32 = row.get(0);
+        tx.batch_execute(&tc_store_postgres::vector_index_sql(d)).await.map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    // VACUUM as well as ANALYZE: it marks the copied pages all-visible, so the first hours
+    // on PostgreSQL are not spent in an autovacuum of every table competing with searches.
+    client.batch_execute("VACUUM (ANALYZE)").await.map_err(db_err)?;
+    Ok(copied)
 }
 
 /// Reads every planned table from one read transaction and sends its rows in batches.

@@ -36,7 +36,7 @@ async fn passages_arrive_grouped_by_project() {
 
     let db = TestDatabase::create().await;
     let postgres = PgStore::connect(db.url()).await.unwrap();
-    let copied = postgres.import_sqlite(&file).await.unwrap();
+    let copied = tc_migrate_data::import_sqlite(&postgres, &file).await.unwrap();
     assert!(copied.contains(&("passages", 300)), "{copied:?}");
 
     let (client, connection) = tokio_postgres::connect(db.url(), NoTls).await.unwrap();
