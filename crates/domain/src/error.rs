@@ -1,7 +1,10 @@
 //! The error every service returns: a stable [`ErrorCode`] from the spec's table, a message
 //! written for the person reading it, and optional structured details. Unexpected failures
 //! (storage, hashing) become [`ErrorCode::InternalServerError`] or [`ErrorCode::DatabaseError`]
-//! whose client-facing message is generic; the real cause travels in `internal` for the log.
+//! whose client-facing message is generic; the real cause travels as the error's `source()`
+//! chain, for the log.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 use tc_store::StoreError;
@@ -84,21 +87,26 @@ impl ErrorCode {
     }
 }
 
+/// The cause of an error, kept for the log.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}: {message}", code.as_str())]
 pub struct DomainError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Option<Value>,
-    /// The cause of an internal error, for the log only; never sent to a client.
-    pub internal: Option<String>,
+    /// What caused an internal error, with its own causes: for the log only, never sent to a
+    /// client.
+    #[source]
+    pub cause: Option<Cause>,
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
 
 impl DomainError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        DomainError { code, message: message.into(), details: None, internal: None }
+        DomainError { code, message: message.into(), details: None, cause: None }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -129,13 +137,21 @@ impl DomainError {
         Self::new(ErrorCode::ProjectNotFound, "project not found")
     }
 
-    pub fn internal(cause: impl Into<String>) -> Self {
-        DomainError {
-            code: ErrorCode::InternalServerError,
-            message: "an internal error occurred".into(),
-            details: None,
-            internal: Some(cause.into()),
-        }
+    /// A 500 caused by `cause`: an error, or a message saying what went wrong.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::new(ErrorCode::InternalServerError, "an internal error occurred")
+            .caused_by(Arc::from(cause.into()))
+    }
+
+    pub fn caused_by(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// The cause and its own causes in one line ("a: b: c"), for the log.
+    pub fn cause_chain(&self) -> Option<String> {
+        let cause: &(dyn std::error::Error + 'static) = self.cause.as_deref()?;
+        Some(tc_store::error_chain(cause))
     }
 }
 
@@ -147,12 +163,38 @@ impl From<StoreError> for DomainError {
                     .with_details(serde_json::json!({ "constraint": constraint }))
             }
             StoreError::NotFound => DomainError::not_found("resource"),
-            StoreError::Database(cause) => DomainError {
-                code: ErrorCode::DatabaseError,
-                message: "a database error occurred".into(),
-                details: None,
-                internal: Some(cause),
-            },
+            e @ StoreError::Database { .. } => {
+                DomainError::new(ErrorCode::DatabaseError, "a database error occurred")
+                    .caused_by(Arc::new(e))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    /// A driver's error survives two conversions as a `source()` chain: the log line names the
+    /// root cause, and the client's message names none of it.
+    #[test]
+    fn a_database_failure_keeps_its_causes_for_the_log() {
+        let io = std::io::Error::other("disk I/O error");
+        let e = DomainError::from(StoreError::driver("SQLite", io));
+        assert_eq!(e.code, ErrorCode::DatabaseError);
+        assert_eq!(e.message, "a database error occurred");
+        let store = e.source().expect("the store error is the source");
+        assert_eq!(store.to_string(), "database error: SQLite");
+        assert_eq!(
+            store.source().expect("and the driver's below it").to_string(),
+            "disk I/O error"
+        );
+        assert_eq!(e.cause_chain().unwrap(), "database error: SQLite: disk I/O error");
+
+        let plain = DomainError::internal("upload task failed");
+        assert_eq!(plain.cause_chain().unwrap(), "upload task failed");
+        assert!(DomainError::not_found("job").cause_chain().is_none());
     }
 }

@@ -65,9 +65,8 @@ pub async fn import_sqlite(target: &PgStore, sqlite: &Path) -> StoreResult<Copie
         .await
         .map_err(db_err)?;
     if non_empty.get::<_, bool>(0) {
-        return Err(StoreError::Database(
-            "the PostgreSQL database already holds accounts or projects; import into an empty one"
-                .into(),
+        return Err(StoreError::database(
+            "the PostgreSQL database already holds accounts or projects; import into an empty one",
         ));
     }
     let mut plan = Vec::with_capacity(TABLES.len());
@@ -115,13 +114,13 @@ pub async fn import_sqlite(target: &PgStore, sqlite: &Path) -> StoreResult<Copie
                     }
                 }
                 Some(Msg::TableDone) => break,
-                Some(Msg::Failed(e)) => return Err(StoreError::Database(e)),
-                None => return Err(StoreError::Database("the SQLite reader stopped".into())),
+                Some(Msg::Failed(e)) => return Err(StoreError::database(e)),
+                None => return Err(StoreError::database("the SQLite reader stopped")),
             }
         }
         copied.push((table, writer.as_mut().finish().await.map_err(db_err)?));
     }
-    reader.await.map_err(|e| StoreError::Database(format!("the SQLite reader failed: {e}")))?;
+    reader.await.map_err(|e| StoreError::database(format!("the SQLite reader failed: {e}")))?;
 
     let dims = tx.query("SELECT DISTINCT dim FROM passages", &[]).await.map_err(db_err)?;
     for row in dims {
@@ -251,7 +250,7 @@ fn convert(
         .zip(columns.iter().zip(types))
         .map(|(cell, (column, ty))| {
             cell_to_param(cell, ty)
-                .map_err(|why| StoreError::Database(format!("{table}.{column}: {why} (for {ty})")))
+                .map_err(|why| StoreError::database(format!("{table}.{column}: {why} (for {ty})")))
         })
         .collect()
 }

@@ -37,7 +37,8 @@ pub struct ErrorLog {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let DomainError { code, message, details, internal } = self.0;
+        let internal = self.0.cause_chain();
+        let DomainError { code, message, details, .. } = self.0;
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after =

@@ -22,7 +22,7 @@ fn invitation(r: &Row) -> StoreResult<InvitationRecord> {
         project_id: rows::get(r, "i_project_id")?,
         email: rows::get(r, "i_email")?,
         role: rows::role(r, "i_role")?
-            .ok_or_else(|| StoreError::Database("an invitation without a role".into()))?,
+            .ok_or_else(|| StoreError::database("an invitation without a role"))?,
         invited_by: rows::get(r, "i_invited_by")?,
         created_at: rows::get(r, "i_created_at")?,
     })

@@ -181,7 +181,7 @@ pub(crate) async fn job_counts(pool: &Pool) -> StoreResult<Vec<(JobStatus, i64)>
     rows::all(found, |r| {
         let status: String = rows::get(r, "status")?;
         let status = JobStatus::parse(&status)
-            .ok_or_else(|| StoreError::Database(format!("job status {status:?}")))?;
+            .ok_or_else(|| StoreError::database(format!("job status {status:?}")))?;
         Ok((status, rows::get(r, "n")?))
     })
 }

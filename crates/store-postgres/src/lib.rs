@@ -105,7 +105,7 @@ fn pool(url: &str) -> StoreResult<Pool> {
         })
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
-        .map_err(|e| StoreError::Database(format!("connection pool: {e}")))
+        .map_err(|e| StoreError::driver("connection pool", e))
 }
 
 /// Runs pending migrations, then builds any missing vector index, under an advisory lock, so
@@ -117,29 +117,14 @@ async fn migrate_pool(pool: &Pool) -> StoreResult<usize> {
         Ok(report) => {
             search::index_stored_dims(&client).await.map(|()| report.applied_migrations().len())
         }
-        Err(e) => Err(StoreError::Database(format!("migration failed: {e}"))),
+        Err(e) => Err(StoreError::driver("migration failed", e)),
     };
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
     migrated
 }
 
 pub(crate) fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Database(format!("database connection: {}", with_causes(&e)))
-}
-
-/// An error and its causes, each once: a failed connection's message alone ("error performing
-/// TLS handshake") hides the reason an operator needs ("invalid peer certificate: UnknownIssuer").
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text = format!("{text}: {more}");
-        }
-        cause = c.source();
-    }
-    text
+    StoreError::driver("database connection", e)
 }
 
 /// Maps a driver error: unique violations become [`StoreError::Conflict`] with the stable
@@ -158,10 +143,11 @@ pub fn db_err(e: tokio_postgres::Error) -> StoreError {
         };
         return StoreError::Conflict { constraint };
     }
-    match e.as_db_error() {
-        Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::Database(with_causes(&e)),
-    }
+    let context = match e.as_db_error() {
+        Some(db) => format!("PostgreSQL {}", db.code().code()),
+        None => "PostgreSQL".to_string(),
+    };
+    StoreError::driver(context, e)
 }
 
 pub(crate) fn expect_one(rows: u64) -> StoreResult<()> {

@@ -13,11 +13,11 @@ use crate::rows::{self, PROJECT_COLS, USER_COLS};
 use crate::{db_err, expect_one};
 
 fn settings(p: &ProjectRecord) -> StoreResult<serde_json::Value> {
-    serde_json::to_value(&p.settings).map_err(|e| StoreError::Database(e.to_string()))
+    serde_json::to_value(&p.settings).map_err(|e| StoreError::database(e.to_string()))
 }
 
 fn role_of(row: &Row) -> StoreResult<Role> {
-    rows::role(row, "role")?.ok_or_else(|| StoreError::Database("membership without a role".into()))
+    rows::role(row, "role")?.ok_or_else(|| StoreError::database("membership without a role"))
 }
 
 pub(crate) async fn insert_project(pool: &Pool, p: &ProjectRecord) -> StoreResult<()> {

@@ -27,11 +27,11 @@ pub(crate) const JOB_COLS: &str = "id, kind, project_id, created_by, payload, st
      cancel_requested, created_at, started_at, finished_at";
 
 pub(crate) fn get<'r, T: FromSql<'r>>(row: &'r Row, column: &str) -> StoreResult<T> {
-    row.try_get(column).map_err(|e| StoreError::Database(format!("column {column}: {e}")))
+    row.try_get(column).map_err(|e| StoreError::database(format!("column {column}: {e}")))
 }
 
 fn bad(what: &str, value: &str) -> StoreError {
-    StoreError::Database(format!("unexpected {what} {value:?} in the database"))
+    StoreError::database(format!("unexpected {what} {value:?} in the database"))
 }
 
 pub(crate) fn user(row: &Row) -> StoreResult<UserRecord> {
@@ -94,7 +94,7 @@ pub(crate) fn project(row: &Row) -> StoreResult<ProjectRecord> {
         owner_id: get(row, "owner_id")?,
         visibility: Visibility::parse(&visibility).ok_or_else(|| bad("visibility", &visibility))?,
         settings: serde_json::from_value(settings)
-            .map_err(|e| StoreError::Database(format!("project settings: {e}")))?,
+            .map_err(|e| StoreError::database(format!("project settings: {e}")))?,
         deleted_at: get(row, "deleted_at")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,

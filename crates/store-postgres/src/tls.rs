@@ -47,7 +47,7 @@ pub(crate) struct Connection {
 }
 
 fn invalid(reason: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("DATABASE_URL: {reason}"))
+    StoreError::database(format!("DATABASE_URL: {reason}"))
 }
 
 /// Parses `url` and builds the TLS connector for its `sslmode`.

@@ -9,7 +9,7 @@ use tc_store_postgres::PgStore;
 use tc_store_postgres::testing::{TestAuthority, TestDatabase, TlsFrontend};
 
 async fn connect(url: &str) -> Result<PgStore, String> {
-    PgStore::connect(url).await.map_err(|e| e.to_string())
+    PgStore::connect(url).await.map_err(|e| tc_store::error_chain(&e))
 }
 
 #[tokio::test]

@@ -190,7 +190,7 @@ pub(crate) fn rotate_api_key(
     tx.commit().map_err(db_err)?;
     chrono::TimeZone::timestamp_millis_opt(&Utc, expires)
         .single()
-        .ok_or_else(|| StoreError::Database(format!("timestamp out of range: {expires}")))
+        .ok_or_else(|| StoreError::database(format!("timestamp out of range: {expires}")))
 }
 
 pub(crate) fn touch_api_keys(

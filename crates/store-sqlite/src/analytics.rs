@@ -142,7 +142,7 @@ pub(crate) fn event_totals(
                 let day: i64 = r.get(0).map_err(db_err)?;
                 EventKey::Day(
                     DateTime::<Utc>::from_timestamp_millis(day)
-                        .ok_or_else(|| StoreError::Database("bad day".into()))?,
+                        .ok_or_else(|| StoreError::database("bad day"))?,
                 )
             }
             EventGroup::Project => {
@@ -150,10 +150,7 @@ pub(crate) fn event_totals(
                 EventKey::Project(if id.is_empty() {
                     None
                 } else {
-                    Some(
-                        Uuid::parse_str(&id)
-                            .map_err(|_| StoreError::Database("bad uuid".into()))?,
-                    )
+                    Some(Uuid::parse_str(&id).map_err(|_| StoreError::database("bad uuid"))?)
                 })
             }
             EventGroup::Source => {

@@ -89,7 +89,7 @@ fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
     let metadata: String = row.get("metadata").map_err(db_err)?;
     let uuid = |col: &str| -> StoreResult<Uuid> {
         let text: String = row.get(col).map_err(db_err)?;
-        Uuid::parse_str(&text).map_err(|_| StoreError::Database(format!("bad uuid in {col}")))
+        Uuid::parse_str(&text).map_err(|_| StoreError::database(format!("bad uuid in {col}")))
     };
     let parent: Option<String> = row.get("parent_id").map_err(db_err)?;
     Ok(ContextRecord {
@@ -101,11 +101,11 @@ fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
         source: row.get("source").map_err(db_err)?,
         file_path: row.get("file_path").map_err(db_err)?,
         parent_id: parent
-            .map(|p| Uuid::parse_str(&p).map_err(|_| StoreError::Database("bad parent id".into())))
+            .map(|p| Uuid::parse_str(&p).map_err(|_| StoreError::database("bad parent id")))
             .transpose()?,
         chunk_index: row.get("chunk_index").map_err(db_err)?,
         metadata: serde_json::from_str(&metadata)
-            .map_err(|e| StoreError::Database(format!("bad context metadata: {e}")))?,
+            .map_err(|e| StoreError::database(format!("bad context metadata: {e}")))?,
         created_by: uuid("created_by")?,
         accessed_count: row.get("accessed_count").map_err(db_err)?,
         last_accessed: convert::get_opt_time(row, "last_accessed")?,
@@ -146,8 +146,7 @@ pub(crate) fn delete_context(
         convert::collect(stmt.query([id.to_string()]).map_err(db_err)?, |r| {
             let id: String = r.get(0).map_err(db_err)?;
             let project: String = r.get(1).map_err(db_err)?;
-            let parse =
-                |s: &str| Uuid::parse_str(s).map_err(|_| StoreError::Database("bad uuid".into()));
+            let parse = |s: &str| Uuid::parse_str(s).map_err(|_| StoreError::database("bad uuid"));
             Ok((parse(&id)?, parse(&project)?))
         })?
     };

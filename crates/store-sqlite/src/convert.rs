@@ -21,7 +21,7 @@ pub(crate) fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(format!("unexpected stored value: {what}"))
+    StoreError::database(format!("unexpected stored value: {what}"))
 }
 
 fn time(v: i64) -> StoreResult<DateTime<Utc>> {

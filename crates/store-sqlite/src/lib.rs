@@ -163,7 +163,7 @@ async fn blocking<T: Send + 'static>(
 ) -> StoreResult<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Database(format!("storage task failed: {e}")))?
+        .map_err(|e| StoreError::database(format!("storage task failed: {e}")))?
 }
 
 fn configure(conn: &Connection) -> StoreResult<()> {
@@ -188,7 +188,7 @@ fn open_writer(path: &Path) -> StoreResult<Connection> {
 /// shared-memory files it creates the database file's mode; existing ones are set too.
 pub(crate) fn make_private(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |e: std::io::Error| StoreError::Database(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| StoreError::database(format!("{}: {e}", path.display()));
     std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
     let mut companions = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
@@ -219,7 +219,7 @@ fn load_vectors(conn: &Connection, index: &vectors::VectorIndex) -> StoreResult<
     let mut rows = stmt.query([]).map_err(db_err)?;
     let mut batch = Vec::with_capacity(4096);
     let parse = |s: String| {
-        uuid::Uuid::parse_str(&s).map_err(|_| StoreError::Database("bad uuid in passages".into()))
+        uuid::Uuid::parse_str(&s).map_err(|_| StoreError::database("bad uuid in passages"))
     };
     while let Some(row) = rows.next().map_err(db_err)? {
         let blob: Vec<u8> = row.get(5).map_err(db_err)?;
@@ -241,7 +241,7 @@ fn load_vectors(conn: &Connection, index: &vectors::VectorIndex) -> StoreResult<
 }
 
 fn migration_err(e: rusqlite_migration::Error) -> StoreError {
-    StoreError::Database(format!("migration failed: {e}"))
+    StoreError::driver("migration failed", e)
 }
 
 /// Translates a driver error, naming the unique constraint when one was broken.
@@ -257,7 +257,7 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
             constraint: constraint_name(message.as_deref().unwrap_or("")),
         };
     }
-    StoreError::Database(e.to_string())
+    StoreError::driver("SQLite", e)
 }
 
 /// SQLite reports `UNIQUE constraint failed: table.column[, ...]`; map it to the stable names

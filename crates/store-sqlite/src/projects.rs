@@ -11,7 +11,7 @@ use crate::convert::{self, PROJECT_COLS, USER_COLS_PREFIXED, ms, opt_ms};
 use crate::db_err;
 
 fn settings_json(p: &ProjectRecord) -> StoreResult<String> {
-    serde_json::to_string(&p.settings).map_err(|e| StoreError::Database(e.to_string()))
+    serde_json::to_string(&p.settings).map_err(|e| StoreError::database(e.to_string()))
 }
 
 fn expect_one(changed: usize) -> StoreResult<()> {
@@ -19,8 +19,7 @@ fn expect_one(changed: usize) -> StoreResult<()> {
 }
 
 fn role_of(row: &rusqlite::Row<'_>) -> StoreResult<Role> {
-    convert::get_role(row, "role")?
-        .ok_or_else(|| StoreError::Database("membership without a role".into()))
+    convert::get_role(row, "role")?.ok_or_else(|| StoreError::database("membership without a role"))
 }
 
 pub(crate) fn insert_project(c: &mut Connection, p: &ProjectRecord) -> StoreResult<()> {
@@ -198,7 +197,7 @@ pub(crate) fn readable_project_ids(c: &Connection, user_id: Uuid) -> StoreResult
         .map_err(db_err)?;
     convert::collect(stmt.query([user_id.to_string()]).map_err(db_err)?, |r| {
         let id: String = r.get(0).map_err(db_err)?;
-        Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))
+        Uuid::parse_str(&id).map_err(|_| StoreError::database("bad project id"))
     })
 }
 
@@ -229,7 +228,7 @@ pub(crate) fn description_vectors(
         return Ok(Vec::new());
     }
     let json = serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-        .map_err(|e| StoreError::Database(e.to_string()))?;
+        .map_err(|e| StoreError::database(e.to_string()))?;
     let mut stmt = c
         .prepare_cached(
             "SELECT id, description_vector FROM projects WHERE description_model = ?1 \
@@ -239,7 +238,7 @@ pub(crate) fn description_vectors(
     convert::collect(stmt.query(params![model, json]).map_err(db_err)?, |r| {
         let id: String = r.get(0).map_err(db_err)?;
         let blob: Vec<u8> = r.get(1).map_err(db_err)?;
-        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))?;
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::database("bad project id"))?;
         Ok((id, crate::vectors::from_blob(&blob)))
     })
 }
@@ -251,7 +250,7 @@ pub(crate) fn purgeable_projects(c: &Connection, before: DateTime<Utc>) -> Store
         .map_err(db_err)?;
     convert::collect(stmt.query([ms(before)]).map_err(db_err)?, |r| {
         let id: String = r.get(0).map_err(db_err)?;
-        Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad project id".into()))
+        Uuid::parse_str(&id).map_err(|_| StoreError::database("bad project id"))
     })
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn passage_similarities(
         .map_err(db_err)?;
     let rows = convert::collect(stmt.query((model, ids_json(ids))).map_err(db_err)?, |r| {
         let id: String = r.get(0).map_err(db_err)?;
-        let id = Uuid::parse_str(&id).map_err(|_| StoreError::Database("bad uuid".into()))?;
+        let id = Uuid::parse_str(&id).map_err(|_| StoreError::database("bad uuid"))?;
         let vector = vectors::from_blob(&r.get::<_, Vec<u8>>(3).map_err(db_err)?);
         let similarity = if vector.len() == query.len() {
             vector.iter().zip(query).map(|(a, b)| a * b).sum()
@@ -101,8 +101,7 @@ pub(crate) fn keyword_search(
         let id: String = r.get(0).map_err(db_err)?;
         let score: f64 = r.get(1).map_err(db_err)?;
         Ok(KeywordHit {
-            context_id: Uuid::parse_str(&id)
-                .map_err(|_| StoreError::Database("bad uuid".into()))?,
+            context_id: Uuid::parse_str(&id).map_err(|_| StoreError::database("bad uuid"))?,
             // SQLite's bm25() is negated so that smaller sorts first.
             score: -score,
         })

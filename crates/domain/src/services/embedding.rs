@@ -1,6 +1,8 @@
 //! Turning text into vectors for the store: a context's passages (the model's windows) and
 //! their vectors, interactive or bulk, and a project description's vector for two-level search.
 
+use std::sync::Arc;
+
 use tc_store::{ContextRecord, PassageRecord};
 use tracing::warn;
 use uuid::Uuid;
@@ -27,11 +29,12 @@ impl Services {
         metrics::histogram!(crate::metrics::EMBED_SECONDS, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::metrics::EMBEDDED_TEXTS, "outcome" => outcome).increment(count);
-        result.map_err(|e| DomainError {
-            code: ErrorCode::EmbeddingGenerationFailed,
-            message: "the embedding model failed on this input".into(),
-            details: None,
-            internal: Some(e.to_string()),
+        result.map_err(|e| {
+            DomainError::new(
+                ErrorCode::EmbeddingGenerationFailed,
+                "the embedding model failed on this input",
+            )
+            .caused_by(Arc::new(e))
         })
     }
 
@@ -115,7 +118,7 @@ impl Services {
             }
         };
         if let Err(e) = result {
-            warn!(%project_id, error = ?e.internal, "could not update the project description embedding");
+            warn!(%project_id, error = ?e.cause_chain(), "could not update the project description embedding");
         }
     }
 }

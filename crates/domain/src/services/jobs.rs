@@ -86,8 +86,8 @@ impl JobError {
 impl From<DomainError> for JobError {
     fn from(e: DomainError) -> Self {
         // The public message only: `internal` may hold SQL, URLs or a server's reply.
-        if let Some(internal) = &e.internal {
-            warn!(error = %internal, "{}", e.message);
+        if let Some(cause) = e.cause_chain() {
+            warn!(error = %cause, "{}", e.message);
         }
         let message = e.message.clone();
         match e.code {

@@ -375,7 +375,7 @@ fn project_id(raw: &str) -> Result<Uuid, CallToolResult> {
 
 /// A tool error carrying the REST error envelope as its text.
 fn tool_error(e: DomainError) -> CallToolResult {
-    if let Some(internal) = &e.internal {
+    if let Some(internal) = e.cause_chain() {
         error!(code = e.code.as_str(), cause = %internal, "MCP tool failed");
     }
     let envelope = json!({
