@@ -64,6 +64,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks an error status whose body is the answer itself (health's 503 carries the health
+/// report), so the middleware does not replace it with an envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnBody;
+
 /// An envelope for an error response produced outside our handlers, keeping useful headers.
 pub fn envelope_for_status(original: &Response) -> Response {
     let status = original.status();

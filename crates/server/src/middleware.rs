@@ -16,7 +16,7 @@ use tracing::{Instrument, error, info, warn};
 use uuid::Uuid;
 
 use crate::client_ip::{ClientIp, client_ip};
-use crate::error::{ErrorLog, envelope_for_status};
+use crate::error::{ErrorLog, OwnBody, envelope_for_status};
 use crate::request_id;
 use crate::state::AppState;
 
@@ -48,6 +48,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let mut response = request_id::scope(request_id.clone(), next.run(req).instrument(span)).await;
     if (response.status().is_client_error() || response.status().is_server_error())
         && response.extensions().get::<ErrorLog>().is_none()
+        && response.extensions().get::<OwnBody>().is_none()
         && !is_mcp
     {
         response = request_id::sync_scope(request_id.clone(), || envelope_for_status(&response));

@@ -151,6 +151,39 @@ async fn health_reports_each_component() {
     assert_eq!(again.body["components"]["embedder"], components["embedder"]);
 }
 
+/// An OpenAI-compatible embedding endpoint that is down: health answers 503 naming the
+/// embedder (the database is fine), and a save answers `EMBEDDING_GENERATION_FAILED` without the
+/// cause, which goes to the log.
+#[tokio::test]
+async fn an_embedder_that_is_down_makes_health_503_and_saves_fail_cleanly() {
+    // Nothing listens on the discard port of the loopback address.
+    let env = [
+        ("EMBEDDING_PROVIDER", "openai"),
+        ("EMBEDDING_BASE_URL", "http://127.0.0.1:9/v1"),
+        ("EMBEDDING_MODEL", "nomic-embed-text"),
+        ("EMBEDDING_DIMENSION", "384"),
+    ];
+    let app = TestApp::with_embedder(&env, |config| {
+        teamcontext::load_embedder(config).expect("the client is built without a call")
+    })
+    .await;
+    let r = app.send(Method::GET, "/health", None, None).await;
+    let b = r.assert_status(503).clone();
+    assert_eq!(b["status"], "degraded");
+    assert_eq!(b["components"]["embedder"]["status"], "degraded", "{b}");
+    assert_eq!(b["components"]["database"]["status"], "healthy", "{b}");
+
+    let user = app.register("ada").await;
+    let project = app.create_project(&user.api_key, "notes").await;
+    let body = json!({"content": "We chose PostgreSQL.", "project_id": project});
+    let r = app.post("/context/save", Some(&user.api_key), body).await;
+    r.assert_error(500, "EMBEDDING_GENERATION_FAILED");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("127.0.0.1"), "the cause stays out of the answer: {message}");
+    let listed = app.get(&format!("/projects/{project}/context"), &user.api_key).await;
+    assert_eq!(listed.assert_status(200)["items"], json!([]), "nothing half-written");
+}
+
 /// Hole 9 of the hardening issue: every method name a client invented became a new label value
 /// of the request metrics. Unknown methods are counted together as `other`.
 #[tokio::test]

@@ -182,8 +182,19 @@ impl Services {
 
     /// Enables codebase scans with these settings, and sets the job timings.
     pub fn with_jobs(mut self, jobs: JobSettings, scan: ScanSettings) -> Self {
-        self.job_settings = jobs;
         self.scan = Some(scan);
+        self.with_job_settings(jobs)
+    }
+
+    /// Sets the job timings and retry rules.
+    pub fn with_job_settings(mut self, jobs: JobSettings) -> Self {
+        self.job_settings = jobs;
+        self
+    }
+
+    /// Adds a kind of job for the workers to run (the scan is always there).
+    pub fn with_job_handler(mut self, handler: Arc<dyn JobHandler>) -> Self {
+        self.job_handlers.push(handler);
         self
     }
 

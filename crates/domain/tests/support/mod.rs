@@ -14,19 +14,28 @@ use tc_domain::{
     AuthSettings, Caller, Credential, DomainError, EmailVerification, ErrorCode, Services,
     SystemClock,
 };
-use tc_embed::HashingEmbedder;
+use tc_embed::{Embedder, HashingEmbedder};
 use tc_store::prelude::*;
 use tc_store::{Scope, UserRecord};
 use tc_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
 pub struct World {
-    pub services: Services,
+    pub services: Arc<Services>,
     pub store: SqliteStore,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub async fn world(email_verification: EmailVerification) -> World {
+    world_with(email_verification, Arc::new(HashingEmbedder), |services| services).await
+}
+
+/// A world with another embedder, and whatever `configure` adds to its services.
+pub async fn world_with(
+    email_verification: EmailVerification,
+    embedder: Arc<dyn Embedder>,
+    configure: impl FnOnce(Services) -> Services,
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("tc.db")).await.unwrap();
     let settings = AuthSettings { email_verification, ..AuthSettings::default() };
@@ -39,15 +48,20 @@ pub async fn world(email_verification: EmailVerification) -> World {
     let services = Services::new(
         Arc::new(store.clone()),
         Arc::new(SystemClock),
-        Arc::new(HashingEmbedder),
+        embedder,
         b"a test secret of at least thirty-two bytes",
         settings,
         pricing,
     );
-    World { services, store, _dir: dir }
+    World { services: Arc::new(configure(services)), store, dir }
 }
 
 impl World {
+    /// The directory of the world's database file (`tc.db`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub async fn user(&self, email: &str, verified: bool) -> UserRecord {
         let mut user = tc_store_conformance::user(email);
         user.email_verified = verified;

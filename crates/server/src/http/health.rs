@@ -4,11 +4,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::OwnBody;
 use crate::extract::Json;
 use crate::state::AppState;
 
@@ -94,7 +96,7 @@ pub struct Health {
 /// 200, since every request is still served.
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+async fn health(State(state): State<AppState>) -> Response {
     let started = Instant::now();
     let db = state.services.store_healthy().await;
     if let Err(e) = &db {
@@ -138,14 +140,15 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     };
     let healthy = serving && redis.as_ref().is_none_or(|r| r.status == "healthy");
     let code = if serving { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (
-        code,
-        Json(Health {
-            status: if healthy { "healthy" } else { "degraded" },
-            version: env!("CARGO_PKG_VERSION"),
-            components: Components { database, embedder, write_queue, job_queue, redis },
-        }),
-    )
+    let report = Health {
+        status: if healthy { "healthy" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        components: Components { database, embedder, write_queue, job_queue, redis },
+    };
+    let mut response = (code, Json(report)).into_response();
+    // A 503 still carries the report: it says which component failed.
+    response.extensions_mut().insert(OwnBody);
+    response
 }
 
 /// The embedding model's health from a probe at most [`EMBEDDER_PROBE_TTL`] old.

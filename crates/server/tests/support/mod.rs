@@ -98,6 +98,15 @@ impl TestApp {
     }
 
     pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        Self::with_embedder(overrides, |_| embedder()).await
+    }
+
+    /// A server whose embedder `make` builds from its configuration (the real model by default;
+    /// `teamcontext::load_embedder` for the configured provider).
+    pub async fn with_embedder(
+        overrides: &[(&str, &str)],
+        make: impl FnOnce(&Config) -> Arc<dyn tc_embed::Embedder>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("TEAMCONTEXT_DATA_DIR".into(), dir.path().display().to_string());
@@ -115,8 +124,9 @@ impl TestApp {
         }
         let config = Config::from_sources(None, &env).expect("test config");
         let clock = Arc::new(ManualClock::new());
+        let embedder = make(&config);
         let server =
-            teamcontext::start(config, clock.clone(), embedder()).await.expect("server starts");
+            teamcontext::start(config, clock.clone(), embedder).await.expect("server starts");
         TestApp {
             base: format!("http://{}", server.addr),
             client: reqwest::Client::new(),
