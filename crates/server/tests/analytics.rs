@@ -143,7 +143,7 @@ async fn cost_savings_add_up_by_day_week_and_month() {
 
 #[tokio::test]
 async fn usage_and_insights_cover_only_what_the_caller_may_see() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let (a, b, c, project) = team(&app).await;
     let mine = app.create_project(&a.api_key, "ann private").await;
     let save = json!({"content": "Ann's private notes about the build cache.", "project_id": mine});

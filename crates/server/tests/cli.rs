@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 mod support;
 
+use support::TestApp;
+use support::archives::{archive_form, python_modules};
 use support::process::{serve, serve_with, teamcontext};
 
 #[test]
@@ -373,19 +375,7 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
     // kill lands once 5 files are seen done; with a 1 s lease, progress is saved every 250 ms,
     // so the scan is at most that far ahead of what was seen, far from its end.
     const FILES: u64 = 60;
-    let mut tar =
-        tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    for i in 0..FILES {
-        let body: String = (0..12)
-            .map(|f| format!("def handler_{i}_{f}(request):\n    \"\"\"Handle request kind {f} of module {i}.\"\"\"\n    return respond(request, status={f}, module={i})\n\n\n"))
-            .collect();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, format!("app/module_{i:02}.py"), body.as_bytes()).unwrap();
-    }
-    let archive = tar.into_inner().unwrap().finish().unwrap();
+    let archive = python_modules(FILES as usize, "kill");
 
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -397,17 +387,8 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
     let (base, client) = (server.base.clone(), reqwest::Client::new());
     let (key, projects) =
         account(&client, &base, "kill@example.com", &["interrupted", "uninterrupted"]).await;
-    let upload = |project: &str| {
-        let part = reqwest::multipart::Part::bytes(archive.clone()).file_name("app.tar.gz");
-        let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
-        client
-            .post(format!("{base}/projects/{project}/scan"))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-    };
-    let accepted: serde_json::Value = upload(&projects[0]).await.unwrap().json().await.unwrap();
-    let job = accepted["job_id"].as_str().unwrap().to_string();
+    let form = || archive_form("app.tar.gz", archive.clone(), Some(200));
+    let job = TestApp::remote(&base).scan_archive(&key, &projects[0], form()).await;
 
     // Kill -9 once some files are indexed and others are not.
     let mut done_before = 0;
@@ -444,18 +425,7 @@ async fn a_scan_killed_mid_way_finishes_after_restart_as_if_uninterrupted() {
     assert!(result["files_unchanged"].as_u64().unwrap() >= done_before.saturating_sub(1));
 
     // The same archive scanned without interruption gives the same contexts, none twice.
-    let base2 = base.clone();
-    let upload2 = || {
-        let part = reqwest::multipart::Part::bytes(archive.clone()).file_name("app.tar.gz");
-        let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
-        client
-            .post(format!("{base2}/projects/{}/scan", projects[1]))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-    };
-    let accepted: serde_json::Value = upload2().await.unwrap().json().await.unwrap();
-    let clean_job = accepted["job_id"].as_str().unwrap().to_string();
+    let clean_job = TestApp::remote(&base).scan_archive(&key, &projects[1], form()).await;
     for _ in 0..1200 {
         let s = job_status(&client, &base, &key, &projects[1], &clean_job).await;
         if s["status"] == "succeeded" {

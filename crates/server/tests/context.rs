@@ -48,7 +48,7 @@ async fn team_of_three(app: &TestApp) -> (TestUser, TestUser, TestUser, String) 
 
 #[tokio::test]
 async fn saved_by_one_found_by_a_teammate_invisible_to_others() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let (a, b, c, project) = team_of_three(&app).await;
     let saved = save(&app, &a.api_key, &project, WEBHOOKS, json!({})).await;
     save(&app, &a.api_key, &project, LUNCH, json!({})).await;
@@ -109,7 +109,7 @@ async fn a_removed_contributor_stops_finding_the_project() {
 
 #[tokio::test]
 async fn modes_threshold_and_limit() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let (a, _, _, project) = team_of_three(&app).await;
     for text in [WEBHOOKS, LUNCH, DEPLOY] {
         save(&app, &a.api_key, &project, text, json!({})).await;
@@ -186,7 +186,7 @@ async fn modes_threshold_and_limit() {
 
 #[tokio::test]
 async fn two_level_search_names_the_projects_it_searched() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let u = app.register("dee").await;
     let mut projects = Vec::new();
     for (name, description, note) in [
@@ -286,7 +286,7 @@ async fn large_contexts_warn_and_are_chunked() {
 async fn deleted_context_vanishes_at_once_and_restart_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let app = TestApp::with_env(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
+    let app = TestApp::with_model(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
     let u = app.register("fay").await;
     let project = app.create_project(&u.api_key, "ops").await;
     let gone = save(&app, &u.api_key, &project, WEBHOOKS, json!({})).await;
@@ -306,7 +306,7 @@ async fn deleted_context_vanishes_at_once_and_restart_keeps_the_rest() {
         .assert_error(404, "CONTEXT_NOT_FOUND");
     app.shutdown().await;
 
-    let again = TestApp::with_env(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
+    let again = TestApp::with_model(&[("TEAMCONTEXT_DATA_DIR", &data)]).await;
     let r = search(&again, &u.api_key, json!({"query": "when do deployments happen?", "mode": "vector", "similarity_threshold": 0.3})).await;
     assert_eq!(ids(&r), vec![kept["id"].as_str().unwrap().to_string()]);
     let k = search(&again, &u.api_key, json!({"query": "blue-green", "mode": "keyword"})).await;

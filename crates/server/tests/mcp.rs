@@ -103,7 +103,7 @@ async fn team(app: &TestApp) -> (TestUser, TestUser, TestUser, String) {
 
 #[tokio::test]
 async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let (a, b, c, project) = team(&app).await;
 
     // Ann, through the Python SDK, introduced as Claude Code.
@@ -299,6 +299,51 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("cannot reach TeamContext"), "{stderr}");
     app.shutdown().await;
+}
+
+/// An upgrade restarts the server under an assistant that launched the proxy: the proxy's next
+/// call, in the same MCP session, is answered by the new process (sessions live in the
+/// database), without restarting the assistant.
+#[tokio::test]
+async fn the_stdio_proxy_keeps_working_across_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let env = [("BIND_ADDR", bind.as_str()), ("RATE_LIMIT_PER_IP_PER_MIN", "0")];
+    let server = support::process::serve_with(dir.path(), "warn", &env);
+    let app = TestApp::remote(&server.base);
+    let ann = app.register("ann").await;
+    let project = app.create_project(&ann.api_key, "payments").await;
+
+    let restarted = dir.path().join("restarted");
+    let plan = json!({
+        "transport": "stdio",
+        "command": [env!("CARGO_BIN_EXE_teamcontext"), "mcp", "--server", format!("http://{bind}"), "--api-key", ann.api_key],
+        "client_name": "claude-code",
+        "ops": [
+            call("save_to_context", json!({"content": WEBHOOKS, "project_id": project})),
+            {"op": "wait_for", "path": restarted},
+            call("get_relevant_context", json!({"query": "Stripe webhook retries", "project_id": project})),
+        ],
+    });
+    let assistant = tokio::spawn(python(plan));
+    let waiting = dir.path().join("restarted.waiting");
+    for _ in 0..600 {
+        if waiting.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting.exists(), "the first call was made");
+    let (_, stopped) = server.stop();
+    assert!(stopped, "the server stopped cleanly");
+    let server = support::process::serve_with(dir.path(), "warn", &env);
+    std::fs::write(&restarted, "").unwrap();
+
+    let out = assistant.await.unwrap();
+    let saved = ok(&out["results"][0])["id"].as_str().unwrap().to_string();
+    assert_eq!(result_ids(ok(&out["results"][2])), [saved.as_str()], "found after the restart");
+    server.stop();
 }
 
 #[tokio::test]

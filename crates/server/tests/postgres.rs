@@ -18,7 +18,7 @@ const DEPLOY: &str =
 async fn server_on(db: &TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![("DATABASE_URL", db.url()), ("JWT_SECRET_KEY", SECRET)];
     env.extend_from_slice(extra);
-    TestApp::with_env(&env).await
+    TestApp::with_model(&env).await
 }
 
 fn ids(results: &serde_json::Value) -> Vec<String> {
@@ -119,7 +119,7 @@ async fn two_servers_on_one_database_act_as_one() {
 #[tokio::test]
 async fn a_sqlite_installation_moves_to_postgres_with_migrate_data() {
     // An installation on SQLite with accounts, a shared project, contexts and analytics.
-    let sqlite = TestApp::new().await;
+    let sqlite = TestApp::with_model(&[]).await;
     let (alice, bob) = (sqlite.register("alice").await, sqlite.register("bob").await);
     let project = sqlite.create_project(&alice.api_key, "payments").await;
     sqlite.add_contributor(&alice.api_key, &project, &bob).await;

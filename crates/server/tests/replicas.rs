@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::archives::{archive_form, python_modules};
 use support::process::{Served, TestRedis, serve_with};
 use support::{Resp, TestApp};
 use tc_store_postgres::testing::{TestAuthority, TestDatabase, TlsFrontend};
@@ -208,34 +209,8 @@ async fn replicas_reach_postgres_and_redis_over_verified_tls() {
     assert!(printed.contains("UnknownIssuer"), "{printed}");
 }
 
-fn modules(files: usize, tag: &str) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for i in 0..files {
-        let body: String = (0..12)
-            .map(|f| format!("def {tag}_handler_{i}_{f}(request):\n    \"\"\"Handle request kind {f} of module {i}.\"\"\"\n    return respond(request, status={f}, module={i})\n\n\n"))
-            .collect();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(body.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, format!("app/module_{i:02}.py"), body.as_bytes()).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap()
-}
-
 async fn upload(app: &TestApp, key: &str, project: &str, archive: Vec<u8>) -> String {
-    let part = reqwest::multipart::Part::bytes(archive).file_name("app.tar.gz");
-    let form = reqwest::multipart::Form::new().part("archive", part).text("chunk_size", "200");
-    let resp = app
-        .client
-        .post(app.url(&format!("/projects/{project}/scan")))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(resp).await.assert_status(202)["job_id"].as_str().unwrap().to_string()
+    app.scan_archive(key, project, archive_form("app.tar.gz", archive, Some(200))).await
 }
 
 async fn status(app: &TestApp, key: &str, project: &str, job: &str) -> Value {
@@ -306,7 +281,7 @@ async fn scans_run_once_on_either_replica_and_survive_one_dying() {
     for i in 0..4 {
         let app = if i % 2 == 0 { &one } else { &two };
         let project = app.create_project(&key, &format!("service-{i}")).await;
-        let job = upload(app, &key, &project, modules(3, &format!("s{i}"))).await;
+        let job = upload(app, &key, &project, python_modules(3, &format!("s{i}"))).await;
         jobs.push((project, job));
     }
     for (i, (project, job)) in jobs.iter().enumerate() {
@@ -330,7 +305,7 @@ async fn scans_run_once_on_either_replica_and_survive_one_dying() {
     // 1 s lease, progress is saved every 250 ms: the scan is at most that far ahead of the 5
     // files seen done when the kill lands, far from its 60.
     const FILES: u64 = 60;
-    let archive = modules(FILES as usize, "long");
+    let archive = python_modules(FILES as usize, "long");
     let interrupted = one.create_project(&key, "interrupted").await;
     let job = upload(&one, &key, &interrupted, archive.clone()).await;
     let mut done_before = 0;

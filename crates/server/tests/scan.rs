@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
+use support::archives::{archive_form, tar_gz};
 use support::{TestApp, TestUser};
 
 const APP_PY: &str = "import hashlib\n\n\ndef hash_password(password: str, salt: bytes) -> str:\n    \"\"\"Derive a slow hash of a user's password for storage.\"\"\"\n    return hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1).hex()\n\n\nclass RetryPolicy:\n    def delay(self, attempt: int) -> float:\n        return min(60.0, 0.5 * 2 ** attempt)\n";
@@ -33,44 +34,6 @@ fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
         zip.finish().unwrap();
     }
     out.into_inner()
-}
-
-/// A .tar.gz of `files`, plus symbolic links `(path, target)`.
-fn tar_gz_bytes(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
-    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    for (path, bytes) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, path, *bytes).unwrap();
-    }
-    for (path, target) in links {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        tar.append_link(&mut header, path, target).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap()
-}
-
-async fn post_form(app: &TestApp, key: &str, project: &str, form: Form) -> support::Resp {
-    let resp = app
-        .client
-        .post(app.url(&format!("/projects/{project}/scan")))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(resp).await
-}
-
-async fn archive(app: &TestApp, key: &str, project: &str, name: &str, bytes: Vec<u8>) -> String {
-    let form = Form::new().part("archive", Part::bytes(bytes).file_name(name.to_string()));
-    let r = post_form(app, key, project, form).await;
-    r.assert_status(202)["job_id"].as_str().unwrap().to_string()
 }
 
 /// Polls a job until it is final and returns its status document.
@@ -100,7 +63,7 @@ async fn owner_with_project(app: &TestApp) -> (TestUser, String) {
 
 #[tokio::test]
 async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_model(&[]).await;
     let (u, project) = owner_with_project(&app).await;
     let form = form_files(&[
         ("src/auth/app.py", APP_PY.as_bytes()),
@@ -112,7 +75,7 @@ async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
     ])
     .text("chunk_size", "300")
     .text("chunk_overlap", "0");
-    let r = post_form(&app, &u.api_key, &project, form).await;
+    let r = app.scan_form(&u.api_key, &project, form).await;
     let accepted = r.assert_status(202).clone();
     assert_eq!(accepted["status"], "queued");
     let job = accepted["job_id"].as_str().unwrap();
@@ -173,7 +136,9 @@ async fn zip_and_tar_gz_rescans_touch_only_what_changed() {
         ("repo/README.md", README.as_bytes()),
         ("repo/node_modules/pkg/index.js", b"module.exports = {};\n" as &[u8]),
     ];
-    let job = archive(&app, &u.api_key, &project, "repo.zip", zip_bytes(&v1)).await;
+    let job = app
+        .scan_archive(&u.api_key, &project, archive_form("repo.zip", zip_bytes(&v1), None))
+        .await;
     let first = finished(&app, &u.api_key, &project, &job).await;
     assert_eq!(first["status"], "succeeded", "{first}");
     assert_eq!(first["result"]["files_indexed"], 3);
@@ -191,7 +156,9 @@ async fn zip_and_tar_gz_rescans_touch_only_what_changed() {
     // v2 as a tar.gz: app.py edited, README.md deleted, lib.rs unchanged.
     let edited = APP_PY.replace("60.0", "120.0");
     let v2 = [("repo/app.py", edited.as_bytes()), ("repo/lib.rs", LIB_RS.as_bytes())];
-    let job = archive(&app, &u.api_key, &project, "repo.tar.gz", tar_gz_bytes(&v2, &[])).await;
+    let job = app
+        .scan_archive(&u.api_key, &project, archive_form("repo.tar.gz", tar_gz(&v2, &[]), None))
+        .await;
     let second = finished(&app, &u.api_key, &project, &job).await;
     let result = &second["result"];
     assert_eq!(second["status"], "succeeded", "{second}");
@@ -219,7 +186,9 @@ async fn zip_and_tar_gz_rescans_touch_only_what_changed() {
     assert!(after.iter().all(|c| !c["content"].as_str().unwrap().contains("60.0")));
 
     // The same archive again: nothing to do.
-    let job = archive(&app, &u.api_key, &project, "repo.tar.gz", tar_gz_bytes(&v2, &[])).await;
+    let job = app
+        .scan_archive(&u.api_key, &project, archive_form("repo.tar.gz", tar_gz(&v2, &[]), None))
+        .await;
     let third = finished(&app, &u.api_key, &project, &job).await;
     assert_eq!(third["result"]["files_unchanged"], 2, "{third}");
     assert_eq!(third["result"]["files_indexed"], 0);
@@ -249,19 +218,17 @@ async fn archives_cannot_escape_and_links_are_never_followed() {
         }),
     ] {
         let form = Form::new().part("archive", Part::bytes(bytes).file_name(name));
-        let r = post_form(&app, &u.api_key, &project, form).await;
+        let r = app.scan_form(&u.api_key, &project, form).await;
         r.assert_error(422, "INVALID_INPUT");
         assert!(r.body["error"]["message"].as_str().unwrap().contains("outside"), "{}", r.body);
     }
     let form = form_files(&[("../escape.py", b"x = 1\n")]);
-    post_form(&app, &u.api_key, &project, form).await.assert_error(422, "INVALID_INPUT");
+    app.scan_form(&u.api_key, &project, form).await.assert_error(422, "INVALID_INPUT");
     assert!(!app.dir.path().join("escape.py").exists());
 
-    let links = tar_gz_bytes(
-        &[("app.py", APP_PY.as_bytes())],
-        &[("passwd", "/etc/passwd"), ("up", "../../..")],
-    );
-    let job = archive(&app, &u.api_key, &project, "links.tgz", links).await;
+    let links =
+        tar_gz(&[("app.py", APP_PY.as_bytes())], &[("passwd", "/etc/passwd"), ("up", "../../..")]);
+    let job = app.scan_archive(&u.api_key, &project, archive_form("links.tgz", links, None)).await;
     let done = finished(&app, &u.api_key, &project, &job).await;
     assert_eq!(done["result"]["files_indexed"], 1, "{done}");
     let reasons: Vec<&str> = done["result"]["skipped"]
@@ -377,11 +344,11 @@ async fn scan_endpoints_refuse_bad_requests() {
     // No auth, wrong key, someone else's project, unknown and malformed project ids.
     let r = app.client.post(app.url(&path)).multipart(files()).send().await.unwrap();
     TestApp::read(r).await.assert_error(401, "INVALID_CREDENTIALS");
-    post_form(&app, "tc_not_a_key", &project, files()).await.assert_error(401, "INVALID_API_KEY");
-    post_form(&app, &other.api_key, &project, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+    app.scan_form("tc_not_a_key", &project, files()).await.assert_error(401, "INVALID_API_KEY");
+    app.scan_form(&other.api_key, &project, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
     let unknown = uuid::Uuid::now_v7().to_string();
-    post_form(&app, &u.api_key, &unknown, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
-    post_form(&app, &u.api_key, "not-a-uuid", files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+    app.scan_form(&u.api_key, &unknown, files()).await.assert_error(404, "PROJECT_NOT_FOUND");
+    app.scan_form(&u.api_key, "not-a-uuid", files()).await.assert_error(404, "PROJECT_NOT_FOUND");
 
     // Malformed and invalid bodies.
     let r = app
@@ -412,28 +379,33 @@ async fn scan_endpoints_refuse_bad_requests() {
         assert_eq!(r.body["error"]["details"]["field"], field, "{}", r.body);
     }
     let both = files().text("git_url", "https://example.com/r.git");
-    post_form(&app, &u.api_key, &project, both).await.assert_error(422, "INVALID_INPUT");
+    app.scan_form(&u.api_key, &project, both).await.assert_error(422, "INVALID_INPUT");
     let odd = Form::new().text("color", "blue");
-    post_form(&app, &u.api_key, &project, odd).await.assert_error(400, "INVALID_INPUT");
+    app.scan_form(&u.api_key, &project, odd).await.assert_error(400, "INVALID_INPUT");
     let rar = Form::new().part("archive", Part::bytes(b"Rar!".to_vec()).file_name("x.rar"));
-    post_form(&app, &u.api_key, &project, rar).await.assert_error(422, "INVALID_INPUT");
+    app.scan_form(&u.api_key, &project, rar).await.assert_error(422, "INVALID_INPUT");
     let broken = Form::new().part("archive", Part::bytes(b"not a zip".to_vec()).file_name("x.zip"));
-    post_form(&app, &u.api_key, &project, broken).await.assert_error(422, "INVALID_INPUT");
+    app.scan_form(&u.api_key, &project, broken).await.assert_error(422, "INVALID_INPUT");
     let big = form_files(&[("big.py", &vec![b'#'; 30_000])]);
-    post_form(&app, &u.api_key, &project, big).await.assert_error(413, "CONTEXT_TOO_LARGE");
+    app.scan_form(&u.api_key, &project, big).await.assert_error(413, "CONTEXT_TOO_LARGE");
 
     // A read-only key may not scan; viewers of a team project may read status, not cancel.
     let r = app
         .post("/users/me/api-keys", Some(&u.api_key), json!({"name": "ro", "scopes": ["read"]}))
         .await;
     let read_only = r.assert_status(201)["key"].as_str().unwrap().to_string();
-    post_form(&app, &read_only, &project, files())
+    app.scan_form(&read_only, &project, files())
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
 
     // Status and cancel: unknown ids, other people's jobs.
-    let job =
-        archive(&app, &u.api_key, &project, "a.zip", zip_bytes(&[("a.py", b"x = 1\n")])).await;
+    let job = app
+        .scan_archive(
+            &u.api_key,
+            &project,
+            archive_form("a.zip", zip_bytes(&[("a.py", b"x = 1\n")]), None),
+        )
+        .await;
     let status = format!("/projects/{project}/scan/status/{job}");
     app.get(&status, &other.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
     let elsewhere = app.create_project(&u.api_key, "elsewhere").await;
@@ -464,8 +436,13 @@ async fn a_queued_scan_can_be_cancelled() {
     // No workers: the job stays queued until cancelled.
     let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
     let (u, project) = owner_with_project(&app).await;
-    let job =
-        archive(&app, &u.api_key, &project, "a.zip", zip_bytes(&[("a.py", b"x = 1\n")])).await;
+    let job = app
+        .scan_archive(
+            &u.api_key,
+            &project,
+            archive_form("a.zip", zip_bytes(&[("a.py", b"x = 1\n")]), None),
+        )
+        .await;
     let workspace = app.dir.path().join("scans").join(&job);
     assert!(workspace.join("src/a.py").exists(), "the upload is kept for the job");
     let r = app.post(&format!("/jobs/{job}/cancel"), Some(&u.api_key), json!({})).await;
@@ -538,7 +515,7 @@ async fn uploads_are_authorised_before_they_are_read_and_capped_per_user() {
     for _ in 0..100 {
         let form = Form::new()
             .part("archive", Part::bytes(zip_bytes(&[("a.py", b"x = 1\n")])).file_name("a.zip"));
-        let r = post_form(&app, &u.api_key, &project, form).await;
+        let r = app.scan_form(&u.api_key, &project, form).await;
         if r.status == 429 {
             refused = Some(r);
             break;
@@ -551,14 +528,14 @@ async fn uploads_are_authorised_before_they_are_read_and_capped_per_user() {
     let theirs = app.create_project(&other.api_key, "theirs").await;
     let form = Form::new()
         .part("archive", Part::bytes(zip_bytes(&[("b.py", b"y = 2\n")])).file_name("b.zip"));
-    post_form(&app, &other.api_key, &theirs, form).await.assert_status(202);
+    app.scan_form(&other.api_key, &theirs, form).await.assert_status(202);
     // When the unfinished uploads end, their slots come back.
     drop((_first, _second));
     let mut accepted = false;
     for _ in 0..100 {
         let form = Form::new()
             .part("archive", Part::bytes(zip_bytes(&[("c.py", b"z = 3\n")])).file_name("c.zip"));
-        if post_form(&app, &u.api_key, &project, form).await.status == 202 {
+        if app.scan_form(&u.api_key, &project, form).await.status == 202 {
             accepted = true;
             break;
         }
@@ -585,8 +562,9 @@ async fn a_deeply_nested_file_does_not_stall_a_scan() {
     // attack's 200,000 levels; here the text's embedding is what costs time).
     let depth = 50_000;
     let deep = format!("x = {}1{}\n", "(".repeat(depth), ")".repeat(depth));
-    let bytes = tar_gz_bytes(&[("deep.py", deep.as_bytes()), ("app.py", APP_PY.as_bytes())], &[]);
-    let job = archive(&app, &u.api_key, &project, "nested.tar.gz", bytes).await;
+    let bytes = tar_gz(&[("deep.py", deep.as_bytes()), ("app.py", APP_PY.as_bytes())], &[]);
+    let job =
+        app.scan_archive(&u.api_key, &project, archive_form("nested.tar.gz", bytes, None)).await;
     let done = finished(&app, &u.api_key, &project, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["result"]["files_indexed"], 2, "{done}");

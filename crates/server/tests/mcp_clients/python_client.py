@@ -4,12 +4,15 @@ Usage: python_client.py PLAN_JSON, where the plan is
   {"transport": "http", "url": ..., "key": ..., "client_name": ..., "ops": [...]}
 or
   {"transport": "stdio", "command": [...], "env": {...}, "client_name": ..., "ops": [...]}
-and each op is {"op": "list_tools"} or {"op": "call", "name": ..., "args": {...}}.
+and each op is {"op": "list_tools"}, {"op": "call", "name": ..., "args": {...}}, or
+{"op": "wait_for", "path": ...}: the client writes PATH.waiting and waits until PATH exists (so a
+test can restart the server between two calls of one session).
 Prints one JSON object: {"server": ..., "results": [...]}.
 """
 
 import asyncio
 import json
+import os
 import sys
 from contextlib import AsyncExitStack
 
@@ -38,6 +41,13 @@ async def run(plan):
             if op["op"] == "list_tools":
                 listed = await session.list_tools()
                 results.append([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools])
+            elif op["op"] == "wait_for":
+                open(op["path"] + ".waiting", "w").close()
+                for _ in range(1200):
+                    if os.path.exists(op["path"]):
+                        break
+                    await asyncio.sleep(0.1)
+                results.append(None)
             else:
                 called = await session.call_tool(op["name"], op.get("args", {}))
                 results.append(called.model_dump(mode="json", by_alias=True, exclude_none=True))

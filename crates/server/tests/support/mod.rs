@@ -1,7 +1,11 @@
 //! Shared test support: [`TestApp`] starts a real TeamContext server on a loopback port with its
-//! own SQLite file and a [`ManualClock`] the test can move, and offers a small JSON client.
+//! own SQLite file and a [`ManualClock`] the test can move, and offers a small JSON client. It
+//! embeds with the deterministic [`HashingEmbedder`](tc_embed::HashingEmbedder) (texts that
+//! share words are near, no model to load); tests where meaning matters (a paraphrase found, a
+//! ranking by sense) start it [`with_model`](TestApp::with_model), on all-MiniLM-L6-v2.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod archives;
 pub mod process;
 
 use std::collections::HashMap;
@@ -98,6 +102,11 @@ impl TestApp {
     }
 
     pub async fn with_env(overrides: &[(&str, &str)]) -> Self {
+        Self::with_embedder(overrides, |_| Arc::new(tc_embed::HashingEmbedder)).await
+    }
+
+    /// A server on the real embedding model, for tests of meaning.
+    pub async fn with_model(overrides: &[(&str, &str)]) -> Self {
         Self::with_embedder(overrides, |_| embedder()).await
     }
 
