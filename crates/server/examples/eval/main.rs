@@ -1,0 +1,258 @@
+//! `make eval`: retrieval quality on two public BEIR sets (`eval/README.md`), through the real
+//! save and search paths of the service layer, on a fresh SQLite store per precision.
+//!
+//! Each set becomes one project; each document is saved as `title + "\n\n" + text` with its id
+//! in `metadata.file_path`; each query is asked in every mode with `limit: 10` and
+//! `similarity_threshold: 0`, restricted to the set's project. Prints one markdown table: MRR@10,
+//! Recall@10 and nDCG@10 per set, precision and mode, with ingest time and docs/s. `--study`
+//! adds the offline comparison of fusion functions the production one was chosen from.
+//!
+//! `cargo run --release -p teamcontext --example eval -- --sets .eval-cache [--precision fp32,int8]`
+
+mod beir;
+mod fusion;
+mod metrics;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+use futures_util::stream::{self, StreamExt};
+use tc_domain::views::{
+    ContextMetadataInput, CreateProjectRequest, RegisterRequest, SaveContextRequest, SearchRequest,
+};
+use tc_domain::{Caller, Credential, Services, SystemClock};
+use tc_embed::{Embedder, LocalEmbedder, Precision};
+use teamcontext::config::Config;
+use uuid::Uuid;
+
+const MODES: [&str; 4] = ["keyword", "vector", "hybrid", "two_level"];
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The directory holding the sets, one BEIR folder each (`eval/build.sh DIR` makes them).
+    #[arg(long, default_value = ".eval-cache")]
+    sets: PathBuf,
+    /// Which sets of that directory to run.
+    #[arg(long, default_value = "debfaq,tokio", value_delimiter = ',')]
+    names: Vec<String>,
+    #[arg(long, default_value = ".model-cache/all-MiniLM-L6-v2")]
+    model_dir: PathBuf,
+    /// `fp32`, `int8` or both.
+    #[arg(long, default_value = "fp32,int8", value_delimiter = ',')]
+    precision: Vec<String>,
+    /// Saves in flight while ingesting.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Also compare fusion functions offline (the study behind the production fusion).
+    #[arg(long)]
+    study: bool,
+}
+
+struct Row {
+    set: String,
+    precision: String,
+    mode: &'static str,
+    scores: metrics::Scores,
+    query_ms: f64,
+    ingest_secs: f64,
+    docs_per_sec: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sets: Vec<beir::Set> = args
+        .names
+        .iter()
+        .map(|n| beir::load(&args.sets.join(n)).with_context(|| format!("set {n}")))
+        .collect::<anyhow::Result<_>>()?;
+    let mut rows = Vec::new();
+    for precision in &args.precision {
+        let p = match precision.as_str() {
+            "fp32" => Precision::Fp32,
+            "int8" => Precision::Int8,
+            other => return Err(anyhow!("unknown precision {other}")),
+        };
+        let embedder: Arc<dyn Embedder> = Arc::new(LocalEmbedder::load(&args.model_dir, p)?);
+        let dir = tempfile::tempdir()?;
+        let env: HashMap<String, String> = [
+            ("TEAMCONTEXT_DATA_DIR".to_string(), dir.path().display().to_string()),
+            ("LOG_LEVEL".to_string(), "warn".to_string()),
+        ]
+        .into();
+        let config = Config::from_sources(None, &env)?;
+        let (services, backend, _redis) =
+            teamcontext::open_services(&config, Arc::new(SystemClock), embedder.clone()).await?;
+        let caller = account(&services).await?;
+        for set in &sets {
+            let project = services
+                .create_project(
+                    &caller,
+                    CreateProjectRequest {
+                        name: Some(set.name.clone()),
+                        description: Some(format!("The {} evaluation set", set.name)),
+                        visibility: None,
+                        settings: None,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow!(e.message))?
+                .id;
+            let started = Instant::now();
+            let doc_of = ingest(&services, &caller, project, set, args.concurrency).await?;
+            let ingest_secs = started.elapsed().as_secs_f64();
+            let docs_per_sec = set.docs.len() as f64 / ingest_secs;
+            eprintln!(
+                "{} {precision}: {} documents in {ingest_secs:.0} s",
+                set.name,
+                set.docs.len()
+            );
+            for mode in MODES {
+                let (scores, query_ms) = ask(&services, &caller, project, set, mode).await?;
+                rows.push(Row {
+                    set: set.name.clone(),
+                    precision: precision.clone(),
+                    mode,
+                    scores,
+                    query_ms,
+                    ingest_secs,
+                    docs_per_sec,
+                });
+            }
+            if args.study {
+                let store = backend.shared();
+                let mut candidates = Vec::new();
+                for q in &set.queries {
+                    let qv = embedder.embed(vec![q.text.clone()]).await?.remove(0);
+                    let vector =
+                        store.vector_search(&qv, embedder.model_id(), &[project], 100).await?;
+                    let keyword = store.keyword_search(&q.text, &[project], 100).await?;
+                    candidates.push((
+                        fusion::Candidates {
+                            vector: vector.iter().map(|h| (h.context_id, h.similarity)).collect(),
+                            keyword: keyword.iter().map(|h| (h.context_id, h.score)).collect(),
+                            query: q.text.clone(),
+                        },
+                        &set.qrels[&q.id],
+                    ));
+                }
+                let code_like =
+                    set.queries.iter().filter(|q| fusion::looks_like_code(&q.text)).count();
+                println!(
+                    "\n### Fusion study: {} ({precision}), {code_like} of {} queries look like code\n",
+                    set.name,
+                    set.queries.len()
+                );
+                println!("| fusion | MRR@10 | nDCG@10 |\n| --- | --- | --- |");
+                for (name, s) in fusion::study(&candidates, &doc_of) {
+                    println!("| {name} | {:.3} | {:.3} |", s.mrr, s.ndcg);
+                }
+            }
+        }
+        backend.close().await;
+    }
+    println!(
+        "\n| set | precision | mode | MRR@10 | Recall@10 | nDCG@10 | query ms | ingest s | docs/s |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {:.0} | {:.1} |",
+            r.set,
+            r.precision,
+            r.mode,
+            r.scores.mrr,
+            r.scores.recall,
+            r.scores.ndcg,
+            r.query_ms,
+            r.ingest_secs,
+            r.docs_per_sec
+        );
+    }
+    Ok(())
+}
+
+/// A fresh account, as its own session.
+async fn account(services: &Services) -> anyhow::Result<Caller> {
+    let registered = services
+        .register(RegisterRequest {
+            email: Some("eval@example.com".into()),
+            password: Some("evaluation password".into()),
+            name: Some("Evaluation".into()),
+            invitation_token: None,
+        })
+        .await
+        .map_err(|e| anyhow!(e.message))?;
+    Ok(Caller {
+        user_id: registered.user.id,
+        email_verified: true,
+        credential: Credential::AccessToken,
+    })
+}
+
+/// Saves every document through the save path; the context id → document id map.
+async fn ingest(
+    services: &Services,
+    caller: &Caller,
+    project: Uuid,
+    set: &beir::Set,
+    concurrency: usize,
+) -> anyhow::Result<HashMap<Uuid, String>> {
+    let saves = stream::iter(&set.docs)
+        .map(|doc| async move {
+            let req = SaveContextRequest {
+                content: Some(format!("{}\n\n{}", doc.title, doc.text)),
+                project_id: Some(project),
+                metadata: Some(ContextMetadataInput {
+                    source: Some("eval".into()),
+                    tags: None,
+                    file_path: Some(doc.id.clone()),
+                    language: None,
+                    extra: Default::default(),
+                }),
+            };
+            let saved = services.save_context(caller, req, None).await;
+            saved.map(|s| (s.id, doc.id.clone())).map_err(|e| anyhow!("{}: {}", doc.id, e.message))
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    saves.into_iter().collect()
+}
+
+/// Asks every query in `mode`; the mean scores and the mean latency.
+async fn ask(
+    services: &Services,
+    caller: &Caller,
+    project: Uuid,
+    set: &beir::Set,
+    mode: &str,
+) -> anyhow::Result<(metrics::Scores, f64)> {
+    let mut all = Vec::new();
+    let started = Instant::now();
+    for q in &set.queries {
+        let req = SearchRequest {
+            query: Some(q.text.clone()),
+            project_ids: Some(vec![project]),
+            limit: Some(10),
+            similarity_threshold: Some(0.0),
+            mode: Some(mode.to_string()),
+            retrieved_by: None,
+        };
+        let found = services.search(caller, req).await.map_err(|e| anyhow!(e.message))?;
+        let ranking: Vec<String> = found
+            .results
+            .iter()
+            .filter_map(|r| {
+                r.metadata.get("file_path").and_then(|p| p.as_str()).map(str::to_string)
+            })
+            .collect();
+        all.push(metrics::score(&ranking, &set.qrels[&q.id], 10));
+    }
+    let query_ms = started.elapsed().as_secs_f64() * 1000.0 / set.queries.len().max(1) as f64;
+    Ok((metrics::mean(&all), query_ms))
+}
