@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| beir::load(&args.sets.join(n)).with_context(|| format!("set {n}")))
         .collect::<anyhow::Result<_>>()?;
     let mut rows = Vec::new();
+    let mut calibration = Vec::new();
     for precision in &args.precision {
         let p = match precision.as_str() {
             "fp32" => Precision::Fp32,
@@ -112,7 +113,11 @@ async fn main() -> anyhow::Result<()> {
                 set.docs.len()
             );
             for mode in MODES {
-                let (scores, query_ms) = ask(&services, &caller, project, set, mode).await?;
+                let (scores, query_ms, similarities) =
+                    ask(&services, &caller, project, set, mode).await?;
+                if mode == "vector" {
+                    calibration.push((set.name.clone(), precision.clone(), similarities));
+                }
                 rows.push(Row {
                     set: set.name.clone(),
                     precision: precision.clone(),
@@ -173,6 +178,23 @@ async fn main() -> anyhow::Result<()> {
             r.docs_per_sec
         );
     }
+    // The default threshold: the similarity that keeps 95% of the relevant results vector
+    // search ranks in the top 10.
+    println!("\n| set | precision | relevant in top 10 | similarity p5 | p10 | p25 | median |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (set, precision, mut sims) in calibration {
+        sims.sort_by(f32::total_cmp);
+        let q = |p: f64| sims.get(((sims.len() as f64 - 1.0) * p).round() as usize).copied();
+        let show = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        println!(
+            "| {set} | {precision} | {} | {} | {} | {} | {} |",
+            sims.len(),
+            show(q(0.05)),
+            show(q(0.10)),
+            show(q(0.25)),
+            show(q(0.5))
+        );
+    }
     Ok(())
 }
 
@@ -224,15 +246,17 @@ async fn ingest(
     saves.into_iter().collect()
 }
 
-/// Asks every query in `mode`; the mean scores and the mean latency.
+/// Asks every query in `mode`; the mean scores, the mean latency and the similarities of the
+/// relevant results found.
 async fn ask(
     services: &Services,
     caller: &Caller,
     project: Uuid,
     set: &beir::Set,
     mode: &str,
-) -> anyhow::Result<(metrics::Scores, f64)> {
+) -> anyhow::Result<(metrics::Scores, f64, Vec<f32>)> {
     let mut all = Vec::new();
+    let mut similarities = Vec::new();
     let started = Instant::now();
     for q in &set.queries {
         let req = SearchRequest {
@@ -251,8 +275,16 @@ async fn ask(
                 r.metadata.get("file_path").and_then(|p| p.as_str()).map(str::to_string)
             })
             .collect();
-        all.push(metrics::score(&ranking, &set.qrels[&q.id], 10));
+        let relevant = &set.qrels[&q.id];
+        for (r, doc) in found.results.iter().zip(&ranking) {
+            if let (Some(sim), Some(g)) = (r.similarity_score, relevant.get(doc))
+                && *g > 0
+            {
+                similarities.push(sim);
+            }
+        }
+        all.push(metrics::score(&ranking, relevant, 10));
     }
     let query_ms = started.elapsed().as_secs_f64() * 1000.0 / set.queries.len().max(1) as f64;
-    Ok((metrics::mean(&all), query_ms))
+    Ok((metrics::mean(&all), query_ms, similarities))
 }
