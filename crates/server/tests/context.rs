@@ -184,6 +184,46 @@ async fn modes_threshold_and_limit() {
     }
 }
 
+/// The fusion's promises on a small fixture (the full measurement is `make eval`): a result only
+/// the model finds and one only the words find both surface, and a query naming an identifier
+/// ranks its definition first.
+#[tokio::test]
+async fn hybrid_surfaces_both_retrievers_and_ranks_an_identifiers_definition_first() {
+    let app = TestApp::with_model(&[]).await;
+    let u = app.register("fay").await;
+    let project = app.create_project(&u.api_key, "payments").await;
+    let meaning =
+        "Stripe webhook deliveries that fail are retried with exponential backoff for three days.";
+    let words = "Code QX-7731 marks a gateway timeout in the ledger export.";
+    let definition = "fn parse_retry_policy(input: &str) -> Result<RetryPolicy, ConfigError> {\n    let fields = input.split(',');\n    RetryPolicy::from_fields(fields)\n}";
+    let mut saved = Vec::new();
+    for text in [
+        meaning,
+        words,
+        definition,
+        "fn parse_retry_header(value: &HeaderValue) -> Option<Duration> {\n    value.to_str().ok()?.parse().ok().map(Duration::from_secs)\n}",
+        "Our retry policy for payment webhooks is reviewed every quarter by the payments team.",
+        LUNCH,
+        DEPLOY,
+    ] {
+        saved.push(save(&app, &u.api_key, &project, text, json!({})).await["id"].clone());
+    }
+    let (meaning_id, words_id, definition_id) = (&saved[0], &saved[1], &saved[2]);
+
+    let query = "what happens when a payment callback does not arrive, and what is QX-7731";
+    let keyword = search(&app, &u.api_key, json!({"query": query, "mode": "keyword"})).await;
+    assert!(!ids(&keyword).contains(&meaning_id.as_str().unwrap().to_string()), "no shared word");
+    let hybrid = search(&app, &u.api_key, json!({"query": query, "limit": 2})).await;
+    let top: Vec<String> = ids(&hybrid);
+    assert!(top.contains(&meaning_id.as_str().unwrap().to_string()), "{hybrid}");
+    assert!(top.contains(&words_id.as_str().unwrap().to_string()), "{hybrid}");
+
+    for query in ["parse_retry_policy", "where is parse_retry_policy defined?"] {
+        let found = search(&app, &u.api_key, json!({"query": query})).await;
+        assert_eq!(&found["results"][0]["id"], definition_id, "{query}: {found}");
+    }
+}
+
 #[tokio::test]
 async fn two_level_search_names_the_projects_it_searched() {
     let app = TestApp::with_model(&[]).await;
@@ -228,8 +268,9 @@ async fn two_level_search_names_the_projects_it_searched() {
 
 #[tokio::test]
 async fn large_contexts_warn_and_are_chunked() {
+    // The real model: the chunk is found by what the question means.
     let app =
-        TestApp::with_env(&[("CONTEXT_WARN_TOKENS", "200"), ("CONTEXT_CHUNK_TOKENS", "1200")])
+        TestApp::with_model(&[("CONTEXT_WARN_TOKENS", "200"), ("CONTEXT_CHUNK_TOKENS", "1200")])
             .await;
     let u = app.register("eve").await;
     let project = app.create_project(&u.api_key, "docs").await;

@@ -38,7 +38,10 @@ pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use pricing::{Pricing, default_prices};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
-pub use search::{ASSISTANT_DEFAULT_LIMIT, ASSISTANT_SIMILARITY_THRESHOLD};
+pub use search::{
+    ASSISTANT_DEFAULT_LIMIT, CODE_QUERY_VECTOR_WEIGHT, DEFAULT_SIMILARITY_THRESHOLD, VECTOR_WEIGHT,
+    fuse, names_code, vector_weight,
+};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use tc_domain::services;
+
 use crate::metrics::{self, Scores};
 
 /// One query's candidates: (context, cosine of its best passage) and (context, BM25 score),
@@ -59,26 +61,6 @@ fn convex_scores(c: &Candidates, alpha: f64, floor: f64) -> Vec<Uuid> {
     sorted(s)
 }
 
-/// Whether a query reads like code: an identifier with `_`, `::`, `.` or inner capitals, a call,
-/// a quoted string, or an upper-case error code.
-pub fn looks_like_code(query: &str) -> bool {
-    query.split_whitespace().any(|w| {
-        let w = w.trim_matches(|c: char| ",;!?".contains(c));
-        w.contains("::")
-            || w.contains('_')
-            || w.contains("()")
-            || w.starts_with('`')
-            || w.starts_with('"')
-            || (w.len() > 2
-                && w.chars().skip(1).any(|c| c.is_ascii_uppercase())
-                && w.chars().any(|c| c.is_ascii_lowercase()))
-            || (w.len() > 3 && w.contains('.') && !w.ends_with('.'))
-            || (w.len() >= 4
-                && w.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
-                && w.chars().any(|c| c.is_ascii_uppercase()))
-    })
-}
-
 pub fn variants() -> Vec<(String, Fuse)> {
     let mut v: Vec<(String, Fuse)> = vec![
         ("vector only".into(), Box::new(|c: &Candidates| c.vector.iter().map(|x| x.0).collect())),
@@ -95,15 +77,27 @@ pub fn variants() -> Vec<(String, Fuse)> {
             v.push((format!("convex floor={floor} α={alpha}"), convex(alpha, floor)));
         }
     }
-    for (prose, code) in [(0.8, 0.5), (0.8, 0.6), (0.7, 0.5), (0.9, 0.6)] {
+    for code in [0.5, 0.6, 0.7] {
+        let prose = services::VECTOR_WEIGHT as f64;
         v.push((
-            format!("convex floor=0 α={prose}, {code} on code-like queries"),
+            format!("convex floor=0 α={prose}, {code} when the query names code"),
             Box::new(move |c: &Candidates| {
-                let alpha = if looks_like_code(&c.query) { code } else { prose };
+                let alpha = if services::names_code(&c.query) { code } else { prose };
                 convex_scores(c, alpha, 0.0)
             }),
         ));
     }
+    v.push((
+        "**production** (tc_domain::services::fuse)".into(),
+        Box::new(|c: &Candidates| {
+            let fused = services::fuse(
+                c.vector.iter().copied(),
+                c.keyword.iter().map(|(id, s)| (*id, *s as f32)),
+                services::vector_weight(&c.query),
+            );
+            sorted(fused.into_iter().map(|(id, s)| (id, s as f64)).collect())
+        }),
+    ));
     v
 }
 

@@ -146,9 +146,9 @@ async fn main() -> anyhow::Result<()> {
                     ));
                 }
                 let code_like =
-                    set.queries.iter().filter(|q| fusion::looks_like_code(&q.text)).count();
+                    set.queries.iter().filter(|q| tc_domain::services::names_code(&q.text)).count();
                 println!(
-                    "\n### Fusion study: {} ({precision}), {code_like} of {} queries look like code\n",
+                    "\n### Fusion study: {} ({precision}), {code_like} of {} queries name code\n",
                     set.name,
                     set.queries.len()
                 );

@@ -153,7 +153,8 @@ impl TeamContextMcp {
             query: input.query,
             project_ids,
             limit: Some(input.limit.unwrap_or(tc_domain::services::ASSISTANT_DEFAULT_LIMIT)),
-            similarity_threshold: Some(tc_domain::services::ASSISTANT_SIMILARITY_THRESHOLD),
+            // The same calibrated default as REST.
+            similarity_threshold: None,
             mode: Some(mode.into()),
             retrieved_by: Some(client_source(&ctx)),
         };
