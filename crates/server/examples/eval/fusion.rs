@@ -78,7 +78,7 @@ pub fn variants() -> Vec<(String, Fuse)> {
         }
     }
     for code in [0.5, 0.6, 0.7] {
-        let prose = services::VECTOR_WEIGHT as f64;
+        let prose = f64::from((services::VECTOR_WEIGHT * 100.0).round()) / 100.0;
         v.push((
             format!("convex floor=0 α={prose}, {code} when the query names code"),
             Box::new(move |c: &Candidates| {
