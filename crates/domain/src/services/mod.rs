@@ -18,6 +18,7 @@ mod pricing;
 mod projects;
 mod scan;
 mod search;
+mod tokens;
 mod users;
 mod validate;
 

@@ -265,7 +265,7 @@ impl Services {
             .into_iter()
             .enumerate()
             .map(|(i, chunk)| {
-                let tokens = crate::services::context::count_tokens(&chunk.text) as i64;
+                let tokens = crate::services::tokens::count_tokens(&chunk.text) as i64;
                 ContextRecord {
                     id: Uuid::now_v7(),
                     project_id,
