@@ -98,27 +98,14 @@ impl Running {
             Script::Fatal => json!({"script": "fatal"}),
             Script::UntilStopped => json!({"script": "until_stopped"}),
         };
-        let now = self.world.services.now();
-        let job = JobRecord {
-            id: Uuid::now_v7(),
-            kind: "scripted".into(),
-            project_id: Some(self.project),
-            created_by: self.owner.user_id,
+        let job = self.world.services.queued_job(
+            Uuid::now_v7(),
+            "scripted",
+            Some(self.project),
+            self.owner.user_id,
             payload,
-            status: JobStatus::Queued,
-            progress: json!({}),
-            result: None,
-            error: None,
-            attempts: 0,
-            max_attempts: 3,
-            run_after: now,
-            lease_owner: None,
-            lease_until: None,
-            cancel_requested: false,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-        };
+            json!({}),
+        );
         self.world.store.insert_job(&job).await.unwrap();
         job.id
     }

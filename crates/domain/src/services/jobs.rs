@@ -157,6 +157,40 @@ pub(crate) fn job_view(j: JobRecord) -> JobView {
 }
 
 impl Services {
+    /// A job of `kind` ready to be inserted: queued, runnable now, with this server's attempt
+    /// limit. Whoever submits it inserts it and then calls `job_submitted`.
+    pub fn queued_job(
+        &self,
+        id: Uuid,
+        kind: &str,
+        project_id: Option<Uuid>,
+        created_by: Uuid,
+        payload: Value,
+        progress: Value,
+    ) -> JobRecord {
+        let now = self.now();
+        JobRecord {
+            id,
+            kind: kind.to_string(),
+            project_id,
+            created_by,
+            payload,
+            status: JobStatus::Queued,
+            progress,
+            result: None,
+            error: None,
+            attempts: 0,
+            max_attempts: self.job_settings.max_attempts,
+            run_after: now,
+            lease_owner: None,
+            lease_until: None,
+            cancel_requested: false,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
     fn handler(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
         self.job_handlers.iter().find(|h| h.kind() == kind).cloned()
     }

@@ -177,10 +177,12 @@ impl Config {
             (!value.is_empty()).then(|| format!("--{}={value}", flags[name]))
         });
         let matches = command
+            .clone()
             .mut_args(|arg| arg.env(None::<&str>))
             .try_get_matches_from(args)
-            .map_err(|e| clap_error(&e, &flags))?;
-        let settings = Settings::from_arg_matches(&matches).map_err(|e| clap_error(&e, &flags))?;
+            .map_err(|e| clap_error(&e, &command))?;
+        let settings =
+            Settings::from_arg_matches(&matches).map_err(|e| clap_error(&e, &command))?;
         Self::from_settings(settings)
     }
 
@@ -284,7 +286,7 @@ impl Config {
 
 /// Turns clap's message about a flag into one about the variable the user set. The value is
 /// repeated unless the setting is a secret.
-fn clap_error(error: &clap::Error, flags: &HashMap<String, String>) -> ConfigError {
+fn clap_error(error: &clap::Error, command: &clap::Command) -> ConfigError {
     use clap::error::{ContextKind, ContextValue};
     let text = |kind| match error.get(kind) {
         Some(ContextValue::String(s)) => Some(s.clone()),
@@ -292,13 +294,11 @@ fn clap_error(error: &clap::Error, flags: &HashMap<String, String>) -> ConfigErr
     };
     let flag = text(ContextKind::InvalidArg).unwrap_or_default();
     let long = flag.trim_start_matches("--").split([' ', '=']).next().unwrap_or_default();
-    let Some((name, _)) = flags.iter().find(|(_, l)| l.as_str() == long) else {
+    let setting = command.get_arguments().find(|arg| arg.get_long() == Some(long));
+    let Some(name) = setting.and_then(|arg| arg.get_env()).map(|env| env.to_string_lossy()) else {
         return invalid("configuration", error.kind().to_string());
     };
-    let command = Settings::command();
-    let secret = command
-        .get_arguments()
-        .any(|arg| arg.get_long() == Some(long) && arg.is_hide_env_values_set());
+    let secret = setting.is_some_and(|arg| arg.is_hide_env_values_set());
     let cause = match std::error::Error::source(error) {
         Some(cause) => cause.to_string(),
         None => match error.get(ContextKind::ValidValue) {
@@ -308,9 +308,9 @@ fn clap_error(error: &clap::Error, flags: &HashMap<String, String>) -> ConfigErr
     };
     let value = text(ContextKind::InvalidValue).unwrap_or_default();
     if secret || cause.contains(&format!("{value:?}")) {
-        invalid(name, cause)
+        invalid(&name, cause)
     } else {
-        invalid(name, format!("{value:?} {cause}"))
+        invalid(&name, format!("{value:?} {cause}"))
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tc_scan::{ScanError, archive, git};
-use tc_store::{JobRecord, JobStatus, Scope};
+use tc_store::{JobStatus, Scope};
 use tracing::warn;
 use uuid::Uuid;
 
@@ -201,27 +201,14 @@ impl Services {
             chunk_size,
             chunk_overlap,
         };
-        let now = self.now();
-        let job = JobRecord {
-            id: job_id,
-            kind: SCAN_KIND.into(),
-            project_id: Some(project_id),
-            created_by: caller.user_id,
-            payload: serde_json::to_value(&payload).unwrap_or_default(),
-            status: JobStatus::Queued,
-            progress: serde_json::to_value(ScanProgress::default()).unwrap_or_default(),
-            result: None,
-            error: None,
-            attempts: 0,
-            max_attempts: self.job_settings.max_attempts,
-            run_after: now,
-            lease_owner: None,
-            lease_until: None,
-            cancel_requested: false,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-        };
+        let job = self.queued_job(
+            job_id,
+            SCAN_KIND,
+            Some(project_id),
+            caller.user_id,
+            serde_json::to_value(&payload).unwrap_or_default(),
+            serde_json::to_value(ScanProgress::default()).unwrap_or_default(),
+        );
         if let Err(e) = self.store.insert_job(&job).await {
             let _ = std::fs::remove_dir_all(&workspace);
             if let Err(e) = self.store.delete_job_input(job_id).await {
