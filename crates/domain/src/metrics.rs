@@ -10,3 +10,11 @@ pub const EMBED_SECONDS: &str = "teamcontext_embedding_duration_seconds";
 pub const EMBEDDED_TEXTS: &str = "teamcontext_embedded_texts_total";
 /// Counter: jobs ended, labelled by `kind` and `outcome` (succeeded, failed, cancelled, retried).
 pub const JOBS_FINISHED: &str = "teamcontext_jobs_finished_total";
+/// Counter: searches answered from keywords alone because the embedding model failed or timed
+/// out, labelled by the `mode` asked for.
+pub const SEARCH_DEGRADED: &str = "teamcontext_search_degraded_total";
+/// Counter: contexts stored without vectors because the embedding model failed or timed out
+/// (the embedding job adds them later).
+pub const EMBEDDING_DEFERRED: &str = "teamcontext_embedding_deferred_total";
+/// Gauge: contexts without vectors from the current model, set by the embedding job.
+pub const EMBEDDING_BACKLOG: &str = "teamcontext_embedding_backlog";

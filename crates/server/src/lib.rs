@@ -129,7 +129,8 @@ pub async fn open_services(
         share_uploads: matches!(config.database, DatabaseConfig::Postgres { .. }),
     };
     let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
-        .with_jobs(jobs, scan);
+        .with_jobs(jobs, scan)
+        .with_embed_timeout(Duration::from_secs(config.embedding_timeout_secs));
     let redis = match &config.redis_url {
         None => None,
         Some(url) => Some(
@@ -327,13 +328,16 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
 
 /// Periodic upkeep: write API-key usage, context access counts and analytics events; fold
 /// recorded latencies into the metrics histograms (they are buffered until then, scraped or
-/// not); forget idle rate-limit entries; purge projects whose restore window has passed and
-/// uploads of scans that were never queued.
+/// not); forget idle rate-limit entries; queue the embedding job when contexts lack vectors
+/// from the current model; purge projects whose restore window has passed and uploads of scans
+/// that were never queued.
 fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watch::Receiver<bool>) {
     tokio::spawn(async move {
         let mut flush = tokio::time::interval(Duration::from_secs(5));
         let mut shrink = tokio::time::interval(Duration::from_secs(60));
         let mut purge = tokio::time::interval(Duration::from_secs(3600));
+        // The first tick is at once: a model changed since the last start is noticed now.
+        let mut embedding = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -341,6 +345,11 @@ fn spawn_upkeep(services: Arc<Services>, limits: Arc<RateLimits>, mut stop: watc
                 _ = shrink.tick() => {
                     limits.shrink();
                     crate::metrics::handle().run_upkeep();
+                }
+                _ = embedding.tick() => {
+                    if let Err(e) = services.ensure_embedding_job().await {
+                        warn!(error = ?e.cause_chain(), "could not check the embedding backlog");
+                    }
                 }
                 _ = purge.tick() => {
                     if let Err(e) = services.purge_expired_projects().await {

@@ -1,4 +1,4 @@
-//! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, operator commands for
+//! The `teamcontext` command: `serve` (the default), `migrate`, `purge`, `reindex`, operator commands for
 //! accounts, and `mcp`, the stdio MCP proxy an assistant launches. Configuration comes from the
 //! environment and an optional TOML file (`config/settings.rs` declares every setting; the
 //! README's table is rendered from it).
@@ -39,6 +39,11 @@ enum Command {
     Migrate,
     /// Remove projects deleted more than 30 days ago, for good.
     Purge,
+    /// Embed every context that lacks vectors from the configured model, with a progress bar:
+    /// after a change of EMBEDDING_PROVIDER, EMBEDDING_MODEL or EMBEDDING_PRECISION, or saves
+    /// made while the model was down. The server does this by itself in the background; this
+    /// does it now. With SQLite, stop the server first. Interrupted, it resumes where it was.
+    Reindex,
     /// Copy the database to FILE while the server runs (a consistent snapshot).
     Backup {
         /// Where to write the backup; must not exist yet.
@@ -188,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             println!("{purged} project(s) purged");
         }
+        Command::Reindex => reindex(&config).await?,
         Command::User { action } => {
             let embedder = Arc::new(tc_embed::Unloaded);
             let (services, store, _redis) =
@@ -234,6 +240,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mcp { .. } | Command::Scan(_) => {
             unreachable!("handled before the configuration is loaded")
         }
+    }
+    Ok(())
+}
+
+/// `teamcontext reindex`: drains the embedding backlog here, with a progress bar; Ctrl-C stops
+/// it after the batch in hand (what is done stays done).
+async fn reindex(config: &Config) -> anyhow::Result<()> {
+    // SQLite's vector index lives in the server's memory: vectors written behind a running
+    // server's back would stay invisible to it until its restart.
+    let _lock = match &config.database {
+        teamcontext::config::DatabaseConfig::Sqlite { .. } => {
+            teamcontext::create_private_dir(&config.data_dir)
+                .context("creating the data directory")?;
+            Some(teamcontext::lock_data_dir(&config.data_dir)?)
+        }
+        teamcontext::config::DatabaseConfig::Postgres { .. } => None,
+    };
+    let embedder = teamcontext::load_embedder(config)?;
+    let (services, store, _redis) =
+        teamcontext::open_services(config, Arc::new(SystemClock), embedder).await?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} contexts, {per_sec}, {eta} left",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let interrupt = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let report = services
+        .drain_embedding_backlog(&stop, |p| {
+            bar.set_message(p.model.clone());
+            bar.set_length(p.contexts_total);
+            bar.set_position(p.contexts_done);
+        })
+        .await;
+    interrupt.abort();
+    bar.finish();
+    store.close().await;
+    match report.map_err(|e| anyhow::anyhow!("{}", e.message))? {
+        Some(r) => println!(
+            "{} context(s) embedded with {}; {} passage(s) of other models removed; \
+             {} project description(s) embedded",
+            r.contexts_done, r.model, r.old_passages_removed, r.descriptions_embedded
+        ),
+        None => println!("stopped; run `teamcontext reindex` again to finish (nothing is lost)"),
     }
     Ok(())
 }

@@ -67,6 +67,18 @@ fn describe() {
         "Embedding model calls (one batch of texts)."
     );
     describe_counter!(domain::EMBEDDED_TEXTS, "Texts embedded, by outcome.");
+    describe_counter!(
+        domain::SEARCH_DEGRADED,
+        "Searches answered by keyword alone because the embedding model was unavailable, by mode."
+    );
+    describe_counter!(
+        domain::EMBEDDING_DEFERRED,
+        "Contexts stored without vectors because the embedding model was unavailable."
+    );
+    describe_gauge!(
+        domain::EMBEDDING_BACKLOG,
+        "Contexts without vectors from the current model (the embedding job drains it)."
+    );
     describe_gauge!(DB_CONNECTIONS, "Database connections, by state (in_use, idle).");
     describe_gauge!(PENDING_WRITES, "Access counts and analytics events not yet written.");
     describe_gauge!(UPTIME, metrics::Unit::Seconds, "Time since the server started.");

@@ -223,6 +223,7 @@ async fn every_endpoint_rejects_missing_auth_and_bad_bodies() {
         (Method::POST, format!("/projects/{p}/contributors"), Some(u.api_key.as_str())),
         (Method::POST, "/context/save".into(), Some(u.api_key.as_str())),
         (Method::POST, "/context/search".into(), Some(u.api_key.as_str())),
+        (Method::POST, "/context/batch".into(), Some(u.api_key.as_str())),
     ];
     for (method, path, auth) in &with_body {
         let send = |body: String| {

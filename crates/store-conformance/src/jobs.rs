@@ -18,6 +18,7 @@ macro_rules! jobs_scenarios {
             jobs_retry_cancel_and_run_out_of_attempts,
             concurrent_claims_never_share_a_job,
             job_inputs_round_trip_and_orphans_go,
+            one_embedding_job_is_active_at_a_time,
         );
     };
 }
@@ -206,4 +207,27 @@ pub async fn concurrent_claims_never_share_a_job<S: Store>(s: Arc<S>) {
     claimed.sort();
     claimed.dedup();
     assert_eq!(claimed.len(), 3, "each job claimed by exactly one worker");
+}
+
+pub async fn one_embedding_job_is_active_at_a_time<S: Store>(s: Arc<S>) {
+    let (u, p) = owned_project(&*s, "embed-job@example.com").await;
+    let first = job("embed", None, Uuid::nil(), 1);
+    s.insert_job(&first).await.unwrap();
+    let second = s.insert_job(&job("embed", None, Uuid::nil(), 2)).await;
+    assert!(
+        matches!(second, Err(StoreError::Conflict { constraint: "jobs.one_active" })),
+        "{second:?}"
+    );
+    // Other kinds may queue side by side.
+    s.insert_job(&job("scan", Some(p.id), u.id, 3)).await.unwrap();
+    s.insert_job(&job("scan", Some(p.id), u.id, 4)).await.unwrap();
+
+    // Running still counts as active; once it ends, another may be queued.
+    let now = t0() + Duration::seconds(1);
+    let claimed = s.claim_job(&["embed"], "w1", now, now + Duration::seconds(30)).await.unwrap();
+    assert_eq!(claimed.map(|j| j.id), Some(first.id));
+    assert!(s.insert_job(&job("embed", None, Uuid::nil(), 5)).await.is_err());
+    let done = JobOutcome::Succeeded(serde_json::json!({}));
+    assert!(s.finish_job(first.id, "w1", &done, now).await.unwrap());
+    s.insert_job(&job("embed", None, Uuid::nil(), 6)).await.unwrap();
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod contexts;
+pub mod embedding;
 mod fixtures;
 pub mod jobs;
 pub mod projects;
@@ -23,6 +24,7 @@ macro_rules! conformance_suite {
         $crate::projects_scenarios!($make);
         $crate::contexts_scenarios!($make);
         $crate::search_scenarios!($make);
+        $crate::embedding_scenarios!($make);
         $crate::analytics_scenarios!($make);
         $crate::jobs_scenarios!($make);
     };

@@ -56,6 +56,14 @@ pub(crate) async fn insert_rows(
     .await?;
 
     let p: Vec<&PassageRecord> = contexts.iter().flat_map(|(_, p)| p).collect();
+    insert_passages(tx, &p).await
+}
+
+/// Inserts passages within the caller's transaction, in one statement.
+pub(crate) async fn insert_passages(
+    tx: &impl GenericClient,
+    p: &[&PassageRecord],
+) -> StoreResult<()> {
     if p.is_empty() {
         return Ok(());
     }
@@ -273,7 +281,12 @@ impl tc_store::ContextStore for crate::PgStore {
         &self,
         contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
     ) -> tc_store::StoreResult<()> {
-        crate::search::ensure_indexes(&self.pool, &self.indexed_dims, contexts).await?;
+        crate::search::ensure_indexes(
+            &self.pool,
+            &self.indexed_dims,
+            contexts.iter().flat_map(|(_, p)| p),
+        )
+        .await?;
         let mut client = self.pool.get().await.map_err(crate::pool_err)?;
         let tx = client.transaction().await.map_err(crate::db_err)?;
         insert_rows(&tx, contexts).await?;
@@ -331,7 +344,12 @@ impl tc_store::ScanStore for crate::PgStore {
         file: &tc_store::ScannedFile,
         contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
     ) -> tc_store::StoreResult<u64> {
-        crate::search::ensure_indexes(&self.pool, &self.indexed_dims, contexts).await?;
+        crate::search::ensure_indexes(
+            &self.pool,
+            &self.indexed_dims,
+            contexts.iter().flat_map(|(_, p)| p),
+        )
+        .await?;
         replace_scanned_file(&self.pool, project_id, file, contexts).await
     }
     async fn remove_scanned_files(

@@ -15,6 +15,7 @@ mod accounts;
 mod analytics;
 mod contexts;
 mod db;
+mod embedding;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
@@ -139,6 +140,7 @@ pub fn db_err(e: tokio_postgres::Error) -> StoreError {
             Some("project_invitations_email") => "project_invitations.email",
             Some("api_keys_hash") => "api_keys.hash",
             Some("refresh_tokens_hash") => "refresh_tokens.hash",
+            Some("jobs_one_active_embed") => "jobs.one_active",
             _ => "unknown",
         };
         return StoreError::Conflict { constraint };

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Pool};
 use pgvector::Vector;
-use tc_store::{ContextRecord, KeywordHit, PassageRecord, StoreResult, VectorHit};
+use tc_store::{KeywordHit, PassageRecord, StoreResult, VectorHit};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
@@ -61,12 +61,12 @@ pub(crate) fn dim(vector: &[f32]) -> i32 {
 /// Creates the HNSW index for every vector dimension in `contexts` that has none yet. Runs
 /// before the insert's transaction: building an index on an empty dimension is instant, and
 /// `IF NOT EXISTS` plus the error check make concurrent replicas safe.
-pub(crate) async fn ensure_indexes(
+pub(crate) async fn ensure_indexes<'a>(
     pool: &Pool,
     known: &Mutex<HashSet<i32>>,
-    contexts: &[(ContextRecord, Vec<PassageRecord>)],
+    passages: impl Iterator<Item = &'a PassageRecord>,
 ) -> StoreResult<()> {
-    let dims: HashSet<i32> = contexts.iter().flat_map(|(_, p)| p).map(|p| dim(&p.vector)).collect();
+    let dims: HashSet<i32> = passages.map(|p| dim(&p.vector)).collect();
     for d in dims {
         if known.lock().contains(&d) {
             continue;

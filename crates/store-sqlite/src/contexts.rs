@@ -11,7 +11,7 @@ use crate::convert::{self, ms, opt_ms};
 use crate::db_err;
 use crate::vectors::to_blob;
 
-const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.token_count, \
+pub(crate) const CONTEXT_COLS: &str = "c.id, c.project_id, c.content, c.content_hash, c.token_count, \
      c.source, c.file_path, c.parent_id, c.chunk_index, c.metadata, c.created_by, \
      c.accessed_count, c.last_accessed, c.created_at, c.updated_at";
 
@@ -85,7 +85,7 @@ pub(crate) fn insert_rows(
     Ok(())
 }
 
-fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
+pub(crate) fn context(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
     let metadata: String = row.get("metadata").map_err(db_err)?;
     let uuid = |col: &str| -> StoreResult<Uuid> {
         let text: String = row.get(col).map_err(db_err)?;

@@ -17,6 +17,7 @@ mod ann;
 pub mod backup;
 mod contexts;
 mod convert;
+mod embedding;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0007_half_precision_graphs.sql")),
     M::up(include_str!("../migrations/0008_invitations.sql")),
     M::up(include_str!("../migrations/0009_mcp_sessions.sql")),
+    M::up(include_str!("../migrations/0010_one_embedding_job.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -273,6 +275,8 @@ fn constraint_name(message: &str) -> &'static str {
         "api_keys.hash"
     } else if message.contains("refresh_tokens.hash") {
         "refresh_tokens.hash"
+    } else if message.contains("jobs.kind") {
+        "jobs.one_active"
     } else {
         "unknown"
     }

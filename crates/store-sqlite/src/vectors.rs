@@ -274,6 +274,13 @@ impl VectorIndex {
         groups.retain(|(project, _), _| !project_ids.contains(project));
     }
 
+    /// Drops every passage made by a model other than `model`, with those models' graphs.
+    pub fn retain_model(&self, model: &str) {
+        let mut groups = self.state.groups.write();
+        groups.retain(|(_, m), _| m == model);
+        self.state.graphs.write().retain(|m, _| m == model);
+    }
+
     /// The `limit` contexts in `project_ids` whose best passage is most similar to `query`
     /// (a unit vector made by `model`), best first.
     pub fn search(

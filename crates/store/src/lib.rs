@@ -52,6 +52,7 @@ pub trait Store:
     + McpSessionStore
     + ContextStore
     + SearchStore
+    + EmbeddingStore
     + ScanStore
     + JobStore
     + AnalyticsStore
@@ -67,6 +68,7 @@ impl<T> Store for T where
         + McpSessionStore
         + ContextStore
         + SearchStore
+        + EmbeddingStore
         + ScanStore
         + JobStore
         + AnalyticsStore
@@ -78,8 +80,8 @@ impl<T> Store for T where
 /// than `dyn Store` (whose methods need no import): `use tc_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AnalyticsStore, ContextStore, InvitationStore, JobStore, McpSessionStore,
-        ProjectStore, ScanStore, SearchStore, Store, StoreHealth,
+        AccountStore, AnalyticsStore, ContextStore, EmbeddingStore, InvitationStore, JobStore,
+        McpSessionStore, ProjectStore, ScanStore, SearchStore, Store, StoreHealth,
     };
 }
 
@@ -337,6 +339,34 @@ pub trait SearchStore: Send + Sync {
     ) -> StoreResult<Vec<KeywordHit>>;
 }
 
+/// The embedding backlog: contexts and project descriptions without vectors from the current
+/// model, because the model was down when they were saved or because the model changed. A
+/// background job drains it; search serves from what is done meanwhile.
+#[async_trait]
+pub trait EmbeddingStore: Send + Sync {
+    /// How many contexts lack passages made by `model`. A context split into chunks never has
+    /// passages of its own (its chunks do) and is not counted.
+    async fn embedding_backlog(&self, model: &str) -> StoreResult<u64>;
+    /// Up to `limit` of the contexts [`embedding_backlog`](Self::embedding_backlog) counts,
+    /// by id ascending, with ids above `after` when given.
+    async fn contexts_to_embed(
+        &self,
+        model: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> StoreResult<Vec<ContextRecord>>;
+    /// Adds passages, all or nothing, to the contexts they belong to that still exist and have
+    /// no passages from the passages' model yet; the others' passages are skipped (so that two
+    /// workers embedding the same context store its passages once). Returns how many contexts
+    /// got passages.
+    async fn add_passages(&self, passages: &[PassageRecord]) -> StoreResult<u64>;
+    /// Removes every passage made by a model other than `model`; returns how many went.
+    async fn delete_passages_of_other_models(&self, model: &str) -> StoreResult<u64>;
+    /// Live projects with a description whose stored vector was not made by `model` (or that
+    /// has none): id and description.
+    async fn descriptions_to_embed(&self, model: &str) -> StoreResult<Vec<(Uuid, String)>>;
+}
+
 /// The files codebase scans indexed, replaced whole per file.
 #[async_trait]
 pub trait ScanStore: Send + Sync {
@@ -359,6 +389,8 @@ pub trait ScanStore: Send + Sync {
 /// The job queue: claims with leases, progress, outcomes, and job inputs.
 #[async_trait]
 pub trait JobStore: Send + Sync {
+    /// [`StoreError::Conflict`] on `jobs.one_active` for an `embed` job while another is
+    /// queued or running (there is one embedding backlog, drained by one job).
     async fn insert_job(&self, job: &JobRecord) -> StoreResult<()>;
     async fn job_by_id(&self, id: Uuid) -> StoreResult<Option<JobRecord>>;
     /// Claims the oldest runnable job of one of `kinds` for `worker` until `lease_until`: a

@@ -1,25 +1,18 @@
-//! Saved context: validation, token counting (cl100k_base), automatic chunking of very large
-//! contexts, project inference, get / delete / list, and the analytics event of a save. Vectors
-//! come from `embedding`, the prices of retrieval from `pricing`.
-//!
-//! Size rules (SPEC §6, configurable): above 10,000 tokens a save succeeds with a warning; above
-//! 100,000 it is split into child contexts (`parent_id`, `chunk_index`) of about 8,300 tokens, cut
-//! at line ends, and only the children are embedded and searchable; the parent keeps the whole text
-//! for `GET`. The request body limit answers 413 before any of this.
+//! Saved context: the rules of its metadata and source, its size limits, and get / delete /
+//! list. Saving itself (one or a batch) is in `save`.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tc_store::{AnalyticsEventRecord, ContextFilter, ContextRecord, Role, Scope};
+use tc_store::{ContextFilter, ContextRecord, Role, Scope};
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::access::Access;
-use super::tokens::{count_tokens, split_by_tokens};
 use super::{Services, validate};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::pagination::{PageParams, Paged};
-use crate::views::{ContextMetadataInput, ContextView, SaveContextRequest, SaveContextResponse};
+use crate::views::{ContextMetadataInput, ContextView};
 
 const MAX_TAGS: usize = 20;
 
@@ -42,7 +35,7 @@ pub(crate) fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn valid_source(source: &str) -> bool {
+pub(crate) fn valid_source(source: &str) -> bool {
     !source.is_empty()
         && source.len() <= 40
         && source
@@ -81,7 +74,7 @@ pub fn source_for_mcp_client(client_name: &str) -> String {
 }
 
 /// Validates the client's metadata and builds the stored JSON object (without `created_by`).
-fn metadata_object(
+pub(crate) fn metadata_object(
     input: ContextMetadataInput,
     source: &str,
 ) -> DomainResult<serde_json::Map<String, Value>> {
@@ -153,165 +146,6 @@ fn context_not_found() -> DomainError {
 }
 
 impl Services {
-    /// Picks the project for a save without `project_id` and says how it was chosen.
-    async fn infer_project(
-        &self,
-        caller: &Caller,
-        content: &str,
-    ) -> DomainResult<(Uuid, &'static str)> {
-        let projects = self.save_candidates(caller).await?;
-        if caller.project_restriction().is_some() {
-            return Ok((projects[0], "api_key"));
-        }
-        match projects.len() {
-            0 => Err(DomainError::new(
-                ErrorCode::MissingRequiredField,
-                "create a project first: there is no project to save this context in",
-            )
-            .with_details(json!({ "field": "project_id" }))),
-            1 => Ok((projects[0], "only_project")),
-            _ => {
-                let described = self
-                    .store
-                    .project_description_vectors(&projects, self.embedder.model_id())
-                    .await?;
-                if described.is_empty() {
-                    return Err(DomainError::missing("project_id").with_details(json!({
-                        "field": "project_id",
-                        "reason": "you have several projects and none has a description to match against",
-                    })));
-                }
-                let head: String = content.chars().take(2000).collect();
-                let query = self.embed(vec![head]).await?.remove(0);
-                let best = described
-                    .iter()
-                    .map(|(id, v)| (*id, tc_embed::cosine(&query, v)))
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .map(|(id, _)| id)
-                    .ok_or_else(|| DomainError::missing("project_id"))?;
-                Ok((best, "best_match"))
-            }
-        }
-    }
-
-    #[instrument(skip_all, fields(user_id = %caller.user_id))]
-    pub async fn save_context(
-        &self,
-        caller: &Caller,
-        req: SaveContextRequest,
-        client_source: Option<&str>,
-    ) -> DomainResult<SaveContextResponse> {
-        self.require_verified(caller)?;
-        caller.require_scope(Scope::Write)?;
-        let started = std::time::Instant::now();
-        let content = req.content.ok_or_else(|| DomainError::missing("content"))?;
-        if content.trim().is_empty() {
-            return Err(DomainError::validation("content", "`content` must not be empty"));
-        }
-        let input = req.metadata.unwrap_or_default();
-        let source = input
-            .source
-            .clone()
-            .or(client_source.map(str::to_string))
-            .unwrap_or_else(|| "api".into());
-        if !valid_source(&source) {
-            return Err(DomainError::validation(
-                "metadata.source",
-                "`source` must be 1–40 lower-case letters, digits, `-` or `_` (e.g. claude, cursor, api)",
-            ));
-        }
-        let file_path = input.file_path.clone();
-        let metadata = metadata_object(input, &source)?;
-
-        let (project_id, selection) = match req.project_id {
-            Some(id) => (id, "explicit"),
-            None => self.infer_project(caller, &content).await?,
-        };
-        let (project, _) = self.project_for(caller, project_id, Access::Write).await?;
-
-        let token_count = count_tokens(&content);
-        let limits = self.pricing.limits;
-        let mut warnings = Vec::new();
-        if token_count > limits.warn_tokens {
-            warnings.push(format!(
-                "this context is {token_count} tokens; above {} tokens an assistant can rarely use it whole, so consider saving smaller pieces",
-                limits.warn_tokens
-            ));
-        }
-        let now = self.now();
-        let record = |content: String,
-                      tokens: usize,
-                      parent_id: Option<Uuid>,
-                      chunk_index: Option<i64>| ContextRecord {
-            id: Uuid::now_v7(),
-            project_id,
-            content_hash: sha256_hex(&content),
-            content,
-            token_count: tokens as i64,
-            source: source.clone(),
-            file_path: file_path.clone(),
-            parent_id,
-            chunk_index,
-            metadata: Value::Object(metadata.clone()),
-            created_by: caller.user_id,
-            accessed_count: 0,
-            last_accessed: None,
-            created_at: now,
-            updated_at: now,
-        };
-        let parent = record(content.clone(), token_count, None, None);
-        let mut rows = Vec::new();
-        let mut chunk_ids = Vec::new();
-        if token_count > limits.chunk_above_tokens {
-            let pieces = split_by_tokens(&content, (limits.chunk_above_tokens / 12).max(100));
-            warnings.push(format!(
-                "above {} tokens: saved as {} chunks that are searched separately",
-                limits.chunk_above_tokens,
-                pieces.len()
-            ));
-            let mut children = Vec::new();
-            for (i, piece) in pieces.into_iter().enumerate() {
-                let tokens = count_tokens(&piece);
-                let child = record(piece, tokens, Some(parent.id), Some(i as i64));
-                chunk_ids.push(child.id);
-                let passages = self.passages_for(&child).await?;
-                children.push((child, passages));
-            }
-            rows.push((parent.clone(), Vec::new()));
-            rows.extend(children);
-        } else {
-            let passages = self.passages_for(&parent).await?;
-            rows.push((parent.clone(), passages));
-        }
-        self.store.insert_contexts(&rows).await?;
-        self.pending.event(AnalyticsEventRecord {
-            id: Uuid::now_v7(),
-            user_id: caller.user_id,
-            project_id: Some(project_id),
-            event_type: "context_save".into(),
-            timestamp: now,
-            tokens_saved: token_count as i64,
-            tokens_avoided: 0,
-            contexts_retrieved: 0,
-            api_calls_made: 1,
-            processing_time_ms: started.elapsed().as_secs_f64() * 1000.0,
-            model: None,
-            price_per_mtok: None,
-            estimated_savings_usd: 0.0,
-            source: Some(source.clone()),
-        });
-        Ok(SaveContextResponse {
-            id: parent.id,
-            project_id,
-            project_name: project.name,
-            project_selection: selection,
-            token_count: token_count as i64,
-            chunk_ids,
-            warnings,
-            created_at: now,
-        })
-    }
-
     /// The context, if the caller may read its project.
     pub async fn get_context(&self, caller: &Caller, id: Uuid) -> DomainResult<ContextView> {
         caller.require_scope(Scope::Read)?;

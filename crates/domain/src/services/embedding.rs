@@ -1,5 +1,6 @@
 //! Turning text into vectors for the store: a context's passages (the model's windows) and
-//! their vectors, interactive or bulk, and a project description's vector for two-level search.
+//! their vectors, for a request (with a time limit) or for background work, and a project
+//! description's vector for two-level search.
 
 use std::sync::Arc;
 
@@ -10,39 +11,69 @@ use uuid::Uuid;
 use super::Services;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 
+/// Who waits on an embedding, which decides the sessions it runs on and how long it may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A request (a search, a save, a batch): the provider picks the sessions (the local model
+    /// runs a few texts on its interactive session, more on the bulk sessions side by side); an
+    /// answer that takes longer than the embedding timeout counts as a failure, so that the
+    /// request can go on without it.
+    Request,
+    /// Background work (a scan, the embedding job): the bulk sessions, no time limit.
+    Background,
+}
+
 impl Services {
-    /// Embeds `texts` with the configured model, for someone waiting on the answer.
+    /// Embeds `texts` with the configured model for someone waiting on the answer.
     pub(crate) async fn embed(&self, texts: Vec<String>) -> DomainResult<Vec<Vec<f32>>> {
-        self.embed_as(texts, false).await
+        self.embed_for(texts, Purpose::Request).await
     }
 
-    /// Embeds `texts` with the configured model; `bulk` for background work such as a scan.
-    async fn embed_as(&self, texts: Vec<String>, bulk: bool) -> DomainResult<Vec<Vec<f32>>> {
+    /// Embeds `texts` with the configured model.
+    pub(crate) async fn embed_for(
+        &self,
+        texts: Vec<String>,
+        purpose: Purpose,
+    ) -> DomainResult<Vec<Vec<f32>>> {
         let started = std::time::Instant::now();
         let count = texts.len() as u64;
-        let result = if bulk {
-            self.embedder.embed_bulk(texts).await
-        } else {
-            self.embedder.embed(texts).await
+        let result = match purpose {
+            Purpose::Request => {
+                tokio::time::timeout(self.embed_timeout, self.embedder.embed(texts)).await
+            }
+            Purpose::Background => Ok(self.embedder.embed_bulk(texts).await),
         };
-        let outcome = if result.is_ok() { "ok" } else { "error" };
+        let outcome = match &result {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "error",
+            Err(_) => "timeout",
+        };
         metrics::histogram!(crate::metrics::EMBED_SECONDS, "outcome" => outcome)
             .record(started.elapsed().as_secs_f64());
         metrics::counter!(crate::metrics::EMBEDDED_TEXTS, "outcome" => outcome).increment(count);
-        result.map_err(|e| {
-            DomainError::new(
+        match result {
+            Ok(Ok(vectors)) => Ok(vectors),
+            Ok(Err(e)) => Err(DomainError::new(
                 ErrorCode::EmbeddingGenerationFailed,
                 "the embedding model failed on this input",
             )
-            .caused_by(Arc::new(e))
-        })
+            .caused_by(Arc::new(e))),
+            Err(_) => Err(DomainError::new(
+                ErrorCode::EmbeddingGenerationFailed,
+                format!(
+                    "the embedding model did not answer within {} ms",
+                    self.embed_timeout.as_millis()
+                ),
+            )),
+        }
     }
 
-    /// The passages of several contexts and their vectors, embedded in one batch as background
-    /// work (a scanned file's chunks), in the order of `contexts`.
+    /// The passages of several contexts and their vectors, embedded in one call, in the order
+    /// of `contexts`.
     pub(crate) async fn passages_for_many(
         &self,
         contexts: &[ContextRecord],
+        purpose: Purpose,
     ) -> DomainResult<Vec<Vec<PassageRecord>>> {
         let ranges: Vec<Vec<std::ops::Range<usize>>> =
             contexts.iter().map(|c| self.embedder.passages(&c.content)).collect();
@@ -51,7 +82,7 @@ impl Services {
             .zip(&ranges)
             .flat_map(|(c, rs)| rs.iter().map(|r| c.content[r.clone()].to_string()))
             .collect();
-        let mut vectors = self.embed_as(texts, true).await?.into_iter();
+        let mut vectors = self.embed_for(texts, purpose).await?.into_iter();
         let model = self.embedder.model_id().to_string();
         Ok(contexts
             .iter()
@@ -68,29 +99,6 @@ impl Services {
                         vector,
                     })
                     .collect()
-            })
-            .collect())
-    }
-
-    /// The passages of one context and their vectors.
-    pub(crate) async fn passages_for(
-        &self,
-        context: &ContextRecord,
-    ) -> DomainResult<Vec<PassageRecord>> {
-        let ranges = self.embedder.passages(&context.content);
-        let texts: Vec<String> =
-            ranges.iter().map(|r| context.content[r.clone()].to_string()).collect();
-        let vectors = self.embed(texts).await?;
-        Ok(ranges
-            .into_iter()
-            .zip(vectors)
-            .map(|(r, vector)| PassageRecord {
-                context_id: context.id,
-                project_id: context.project_id,
-                start: r.start,
-                end: r.end,
-                model: self.embedder.model_id().to_string(),
-                vector,
             })
             .collect())
     }

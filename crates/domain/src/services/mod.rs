@@ -8,6 +8,7 @@ mod analytics;
 mod api_keys;
 mod auth;
 mod auth_cache;
+mod backlog;
 mod context;
 mod embedding;
 mod invitations;
@@ -16,6 +17,7 @@ mod mcp_sessions;
 mod pending;
 mod pricing;
 mod projects;
+mod save;
 mod scan;
 mod search;
 mod tokens;
@@ -34,10 +36,12 @@ use uuid::Uuid;
 
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
+pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
 pub use context::{ContextLimits, source_for_mcp_client};
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use pricing::{Pricing, default_prices};
+pub use save::{EMBEDDER_UNAVAILABLE, MAX_BATCH};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
 pub use search::{
     ASSISTANT_DEFAULT_LIMIT, CODE_QUERY_VECTOR_WEIGHT, DEFAULT_SIMILARITY_THRESHOLD, VECTOR_WEIGHT,
@@ -46,6 +50,9 @@ pub use search::{
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;
+
+/// How long a request waits for the embedding model unless configured otherwise.
+pub const DEFAULT_EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The `EMAIL_VERIFICATION` policy of SPEC §5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +150,8 @@ pub struct Services {
     scan: Option<ScanSettings>,
     /// State shared with the other replicas (Redis), when configured.
     shared: Option<Arc<dyn crate::SharedState>>,
+    /// How long a request waits for the embedding model before going on without it.
+    embed_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Services {
@@ -171,10 +180,11 @@ impl Services {
             settings,
             key_usage: Mutex::new(HashMap::new()),
             job_settings: JobSettings::default(),
-            job_handlers: vec![Arc::new(ScanJob)],
+            job_handlers: vec![Arc::new(ScanJob), Arc::new(EmbedJob)],
             job_wakeup: tokio::sync::Notify::new(),
             scan: None,
             shared: None,
+            embed_timeout: DEFAULT_EMBED_TIMEOUT,
         }
     }
 
@@ -196,7 +206,15 @@ impl Services {
         self
     }
 
-    /// Adds a kind of job for the workers to run (the scan is always there).
+    /// Sets how long a search or a save waits for the embedding model before it answers
+    /// without it (a search by keyword, a save embedded later by the embedding job).
+    pub fn with_embed_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.embed_timeout = timeout;
+        self
+    }
+
+    /// Adds a kind of job for the workers to run (the scan and the embedding job are always
+    /// there).
     pub fn with_job_handler(mut self, handler: Arc<dyn JobHandler>) -> Self {
         self.job_handlers.push(handler);
         self

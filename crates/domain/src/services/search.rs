@@ -16,17 +16,22 @@
 //! the query's words: a strong keyword match (an error code, a function name) may stand below
 //! the threshold. Results are ordered by fused score (0 to 1), which is their `score`.
 //! In `keyword` mode nothing is embedded and `similarity_score` is null.
+//!
+//! When the embedding model fails or does not answer within the embedding timeout, every mode
+//! answers from keyword search (two-level over all candidate projects) and the response says
+//! `"degraded": "embedder_unavailable"`; a metric counts such searches.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde_json::json;
 use tc_store::{ContextRecord, Scope, VectorHit};
-use tracing::instrument;
+use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::Services;
 use super::context::context_view;
+use super::save::EMBEDDER_UNAVAILABLE;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::views::{PassageView, RelevantProject, SearchRequest, SearchResponse, SearchResult};
@@ -134,12 +139,27 @@ impl Services {
         let mut candidates = self.search_candidates(caller, req.project_ids).await?;
 
         let needs_vector = mode != Mode::Keyword;
+        let mut degraded = None;
         let query_vector = if needs_vector && !candidates.is_empty() {
-            Some(self.embed(vec![query.clone()]).await?.remove(0))
+            match self.embed(vec![query.clone()]).await {
+                Ok(mut v) => Some(v.remove(0)),
+                Err(e) => {
+                    // Keyword search still answers; the response says what was missing.
+                    warn!(error = ?e.cause_chain(), message = %e.message, "embedding unavailable; searching by keyword");
+                    metrics::counter!(crate::metrics::SEARCH_DEGRADED, "mode" => mode.as_str())
+                        .increment(1);
+                    degraded = Some(EMBEDDER_UNAVAILABLE);
+                    None
+                }
+            }
         } else {
             None
         };
         let mut relevant_projects = None;
+        if mode == Mode::TwoLevel && degraded.is_some() {
+            // No query vector to rank projects by: every candidate is searched.
+            relevant_projects = Some(Vec::new());
+        }
         if mode == Mode::TwoLevel
             && let Some(qv) = &query_vector
         {
@@ -154,7 +174,7 @@ impl Services {
 
         let ranked = match (mode, &query_vector) {
             (_, _) if candidates.is_empty() => Vec::new(),
-            (Mode::Keyword, _) => self
+            (Mode::Keyword, _) | (_, None) => self
                 .store
                 .keyword_search(&query, &candidates, limit)
                 .await?
@@ -172,7 +192,6 @@ impl Services {
             (Mode::Hybrid | Mode::TwoLevel, Some(qv)) => {
                 self.hybrid(&query, qv, &candidates, limit, threshold).await?
             }
-            (_, None) => Vec::new(),
         };
 
         let results = self.materialise(ranked, limit).await?;
@@ -187,7 +206,7 @@ impl Services {
             req.retrieved_by.as_deref().unwrap_or("api"),
             started.elapsed().as_secs_f64() * 1000.0,
         );
-        Ok(SearchResponse { results, relevant_projects })
+        Ok(SearchResponse { results, relevant_projects, degraded })
     }
 
     /// The projects a search may look in.

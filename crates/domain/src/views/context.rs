@@ -42,7 +42,63 @@ pub struct SaveContextResponse {
     /// Ids of the child contexts when the content was split (above 100,000 tokens).
     pub chunk_ids: Vec<Uuid>,
     pub warnings: Vec<String>,
+    /// `embedder_unavailable` when the embedding model was down: the context is stored and
+    /// found by keyword search at once, and embedded by a background job later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<&'static str>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Up to 100 saves in one request.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct BatchSaveRequest {
+    /// Each item takes the fields of `POST /context/save`.
+    #[schema(value_type = Vec<SaveContextRequest>)]
+    pub items: Option<Vec<serde_json::Value>>,
+}
+
+/// Why one item of a batch was not saved: the error envelope's fields.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct BatchItemError {
+    pub code: &'static str,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// The outcome of one item: `context` when saved, `error` when not.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct BatchItemResult {
+    /// The item's position in `items`, from 0.
+    pub index: usize,
+    /// `saved` or `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<SaveContextResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<BatchItemError>,
+}
+
+impl BatchItemResult {
+    pub fn saved(index: usize, context: SaveContextResponse) -> Self {
+        BatchItemResult { index, status: "saved", context: Some(context), error: None }
+    }
+
+    pub fn failed(index: usize, error: BatchItemError) -> Self {
+        BatchItemResult { index, status: "failed", context: None, error: Some(error) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct BatchSaveResponse {
+    /// One per item, in the order of `items`.
+    pub results: Vec<BatchItemResult>,
+    pub saved: usize,
+    pub failed: usize,
+    /// `embedder_unavailable` when the items were saved without vectors (see
+    /// `SaveContextResponse.degraded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
@@ -68,8 +124,8 @@ pub struct SearchRequest {
     pub project_ids: Option<Vec<Uuid>>,
     /// 1–100, default 10.
     pub limit: Option<u32>,
-    /// Minimum cosine similarity of the best passage, -1 to 1, default 0.7 (in hybrid mode a
-    /// keyword match is kept below it).
+    /// Minimum cosine similarity of the best passage, -1 to 1, default 0.35 (calibrated to the
+    /// model; in hybrid mode a keyword match is kept below it).
     pub similarity_threshold: Option<f32>,
     /// `hybrid` (default), `vector`, `keyword` or `two_level`.
     pub mode: Option<String>,
@@ -117,4 +173,8 @@ pub struct SearchResponse {
     /// Present in `two_level` mode: the projects searched, best first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevant_projects: Option<Vec<RelevantProject>>,
+    /// `embedder_unavailable` when the embedding model was down and the results come from
+    /// keyword search alone, whatever the mode asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<&'static str>,
 }

@@ -57,6 +57,30 @@ pub async fn world_with(
 }
 
 impl World {
+    /// Another `Services` over the same store (another replica, or the server after a restart
+    /// with other settings), with `embedder` and whatever `configure` adds.
+    pub fn services_with(
+        &self,
+        embedder: Arc<dyn Embedder>,
+        configure: impl FnOnce(Services) -> Services,
+    ) -> Arc<Services> {
+        let pricing = Pricing {
+            model: "claude-3-sonnet".into(),
+            price_per_mtok: 3.0,
+            prices: default_prices(),
+            limits: Default::default(),
+        };
+        let services = Services::new(
+            Arc::new(self.store.clone()),
+            Arc::new(SystemClock),
+            embedder,
+            b"a test secret of at least thirty-two bytes",
+            AuthSettings::default(),
+            pricing,
+        );
+        Arc::new(configure(services))
+    }
+
     /// The directory of the world's database file (`tc.db`).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -112,6 +112,8 @@ pub struct Config {
     pub scan_max_upload_bytes: usize,
     pub job_workers: usize,
     pub job_lease_secs: u64,
+    /// How long a request waits for the embedding model before going on without it.
+    pub embedding_timeout_secs: u64,
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
     pub rotation_grace_secs: i64,
@@ -253,6 +255,7 @@ impl Config {
             scan_max_upload_bytes: s.scan_max_upload_bytes,
             job_workers: s.job_workers,
             job_lease_secs: s.job_lease_secs,
+            embedding_timeout_secs: s.embedding_timeout_secs,
             access_token_ttl_secs: s.access_token_ttl_secs,
             refresh_token_ttl_secs: s.refresh_token_ttl_secs,
             rotation_grace_secs: s.api_key_rotation_grace_secs,

@@ -149,9 +149,15 @@ pub struct Settings {
     pub embedding_model_dir: Option<PathBuf>,
 
     /// local model: `fp32` (vectors identical to sentence-transformers) or `int8` (about twice as
-    /// fast; vectors within cosine 0.99 of fp32, so stored vectors stay searchable when you switch)
+    /// fast; vectors within cosine 0.99 of fp32). Switching re-embeds stored context in the
+    /// background while search keeps serving
     #[arg(long, env = "EMBEDDING_PRECISION", default_value = "fp32", value_parser = precision)]
     pub embedding_precision: Precision,
+
+    /// how long a search or a save waits for the embedding model before answering without it
+    /// (a search by keyword with `"degraded"`, a save stored at once and embedded later)
+    #[arg(long, env = "EMBEDDING_TIMEOUT_SECS", default_value = "10", value_parser = at_least(1u64))]
+    pub embedding_timeout_secs: u64,
 
     /// the `openai` provider's base URL, e.g. `http://127.0.0.1:11434/v1`. Unset: none
     #[arg(long, env = "EMBEDDING_BASE_URL", value_parser = http_url)]

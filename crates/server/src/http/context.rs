@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::views::{
-    ContextView, SaveContextRequest, SaveContextResponse, SearchRequest, SearchResponse,
+    BatchSaveRequest, BatchSaveResponse, ContextView, SaveContextRequest, SaveContextResponse,
+    SearchRequest, SearchResponse,
 };
 use tc_store::ContextFilter;
 use utoipa::IntoParams;
@@ -19,6 +20,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(save_context))
+        .routes(routes!(save_batch))
         .routes(routes!(search_context))
         .routes(routes!(get_context, delete_context))
         .routes(routes!(list_project_context))
@@ -36,6 +38,21 @@ async fn save_context(
     Json(req): Json<SaveContextRequest>,
 ) -> ApiResult<(StatusCode, Json<SaveContextResponse>)> {
     Ok((StatusCode::CREATED, Json(state.services.save_context(&caller, req, None).await?)))
+}
+
+/// Save up to 100 contexts in one request, each with the fields of `/context/save`, embedded
+/// together on every core. One result per item, in order: an item that fails (invalid, a
+/// project you cannot write to) says why and writes nothing; the others are saved. The
+/// request size limit applies to the whole body.
+#[utoipa::path(post, path = "/context/batch", tag = "context", security(("bearer" = [])),
+    request_body = BatchSaveRequest,
+    responses((status = 200, body = BatchSaveResponse), (status = 413), (status = 422)))]
+async fn save_batch(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<BatchSaveRequest>,
+) -> ApiResult<Json<BatchSaveResponse>> {
+    Ok(Json(state.services.save_batch(&caller, req.items, None).await?))
 }
 
 /// Search the context of every project you can read (or of `project_ids`): hybrid vector and

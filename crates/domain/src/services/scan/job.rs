@@ -19,6 +19,7 @@ use super::{
     ScanPayload, ScanSource, check_git_url,
 };
 use crate::services::Services;
+use crate::services::embedding::Purpose;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
 use crate::views::{FileFailure, ScanPhase, ScanProgress, ScanResult, SkippedFile};
 
@@ -293,8 +294,10 @@ impl Services {
             })
             .collect();
         let tokens = records.iter().map(|r| r.token_count).sum();
-        let passages =
-            self.passages_for_many(&records).await.map_err(|e| FileError::Job(e.into()))?;
+        let passages = self
+            .passages_for_many(&records, Purpose::Background)
+            .await
+            .map_err(|e| FileError::Job(e.into()))?;
         let rows: Vec<_> = records.into_iter().zip(passages).collect();
         let file = ScannedFile { file_path: path.to_string(), content_hash: hash };
         self.store

@@ -1,0 +1,5 @@
+-- At most one embedding job (kind `embed`, which drains the embedding backlog) queued or
+-- running at a time: whoever notices the backlog first queues it, the others get a conflict
+-- (in step with SQLite's 0010).
+CREATE UNIQUE INDEX jobs_one_active_embed ON jobs (kind)
+    WHERE kind = 'embed' AND status IN ('queued', 'running');
