@@ -155,7 +155,7 @@ async fn health_reports_each_component() {
 /// embedder (the database is fine), and a save answers `EMBEDDING_GENERATION_FAILED` without the
 /// cause, which goes to the log.
 #[tokio::test]
-async fn an_embedder_that_is_down_makes_health_503_and_saves_fail_cleanly() {
+async fn an_embedder_that_is_down_makes_health_503_and_search_degrade() {
     // Nothing listens on the discard port of the loopback address.
     let env = [
         ("EMBEDDING_PROVIDER", "openai"),
@@ -173,15 +173,26 @@ async fn an_embedder_that_is_down_makes_health_503_and_saves_fail_cleanly() {
     assert_eq!(b["components"]["embedder"]["status"], "degraded", "{b}");
     assert_eq!(b["components"]["database"]["status"], "healthy", "{b}");
 
+    // The save is kept and said to be degraded; nothing of the cause reaches the client.
     let user = app.register("ada").await;
     let project = app.create_project(&user.api_key, "notes").await;
-    let body = json!({"content": "We chose PostgreSQL.", "project_id": project});
+    let body = json!({"content": "We chose PostgreSQL for billing.", "project_id": project});
     let r = app.post("/context/save", Some(&user.api_key), body).await;
-    r.assert_error(500, "EMBEDDING_GENERATION_FAILED");
-    let message = r.body["error"]["message"].as_str().unwrap();
-    assert!(!message.contains("127.0.0.1"), "the cause stays out of the answer: {message}");
+    let saved = r.assert_status(201).clone();
+    assert_eq!(saved["degraded"], "embedder_unavailable");
+    assert!(!saved.to_string().contains("127.0.0.1"), "the cause stays out of the answer");
     let listed = app.get(&format!("/projects/{project}/context"), &user.api_key).await;
-    assert_eq!(listed.assert_status(200)["items"], json!([]), "nothing half-written");
+    assert_eq!(listed.assert_status(200)["items"][0]["id"], saved["id"]);
+
+    // Search answers from keywords, says so, and is counted.
+    let body = json!({"query": "PostgreSQL billing", "mode": "vector"});
+    let found = app.post("/context/search", Some(&user.api_key), body).await;
+    let found = found.assert_status(200);
+    assert_eq!(found["degraded"], "embedder_unavailable");
+    assert_eq!(found["results"][0]["id"], saved["id"]);
+    let parsed = scrape(&app, None).await;
+    let degraded = sample(&parsed, "teamcontext_search_degraded_total", &[("mode", "vector")]);
+    assert!(degraded >= 1.0, "{parsed}");
 }
 
 /// Hole 9 of the hardening issue: every method name a client invented became a new label value
