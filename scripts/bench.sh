@@ -144,6 +144,19 @@ echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
 search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
 search_row "MCP tools/call get_relevant_context, same query" "$MCP"
 
+# A second server with the int8 graph (PORT8, KEY8), for the rows that compare precisions.
+start_int8() {
+  DATA8=$(mktemp -d)
+  PORT8=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  TEAMCONTEXT_DATA_DIR="$DATA8" BIND_ADDR="127.0.0.1:$PORT8" LOG_LEVEL=warn EMBEDDING_MODEL_DIR="$MODEL_DIR" EMBEDDING_PRECISION=int8 \
+    RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA8/server.log" 2>&1 &
+  PID8=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT8/api/v1/health" >/dev/null && break; sleep 0.1; done
+  KEY8=$(curl -sf -X POST "http://127.0.0.1:$PORT8/api/v1/auth/register" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench password","name":"Bench"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["api_key"]["key"])')
+}
+stop_int8() { kill "$PID8"; wait "$PID8" 2>/dev/null || true; rm -rf "$DATA8"; }
+
 # Scanning: the tokio 1.54.1 source through `teamcontext scan` (pack, upload, chunk, embed,
 # store), then the same tree again unchanged; with the default fp32 model on the server above,
 # then with the int8 fast path on a second server of its own.
@@ -194,16 +207,9 @@ LUA
     "$(printf '%s\n' "$DURING" | awk '/Requests\/sec/ {printf "%.1f", $2}')" "$(printf '%s\n' "$DURING" | pct 50)" \
     "$(printf '%s\n' "$DURING" | pct 90)" "$(printf '%s\n' "$DURING" | pct 99)" \
     "$(printf '%s\n' "$DURING" | awk '/Non-2xx/ {print ", non-2xx: " $NF}')"
-  DATA8=$(mktemp -d)
-  PORT8=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  TEAMCONTEXT_DATA_DIR="$DATA8" BIND_ADDR="127.0.0.1:$PORT8" LOG_LEVEL=warn EMBEDDING_MODEL_DIR="$MODEL_DIR" EMBEDDING_PRECISION=int8 \
-    RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA8/server.log" 2>&1 &
-  PID8=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT8/api/v1/health" >/dev/null && break; sleep 0.1; done
-  KEY8=$(curl -sf -X POST "http://127.0.0.1:$PORT8/api/v1/auth/register" -H 'content-type: application/json' \
-    -d '{"email":"bench@example.com","password":"bench password","name":"Bench"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["api_key"]["key"])')
+  start_int8
   scan_bench "int8 (fast path)" "$PORT8" "$KEY8"
-  kill "$PID8"; wait "$PID8" 2>/dev/null || true; rm -rf "$DATA8"
+  stop_int8
 fi
 
 echo
@@ -235,4 +241,33 @@ if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
   fi
   echo "sentence-transformers (PyTorch):"
   HF_HUB_OFFLINE=1 .bench-venv/bin/python scripts/bench-embed-st.py "$MODEL_DIR" 2>/dev/null
+fi
+
+# Serial saves as an assistant makes them, one at a time: TeamContext over HTTP (every token of
+# each chunk embedded, in windows) beside sentence-transformers embedding the same chunks one at
+# a time, the way a plain Python server would per save.
+echo
+echo "Serial saves: 300 code chunks of about 900 characters from the tokio 1.54.1 source, one at a time"
+TOKIO_SRC=${TOKIO_SRC:-$(scripts/fetch-tokio-source.sh)}
+python3 scripts/bench-serial-saves.py chunks "$TOKIO_SRC" 300 >"$DATA/chunks.json"
+serial_saves() { # PORT KEY
+  local project
+  project=$(curl -sf -X POST "http://127.0.0.1:$1/api/v1/projects" -H "authorization: Bearer $2" -H 'content-type: application/json' \
+    -d '{"name":"serial saves"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+  python3 scripts/bench-serial-saves.py save "http://127.0.0.1:$1/api/v1" "$2" "$project" "$DATA/chunks.json" | awk '{print $1}'
+}
+FP32_SAVES=$(serial_saves "$PORT" "$KEY")
+start_int8
+INT8_SAVES=$(serial_saves "$PORT8" "$KEY8")
+stop_int8
+echo
+echo "| serial saves of 900-character code chunks | saves/s |"
+echo "| --- | --- |"
+echo "| TeamContext fp32 (default), POST /context/save, every window embedded | $FP32_SAVES |"
+echo "| TeamContext int8, same | $INT8_SAVES |"
+if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
+  HF_HUB_OFFLINE=1 .bench-venv/bin/python scripts/bench-serial-st.py "$MODEL_DIR" "$DATA/chunks.json" 2>/dev/null |
+    while IFS='|' read -r name rate longer; do
+      echo "| sentence-transformers one at a time, $name ($longer of 300 chunks are longer) | $rate |"
+    done
 fi

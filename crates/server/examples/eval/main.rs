@@ -44,9 +44,13 @@ struct Args {
     /// `fp32`, `int8` or both.
     #[arg(long, default_value = "fp32,int8", value_delimiter = ',')]
     precision: Vec<String>,
-    /// Saves in flight while ingesting.
+    /// Saves in flight while ingesting one at a time.
     #[arg(long, default_value_t = 2)]
     concurrency: usize,
+    /// Ingest through the batch save (`POST /context/batch`) in batches of this many
+    /// documents, one batch at a time; 0 saves one document at a time (`/context/save`).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
     /// Also compare fusion functions offline (the study behind the production fusion).
     #[arg(long)]
     study: bool,
@@ -104,7 +108,11 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow!(e.message))?
                 .id;
             let started = Instant::now();
-            let doc_of = ingest(&services, &caller, project, set, args.concurrency).await?;
+            let doc_of = if args.batch > 0 {
+                ingest_batches(&services, &caller, project, set, args.batch).await?
+            } else {
+                ingest(&services, &caller, project, set, args.concurrency).await?
+            };
             let ingest_secs = started.elapsed().as_secs_f64();
             let docs_per_sec = set.docs.len() as f64 / ingest_secs;
             eprintln!(
@@ -216,6 +224,53 @@ async fn account(services: &Services) -> anyhow::Result<Caller> {
     })
 }
 
+/// The save of one document: its title and text as content, its id as the file path.
+fn save_request(project: Uuid, doc: &beir::Doc) -> SaveContextRequest {
+    SaveContextRequest {
+        content: Some(format!("{}\n\n{}", doc.title, doc.text)),
+        project_id: Some(project),
+        metadata: Some(ContextMetadataInput {
+            source: Some("eval".into()),
+            tags: None,
+            file_path: Some(doc.id.clone()),
+            language: None,
+            extra: Default::default(),
+        }),
+    }
+}
+
+/// Saves every document through the batch save, `size` at a time; the context id → document
+/// id map.
+async fn ingest_batches(
+    services: &Services,
+    caller: &Caller,
+    project: Uuid,
+    set: &beir::Set,
+    size: usize,
+) -> anyhow::Result<HashMap<Uuid, String>> {
+    let mut doc_of = HashMap::new();
+    for docs in set.docs.chunks(size) {
+        let items = docs
+            .iter()
+            .map(|doc| {
+                let req = save_request(project, doc);
+                serde_json::json!({
+                    "content": req.content,
+                    "project_id": req.project_id,
+                    "metadata": {"source": "eval", "file_path": doc.id},
+                })
+            })
+            .collect();
+        let saved = services.save_batch(caller, Some(items), None).await;
+        let saved = saved.map_err(|e| anyhow!(e.message))?;
+        for (result, doc) in saved.results.into_iter().zip(docs) {
+            let context = result.context.ok_or_else(|| anyhow!("{}: not saved", doc.id))?;
+            doc_of.insert(context.id, doc.id.clone());
+        }
+    }
+    Ok(doc_of)
+}
+
 /// Saves every document through the save path; the context id → document id map.
 async fn ingest(
     services: &Services,
@@ -226,17 +281,7 @@ async fn ingest(
 ) -> anyhow::Result<HashMap<Uuid, String>> {
     let saves = stream::iter(&set.docs)
         .map(|doc| async move {
-            let req = SaveContextRequest {
-                content: Some(format!("{}\n\n{}", doc.title, doc.text)),
-                project_id: Some(project),
-                metadata: Some(ContextMetadataInput {
-                    source: Some("eval".into()),
-                    tags: None,
-                    file_path: Some(doc.id.clone()),
-                    language: None,
-                    extra: Default::default(),
-                }),
-            };
+            let req = save_request(project, doc);
             let saved = services.save_context(caller, req, None).await;
             saved.map(|s| (s.id, doc.id.clone())).map_err(|e| anyhow!("{}: {}", doc.id, e.message))
         })
