@@ -87,13 +87,14 @@ async fn migrating_replaces_full_precision_graphs() {
                USING hnsw ((vector::vector(4)) vector_cosine_ops) WHERE dim = 4; \
              DROP TABLE project_invitations, signup_invitations; \
              DROP TABLE mcp_sessions; \
+             DROP INDEX jobs_one_active_embed; \
              DELETE FROM refinery_schema_history WHERE version >= 7",
         )
         .await
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 3, "V7, V8 and V9");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 4, "V7 to V10");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

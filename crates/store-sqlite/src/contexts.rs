@@ -19,6 +19,38 @@ pub(crate) fn ids_json(ids: &[Uuid]) -> String {
     serde_json::to_string(&ids.iter().map(Uuid::to_string).collect::<Vec<_>>()).unwrap_or_default()
 }
 
+const INSERT_PASSAGE: &str = "INSERT INTO passages (context_id, project_id, start_byte, end_byte, \
+     model, vector) VALUES (?, ?, ?, ?, ?, ?)";
+
+/// Inserts one passage with a statement prepared from [`INSERT_PASSAGE`].
+fn insert_passage_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    p: &PassageRecord,
+) -> StoreResult<()> {
+    stmt.execute(params![
+        p.context_id.to_string(),
+        p.project_id.to_string(),
+        p.start as i64,
+        p.end as i64,
+        p.model,
+        to_blob(&p.vector)
+    ])
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts passages within the caller's transaction.
+pub(crate) fn insert_passages(
+    tx: &rusqlite::Transaction<'_>,
+    passages: &[&PassageRecord],
+) -> StoreResult<()> {
+    let mut stmt = tx.prepare_cached(INSERT_PASSAGE).map_err(db_err)?;
+    for p in passages {
+        insert_passage_row(&mut stmt, p)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn insert_contexts(
     c: &mut Connection,
     contexts: &[(ContextRecord, Vec<PassageRecord>)],
@@ -42,12 +74,7 @@ pub(crate) fn insert_rows(
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .map_err(db_err)?;
-        let mut insert_passage = tx
-            .prepare_cached(
-                "INSERT INTO passages (context_id, project_id, start_byte, end_byte, model, vector) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .map_err(db_err)?;
+        let mut insert_passage = tx.prepare_cached(INSERT_PASSAGE).map_err(db_err)?;
         for (ctx, passages) in contexts {
             insert_context
                 .execute(params![
@@ -69,16 +96,7 @@ pub(crate) fn insert_rows(
                 ])
                 .map_err(db_err)?;
             for p in passages {
-                insert_passage
-                    .execute(params![
-                        p.context_id.to_string(),
-                        p.project_id.to_string(),
-                        p.start as i64,
-                        p.end as i64,
-                        p.model,
-                        to_blob(&p.vector)
-                    ])
-                    .map_err(db_err)?;
+                insert_passage_row(&mut insert_passage, p)?;
             }
         }
     }

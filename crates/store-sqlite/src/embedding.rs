@@ -7,10 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tc_store::{ContextRecord, PassageRecord, StoreResult};
 use uuid::Uuid;
 
-use crate::contexts::{CONTEXT_COLS, context};
+use crate::contexts::{CONTEXT_COLS, context, insert_passages};
 use crate::convert::{get, get_uuid};
 use crate::db_err;
-use crate::vectors::to_blob;
 
 /// Contexts that should have passages from `?1`: not a parent of chunks, and without them.
 const BACKLOG: &str = "NOT EXISTS (SELECT 1 FROM passages p WHERE p.context_id = c.id \
@@ -53,12 +52,6 @@ fn add_passages(c: &mut Connection, passages: &[PassageRecord]) -> StoreResult<V
         let mut has = tx
             .prepare_cached("SELECT 1 FROM passages WHERE context_id = ?1 AND model = ?2 LIMIT 1")
             .map_err(db_err)?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO passages (context_id, project_id, start_byte, end_byte, model, \
-                 vector) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .map_err(db_err)?;
         for (id, group) in by_context {
             let id_text = id.to_string();
             let present = exists.query_row([&id_text], |_| Ok(())).optional().map_err(db_err)?;
@@ -67,23 +60,12 @@ fn add_passages(c: &mut Connection, passages: &[PassageRecord]) -> StoreResult<V
             if present.is_none() || done.map_err(db_err)?.is_some() {
                 continue;
             }
-            for p in group {
-                insert
-                    .execute(params![
-                        id_text,
-                        p.project_id.to_string(),
-                        p.start as i64,
-                        p.end as i64,
-                        p.model,
-                        to_blob(&p.vector)
-                    ])
-                    .map_err(db_err)?;
-                stored.push(p.clone());
-            }
+            stored.extend(group);
         }
     }
+    insert_passages(&tx, &stored)?;
     tx.commit().map_err(db_err)?;
-    Ok(stored)
+    Ok(stored.into_iter().cloned().collect())
 }
 
 fn descriptions_to_embed(c: &Connection, model: &str) -> StoreResult<Vec<(Uuid, String)>> {

@@ -328,11 +328,12 @@ impl Services {
                 each
             }
         };
-        if degraded && written.iter().any(Result::is_ok) {
-            if let Err(e) = self.queue_embedding_job(contexts.len() as u64).await {
-                // The periodic check queues it later; the contexts are stored either way.
-                warn!(error = ?e.cause_chain(), "could not queue the embedding job");
-            }
+        if degraded
+            && written.iter().any(Result::is_ok)
+            && let Err(e) = self.queue_embedding_job(contexts.len() as u64).await
+        {
+            // The periodic check queues it later; the contexts are stored either way.
+            warn!(error = ?e.cause_chain(), "could not queue the embedding job");
         }
         prepared
             .into_iter()

@@ -39,21 +39,30 @@ pub async fn world_with(
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("tc.db")).await.unwrap();
     let settings = AuthSettings { email_verification, ..AuthSettings::default() };
+    let services = new_services(&store, embedder, settings);
+    World { services: Arc::new(configure(services)), store, dir }
+}
+
+/// Services over `store` with the test secret and prices.
+fn new_services(
+    store: &SqliteStore,
+    embedder: Arc<dyn Embedder>,
+    settings: AuthSettings,
+) -> Services {
     let pricing = Pricing {
         model: "claude-3-sonnet".into(),
         price_per_mtok: 3.0,
         prices: default_prices(),
         limits: Default::default(),
     };
-    let services = Services::new(
+    Services::new(
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         embedder,
         b"a test secret of at least thirty-two bytes",
         settings,
         pricing,
-    );
-    World { services: Arc::new(configure(services)), store, dir }
+    )
 }
 
 impl World {
@@ -64,21 +73,7 @@ impl World {
         embedder: Arc<dyn Embedder>,
         configure: impl FnOnce(Services) -> Services,
     ) -> Arc<Services> {
-        let pricing = Pricing {
-            model: "claude-3-sonnet".into(),
-            price_per_mtok: 3.0,
-            prices: default_prices(),
-            limits: Default::default(),
-        };
-        let services = Services::new(
-            Arc::new(self.store.clone()),
-            Arc::new(SystemClock),
-            embedder,
-            b"a test secret of at least thirty-two bytes",
-            AuthSettings::default(),
-            pricing,
-        );
-        Arc::new(configure(services))
+        Arc::new(configure(new_services(&self.store, embedder, AuthSettings::default())))
     }
 
     /// The directory of the world's database file (`tc.db`).
