@@ -484,3 +484,51 @@ async fn scan_command_uploads_a_directory_and_reports() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the scan (401"));
     server.stop();
 }
+
+/// `teamcontext reindex` after a change of precision: refused while a server holds the SQLite
+/// database, then embeds what the new model has not, drops the old model's passages, and has
+/// nothing left to do the second time; the server then finds the note by meaning.
+#[tokio::test]
+async fn reindex_after_a_precision_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), "warn", &[("EMBEDDING_PRECISION", "int8")]);
+    let (base, client) = (server.base.clone(), reqwest::Client::new());
+    let (key, projects) = account(&client, &base, "ops@example.com", &["ops"]).await;
+    let note = "Backups run nightly at 02:00 with VACUUM INTO and are kept for thirty days.";
+    let saved = client
+        .post(format!("{base}/context/save"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"content": note, "project_id": projects[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 201);
+    let busy = teamcontext(dir.path()).arg("reindex").output().unwrap();
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("already running"), "{busy:?}");
+    server.stop();
+
+    let out = teamcontext(dir.path()).arg("reindex").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("1 context(s) embedded with all-MiniLM-L6-v2;")
+            && stdout.contains("1 passage(s) of other models removed"),
+        "{stdout}"
+    );
+    let again = teamcontext(dir.path()).arg("reindex").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 context(s) embedded"));
+
+    let server = serve(dir.path(), "warn");
+    let found = client
+        .post(format!("{}/context/search", server.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"query": "when do backups run?", "mode": "vector"}))
+        .send()
+        .await
+        .unwrap();
+    let found: serde_json::Value = found.json().await.unwrap();
+    assert_eq!(found["results"][0]["content"], note, "{found}");
+    assert!(found.get("degraded").is_none());
+    server.stop();
+}

@@ -61,6 +61,12 @@ async fn owner_with_project(app: &TestApp) -> (TestUser, String) {
     (user, project)
 }
 
+/// Queues a scan of an archive holding one small Python file; its job id.
+async fn one_file_scan(app: &TestApp, key: &str, project: &str) -> String {
+    let form = archive_form("a.zip", zip_bytes(&[("a.py", b"x = 1\n")]), None);
+    app.scan_archive(key, project, form).await
+}
+
 #[tokio::test]
 async fn uploaded_files_are_chunked_by_language_and_found_by_meaning() {
     let app = TestApp::with_model(&[]).await;
@@ -399,13 +405,7 @@ async fn scan_endpoints_refuse_bad_requests() {
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
 
     // Status and cancel: unknown ids, other people's jobs.
-    let job = app
-        .scan_archive(
-            &u.api_key,
-            &project,
-            archive_form("a.zip", zip_bytes(&[("a.py", b"x = 1\n")]), None),
-        )
-        .await;
+    let job = one_file_scan(&app, &u.api_key, &project).await;
     let status = format!("/projects/{project}/scan/status/{job}");
     app.get(&status, &other.api_key).await.assert_error(404, "PROJECT_NOT_FOUND");
     let elsewhere = app.create_project(&u.api_key, "elsewhere").await;
@@ -436,13 +436,7 @@ async fn a_queued_scan_can_be_cancelled() {
     // No workers: the job stays queued until cancelled.
     let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
     let (u, project) = owner_with_project(&app).await;
-    let job = app
-        .scan_archive(
-            &u.api_key,
-            &project,
-            archive_form("a.zip", zip_bytes(&[("a.py", b"x = 1\n")]), None),
-        )
-        .await;
+    let job = one_file_scan(&app, &u.api_key, &project).await;
     let workspace = app.dir.path().join("scans").join(&job);
     assert!(workspace.join("src/a.py").exists(), "the upload is kept for the job");
     let r = app.post(&format!("/jobs/{job}/cancel"), Some(&u.api_key), json!({})).await;

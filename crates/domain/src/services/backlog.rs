@@ -101,7 +101,7 @@ impl Services {
                 self.job_submitted();
                 Ok(true)
             }
-            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(StoreError::Conflict { constraint: "jobs.one_active" }) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -116,14 +116,13 @@ impl Services {
     ) -> DomainResult<Option<EmbedProgress>> {
         let model = self.embedder.model_id().to_string();
         let mut report = EmbedProgress { model: model.clone(), ..Default::default() };
-        loop {
-            // A pass walks the backlog once by id; contexts deferred meanwhile may sit behind
-            // the cursor, so passes repeat until one finds nothing.
-            let left = self.store.embedding_backlog(&model).await?;
+        // A pass walks the backlog once by id. Contexts deferred meanwhile by another replica
+        // may sit behind the cursor (its clock), so passes repeat until the backlog is empty or
+        // a pass embeds nothing (what is left then was embedded by someone else between our
+        // reads, or cannot be embedded now; the next run will see).
+        let mut left = self.store.embedding_backlog(&model).await?;
+        while left > 0 {
             metrics::gauge!(crate::metrics::EMBEDDING_BACKLOG).set(left as f64);
-            if left == 0 {
-                break;
-            }
             report.contexts_total = report.contexts_done + left;
             progress(&report);
             let mut after = None;
@@ -142,12 +141,10 @@ impl Services {
                 progress(&report);
             }
             if embedded_this_pass == 0 {
-                // Whatever is left was added by someone else between our reads, or cannot be
-                // embedded now; the next run will see.
                 break;
             }
+            left = self.store.embedding_backlog(&model).await?;
         }
-        let left = self.store.embedding_backlog(&model).await?;
         if left == 0 {
             report.old_passages_removed =
                 self.store.delete_passages_of_other_models(&model).await?;

@@ -224,19 +224,9 @@ async fn account(services: &Services) -> anyhow::Result<Caller> {
     })
 }
 
-/// The save of one document: its title and text as content, its id as the file path.
-fn save_request(project: Uuid, doc: &beir::Doc) -> SaveContextRequest {
-    SaveContextRequest {
-        content: Some(format!("{}\n\n{}", doc.title, doc.text)),
-        project_id: Some(project),
-        metadata: Some(ContextMetadataInput {
-            source: Some("eval".into()),
-            tags: None,
-            file_path: Some(doc.id.clone()),
-            language: None,
-            extra: Default::default(),
-        }),
-    }
+/// What a document is saved as: its title and text.
+fn content(doc: &beir::Doc) -> String {
+    format!("{}\n\n{}", doc.title, doc.text)
 }
 
 /// Saves every document through the batch save, `size` at a time; the context id → document
@@ -253,10 +243,9 @@ async fn ingest_batches(
         let items = docs
             .iter()
             .map(|doc| {
-                let req = save_request(project, doc);
                 serde_json::json!({
-                    "content": req.content,
-                    "project_id": req.project_id,
+                    "content": content(doc),
+                    "project_id": project,
                     "metadata": {"source": "eval", "file_path": doc.id},
                 })
             })
@@ -281,7 +270,17 @@ async fn ingest(
 ) -> anyhow::Result<HashMap<Uuid, String>> {
     let saves = stream::iter(&set.docs)
         .map(|doc| async move {
-            let req = save_request(project, doc);
+            let req = SaveContextRequest {
+                content: Some(content(doc)),
+                project_id: Some(project),
+                metadata: Some(ContextMetadataInput {
+                    source: Some("eval".into()),
+                    tags: None,
+                    file_path: Some(doc.id.clone()),
+                    language: None,
+                    extra: Default::default(),
+                }),
+            };
             let saved = services.save_context(caller, req, None).await;
             saved.map(|s| (s.id, doc.id.clone())).map_err(|e| anyhow!("{}: {}", doc.id, e.message))
         })
