@@ -11,24 +11,73 @@
 //! redirect (which could lead to an internal host after the check), and is bounded in time and
 //! size ([`clone`]).
 //!
-//! The check resolves the name once; the clone resolves it again. A name that changes its
-//! answer in between (DNS rebinding) is not caught here; the allow-list is the defence for
-//! internal hosts, and a deployment that must be strict runs scans behind an egress proxy.
+//! The check resolves the name once and the clone connects to the addresses it checked, never
+//! to a second answer: a name that changes its answer after the check (DNS rebinding) cannot
+//! lead the clone inside. HTTP(S) clones pin the name to those addresses in the HTTP client, so
+//! TLS still verifies the certificate for the name; `ssh` and `git` clones connect to the
+//! address itself.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::ScanError;
 
-/// A repository URL that passed the checks.
+/// A repository URL that passed the checks, with the addresses its host resolved to then.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckedUrl(String);
+pub struct CheckedUrl {
+    url: String,
+    /// The checked host and its addresses; `None` when nothing was resolved (an address
+    /// literal, a host the operator allowed by name, or `file://`).
+    pin: Option<Pin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pin {
+    scheme: String,
+    host: String,
+    addresses: Vec<IpAddr>,
+}
 
 impl CheckedUrl {
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// The URL the clone opens: for `ssh` and `git`, the host is replaced by the first checked
+    /// address (those transports resolve on their own otherwise); HTTP(S) keeps the name, pinned
+    /// in the client ([`clone`]), because TLS verifies the certificate against it.
+    fn connect_url(&self) -> String {
+        let Some(pin) = &self.pin else { return self.url.clone() };
+        if pin.scheme == "https" || pin.scheme == "http" {
+            return self.url.clone();
+        }
+        let literal = match pin.addresses[0] {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        if self.url.contains("://") {
+            let mut parsed = url::Url::parse(&self.url).expect("checked URLs parse");
+            parsed.set_host(Some(&literal)).expect("an address is a valid host");
+            parsed.to_string()
+        } else {
+            // scp-like `user@host:path`: the host sits between the last `@` before the first
+            // `:` and that `:`.
+            let (user_host, path) = self.url.split_once(':').expect("checked scp-like URLs");
+            match user_host.rsplit_once('@') {
+                Some((user, _)) => format!("{user}@{literal}:{path}"),
+                None => format!("{literal}:{path}"),
+            }
+        }
+    }
+
+    /// The host name and addresses an HTTP(S) clone must connect to.
+    fn http_pin(&self) -> Option<(String, Vec<SocketAddr>)> {
+        let pin = self.pin.as_ref().filter(|p| p.scheme == "https" || p.scheme == "http")?;
+        // The port is taken from the URL; the one given here is ignored by the client.
+        let addresses = pin.addresses.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+        Some((pin.host.clone(), addresses))
     }
 }
 
@@ -65,8 +114,21 @@ pub fn is_internal(ip: IpAddr) -> bool {
 }
 
 /// Checks `url` against the rules above; `allowed` is the operator's list of host names or
-/// addresses (`*` for any, `file` for `file://`).
+/// addresses (`*` for any, `file` for `file://`). Resolves the host with the system resolver,
+/// so it blocks: call it off the async threads.
 pub fn check_url(url: &str, allowed: &[String]) -> Result<CheckedUrl, ScanError> {
+    check_url_with(url, allowed, |host, port| {
+        Ok((host, port).to_socket_addrs()?.map(|a| a.ip()).collect())
+    })
+}
+
+/// [`check_url`] with the resolver given: `resolve(host, port)` answers the host's addresses.
+pub fn check_url_with(
+    url: &str,
+    allowed: &[String],
+    resolve: impl Fn(&str, u16) -> std::io::Result<Vec<IpAddr>>,
+) -> Result<CheckedUrl, ScanError> {
+    let unpinned = |url: &str| Ok(CheckedUrl { url: url.to_string(), pin: None });
     let url = url.trim();
     let allow_all = allowed.iter().any(|h| h == "*");
     let allowed_host = |host: &str| {
@@ -87,7 +149,7 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<CheckedUrl, ScanError>
         let scheme = parsed.scheme().to_string();
         if scheme == "file" {
             return if allowed.iter().any(|h| h == "file") {
-                Ok(CheckedUrl(url.to_string()))
+                unpinned(url)
             } else {
                 Err(refused(
                     "file:// repositories are refused unless SCAN_ALLOWED_HOSTS contains `file`",
@@ -110,27 +172,34 @@ pub fn check_url(url: &str, allowed: &[String]) -> Result<CheckedUrl, ScanError>
         return Err(refused("`git_url` has no host"));
     }
     if allowed_host(&host) {
-        return Ok(CheckedUrl(url.to_string()));
+        return unpinned(url);
     }
     let bare = host.trim_matches(['[', ']']);
-    let addresses: Vec<IpAddr> = match bare.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| refused(format!("cannot resolve {bare}: {e}")))?
-            .map(|a| a.ip())
-            .collect(),
-    };
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return if is_internal(ip) { Err(internal(&scheme, bare, ip)) } else { unpinned(url) };
+    }
+    let addresses =
+        resolve(bare, port).map_err(|e| refused(format!("cannot resolve {bare}: {e}")))?;
     if addresses.is_empty() {
         return Err(refused(format!("{bare} has no address")));
     }
-    if let Some(ip) = addresses.iter().find(|ip| is_internal(**ip)) {
-        return Err(refused(format!(
-            "{scheme} host {bare} resolves to {ip}, an internal address; an operator can allow it \
-             with SCAN_ALLOWED_HOSTS"
-        )));
+    // An internal address passes when the operator allowed that address.
+    if let Some(ip) =
+        addresses.iter().find(|ip| is_internal(**ip) && !allowed_host(&ip.to_string()))
+    {
+        return Err(internal(&scheme, bare, *ip));
     }
-    Ok(CheckedUrl(url.to_string()))
+    Ok(CheckedUrl {
+        url: url.to_string(),
+        pin: Some(Pin { scheme, host: bare.to_string(), addresses }),
+    })
+}
+
+fn internal(scheme: &str, host: &str, ip: IpAddr) -> ScanError {
+    refused(format!(
+        "{scheme} host {host} resolves to {ip}, an internal address; an operator can allow it \
+         with SCAN_ALLOWED_HOSTS"
+    ))
 }
 
 /// A clone is stopped after this long.
@@ -210,7 +279,7 @@ fn clone_inner(
     let fail = |e: &dyn std::fmt::Display| ScanError::Clone(e.to_string());
     let open = gix::open::Options::isolated().config_overrides(ISOLATED_CONFIG.iter().copied());
     let mut prepare = gix::clone::PrepareFetch::new(
-        url.as_str(),
+        url.connect_url().as_str(),
         dest,
         gix::create::Kind::WithWorktree,
         gix::create::Options::default(),
@@ -223,9 +292,46 @@ fn clone_inner(
     if let Some(branch) = branch {
         prepare = prepare.with_ref_name(Some(branch)).map_err(|e| fail(&e))?;
     }
+    if let Some((host, addresses)) = url.http_pin() {
+        prepare = prepare
+            .configure_connection(move |connection| pin_http_client(connection, &host, &addresses));
+    }
     let (mut checkout, _) =
         prepare.fetch_then_checkout(gix::progress::Discard, interrupt).map_err(|e| fail(&e))?;
     checkout.main_worktree(gix::progress::Discard, interrupt).map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// Makes the connection's HTTP client connect `host` to `addresses` only, whatever the name
+/// resolves to by then, keeping every other transport option the isolated configuration gave.
+fn pin_http_client(
+    connection: &mut gix::remote::Connection<
+        '_,
+        '_,
+        '_,
+        Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>,
+    >,
+    host: &str,
+    addresses: &[SocketAddr],
+) -> gix::Result {
+    use gix::protocol::transport::client::blocking_io::http;
+    let remote = connection.remote();
+    let url = remote.url(gix::remote::Direction::Fetch).map(|u| u.to_bstring()).unwrap_or_default();
+    let mut options = remote
+        .repo()
+        .transport_options(url.as_slice(), None)?
+        .and_then(|o| o.downcast::<http::Options>().ok())
+        .map(|o| *o)
+        .unwrap_or_default();
+    let (host, addresses) = (host.to_string(), addresses.to_vec());
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(move |builder| {
+            Ok(builder.resolve_to_addrs(&host, &addresses))
+        })),
+        configure_request: None,
+    };
+    options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+    connection.set_transport_options(Box::new(options));
     Ok(())
 }
 
@@ -305,6 +411,78 @@ mod tests {
         assert!(err.is_err(), "the clone cannot succeed");
         assert!(asked.load(Ordering::Relaxed) >= 1, "the allowed host was asked");
         assert!(internal.accept().is_err(), "the redirect's target was never contacted");
+    }
+
+    /// Hole 3: the check resolved the name and the clone resolved it again, so a name that
+    /// answered a public address to the check and an internal one to the clone (DNS rebinding)
+    /// led inside. Now the clone connects to what was checked: `rebind.invalid` has no address
+    /// for the system resolver, so a request reaching the listener came by the pinned address.
+    #[test]
+    fn a_clone_connects_to_the_checked_address_not_a_second_answer() {
+        use std::io::{Read, Write};
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        server.set_nonblocking(true).unwrap();
+        // Waits for one request, and gives up once the clone has failed without sending one.
+        let seen = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok((mut stream, _)) = server.accept() {
+                    stream.set_nonblocking(false).unwrap();
+                    let mut buf = [0u8; 4096];
+                    let n = stream.read(&mut buf).unwrap();
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    return String::from_utf8_lossy(&buf[..n]).into_owned();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            String::new()
+        });
+        let loopback = |_: &str, _: u16| Ok(vec![IpAddr::from([127, 0, 0, 1])]);
+        let url = format!("http://rebind.invalid:{port}/repo.git");
+        let checked = check_url_with(&url, &["127.0.0.1".into()], loopback).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let result = clone(&checked, None, &dir.path().join("clone"), &AtomicBool::new(false));
+        assert!(result.is_err(), "the listener is no git server");
+        let request = seen.join().unwrap();
+        assert!(!request.is_empty(), "the clone never reached the checked address: {result:?}");
+        assert!(request.starts_with("GET /repo.git/info/refs"), "{request}");
+        assert!(
+            request.to_ascii_lowercase().contains(&format!("host: rebind.invalid:{port}")),
+            "the name is kept for the Host header (and TLS): {request}"
+        );
+    }
+
+    #[test]
+    fn every_answer_of_a_name_is_checked_and_ssh_and_git_connect_to_it() {
+        let answers = |_: &str, _: u16| {
+            Ok(vec![IpAddr::from([93, 184, 215, 14]), IpAddr::from([10, 0, 0, 7])])
+        };
+        let err = check_url_with("https://mixed.example/r.git", &[], answers).unwrap_err();
+        assert!(err.to_string().contains("10.0.0.7"), "{err}");
+        let allowed = check_url_with("https://mixed.example/r.git", &["10.0.0.7".into()], answers);
+        assert!(allowed.is_ok(), "an operator can allow an internal address");
+
+        let public = |_: &str, _: u16| Ok(vec![IpAddr::from([93, 184, 215, 14])]);
+        for (url, connect) in [
+            ("git://example.org/team/repo", "git://93.184.215.14/team/repo"),
+            (
+                "ssh://git@example.org:2222/team/repo.git",
+                "ssh://git@93.184.215.14:2222/team/repo.git",
+            ),
+            ("git@example.org:team/repo.git", "git@93.184.215.14:team/repo.git"),
+            ("https://example.org/team/repo.git", "https://example.org/team/repo.git"),
+        ] {
+            let checked = check_url_with(url, &[], public).unwrap();
+            assert_eq!(checked.connect_url(), connect);
+            assert_eq!(checked.as_str(), url, "the URL shown stays the one asked for");
+        }
+        let v6 = |_: &str, _: u16| Ok(vec!["2606:2800:220:1::1".parse().unwrap()]);
+        let checked = check_url_with("git@example.org:team/repo.git", &[], v6).unwrap();
+        assert_eq!(checked.connect_url(), "git@[2606:2800:220:1::1]:team/repo.git");
+        let none = |_: &str, _: u16| Ok(vec![]);
+        assert!(check_url_with("https://void.example/r.git", &[], none).is_err());
     }
 
     #[test]
