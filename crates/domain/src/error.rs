@@ -34,6 +34,8 @@ pub enum ErrorCode {
     InternalServerError,
     DatabaseError,
     EmbeddingGenerationFailed,
+    /// A feature that needs outgoing mail, on a server without `SMTP_URL` (503).
+    MailNotConfigured,
 }
 
 impl ErrorCode {
@@ -59,6 +61,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError => "INTERNAL_SERVER_ERROR",
             ErrorCode::DatabaseError => "DATABASE_ERROR",
             ErrorCode::EmbeddingGenerationFailed => "EMBEDDING_GENERATION_FAILED",
+            ErrorCode::MailNotConfigured => "MAIL_NOT_CONFIGURED",
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorCode {
             ErrorCode::InternalServerError
             | ErrorCode::DatabaseError
             | ErrorCode::EmbeddingGenerationFailed => 500,
+            ErrorCode::MailNotConfigured => 503,
         }
     }
 }

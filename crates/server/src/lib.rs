@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod listener;
+pub mod mail;
 pub mod mcp;
 pub mod metrics;
 pub mod middleware;
@@ -55,6 +56,8 @@ pub enum StartError {
     DataDirInUse(String),
     #[error("REDIS_URL: {0}")]
     Redis(String),
+    #[error("{0}")]
+    Mail(String),
 }
 
 // Not `#[from]`: that would also chain the error as its own cause and print it twice.
@@ -131,6 +134,10 @@ pub async fn open_services(
     let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
         .with_jobs(jobs, scan)
         .with_embed_timeout(Duration::from_secs(config.embedding_timeout_secs));
+    if let Some(mail) = &config.mail {
+        let mailer = mail::SmtpMailer::new(&mail.url.0, &mail.from).map_err(StartError::Mail)?;
+        services = services.with_mail(Arc::new(mailer), &config.public_url);
+    }
     let redis = match &config.redis_url {
         None => None,
         Some(url) => Some(

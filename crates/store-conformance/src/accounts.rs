@@ -1,4 +1,4 @@
-//! Conformance scenarios: Users, API keys and refresh tokens.
+//! Conformance scenarios: Users, API keys, refresh tokens and email tokens.
 
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ macro_rules! accounts_scenarios {
             refresh_tokens_are_spent_exactly_once,
             concurrent_refresh_has_one_winner,
             refresh_revocation_by_family_and_user,
+            email_tokens_are_spent_once_with_their_siblings,
+            concurrent_email_token_use_has_one_winner,
         );
     };
 }
@@ -196,4 +198,85 @@ pub async fn refresh_revocation_by_family_and_user<S: Store>(s: Arc<S>) {
         s.consume_refresh_token("c", now).await.unwrap(),
         RefreshOutcome::Rejected(_)
     ));
+}
+
+fn email_token(
+    user_id: Uuid,
+    purpose: EmailTokenPurpose,
+    hash: &str,
+    minutes: i64,
+) -> EmailTokenRecord {
+    EmailTokenRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        purpose,
+        email: "Mail@Example.com".into(),
+        token_hash: hash.to_string(),
+        created_at: t0() + Duration::minutes(minutes),
+        expires_at: t0() + Duration::minutes(minutes + 60),
+        used_at: None,
+    }
+}
+
+pub async fn email_tokens_are_spent_once_with_their_siblings<S: Store>(s: Arc<S>) {
+    use EmailTokenPurpose::{ResetPassword, VerifyEmail};
+    let u = new_user(&*s, "mail@example.com").await;
+    let other = new_user(&*s, "other-mail@example.com").await;
+    assert_eq!(s.latest_email_token_at(u.id, ResetPassword).await.unwrap(), None);
+    for token in [
+        email_token(u.id, ResetPassword, "old", 0),
+        email_token(u.id, ResetPassword, "new", 5),
+        email_token(u.id, VerifyEmail, "verify", 6),
+        email_token(other.id, ResetPassword, "theirs", 1),
+    ] {
+        s.insert_email_token(&token).await.unwrap();
+    }
+    assert_eq!(
+        s.latest_email_token_at(u.id, ResetPassword).await.unwrap(),
+        Some(t0() + Duration::minutes(5))
+    );
+    let now = t0() + Duration::minutes(10);
+    assert_eq!(
+        s.consume_email_token(VerifyEmail, "new", now).await.unwrap(),
+        None,
+        "a token answers for its own purpose only"
+    );
+    let spent = s.consume_email_token(ResetPassword, "new", now).await.unwrap().unwrap();
+    assert_eq!((spent.user_id, spent.used_at), (u.id, Some(now)));
+    assert_eq!(spent.email, "mail@example.com", "stored lower-cased");
+    assert_eq!(s.consume_email_token(ResetPassword, "new", now).await.unwrap(), None, "once");
+    assert_eq!(
+        s.consume_email_token(ResetPassword, "old", now).await.unwrap(),
+        None,
+        "an older link of the same purpose went with it"
+    );
+    assert!(s.consume_email_token(VerifyEmail, "verify", now).await.unwrap().is_some());
+    assert!(
+        s.consume_email_token(ResetPassword, "theirs", t0() + Duration::minutes(62))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(s.consume_email_token(ResetPassword, "theirs", now).await.unwrap().is_some());
+    assert_eq!(s.consume_email_token(ResetPassword, "unknown", now).await.unwrap(), None);
+}
+
+pub async fn concurrent_email_token_use_has_one_winner<S: Store>(s: Arc<S>) {
+    let u = new_user(&*s, "mail-race@example.com").await;
+    let token = email_token(u.id, EmailTokenPurpose::ResetPassword, "race", 0);
+    s.insert_email_token(&token).await.unwrap();
+    let now = t0() + Duration::minutes(1);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.consume_email_token(EmailTokenPurpose::ResetPassword, "race", now).await
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(winners, 1);
 }

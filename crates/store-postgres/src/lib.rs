@@ -15,6 +15,7 @@ mod accounts;
 mod analytics;
 mod contexts;
 mod db;
+mod email_tokens;
 mod embedding;
 mod invitations;
 mod jobs;

@@ -88,13 +88,14 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE project_invitations, signup_invitations; \
              DROP TABLE mcp_sessions; \
              DROP INDEX jobs_one_active_embed; \
+             DROP TABLE email_tokens; \
              DELETE FROM refinery_schema_history WHERE version >= 7",
         )
         .await
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 4, "V7 to V10");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 5, "V7 to V11");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

@@ -17,6 +17,7 @@ mod ann;
 pub mod backup;
 mod contexts;
 mod convert;
+mod email_tokens;
 mod embedding;
 mod invitations;
 mod jobs;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0008_invitations.sql")),
     M::up(include_str!("../migrations/0009_mcp_sessions.sql")),
     M::up(include_str!("../migrations/0010_one_embedding_job.sql")),
+    M::up(include_str!("../migrations/0011_email_tokens.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -47,6 +47,7 @@ pub struct Page {
 pub trait Store:
     StoreHealth
     + AccountStore
+    + EmailTokenStore
     + ProjectStore
     + InvitationStore
     + McpSessionStore
@@ -63,6 +64,7 @@ pub trait Store:
 impl<T> Store for T where
     T: StoreHealth
         + AccountStore
+        + EmailTokenStore
         + ProjectStore
         + InvitationStore
         + McpSessionStore
@@ -80,8 +82,9 @@ impl<T> Store for T where
 /// than `dyn Store` (whose methods need no import): `use tc_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AnalyticsStore, ContextStore, EmbeddingStore, InvitationStore, JobStore,
-        McpSessionStore, ProjectStore, ScanStore, SearchStore, Store, StoreHealth,
+        AccountStore, AnalyticsStore, ContextStore, EmailTokenStore, EmbeddingStore,
+        InvitationStore, JobStore, McpSessionStore, ProjectStore, ScanStore, SearchStore, Store,
+        StoreHealth,
     };
 }
 
@@ -151,6 +154,28 @@ pub trait AccountStore: Send + Sync {
     /// Revokes every not-yet-revoked token of the user (password change, deactivation).
     async fn revoke_user_refresh_tokens(&self, user_id: Uuid, at: DateTime<Utc>)
     -> StoreResult<()>;
+}
+
+/// Single-use tokens mailed to an account's address: password reset and email verification.
+#[async_trait]
+pub trait EmailTokenStore: Send + Sync {
+    async fn insert_email_token(&self, token: &EmailTokenRecord) -> StoreResult<()>;
+    /// Spends the token of `purpose` with this hash if it is unused and unexpired at `now`, and
+    /// with it every other unused token of that purpose its user holds (an older link stops
+    /// working too), in one transaction. Of two concurrent calls with the same hash, at most one
+    /// gets the record.
+    async fn consume_email_token(
+        &self,
+        purpose: EmailTokenPurpose,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<EmailTokenRecord>>;
+    /// When the user was last sent a token of `purpose` (to throttle mail).
+    async fn latest_email_token_at(
+        &self,
+        user_id: Uuid,
+        purpose: EmailTokenPurpose,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
 /// Projects, their members, and what a user may read.

@@ -176,6 +176,39 @@ pub struct SignupInvitationRecord {
     pub used_at: Option<DateTime<Utc>>,
 }
 
+/// What a one-time email token lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTokenPurpose {
+    /// Set a new password without the old one (`/auth/reset-password`).
+    ResetPassword,
+    /// Prove the account holder reads mail at its address (`/auth/verify-email`).
+    VerifyEmail,
+}
+
+impl EmailTokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailTokenPurpose::ResetPassword => "reset_password",
+            EmailTokenPurpose::VerifyEmail => "verify_email",
+        }
+    }
+}
+
+/// A single-use token mailed to an account's address, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailTokenRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub purpose: EmailTokenPurpose,
+    /// The address the token was sent to, lower-cased: a verification proves this address only.
+    pub email: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
 /// An MCP session as replicas share it: its owner and its protocol state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpSessionRecord {

@@ -77,6 +77,7 @@ impl Services {
             err => err,
         })?;
         info!(user_id = %user.id, email = %mask_email(&user.email), "user registered");
+        self.verify_after_registration(&user);
         let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
         let api_key = self
             .insert_new_key(user.id, "default".into(), vec![Scope::Read, Scope::Write], None)
@@ -350,7 +351,7 @@ impl Services {
         Ok(self.me_record(caller).await?.into())
     }
 
-    async fn me_record(&self, caller: &Caller) -> DomainResult<UserRecord> {
+    pub(super) async fn me_record(&self, caller: &Caller) -> DomainResult<UserRecord> {
         self.store.user_by_id(caller.user_id).await?.ok_or_else(|| DomainError::not_found("user"))
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod auth_cache;
 mod backlog;
 mod context;
+mod email;
 mod embedding;
 mod invitations;
 mod jobs;
@@ -38,6 +39,7 @@ pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
 pub use context::{ContextLimits, source_for_mcp_client};
+pub use email::{MAIL_INTERVAL_SECS, RESET_TOKEN_TTL_MINUTES, VERIFY_TOKEN_TTL_HOURS};
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use pricing::{Pricing, default_prices};
@@ -152,6 +154,8 @@ pub struct Services {
     shared: Option<Arc<dyn crate::SharedState>>,
     /// How long a request waits for the embedding model before going on without it.
     embed_timeout: std::time::Duration,
+    /// Outgoing mail (password reset, address verification), when configured.
+    mail: Option<email::MailSettings>,
 }
 
 impl std::fmt::Debug for Services {
@@ -185,6 +189,7 @@ impl Services {
             scan: None,
             shared: None,
             embed_timeout: DEFAULT_EMBED_TIMEOUT,
+            mail: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Accounts: registration, login and tokens, the user, API keys, sign-up invitations.
+//! Accounts: registration, login and tokens, password reset and address verification by mail,
+//! the user, API keys, sign-up invitations.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,30 @@ pub struct RefreshRequest {
 pub struct ChangePasswordRequest {
     pub current_password: Option<String>,
     pub new_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset mail.
+    pub token: Option<String>,
+    pub new_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The token from the verification mail.
+    pub token: Option<String>,
+}
+
+/// An answer that only says what happened, for a person to read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -136,6 +136,18 @@ pub struct Config {
     pub context_limits: tc_domain::services::ContextLimits,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Outgoing mail, when `SMTP_URL` is set.
+    pub mail: Option<MailConfig>,
+    /// Where users reach the server, for links in mail; no trailing slash.
+    pub public_url: String,
+}
+
+/// The SMTP server and the sender of the mail the server sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    pub url: Secret,
+    /// A mailbox: `Name <address>` or an address.
+    pub from: String,
 }
 
 impl Config {
@@ -232,6 +244,38 @@ impl Config {
                 }
             }
         };
+        let public_url = match s.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            // A wildcard bind answers on every address; `localhost` is the one sure to work here.
+            None if s.bind_addr.ip().is_unspecified() => {
+                format!("http://localhost:{}", s.bind_addr.port())
+            }
+            None => format!("http://{}", s.bind_addr),
+        };
+        let mail = match s.smtp_url {
+            None => None,
+            Some(url) => {
+                let from = match s.smtp_from {
+                    Some(from) => from,
+                    None => {
+                        let host = url::Url::parse(&public_url)
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_string))
+                            .unwrap_or_else(|| "localhost".into());
+                        format!("TeamContext <teamcontext@{}>", host.trim_matches(['[', ']']))
+                    }
+                };
+                if from.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(invalid(
+                        "SMTP_FROM",
+                        format!(
+                            "{from:?} is not a mailbox like `TeamContext <teamcontext@example.com>`"
+                        ),
+                    ));
+                }
+                Some(MailConfig { url, from })
+            }
+        };
         let mut llm_prices = tc_domain::services::default_prices();
         llm_prices.extend(s.llm_prices.map(|p| p.0).unwrap_or_default());
         let price_per_mtok = *llm_prices.get(&s.default_llm_model).ok_or_else(|| {
@@ -283,6 +327,8 @@ impl Config {
             },
             log_format: s.log_format,
             log_level: s.log_level,
+            mail,
+            public_url,
         })
     }
 }

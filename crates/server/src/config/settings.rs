@@ -101,6 +101,23 @@ pub struct Settings {
     #[arg(long, env = "REGISTRATION", value_parser = registration)]
     pub registration: Option<Registration>,
 
+    /// the mail server for password resets and address verification: `smtp://host:25` (plain),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://user:password@host`
+    /// (TLS). Unset: no mail; `forgot-password` answers `MAIL_NOT_CONFIGURED` and the operator
+    /// resets passwords and verifies addresses with `teamcontext user`
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_parser = smtp_url)]
+    pub smtp_url: Option<Secret>,
+
+    /// the sender of that mail, e.g. `TeamContext <teamcontext@example.com>`. Unset:
+    /// `teamcontext@` and the host of `PUBLIC_URL`
+    #[arg(long, env = "SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// the address users reach this server at, for the links in mail (e.g.
+    /// `https://context.example.com`). Unset: `http://` and `BIND_ADDR`
+    #[arg(long, env = "PUBLIC_URL", value_parser = http_url)]
+    pub public_url: Option<String>,
+
     /// comma-separated addresses or CIDRs of your reverse proxies: their `X-Forwarded-For` /
     /// `Forwarded` header names the client for per-IP limits; from anyone else it is ignored.
     /// Unset: none
@@ -291,6 +308,14 @@ fn redis_url(url: &str) -> Result<Secret, String> {
         Ok(Secret(url.to_string()))
     } else {
         Err("is not a redis:// or rediss:// URL".into())
+    }
+}
+
+fn smtp_url(url: &str) -> Result<Secret, String> {
+    if url.starts_with("smtp://") || url.starts_with("smtps://") {
+        Ok(Secret(url.to_string()))
+    } else {
+        Err("is not an smtp:// or smtps:// URL".into())
     }
 }
 

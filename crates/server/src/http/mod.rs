@@ -1,5 +1,6 @@
 //! The HTTP front door: one router per resource (`auth`, `users`, `projects`, `context`,
-//! `scan`, `analytics`, `health`, `metrics`) merged under `/api/v1`, MCP at `/mcp`, the OpenAPI document and Swagger UI, and the
+//! `scan`, `analytics`, `health`, `metrics`) merged under `/api/v1`, MCP at `/mcp`, the pages
+//! that links in mail open (`pages`), the OpenAPI document and Swagger UI, and the
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
@@ -9,6 +10,7 @@ mod context;
 mod health;
 mod invitations;
 mod metrics;
+mod pages;
 mod projects;
 mod scan;
 mod users;
@@ -80,6 +82,7 @@ pub fn app(state: AppState, config: &Config, shutdown: CancellationToken) -> Rou
     Router::new()
         .merge(crate::mcp::router(state.clone(), config, shutdown))
         .merge(api)
+        .merge(pages::router())
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(|| async {
             ApiError(DomainError::new(ErrorCode::ResourceNotFound, "no such route"))

@@ -1,0 +1,130 @@
+//! The pages the links in mail open: `/reset-password` (choose a new password) and
+//! `/verify-email` (confirm the address). Plain server-rendered HTML with no script, each form
+//! posting back to its own page, which calls the same services as `/api/v1/auth/*`. The token in
+//! the form is the secret that authorises it, so a forged cross-site form has nothing to send.
+//! Visiting a link changes nothing: a mail scanner that fetches it does not spend the token.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+use tc_domain::views::{ResetPasswordRequest, VerifyEmailRequest};
+
+use crate::state::AppState;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/reset-password", get(reset_form).post(reset_submit))
+        .route("/verify-email", get(verify_form).post(verify_submit))
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ResetForm {
+    token: Option<String>,
+    new_password: Option<String>,
+    confirm_password: Option<String>,
+}
+
+async fn reset_form(Query(q): Query<TokenQuery>) -> Response {
+    page("Choose a new password", reset_body(q.token.as_deref().unwrap_or_default(), None))
+}
+
+async fn reset_submit(State(state): State<AppState>, Form(form): Form<ResetForm>) -> Response {
+    let token = form.token.unwrap_or_default();
+    if form.new_password != form.confirm_password {
+        let body = reset_body(&token, Some("The two passwords differ."));
+        return page("Choose a new password", body);
+    }
+    let req = ResetPasswordRequest { token: Some(token.clone()), new_password: form.new_password };
+    match state.services.reset_password(req).await {
+        Ok(done) => page(
+            "Password changed",
+            html! { p { (done.message) "." } p { "Every session was signed out; API keys keep working." } },
+        ),
+        Err(e) => page("Choose a new password", reset_body(&token, Some(&e.message))),
+    }
+}
+
+fn reset_body(token: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(error) = error { p.error role="alert" { (error) } }
+        form method="post" action="/reset-password" {
+            input type="hidden" name="token" value=(token);
+            label { "New password (at least 8 characters)"
+                input type="password" name="new_password" autocomplete="new-password" minlength="8" required; }
+            label { "The same again"
+                input type="password" name="confirm_password" autocomplete="new-password" minlength="8" required; }
+            button type="submit" { "Set the password" }
+        }
+    }
+}
+
+async fn verify_form(Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    page(
+        "Confirm your address",
+        html! {
+            form method="post" action="/verify-email" {
+                input type="hidden" name="token" value=(token);
+                button type="submit" { "Confirm this address" }
+            }
+        },
+    )
+}
+
+async fn verify_submit(State(state): State<AppState>, Form(q): Form<TokenQuery>) -> Response {
+    match state.services.verify_email(VerifyEmailRequest { token: q.token }).await {
+        Ok(user) => page(
+            "Address confirmed",
+            html! { p { (user.email) " is verified. You can close this page." } },
+        ),
+        Err(e) => page("Confirm your address", html! { p.error role="alert" { (e.message) "." } }),
+    }
+}
+
+/// The page around `body`, with headers that keep the token in it to this page: no caching,
+/// no referrer, no framing, and no script at all.
+fn page(title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · TeamContext" }
+                style { (STYLE) }
+            }
+            body { main { h1 { (title) } (body) } }
+        }
+    };
+    let mut response = Html(markup.into_string()).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}\
+main{max-width:26rem;margin:4rem auto;padding:2rem;background:#fff;border:1px solid #d8dde3;border-radius:8px}\
+h1{font-size:1.4rem;margin-top:0}label{display:block;margin:1rem 0}\
+input[type=password]{display:block;width:100%;box-sizing:border-box;padding:.5rem;margin-top:.25rem;font:inherit}\
+button{padding:.6rem 1rem;font:inherit;background:#1f5fbf;color:#fff;border:0;border-radius:6px;cursor:pointer}\
+.error{color:#a4161a;font-weight:600}";

@@ -1,0 +1,332 @@
+//! Mail over real SMTP: the password reset and the address verification, received by aiosmtpd
+//! (a real SMTP server the test starts, writing what it receives to a maildir), and the answers
+//! of a server without mail.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::TestApp;
+
+const PUBLIC_URL: &str = "https://context.example.test";
+
+/// aiosmtpd on a loopback port, delivering into a maildir; stopped when dropped.
+struct SmtpSink {
+    port: u16,
+    maildir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpSink {
+    fn start() -> SmtpSink {
+        let python =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients/venv/bin/python");
+        assert!(python.exists(), "run scripts/fetch-mcp-clients.sh (make test does)");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let maildir = tempfile::tempdir().unwrap();
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path().join("mail"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { port, maildir, child }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn messages(&self) -> Vec<Received> {
+        let dir = self.maildir.path().join("mail/new");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+            Err(_) => Vec::new(),
+        };
+        // Maildir names start with the delivery time: seconds, then `.M` and microseconds.
+        files.sort_by_key(|f| {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            let mut parts = name.split('.');
+            let secs: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let micros: u64 = parts
+                .next()
+                .and_then(|m| m.trim_start_matches('M').split('P').next()?.parse().ok())
+                .unwrap_or(0);
+            (secs, micros)
+        });
+        files.iter().map(|f| Received::parse(f)).collect()
+    }
+
+    /// Waits until `count` messages have arrived, then returns them all.
+    async fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} message(s) expected, {} arrived",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Received {
+    headers: String,
+    body: String,
+}
+
+impl Received {
+    fn parse(path: &Path) -> Received {
+        let raw = std::fs::read_to_string(path).unwrap().replace("\r\n", "\n");
+        let (headers, body) = raw.split_once("\n\n").expect("headers, then a body");
+        let body = if headers.to_ascii_lowercase().contains("quoted-printable") {
+            let decoded =
+                quoted_printable::decode(body, quoted_printable::ParseMode::Robust).unwrap();
+            String::from_utf8(decoded).unwrap()
+        } else {
+            body.to_string()
+        };
+        Received { headers: headers.to_string(), body }
+    }
+
+    fn header(&self, name: &str) -> String {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The token of the link to `page` in the body.
+    fn token(&self, page: &str) -> String {
+        let start = format!("{PUBLIC_URL}/{page}?token=");
+        let at =
+            self.body.find(&start).unwrap_or_else(|| panic!("no {page} link in {}", self.body));
+        self.body[at + start.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+}
+
+/// An HTML form's body.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+}
+
+async fn app_with_mail(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
+    let url = sink.url();
+    let mut env = vec![
+        ("SMTP_URL", url.as_str()),
+        ("SMTP_FROM", "TeamContext <teamcontext@example.test>"),
+        ("PUBLIC_URL", PUBLIC_URL),
+    ];
+    env.extend_from_slice(extra);
+    TestApp::with_env(&env).await
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, &[]).await;
+    let alice = app.register("alice").await;
+
+    // The answer for an account and for no account is the same; only the account gets mail.
+    let known =
+        app.post("/auth/forgot-password", None, json!({"email": "ALICE@example.com"})).await;
+    let unknown =
+        app.post("/auth/forgot-password", None, json!({"email": "nobody@example.com"})).await;
+    assert_eq!(known.status, 202);
+    assert_eq!((unknown.status, &unknown.body), (known.status, &known.body));
+    let mail = sink.wait_for(1).await.pop().unwrap();
+    assert_eq!(mail.header("To"), "alice@example.com");
+    assert!(mail.header("From").contains("teamcontext@example.test"), "{}", mail.headers);
+    assert!(mail.header("Subject").contains("Reset your TeamContext password"));
+    let token = mail.token("reset-password");
+    assert_eq!(token.len(), 43, "a 256-bit token");
+    assert!(!mail.body.contains(&alice.password));
+
+    // The link opens a page that holds the token and nothing runs on it.
+    let page =
+        app.client.get(format!("{}/reset-password?token={token}", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script"), "{csp}");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(page.text().await.unwrap().contains(&format!("value=\"{token}\"")));
+
+    // A refused password does not spend the token.
+    let short = json!({"token": token, "new_password": "short"});
+    app.post("/auth/reset-password", None, short).await.assert_error(422, "INVALID_INPUT");
+    let reset = json!({"token": token, "new_password": "a brand new password"});
+    let done = app.post("/auth/reset-password", None, reset.clone()).await;
+    assert_eq!(done.status, 200, "{:?}", done.body);
+    app.post("/auth/reset-password", None, reset).await.assert_error(400, "INVALID_INPUT");
+
+    // Every session is signed out; the old password is gone, the new one works, keys work.
+    app.refresh(&alice.refresh_token).await.assert_error(401, "TOKEN_REVOKED");
+    let old = json!({"email": alice.email, "password": alice.password});
+    app.post("/auth/login", None, old).await.assert_error(401, "INVALID_CREDENTIALS");
+    let new = json!({"email": alice.email, "password": "a brand new password"});
+    assert_eq!(app.post("/auth/login", None, new).await.status, 200);
+    assert_eq!(app.get("/users/me", &alice.api_key).await.status, 200);
+
+    // At most one mail a minute per account, whoever asks.
+    let again = json!({"email": alice.email});
+    assert_eq!(app.post("/auth/forgot-password", None, again.clone()).await.status, 202);
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(app.post("/auth/forgot-password", None, again.clone()).await.status, 202);
+    let mails = sink.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 2, "the request within the minute sent nothing");
+    let second = mails[1].token("reset-password");
+
+    // The form on the page spends the token as the API does.
+    let form = [
+        ("token", second.as_str()),
+        ("new_password", "third password!"),
+        ("confirm_password", "third password!"),
+    ];
+    let posted = app
+        .client
+        .post(format!("{}/reset-password", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&form))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let text = posted.text().await.unwrap();
+    assert!(text.contains("Password changed"), "{text}");
+    let third = json!({"email": alice.email, "password": "third password!"});
+    assert_eq!(app.post("/auth/login", None, third).await.status, 200);
+
+    // A link works for an hour.
+    app.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(app.post("/auth/forgot-password", None, again).await.status, 202);
+    let late = sink.wait_for(3).await[2].token("reset-password");
+    app.clock.advance(chrono::Duration::minutes(61));
+    let expired = json!({"token": late, "new_password": "too late for this"});
+    app.post("/auth/reset-password", None, expired).await.assert_error(400, "INVALID_INPUT");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_account_confirms_its_address_through_the_mailed_link() {
+    let sink = SmtpSink::start();
+    let app = app_with_mail(&sink, &[("EMAIL_VERIFICATION", "required")]).await;
+    let bob = app.register("bob").await;
+    let first = sink.wait_for(1).await.pop().unwrap();
+    assert_eq!(first.header("To"), "bob@example.com");
+    let first_token = first.token("verify-email");
+
+    app.get("/projects", &bob.api_key).await.assert_error(403, "EMAIL_NOT_VERIFIED");
+    let resend = app.post("/auth/resend-verification", Some(&bob.api_key), json!({})).await;
+    resend.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert!(resend.headers.contains_key("retry-after"));
+    app.clock.advance(chrono::Duration::seconds(61));
+    let resend = app.post("/auth/resend-verification", Some(&bob.api_key), json!({})).await;
+    assert_eq!(resend.status, 202, "{:?}", resend.body);
+    let second_token = sink.wait_for(2).await[1].token("verify-email");
+
+    // Opening the link changes nothing; the button on it does.
+    let page = app
+        .client
+        .get(format!("{}/verify-email?token={first_token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    app.get("/projects", &bob.api_key).await.assert_error(403, "EMAIL_NOT_VERIFIED");
+    let form = [("token", first_token.as_str())];
+    let posted = app
+        .client
+        .post(format!("{}/verify-email", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&form))
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.text().await.unwrap().contains("bob@example.com is verified"));
+    assert_eq!(app.get("/projects", &bob.api_key).await.status, 200);
+    assert_eq!(app.get("/users/me", &bob.api_key).await.body["email_verified"], true);
+
+    // The newer link went with the older one; a verified account is not mailed again.
+    let later = json!({"token": second_token});
+    app.post("/auth/verify-email", None, later).await.assert_error(400, "INVALID_INPUT");
+    let resend = app.post("/auth/resend-verification", Some(&bob.api_key), json!({})).await;
+    resend.assert_error(409, "CONFLICT");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_smtp_the_mail_flows_say_so_and_bad_input_is_refused() {
+    let app = TestApp::with_env(&[("EMAIL_VERIFICATION", "limited")]).await;
+    let carol = app.register("carol").await;
+    let forgot = json!({"email": carol.email});
+    app.post("/auth/forgot-password", None, forgot).await.assert_error(503, "MAIL_NOT_CONFIGURED");
+    let unknown = json!({"email": "nobody@example.com"});
+    app.post("/auth/forgot-password", None, unknown).await.assert_error(503, "MAIL_NOT_CONFIGURED");
+    let resend = app.post("/auth/resend-verification", Some(&carol.api_key), json!({})).await;
+    resend.assert_error(503, "MAIL_NOT_CONFIGURED");
+    app.post("/auth/resend-verification", None, json!({}))
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+
+    // Tokens are checked whether or not mail is configured.
+    let bogus = json!({"token": "not-a-token", "new_password": "long enough password"});
+    app.post("/auth/reset-password", None, bogus).await.assert_error(400, "INVALID_INPUT");
+    app.post("/auth/verify-email", None, json!({"token": "nope"}))
+        .await
+        .assert_error(400, "INVALID_INPUT");
+    app.post("/auth/verify-email", None, json!({}))
+        .await
+        .assert_error(400, "MISSING_REQUIRED_FIELD");
+    let no_password = json!({"token": "x"});
+    app.post("/auth/reset-password", None, no_password)
+        .await
+        .assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/auth/forgot-password", None, json!({"email": "not an address"}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/auth/forgot-password", None, json!({"email": 7}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+
+    let malformed = app
+        .client
+        .post(app.url("/auth/forgot-password"))
+        .header("content-type", "application/json")
+        .body("{\"email\":")
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(malformed).await.assert_error(400, "INVALID_INPUT");
+    let huge = json!({"token": "x".repeat(11 << 20), "new_password": "long enough password"});
+    app.post("/auth/reset-password", None, huge).await.assert_error(413, "CONTEXT_TOO_LARGE");
+    app.shutdown().await;
+}
