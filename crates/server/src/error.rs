@@ -6,8 +6,10 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tc_domain::{DomainError, ErrorCode};
+use utoipa::ToSchema;
 
 use crate::request_id;
 
@@ -28,6 +30,24 @@ impl ApiError {
     }
 }
 
+/// The body of every error response (the OpenAPI document's `default` response).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// A stable, machine-readable code such as `INVALID_INPUT` or `PROJECT_NOT_FOUND`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// More about it (`field`, `reason`, `retry_after_secs`, …); empty when there is nothing.
+    pub details: Map<String, Value>,
+    /// Equals the `X-Request-Id` header; quote it when reporting a problem.
+    pub request_id: String,
+}
+
 /// What the request middleware logs about an error response.
 #[derive(Debug, Clone)]
 pub struct ErrorLog {
@@ -43,14 +63,19 @@ impl IntoResponse for ApiError {
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after =
             details.as_ref().and_then(|d| d.get("retry_after_secs")).and_then(Value::as_u64);
-        let body = json!({
-            "error": {
-                "code": code.as_str(),
-                "message": message,
-                "details": details.unwrap_or_else(|| json!({})),
-                "request_id": request_id::current(),
-            }
-        });
+        let details = match details {
+            Some(Value::Object(map)) => map,
+            Some(other) => Map::from_iter([("value".to_string(), other)]),
+            None => Map::new(),
+        };
+        let body = ErrorResponse {
+            error: ErrorObject {
+                code: code.as_str().into(),
+                message,
+                details,
+                request_id: request_id::current(),
+            },
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {

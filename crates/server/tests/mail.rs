@@ -4,134 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::TestApp;
+use support::smtp::SmtpSink;
 
 const PUBLIC_URL: &str = "https://context.example.test";
-
-/// aiosmtpd on a loopback port, delivering into a maildir; stopped when dropped.
-struct SmtpSink {
-    port: u16,
-    maildir: tempfile::TempDir,
-    child: Child,
-}
-
-impl SmtpSink {
-    fn start() -> SmtpSink {
-        let python =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients/venv/bin/python");
-        assert!(python.exists(), "run scripts/fetch-mcp-clients.sh (make test does)");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let maildir = tempfile::tempdir().unwrap();
-        let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SmtpSink { port, maildir, child }
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    fn messages(&self) -> Vec<Received> {
-        let dir = self.maildir.path().join("mail/new");
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
-            Err(_) => Vec::new(),
-        };
-        // Maildir names start with the delivery time: seconds, then `.M` and microseconds.
-        files.sort_by_key(|f| {
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            let mut parts = name.split('.');
-            let secs: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-            let micros: u64 = parts
-                .next()
-                .and_then(|m| m.trim_start_matches('M').split('P').next()?.parse().ok())
-                .unwrap_or(0);
-            (secs, micros)
-        });
-        files.iter().map(|f| Received::parse(f)).collect()
-    }
-
-    /// Waits until `count` messages have arrived, then returns them all.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let messages = self.messages();
-            if messages.len() >= count {
-                return messages;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{count} message(s) expected, {} arrived",
-                messages.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Received {
-    headers: String,
-    body: String,
-}
-
-impl Received {
-    fn parse(path: &Path) -> Received {
-        let raw = std::fs::read_to_string(path).unwrap().replace("\r\n", "\n");
-        let (headers, body) = raw.split_once("\n\n").expect("headers, then a body");
-        let body = if headers.to_ascii_lowercase().contains("quoted-printable") {
-            let decoded =
-                quoted_printable::decode(body, quoted_printable::ParseMode::Robust).unwrap();
-            String::from_utf8(decoded).unwrap()
-        } else {
-            body.to_string()
-        };
-        Received { headers: headers.to_string(), body }
-    }
-
-    fn header(&self, name: &str) -> String {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.headers
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_string())
-            .unwrap_or_default()
-    }
-
-    /// The token of the link to `page` in the body.
-    fn token(&self, page: &str) -> String {
-        let start = format!("{PUBLIC_URL}/{page}?token=");
-        let at =
-            self.body.find(&start).unwrap_or_else(|| panic!("no {page} link in {}", self.body));
-        self.body[at + start.len()..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect()
-    }
-}
 
 /// An HTML form's body.
 fn form_body(fields: &[(&str, &str)]) -> String {
@@ -166,7 +45,7 @@ async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     assert_eq!(mail.header("To"), "alice@example.com");
     assert!(mail.header("From").contains("teamcontext@example.test"), "{}", mail.headers);
     assert!(mail.header("Subject").contains("Reset your TeamContext password"));
-    let token = mail.token("reset-password");
+    let token = mail.token(PUBLIC_URL, "reset-password");
     assert_eq!(token.len(), 43, "a 256-bit token");
     assert!(!mail.body.contains(&alice.password));
 
@@ -203,7 +82,7 @@ async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     let mails = sink.wait_for(2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.messages().len(), 2, "the request within the minute sent nothing");
-    let second = mails[1].token("reset-password");
+    let second = mails[1].token(PUBLIC_URL, "reset-password");
 
     // The form on the page spends the token as the API does.
     let form = [
@@ -228,7 +107,7 @@ async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     // A link works for an hour.
     app.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(app.post("/auth/forgot-password", None, again).await.status, 202);
-    let late = sink.wait_for(3).await[2].token("reset-password");
+    let late = sink.wait_for(3).await[2].token(PUBLIC_URL, "reset-password");
     app.clock.advance(chrono::Duration::minutes(61));
     let expired = json!({"token": late, "new_password": "too late for this"});
     app.post("/auth/reset-password", None, expired).await.assert_error(400, "INVALID_INPUT");
@@ -242,7 +121,7 @@ async fn a_new_account_confirms_its_address_through_the_mailed_link() {
     let bob = app.register("bob").await;
     let first = sink.wait_for(1).await.pop().unwrap();
     assert_eq!(first.header("To"), "bob@example.com");
-    let first_token = first.token("verify-email");
+    let first_token = first.token(PUBLIC_URL, "verify-email");
 
     app.get("/projects", &bob.api_key).await.assert_error(403, "EMAIL_NOT_VERIFIED");
     let resend = app.post("/auth/resend-verification", Some(&bob.api_key), json!({})).await;
@@ -251,7 +130,7 @@ async fn a_new_account_confirms_its_address_through_the_mailed_link() {
     app.clock.advance(chrono::Duration::seconds(61));
     let resend = app.post("/auth/resend-verification", Some(&bob.api_key), json!({})).await;
     assert_eq!(resend.status, 202, "{:?}", resend.body);
-    let second_token = sink.wait_for(2).await[1].token("verify-email");
+    let second_token = sink.wait_for(2).await[1].token(PUBLIC_URL, "verify-email");
 
     // Opening the link changes nothing; the button on it does.
     let page = app

@@ -31,7 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Config, Origins};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorResponse};
 use crate::middleware::{ip_rate_limit, request_context};
 use crate::request_id;
 use crate::state::AppState;
@@ -61,6 +61,42 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Gives every operation a `default` response: the error envelope, whatever the status. An
+/// operation lists the statuses particular to it; any route may also answer 400, 401, 413,
+/// 422, 429 or 500 in the envelope, and clients (and Schemathesis) learn its shape here.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, schema) in [
+            ("ErrorResponse", <ErrorResponse as utoipa::PartialSchema>::schema()),
+            ("ErrorObject", <crate::error::ErrorObject as utoipa::PartialSchema>::schema()),
+        ] {
+            components.schemas.insert(name.to_string(), schema);
+        }
+        let default = ResponseBuilder::new()
+            .description("an error, in the envelope every error shares (docs/api.md#errors)")
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("default".to_string())
+                    .or_insert_with(|| default.clone().into());
+            }
+        }
+    }
+}
+
 /// The `/api/v1` routes and their OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
@@ -73,7 +109,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(scan::router())
         .merge(health::router())
         .merge(metrics::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts()
+    let (router, mut openapi) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts();
+    // After the routes are in: a `modifiers(…)` entry would run before there are any.
+    ErrorResponses.modify(&mut openapi);
+    (router, openapi)
 }
 
 /// The whole application with its layers.

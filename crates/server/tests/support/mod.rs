@@ -7,6 +7,7 @@
 
 pub mod archives;
 pub mod process;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
