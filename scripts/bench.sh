@@ -17,6 +17,8 @@
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
 #     BENCH_SKIP_PYTORCH=1 skips the comparison)
+#   - the soak (scripts/bench-soak.sh): 64 clients for 5 minutes, mixed REST and MCP, on a fresh
+#     server: errors, p50/p99 per operation, RSS (BENCH_SKIP_SOAK=1 skips it)
 #
 # Rate limits are switched off for the run (they would cap the load at 100 requests/min).
 set -euo pipefail
@@ -34,7 +36,7 @@ MODEL_DIR=${MODEL_DIR:-.model-cache/all-MiniLM-L6-v2}
 scripts/fetch-model.sh "$MODEL_DIR"
 MODEL_DIR=$(cd "$MODEL_DIR" && pwd)
 cargo build --release -q -p teamcontext
-BIN=target/release/teamcontext
+BIN=${CARGO_TARGET_DIR:-target}/release/teamcontext
 DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT/api/v1"
@@ -270,4 +272,8 @@ if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
     while IFS='|' read -r name rate longer; do
       echo "| sentence-transformers one at a time, $name ($longer of 300 chunks are longer) | $rate |"
     done
+fi
+
+if [ "${BENCH_SKIP_SOAK:-0}" != 1 ]; then
+  scripts/bench-soak.sh
 fi
