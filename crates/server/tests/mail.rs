@@ -101,6 +101,16 @@ async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
     assert_eq!(posted.status(), 200);
     let text = posted.text().await.unwrap();
     assert!(text.contains("Password changed"), "{text}");
+    let replayed = app
+        .client
+        .post(format!("{}/reset-password", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&form))
+        .send()
+        .await
+        .unwrap();
+    let text = replayed.text().await.unwrap();
+    assert!(text.contains("This link no longer works") && !text.contains("<form"), "{text}");
     let third = json!({"email": alice.email, "password": "third password!"});
     assert_eq!(app.post("/auth/login", None, third).await.status, 200);
 

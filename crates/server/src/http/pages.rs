@@ -45,11 +45,18 @@ async fn reset_submit(State(state): State<AppState>, Form(form): Form<ResetForm>
     }
     let req = ResetPasswordRequest { token: Some(token.clone()), new_password: form.new_password };
     match state.services.reset_password(req).await {
-        Ok(done) => page(
+        Ok(_) => page(
             "Password changed",
-            html! { p { (done.message) "." } p { "Every session was signed out; API keys keep working." } },
+            html! {
+                p { "Sign in with the new password. Every session was signed out; API keys keep working." }
+            },
         ),
-        Err(e) => page("Choose a new password", reset_body(&token, Some(&e.message))),
+        // A spent or expired link cannot be retried from here: say so, without the form.
+        Err(e) if is_token_error(&e) => page(
+            "This link no longer works",
+            html! { p.error role="alert" { (sentence(&e.message)) } },
+        ),
+        Err(e) => page("Choose a new password", reset_body(&token, Some(&sentence(&e.message)))),
     }
 }
 
@@ -86,8 +93,23 @@ async fn verify_submit(State(state): State<AppState>, Form(q): Form<TokenQuery>)
             "Address confirmed",
             html! { p { (user.email) " is verified. You can close this page." } },
         ),
-        Err(e) => page("Confirm your address", html! { p.error role="alert" { (e.message) "." } }),
+        Err(e) => page(
+            "This link no longer works",
+            html! { p.error role="alert" { (sentence(&e.message)) } },
+        ),
     }
+}
+
+fn is_token_error(e: &tc_domain::DomainError) -> bool {
+    e.details.as_ref().and_then(|d| d.get("field")).is_some_and(|f| f == "token")
+}
+
+/// An API message (lower case, no full stop) as a sentence on a page.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    let rest = chars.as_str();
+    if rest.ends_with('.') { format!("{first}{rest}") } else { format!("{first}{rest}.") }
 }
 
 /// The page around `body`, with headers that keep the token in it to this page: no caching,
