@@ -207,3 +207,39 @@ async fn limited_verification_saves_but_does_not_retrieve_or_accept() {
     let verified = Caller { email_verified: true, ..bob.clone() };
     w.services.accept_invitation(&verified, invitation).await.unwrap();
 }
+
+/// `GET /jobs/{id}`: a project's jobs are seen by whoever reads the project; a job outside any
+/// project by the account that started it, with a credential not tied to a project; the jobs
+/// the server runs for itself by nobody.
+#[tokio::test]
+async fn a_job_is_seen_by_its_project_readers_or_its_starter() {
+    use serde_json::json;
+    use tc_store::prelude::*;
+    let w = world(EmailVerification::Off).await;
+    let ann = session(&w.user("ann@example.com", true).await);
+    let eve = session(&w.user("eve@example.com", true).await);
+    let project = w.project(&ann, "scanned", "private").await;
+    let (_, restricted) = w.key(&ann, &["read"], Some(project)).await;
+    let mut ids = Vec::new();
+    for (kind, project_id, by) in [
+        ("scan_codebase", Some(project), ann.user_id),
+        ("export", None, ann.user_id),
+        (tc_domain::services::EMBED_KIND, None, Uuid::nil()),
+    ] {
+        let job = w.services.queued_job(Uuid::now_v7(), kind, project_id, by, json!({}), json!({}));
+        w.store.insert_job(&job).await.unwrap();
+        ids.push(job.id);
+    }
+    let [in_project, own, system] = ids[..] else { unreachable!() };
+
+    assert_eq!(w.services.job(&ann, in_project).await.unwrap().job_id, in_project);
+    assert_eq!(w.services.job(&restricted, in_project).await.unwrap().job_id, in_project);
+    assert_eq!(w.services.job(&ann, own).await.unwrap().kind, "export");
+    fails_with(w.services.job(&restricted, own).await, ErrorCode::ResourceNotFound);
+    for caller in [&ann, &eve] {
+        fails_with(w.services.job(caller, system).await, ErrorCode::ResourceNotFound);
+    }
+    fails_with(w.services.job(&eve, in_project).await, ErrorCode::ResourceNotFound);
+    fails_with(w.services.job(&eve, own).await, ErrorCode::ResourceNotFound);
+    fails_with(w.services.job(&ann, Uuid::now_v7()).await, ErrorCode::ResourceNotFound);
+}

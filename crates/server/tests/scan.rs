@@ -426,6 +426,12 @@ async fn scan_endpoints_refuse_bad_requests() {
         .assert_error(404, "RESOURCE_NOT_FOUND");
     let done = finished(&app, &u.api_key, &project, &job).await;
     assert_eq!(done["status"], "succeeded");
+    // `GET /jobs/{id}` shows any job the caller may see, as the scan status does.
+    let same = app.get(&format!("/jobs/{job}"), &u.api_key).await;
+    assert_eq!(same.assert_status(200), &done);
+    app.get(&format!("/jobs/{job}"), &other.api_key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    app.get(&format!("/jobs/{unknown}"), &u.api_key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    app.get("/jobs/nope", &u.api_key).await.assert_error(404, "RESOURCE_NOT_FOUND");
     let again = app.post(&format!("/jobs/{job}/cancel"), Some(&u.api_key), json!({})).await;
     assert_eq!(again.assert_status(200)["status"], "succeeded", "a finished job stays finished");
     app.shutdown().await;

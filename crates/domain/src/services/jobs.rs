@@ -332,6 +332,25 @@ impl Services {
         }
     }
 
+    /// Any job the caller may see (`GET /jobs/{id}`): one of a project they can read, or one
+    /// they started outside any project. Jobs the server runs for itself (the embedding job)
+    /// and everyone else's are unknown to them.
+    pub async fn job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {
+        self.require_verified(caller)?;
+        caller.require_scope(Scope::Read)?;
+        let job = self.store.job_by_id(job_id).await?.ok_or_else(job_not_found)?;
+        match job.project_id {
+            Some(project_id) => {
+                self.project_for(caller, project_id, Access::Read)
+                    .await
+                    .map_err(|_| job_not_found())?;
+            }
+            None if job.created_by == caller.user_id && caller.project_restriction().is_none() => {}
+            None => return Err(job_not_found()),
+        }
+        Ok(job_view(job))
+    }
+
     /// Cancels a job in a project the caller may change: a queued job at once, a running one at
     /// its next heartbeat. Cancelling a finished job changes nothing and says so in its status.
     pub async fn cancel_job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {

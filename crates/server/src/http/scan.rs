@@ -1,4 +1,5 @@
-//! `/projects/{id}/scan`, `/projects/{id}/scan/status/{job_id}` and `/jobs/{id}/cancel`.
+//! `/projects/{id}/scan`, `/projects/{id}/scan/status/{job_id}`, `/jobs/{id}` and
+//! `/jobs/{id}/cancel`.
 //!
 //! A scan request is JSON (`git_url` and options) or multipart: repeated `files` parts whose
 //! file names are paths relative to the project root, or one `archive` part (.zip, .tar.gz),
@@ -26,7 +27,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(start_scan))
         // The route enforces SCAN_MAX_UPLOAD_BYTES itself, instead of the general body limit.
         .layer(DefaultBodyLimit::disable())
-        .merge(OpenApiRouter::new().routes(routes!(scan_status)).routes(routes!(cancel_job)))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(scan_status))
+                .routes(routes!(job))
+                .routes(routes!(cancel_job)),
+        )
 }
 
 /// Scan uploads one user may send at the same time; more answer 429.
@@ -205,6 +211,18 @@ async fn scan_status(
     Ids(project_id, job_id, ..): Ids<resource::Project, resource::Job>,
 ) -> ApiResult<Json<JobView>> {
     Ok(Json(state.services.job_status(&caller, project_id, job_id).await?))
+}
+
+/// Any job the caller may see: a job of a project they can read, or one they started. The
+/// same view as a scan's status, for every kind of job.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "scanning", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = JobView), (status = 404)))]
+async fn job(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Id(job_id, ..): Id<resource::Job>,
+) -> ApiResult<Json<JobView>> {
+    Ok(Json(state.services.job(&caller, job_id).await?))
 }
 
 /// Cancel a job: a queued job at once, a running one within seconds (its status says
