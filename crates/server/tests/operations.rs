@@ -193,6 +193,34 @@ async fn an_embedder_that_is_down_makes_health_503_and_search_degrade() {
     let parsed = scrape(&app, None).await;
     let degraded = sample(&parsed, "teamcontext_search_degraded_total", &[("mode", "vector")]);
     assert!(degraded >= 1.0, "{parsed}");
+
+    // A scan stores its chunks anyway, says how many wait for their vectors, and keyword search
+    // finds them at once (it used to fail and retry until its attempts ran out).
+    let archive = support::archives::tar_gz(
+        &[
+            ("billing/ledger.py", b"def post_ledger_entry(account, cents):\n    return cents\n"),
+            ("billing/refund.py", b"def refund_invoice(invoice):\n    return invoice.total\n"),
+        ],
+        &[],
+    );
+    let form = support::archives::archive_form("billing.tar.gz", archive, None);
+    let job = app.scan_archive(&user.api_key, &project, form).await;
+    let mut status = Value::Null;
+    for _ in 0..300 {
+        status = app.get(&format!("/jobs/{job}"), &user.api_key).await.assert_status(200).clone();
+        if status["status"] != "queued" && status["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(status["result"]["files_indexed"], 2, "{status}");
+    assert_eq!(status["result"]["chunks_deferred"], status["result"]["chunks"], "{status}");
+    let body = json!({"query": "refund_invoice", "project_ids": [project], "mode": "hybrid"});
+    let found = app.post("/context/search", Some(&user.api_key), body).await;
+    let found = found.assert_status(200);
+    assert_eq!(found["degraded"], "embedder_unavailable");
+    assert!(found["results"][0]["content"].as_str().unwrap().contains("refund_invoice"), "{found}");
 }
 
 /// Hole 9 of the hardening issue: every method name a client invented became a new label value

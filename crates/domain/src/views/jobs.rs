@@ -110,6 +110,10 @@ pub struct ScanResult {
     pub files_not_matched: usize,
     pub chunks: usize,
     pub tokens: i64,
+    /// Chunks stored without vectors because the embedding model was unavailable: keyword
+    /// search finds them at once, and the embedding job adds their vectors when the model is
+    /// back (see `teamcontext_embedding_backlog`).
+    pub chunks_deferred: usize,
     /// The first 1,000 skipped files; `skipped_total` counts them all.
     pub skipped: Vec<SkippedFile>,
     pub skipped_total: usize,

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -18,6 +19,7 @@ use super::{
     CHUNK_DEADLINE, DATABASE_UNAVAILABLE, FILES_IN_FLIGHT, MAX_LISTED, SCAN_KIND, SOURCE,
     ScanPayload, ScanSource, check_git_url,
 };
+use crate::ErrorCode;
 use crate::services::Services;
 use crate::services::embedding::Purpose;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
@@ -135,6 +137,10 @@ impl Services {
             chunk_overlap: payload.chunk_overlap as usize,
         };
         let mut errors: Vec<FileFailure> = Vec::new();
+        // Set once the model fails: the rest of the scan stores its chunks without vectors
+        // (keyword search finds them at once) and the embedding job adds the vectors later.
+        let model_down = AtomicBool::new(false);
+        let mut chunks_deferred = 0;
         // Files are read, chunked, embedded and stored in order, but the next file is prepared
         // while this one is embedded or stored, so the model is seldom idle. Each file is still
         // stored in one transaction on its own.
@@ -150,6 +156,7 @@ impl Services {
                     &files[i].abs_path,
                     sizes,
                     &previous,
+                    &model_down,
                 )
             })
             .buffered(FILES_IN_FLIGHT);
@@ -160,10 +167,11 @@ impl Services {
             let Some(outcome) = indexed.next().await else { break };
             match outcome {
                 Ok(Indexed::Unchanged) => counts.files_unchanged += 1,
-                Ok(Indexed::Stored { chunks, tokens }) => {
+                Ok(Indexed::Stored { chunks, tokens, deferred }) => {
                     counts.files_indexed += 1;
                     counts.chunks += chunks;
                     counts.tokens += tokens;
+                    chunks_deferred += if deferred { chunks } else { 0 };
                 }
                 Err(FileError::Skip(message)) => {
                     counts.errors += 1;
@@ -193,6 +201,12 @@ impl Services {
         if ctx.stopped() {
             return Err(JobError::Cancelled);
         }
+        if chunks_deferred > 0 {
+            warn!(job_id = %job.id, chunks_deferred, "scan stored chunks without vectors: the model was unavailable");
+            if let Err(e) = self.ensure_embedding_job().await {
+                warn!(error = ?e.cause_chain(), "could not queue the embedding job");
+            }
+        }
         counts.phase = ScanPhase::Done;
         ctx.set_progress(json!(counts));
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -221,6 +235,7 @@ impl Services {
             files_not_matched: selection.not_matched,
             chunks: counts.chunks,
             tokens: counts.tokens,
+            chunks_deferred,
             skipped: skipped
                 .into_iter()
                 .map(|s| SkippedFile { path: s.path, reason: s.reason })
@@ -241,6 +256,7 @@ impl Services {
         abs_path: &Path,
         sizes: Sizes,
         previous: &HashMap<String, String>,
+        model_down: &AtomicBool,
     ) -> Result<Indexed, FileError> {
         let bytes = tokio::fs::read(abs_path)
             .await
@@ -294,23 +310,39 @@ impl Services {
             })
             .collect();
         let tokens = records.iter().map(|r| r.token_count).sum();
-        let passages = self
-            .passages_for_many(&records, Purpose::Background)
-            .await
-            .map_err(|e| FileError::Job(e.into()))?;
+        let passages = if model_down.load(Ordering::Relaxed) {
+            None
+        } else {
+            match self.passages_for_many(&records, Purpose::Background).await {
+                Ok(passages) => Some(passages),
+                Err(e) if e.code == ErrorCode::EmbeddingGenerationFailed => {
+                    warn!(error = %e.message, "the model failed during a scan: the rest is embedded later");
+                    model_down.store(true, Ordering::Relaxed);
+                    None
+                }
+                Err(e) => return Err(FileError::Job(e.into())),
+            }
+        };
+        let deferred = passages.is_none();
+        let passages = passages.unwrap_or_else(|| vec![Vec::new(); records.len()]);
         let rows: Vec<_> = records.into_iter().zip(passages).collect();
         let file = ScannedFile { file_path: path.to_string(), content_hash: hash };
         self.store
             .replace_scanned_file(project_id, &file, &rows)
             .await
             .map_err(|e| FileError::Job(JobError::internal(DATABASE_UNAVAILABLE, e)))?;
-        Ok(Indexed::Stored { chunks: rows.len(), tokens })
+        Ok(Indexed::Stored { chunks: rows.len(), tokens, deferred })
     }
 }
 
 enum Indexed {
     Unchanged,
-    Stored { chunks: usize, tokens: i64 },
+    /// `deferred`: stored without vectors (the model was unavailable).
+    Stored {
+        chunks: usize,
+        tokens: i64,
+        deferred: bool,
+    },
 }
 
 enum FileError {
