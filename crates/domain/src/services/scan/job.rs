@@ -147,18 +147,9 @@ impl Services {
         // (By index: a closure over `&SourceFile` returning a future trips the compiler's
         // higher-ranked lifetime inference inside an `async_trait` method.)
         let files = &selection.files;
+        let run = ScanRun { job, project_id, sizes, previous: &previous, model_down: &model_down };
         let mut indexed = stream::iter(0..files.len())
-            .map(|i| {
-                self.index_file(
-                    job,
-                    project_id,
-                    &files[i].path,
-                    &files[i].abs_path,
-                    sizes,
-                    &previous,
-                    &model_down,
-                )
-            })
+            .map(|i| self.index_file(&run, &files[i].path, &files[i].abs_path))
             .buffered(FILES_IN_FLIGHT);
         for file in &selection.files {
             if ctx.stopped() {
@@ -250,14 +241,11 @@ impl Services {
     /// Indexes one file unless its content is what the project already has.
     async fn index_file(
         &self,
-        job: &JobRecord,
-        project_id: Uuid,
+        run: &ScanRun<'_>,
         path: &str,
         abs_path: &Path,
-        sizes: Sizes,
-        previous: &HashMap<String, String>,
-        model_down: &AtomicBool,
     ) -> Result<Indexed, FileError> {
+        let ScanRun { job, project_id, sizes, previous, model_down } = *run;
         let bytes = tokio::fs::read(abs_path)
             .await
             .map_err(|e| FileError::Skip(format!("unreadable: {e}")))?;
@@ -333,6 +321,18 @@ impl Services {
             .map_err(|e| FileError::Job(JobError::internal(DATABASE_UNAVAILABLE, e)))?;
         Ok(Indexed::Stored { chunks: rows.len(), tokens, deferred })
     }
+}
+
+/// What every file of one scan shares.
+#[derive(Clone, Copy)]
+struct ScanRun<'a> {
+    job: &'a JobRecord,
+    project_id: Uuid,
+    sizes: Sizes,
+    /// The content hash of each file the last scan stored, by path.
+    previous: &'a HashMap<String, String>,
+    /// Set once the model fails; see `run`.
+    model_down: &'a AtomicBool,
 }
 
 enum Indexed {
