@@ -8,6 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// The current time at the precision every store keeps (milliseconds), so that what a
+    /// create returns equals what a later read returns.
+    fn now_millis(&self) -> DateTime<Utc> {
+        let now = self.now();
+        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]

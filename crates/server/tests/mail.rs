@@ -12,9 +12,19 @@ use support::smtp::SmtpSink;
 
 const PUBLIC_URL: &str = "https://context.example.test";
 
-/// An HTML form's body.
-fn form_body(fields: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+/// Submits an HTML form to one of the server's pages, as a browser does; the page's status
+/// and text.
+async fn submit_form(app: &TestApp, page: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let response = app
+        .client
+        .post(format!("{}{page}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 async fn app_with_mail(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
@@ -90,26 +100,10 @@ async fn a_forgotten_password_is_reset_once_through_the_mailed_link() {
         ("new_password", "third password!"),
         ("confirm_password", "third password!"),
     ];
-    let posted = app
-        .client
-        .post(format!("{}/reset-password", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&form))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 200);
-    let text = posted.text().await.unwrap();
+    let (status, text) = submit_form(&app, "/reset-password", &form).await;
+    assert_eq!(status, 200);
     assert!(text.contains("Password changed"), "{text}");
-    let replayed = app
-        .client
-        .post(format!("{}/reset-password", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&form))
-        .send()
-        .await
-        .unwrap();
-    let text = replayed.text().await.unwrap();
+    let (_, text) = submit_form(&app, "/reset-password", &form).await;
     assert!(text.contains("This link no longer works") && !text.contains("<form"), "{text}");
     let third = json!({"email": alice.email, "password": "third password!"});
     assert_eq!(app.post("/auth/login", None, third).await.status, 200);
@@ -152,15 +146,8 @@ async fn a_new_account_confirms_its_address_through_the_mailed_link() {
     assert_eq!(page.status(), 200);
     app.get("/projects", &bob.api_key).await.assert_error(403, "EMAIL_NOT_VERIFIED");
     let form = [("token", first_token.as_str())];
-    let posted = app
-        .client
-        .post(format!("{}/verify-email", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&form))
-        .send()
-        .await
-        .unwrap();
-    assert!(posted.text().await.unwrap().contains("bob@example.com is verified"));
+    let (_, text) = submit_form(&app, "/verify-email", &form).await;
+    assert!(text.contains("bob@example.com is verified"), "{text}");
     assert_eq!(app.get("/projects", &bob.api_key).await.status, 200);
     assert_eq!(app.get("/users/me", &bob.api_key).await.body["email_verified"], true);
 

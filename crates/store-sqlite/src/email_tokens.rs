@@ -1,7 +1,7 @@
 //! Single-use email tokens (password reset, email verification) in SQLite.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tc_store::{EmailTokenPurpose, EmailTokenRecord, StoreResult};
 use uuid::Uuid;
 
@@ -79,15 +79,14 @@ fn latest(
     user_id: Uuid,
     purpose: EmailTokenPurpose,
 ) -> StoreResult<Option<DateTime<Utc>>> {
+    // An aggregate always answers one row: NULL when the user has no such token.
     let at: Option<i64> = c
         .query_row(
             "SELECT max(created_at) FROM email_tokens WHERE user_id = ? AND purpose = ?",
             params![user_id.to_string(), purpose.as_str()],
             |r| r.get(0),
         )
-        .optional()
-        .map_err(db_err)?
-        .flatten();
+        .map_err(db_err)?;
     Ok(at.and_then(|at| chrono::TimeZone::timestamp_millis_opt(&Utc, at).single()))
 }
 

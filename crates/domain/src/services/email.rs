@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::json;
 use tc_store::{EmailTokenPurpose, EmailTokenRecord, Store, UserRecord};
 use tracing::{info, instrument, warn};
@@ -180,11 +180,6 @@ struct Postman {
 }
 
 impl Postman {
-    fn now(&self) -> DateTime<Utc> {
-        let now = self.clock.now();
-        DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-    }
-
     /// Seconds until the account may be sent another mail of this kind, if it must wait.
     async fn wait_before(
         &self,
@@ -192,10 +187,11 @@ impl Postman {
         purpose: EmailTokenPurpose,
     ) -> DomainResult<Option<u64>> {
         let last = self.store.latest_email_token_at(user_id, purpose).await?;
-        let next = last.map(|at| at + Duration::seconds(MAIL_INTERVAL_SECS));
-        Ok(next
-            .filter(|next| *next > self.now())
-            .map(|next| u64::try_from((next - self.now()).num_seconds()).unwrap_or(0).max(1)))
+        let now = self.clock.now_millis();
+        Ok(last
+            .map(|at| at + Duration::seconds(MAIL_INTERVAL_SECS))
+            .filter(|next| *next > now)
+            .map(|next| u64::try_from((next - now).num_seconds()).unwrap_or(0).max(1)))
     }
 
     async fn send_reset(self, email: String) {
@@ -210,6 +206,18 @@ impl Postman {
                 return;
             }
         };
+        // Whoever asks is told the same, so a request within the interval is dropped silently.
+        match self.wait_before(user.id, EmailTokenPurpose::ResetPassword).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                info!(user_id = %user.id, "reset mail not sent: one was sent less than a minute ago");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "reset mail not sent: the store did not answer");
+                return;
+            }
+        }
         let ttl = Duration::minutes(RESET_TOKEN_TTL_MINUTES);
         let Some(token) = self.issue(&user, EmailTokenPurpose::ResetPassword, ttl).await else {
             return;
@@ -250,27 +258,17 @@ impl Postman {
         self.deliver(&user, "Confirm your address for TeamContext", body).await;
     }
 
-    /// Stores a new token of `purpose` for the user and returns it, unless one was sent less
-    /// than [`MAIL_INTERVAL_SECS`] ago (then nothing is sent).
+    /// Stores a new token of `purpose` for the user and returns it (`None`, logged, if the
+    /// store refused it). The callers decide about the once-a-minute limit: a reset request
+    /// drops silently, a resend answers 429, a new account has had no mail yet.
     async fn issue(
         &self,
         user: &UserRecord,
         purpose: EmailTokenPurpose,
         ttl: Duration,
     ) -> Option<String> {
-        match self.wait_before(user.id, purpose).await {
-            Ok(None) => {}
-            Ok(Some(_)) => {
-                info!(user_id = %user.id, purpose = purpose.as_str(), "mail not sent: one was sent less than a minute ago");
-                return None;
-            }
-            Err(e) => {
-                warn!(error = %e, "mail not sent: the store did not answer");
-                return None;
-            }
-        }
         let token = secrets::new_opaque_token();
-        let now = self.now();
+        let now = self.clock.now_millis();
         let record = EmailTokenRecord {
             id: Uuid::now_v7(),
             user_id: user.id,

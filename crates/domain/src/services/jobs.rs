@@ -338,6 +338,29 @@ impl Services {
     pub async fn job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {
         self.require_verified(caller)?;
         caller.require_scope(Scope::Read)?;
+        Ok(job_view(self.visible_job(caller, job_id).await?))
+    }
+
+    /// Cancels a job in a project the caller may change: a queued job at once, a running one at
+    /// its next heartbeat. Cancelling a finished job changes nothing and says so in its status.
+    pub async fn cancel_job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {
+        self.require_verified(caller)?;
+        caller.require_scope(Scope::Write)?;
+        let job = self.visible_job(caller, job_id).await?;
+        let Some(project_id) = job.project_id else { return Err(job_not_found()) };
+        self.project_for(caller, project_id, Access::Write).await?;
+        let job = self.store.cancel_job(job_id, self.now()).await?.ok_or_else(job_not_found)?;
+        if job.status == JobStatus::Cancelled
+            && let Some(handler) = self.handler(&job.kind)
+        {
+            handler.finished(self, &job).await;
+        }
+        Ok(job_view(job))
+    }
+
+    /// The job, if the caller may see it (see [`Services::job`]); someone who may not learns
+    /// nothing about it, not even that it exists.
+    async fn visible_job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobRecord> {
         let job = self.store.job_by_id(job_id).await?.ok_or_else(job_not_found)?;
         match job.project_id {
             Some(project_id) => {
@@ -348,26 +371,7 @@ impl Services {
             None if job.created_by == caller.user_id && caller.project_restriction().is_none() => {}
             None => return Err(job_not_found()),
         }
-        Ok(job_view(job))
-    }
-
-    /// Cancels a job in a project the caller may change: a queued job at once, a running one at
-    /// its next heartbeat. Cancelling a finished job changes nothing and says so in its status.
-    pub async fn cancel_job(&self, caller: &Caller, job_id: Uuid) -> DomainResult<JobView> {
-        self.require_verified(caller)?;
-        caller.require_scope(Scope::Write)?;
-        let job = self.store.job_by_id(job_id).await?.ok_or_else(job_not_found)?;
-        let Some(project_id) = job.project_id else { return Err(job_not_found()) };
-        // Someone who cannot see the project learns nothing about its jobs.
-        self.project_for(caller, project_id, Access::Read).await.map_err(|_| job_not_found())?;
-        self.project_for(caller, project_id, Access::Write).await?;
-        let job = self.store.cancel_job(job_id, self.now()).await?.ok_or_else(job_not_found)?;
-        if job.status == JobStatus::Cancelled
-            && let Some(handler) = self.handler(&job.kind)
-        {
-            handler.finished(self, &job).await;
-        }
-        Ok(job_view(job))
+        Ok(job)
     }
 
     /// Jobs per status, for metrics and health.
