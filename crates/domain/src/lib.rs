@@ -10,6 +10,7 @@ pub mod mail;
 pub mod metrics;
 pub mod pagination;
 pub mod passwords;
+pub mod sealing;
 pub mod secrets;
 pub mod services;
 pub mod shared;

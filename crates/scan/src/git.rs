@@ -4,8 +4,8 @@
 //! request forgery): only `https`, `http`, `ssh` (including `user@host:path`) and `git` URLs,
 //! and only to hosts whose every address is public. Loopback, private, link-local, unique-local,
 //! shared (CGNAT) and unspecified addresses are refused unless the operator's allow-list
-//! (`SCAN_ALLOWED_HOSTS`) names the host (or `*`). `file://` URLs read the server's own disk, so
-//! they are refused unless the allow-list contains `file`.
+//! (`OUTBOUND_ALLOWED_HOSTS`, the rule of `tc_outbound`) names the host (or `*`). `file://`
+//! URLs read the server's own disk, so they are refused unless the allow-list contains `file`.
 //!
 //! The clone runs isolated from the server's git configuration and credentials, follows no
 //! redirect (which could lead to an internal host after the check), and is bounded in time and
@@ -21,6 +21,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use tc_outbound::AllowList;
 
 use crate::ScanError;
 
@@ -85,34 +87,6 @@ fn refused(message: impl Into<String>) -> ScanError {
     ScanError::RefusedUrl(message.into())
 }
 
-/// Whether an address is one a scan must not reach without the operator's say-so.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                || a == 0
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-        }
-    }
-}
-
 /// Checks `url` against the rules above; `allowed` is the operator's list of host names or
 /// addresses (`*` for any, `file` for `file://`). Resolves the host with the system resolver,
 /// so it blocks: call it off the async threads.
@@ -130,10 +104,7 @@ pub fn check_url_with(
 ) -> Result<CheckedUrl, ScanError> {
     let unpinned = |url: &str| Ok(CheckedUrl { url: url.to_string(), pin: None });
     let url = url.trim();
-    let allow_all = allowed.iter().any(|h| h == "*");
-    let allowed_host = |host: &str| {
-        allow_all || allowed.iter().any(|h| h.eq_ignore_ascii_case(host.trim_matches(['[', ']'])))
-    };
+    let allow = AllowList::new(allowed);
     // scp-like `user@host:path/repo.git`.
     let (scheme, host, port) = if !url.contains("://") {
         let Some((user_host, _path)) = url.split_once(':') else {
@@ -148,11 +119,11 @@ pub fn check_url_with(
             .map_err(|e| refused(format!("`git_url` is not a valid URL: {e}")))?;
         let scheme = parsed.scheme().to_string();
         if scheme == "file" {
-            return if allowed.iter().any(|h| h == "file") {
+            return if allow.allows_file() {
                 unpinned(url)
             } else {
                 Err(refused(
-                    "file:// repositories are refused unless SCAN_ALLOWED_HOSTS contains `file`",
+                    "file:// repositories are refused unless OUTBOUND_ALLOWED_HOSTS contains `file`",
                 ))
             };
         }
@@ -171,12 +142,13 @@ pub fn check_url_with(
     if host.is_empty() {
         return Err(refused("`git_url` has no host"));
     }
-    if allowed_host(&host) {
+    if allow.allows(&host, port) {
         return unpinned(url);
     }
     let bare = host.trim_matches(['[', ']']);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return if is_internal(ip) { Err(internal(&scheme, bare, ip)) } else { unpinned(url) };
+        allow.check_address(&scheme, bare, ip, port).map_err(|e| refused(e.0))?;
+        return unpinned(url);
     }
     let addresses =
         resolve(bare, port).map_err(|e| refused(format!("cannot resolve {bare}: {e}")))?;
@@ -184,22 +156,13 @@ pub fn check_url_with(
         return Err(refused(format!("{bare} has no address")));
     }
     // An internal address passes when the operator allowed that address.
-    if let Some(ip) =
-        addresses.iter().find(|ip| is_internal(**ip) && !allowed_host(&ip.to_string()))
-    {
-        return Err(internal(&scheme, bare, *ip));
+    for ip in &addresses {
+        allow.check_address(&scheme, bare, *ip, port).map_err(|e| refused(e.0))?;
     }
     Ok(CheckedUrl {
         url: url.to_string(),
         pin: Some(Pin { scheme, host: bare.to_string(), addresses }),
     })
-}
-
-fn internal(scheme: &str, host: &str, ip: IpAddr) -> ScanError {
-    refused(format!(
-        "{scheme} host {host} resolves to {ip}, an internal address; an operator can allow it \
-         with SCAN_ALLOWED_HOSTS"
-    ))
 }
 
 /// A clone is stopped after this long.

@@ -127,7 +127,7 @@ pub async fn open_services(
     };
     let scan = ScanSettings {
         workspace_dir: config.data_dir.join("scans"),
-        allowed_hosts: config.scan_allowed_hosts.clone(),
+        allowed_hosts: config.outbound_allowed_hosts.clone(),
         max_file_bytes: config.scan_max_file_bytes,
         share_uploads: matches!(config.database, DatabaseConfig::Postgres { .. }),
     };

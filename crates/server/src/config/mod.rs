@@ -107,7 +107,7 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
-    pub scan_allowed_hosts: Vec<String>,
+    pub outbound_allowed_hosts: Vec<String>,
     pub scan_max_file_bytes: u64,
     pub scan_max_upload_bytes: usize,
     pub job_workers: usize,
@@ -294,7 +294,11 @@ impl Config {
             connection_idle_secs: s.connection_idle_secs,
             jwt_secret: s.jwt_secret_key,
             metrics_token: s.metrics_token,
-            scan_allowed_hosts: s.scan_allowed_hosts.map(|l| l.0).unwrap_or_default(),
+            outbound_allowed_hosts: s
+                .outbound_allowed_hosts
+                .or(s.scan_allowed_hosts)
+                .map(|l| l.0)
+                .unwrap_or_default(),
             scan_max_file_bytes: s.scan_max_file_bytes,
             scan_max_upload_bytes: s.scan_max_upload_bytes,
             job_workers: s.job_workers,

@@ -196,8 +196,13 @@ pub struct Settings {
     #[arg(long, env = "DEFAULT_LLM_MODEL", default_value = "claude-3-sonnet")]
     pub default_llm_model: String,
 
-    /// internal git hosts scans may clone from (private, loopback and link-local addresses are
-    /// refused otherwise); `*` for any, `file` to allow `file://`. Unset: none
+    /// internal hosts (name, address, either with `:port`) that git scans, Jira and Confluence
+    /// may reach: private, loopback and link-local addresses are refused otherwise; `*` for any,
+    /// `file` to allow `file://` repositories. Unset: none
+    #[arg(long, env = "OUTBOUND_ALLOWED_HOSTS", value_parser = host_list)]
+    pub outbound_allowed_hosts: Option<List<String>>,
+
+    /// the former name of OUTBOUND_ALLOWED_HOSTS, read when that is unset
     #[arg(long, env = "SCAN_ALLOWED_HOSTS", value_parser = host_list)]
     pub scan_allowed_hosts: Option<List<String>>,
 

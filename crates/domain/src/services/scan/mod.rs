@@ -55,7 +55,7 @@ const ORPHAN_INPUT_HOURS: i64 = 24;
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
     pub workspace_dir: PathBuf,
-    /// `SCAN_ALLOWED_HOSTS`: internal git hosts a scan may clone from (`*` any, `file` for
+    /// `OUTBOUND_ALLOWED_HOSTS`: internal git hosts a scan may clone from (`*` any, `file` for
     /// `file://`).
     pub allowed_hosts: Vec<String>,
     pub max_file_bytes: u64,

@@ -1,0 +1,13 @@
+//! Jira and Confluence for TeamContext: the REST client every Atlassian call goes through
+//! (`client`: authentication, retries, `Retry-After`, circuit breaker, outbound rule), Jira's
+//! API on Cloud and Data Center (`jira`), and the converters that turn Atlassian's rich text
+//! into Markdown (`adf` for Atlassian Document Format, `html` for rendered HTML).
+//!
+//! Nothing here touches storage: the domain's sync jobs call this crate and store the result.
+
+pub mod adf;
+pub mod client;
+pub mod html;
+pub mod jira;
+
+pub use client::{AtlassianError, Auth, Breakers, Endpoint, RetryPolicy};
