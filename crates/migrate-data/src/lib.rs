@@ -33,12 +33,14 @@ const TABLES: &[&str] = &[
     "mcp_sessions",
     "api_keys",
     "refresh_tokens",
+    "connections",
+    "connection_secrets",
     "contexts",
     "passages",
     "analytics_events",
     "analytics_daily",
     "jobs",
-    "scanned_files",
+    "indexed_items",
     "job_inputs",
 ];
 /// PostgreSQL columns SQLite does not store, and the SQLite expression that gives them.

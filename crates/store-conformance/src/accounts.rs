@@ -1,4 +1,5 @@
-//! Conformance scenarios: Users, API keys, refresh tokens and email tokens.
+//! Conformance scenarios: Users, API keys, refresh tokens, email tokens and Jira or Confluence
+//! connections.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ macro_rules! accounts_scenarios {
             refresh_revocation_by_family_and_user,
             email_tokens_are_spent_once_with_their_siblings,
             concurrent_email_token_use_has_one_winner,
+            connections_keep_sealed_secrets_and_swap_them_once,
         );
     };
 }
@@ -279,4 +281,74 @@ pub async fn concurrent_email_token_use_has_one_winner<S: Store>(s: Arc<S>) {
         winners += usize::from(t.await.unwrap().unwrap().is_some());
     }
     assert_eq!(winners, 1);
+}
+
+fn connection(user_id: Uuid, product: &str, secret: &[u8]) -> ConnectionRecord {
+    ConnectionRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        product: product.into(),
+        kind: "cloud_api_token".into(),
+        base_url: "https://acme.atlassian.net".into(),
+        site_url: "https://acme.atlassian.net".into(),
+        cloud_id: None,
+        email: Some("ana@acme.test".into()),
+        account_name: Some("5b10ac8d".into()),
+        account_display_name: Some("Ana Lima".into()),
+        secrets: vec![SecretRecord {
+            kind: "api_token".into(),
+            key_version: 7,
+            sealed: secret.to_vec(),
+        }],
+        token_expires_at: None,
+        token_version: 0,
+        status: "active".into(),
+        error: None,
+        last_sync_at: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+pub async fn connections_keep_sealed_secrets_and_swap_them_once<S: Store>(s: Arc<S>) {
+    let u = user("atlassian@example.com");
+    s.insert_user(&u).await.unwrap();
+    let jira = connection(u.id, "jira", &[1, 2, 3, 0, 255]);
+    s.put_connection(&jira).await.unwrap();
+    s.put_connection(&connection(u.id, "confluence", &[9])).await.unwrap();
+    assert_eq!(s.connection(u.id, "jira").await.unwrap().unwrap(), jira);
+    assert_eq!(s.connection_by_id(jira.id).await.unwrap().unwrap(), jira);
+    assert!(s.connection(Uuid::now_v7(), "jira").await.unwrap().is_none());
+
+    // Connecting again replaces the connection and its secrets.
+    let again = connection(u.id, "jira", &[4]);
+    s.put_connection(&again).await.unwrap();
+    assert!(s.connection_by_id(jira.id).await.unwrap().is_none());
+    assert_eq!(s.connection(u.id, "jira").await.unwrap().unwrap().secrets, again.secrets);
+
+    // A refresh swaps the secrets only from the version it read: the second racer loses.
+    let rotated = vec![
+        SecretRecord { kind: "access_token".into(), key_version: 7, sealed: vec![5] },
+        SecretRecord { kind: "refresh_token".into(), key_version: 7, sealed: vec![6] },
+    ];
+    let expires = Some(t0() + Duration::hours(1));
+    assert!(s.replace_connection_secrets(again.id, 0, &rotated, expires, t0()).await.unwrap());
+    assert!(!s.replace_connection_secrets(again.id, 0, &[], None, t0()).await.unwrap());
+    let now = s.connection(u.id, "jira").await.unwrap().unwrap();
+    assert_eq!((now.token_version, now.secrets, now.token_expires_at), (1, rotated, expires));
+
+    let synced = t0() + Duration::minutes(5);
+    s.set_connection_state(again.id, "disabled", Some("refresh failed"), Some(synced), t0())
+        .await
+        .unwrap();
+    s.set_connection_state(again.id, "disabled", Some("still"), None, t0()).await.unwrap();
+    let now = s.connection(u.id, "jira").await.unwrap().unwrap();
+    assert_eq!((now.status.as_str(), now.error.as_deref()), ("disabled", Some("still")));
+    assert_eq!(now.last_sync_at, Some(synced), "kept when not given");
+    assert_eq!(s.list_connections().await.unwrap().len(), 2);
+
+    assert!(s.delete_connection(u.id, "jira").await.unwrap());
+    assert!(!s.delete_connection(u.id, "jira").await.unwrap());
+    assert!(s.connection(u.id, "jira").await.unwrap().is_none());
+    assert_eq!(s.list_connections().await.unwrap().len(), 1);
 }

@@ -17,7 +17,7 @@ macro_rules! contexts_scenarios {
             contexts_round_trip_filter_and_cascade,
             access_counts_and_description_vectors,
             context_insights_sum_and_rank,
-            scanned_files_are_replaced_whole,
+            indexed_items_are_replaced_whole,
         );
     };
 }
@@ -173,7 +173,7 @@ pub async fn context_insights_sum_and_rank<S: Store>(s: Arc<S>) {
     assert_eq!(both.contexts, 3);
 }
 
-pub async fn scanned_files_are_replaced_whole<S: Store>(s: Arc<S>) {
+pub async fn indexed_items_are_replaced_whole<S: Store>(s: Arc<S>) {
     let (u, p) = owned_project(&*s, "scans@example.com").await;
     let scan_chunk = |text: &str, path: &str, axis: usize| {
         let mut c = context(p.id, u.id, text);
@@ -185,34 +185,50 @@ pub async fn scanned_files_are_replaced_whole<S: Store>(s: Arc<S>) {
     manual.file_path = Some("src/a.py".into());
     s.insert_contexts(&[(manual.clone(), Vec::new())]).await.unwrap();
 
-    let v1 = ScannedFile { file_path: "src/a.py".into(), content_hash: "h1".into() };
+    let v1 = IndexedItem { file_path: "src/a.py".into(), content_hash: "h1".into() };
     let first = vec![
         scan_chunk("def a(): pass", "src/a.py", 0),
         scan_chunk("def b(): pass", "src/a.py", 1),
     ];
-    assert_eq!(s.replace_scanned_file(p.id, &v1, &first).await.unwrap(), 0);
-    let other = ScannedFile { file_path: "src/b.py".into(), content_hash: "hb".into() };
-    s.replace_scanned_file(p.id, &other, &[scan_chunk("def c(): pass", "src/b.py", 2)])
+    assert_eq!(s.replace_indexed_item(p.id, SCAN, &v1, &first).await.unwrap(), 0);
+    let other = IndexedItem { file_path: "src/b.py".into(), content_hash: "hb".into() };
+    s.replace_indexed_item(p.id, SCAN, &other, &[scan_chunk("def c(): pass", "src/b.py", 2)])
         .await
         .unwrap();
-    let mut files = s.scanned_files(p.id).await.unwrap();
+    let mut files = s.indexed_items(p.id, SCAN).await.unwrap();
     files.sort_by(|a, b| a.file_path.cmp(&b.file_path));
     assert_eq!(files, vec![v1.clone(), other.clone()]);
     let hits = s.vector_search(&unit(1, 0.0), "test-model", &[p.id], 10).await.unwrap();
     assert_eq!(hits[0].context_id, first[1].0.id);
 
     // A new version replaces every chunk of the file, in search too; other files stay.
-    let v2 = ScannedFile { file_path: "src/a.py".into(), content_hash: "h2".into() };
+    let v2 = IndexedItem { file_path: "src/a.py".into(), content_hash: "h2".into() };
     let second = vec![scan_chunk("def a2(): pass", "src/a.py", 3)];
-    assert_eq!(s.replace_scanned_file(p.id, &v2, &second).await.unwrap(), 2);
+    assert_eq!(s.replace_indexed_item(p.id, SCAN, &v2, &second).await.unwrap(), 2);
     assert!(s.context_by_id(first[0].0.id).await.unwrap().is_none());
     let hits = s.vector_search(&unit(1, 0.0), "test-model", &[p.id], 10).await.unwrap();
     assert!(hits.iter().all(|h| h.context_id != first[1].0.id), "gone from the index");
-    assert!(s.scanned_files(p.id).await.unwrap().contains(&v2));
+    assert!(s.indexed_items(p.id, SCAN).await.unwrap().contains(&v2));
 
-    assert_eq!(s.remove_scanned_files(p.id, &["src/a.py".into(), "nope".into()]).await.unwrap(), 1);
-    assert_eq!(s.scanned_files(p.id).await.unwrap(), vec![other]);
+    assert_eq!(
+        s.remove_indexed_items(p.id, SCAN, &["src/a.py".into(), "nope".into()]).await.unwrap(),
+        1
+    );
+    assert_eq!(s.indexed_items(p.id, SCAN).await.unwrap(), vec![other]);
     let hits = s.vector_search(&unit(3, 0.0), "test-model", &[p.id], 10).await.unwrap();
     assert!(hits.iter().all(|h| h.context_id != second[0].0.id));
     assert!(s.context_by_id(manual.id).await.unwrap().is_some(), "saved notes are not scans");
+
+    // Items of another source live beside the scan's, even under the same path.
+    let mut issue = context(p.id, u.id, "OPS-1: checkout fails");
+    (issue.source, issue.file_path) = ("jira".into(), Some("src/b.py".into()));
+    let jira_item = IndexedItem { file_path: "src/b.py".into(), content_hash: "u1".into() };
+    s.replace_indexed_item(p.id, "jira", &jira_item, &[(issue.clone(), Vec::new())]).await.unwrap();
+    assert_eq!(s.indexed_items(p.id, "jira").await.unwrap(), vec![jira_item]);
+    assert_eq!(s.indexed_items(p.id, SCAN).await.unwrap().len(), 1);
+    assert_eq!(s.remove_indexed_items(p.id, "jira", &["src/b.py".into()]).await.unwrap(), 1);
+    assert!(s.context_by_id(issue.id).await.unwrap().is_none());
+    assert_eq!(s.indexed_items(p.id, SCAN).await.unwrap().len(), 1, "the scan's file stays");
 }
+
+const SCAN: &str = "codebase_scan";

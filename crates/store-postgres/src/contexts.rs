@@ -6,16 +6,13 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use pgvector::Vector;
 use tc_store::{
-    ContextFilter, ContextInsights, ContextRecord, Page, PassageRecord, ScannedFile, StoreResult,
+    ContextFilter, ContextInsights, ContextRecord, IndexedItem, Page, PassageRecord, StoreResult,
 };
 use uuid::Uuid;
 
 use crate::db::{self, client};
 use crate::db_err;
 use crate::rows::{self, CONTEXT_COLS};
-
-/// The source scans give their contexts.
-const SCAN_SOURCE: &str = "codebase_scan";
 
 /// Inserts contexts and their passages within the caller's transaction. A chunk may come before
 /// its parent in the batch: foreign keys are checked at the end of each statement.
@@ -165,70 +162,79 @@ pub(crate) async fn record_access(
     Ok(())
 }
 
-pub(crate) async fn scanned_files(pool: &Pool, project_id: Uuid) -> StoreResult<Vec<ScannedFile>> {
+pub(crate) async fn indexed_items(
+    pool: &Pool,
+    project_id: Uuid,
+    source: &str,
+) -> StoreResult<Vec<IndexedItem>> {
     let found = db::query(
         &client(pool).await?,
-        "SELECT file_path, content_hash FROM scanned_files WHERE project_id = $1",
-        &[&project_id],
+        "SELECT file_path, content_hash FROM indexed_items WHERE project_id = $1 AND source = $2",
+        &[&project_id, &source],
     )
     .await?;
     rows::all(found, |r| {
-        Ok(ScannedFile {
+        Ok(IndexedItem {
             file_path: rows::get(r, "file_path")?,
             content_hash: rows::get(r, "content_hash")?,
         })
     })
 }
 
-/// Deletes the scan contexts of `paths` (chunks and passages by cascade) within the
+/// Deletes the contexts of `paths` of `source` (chunks and passages by cascade) within the
 /// transaction; returns how many.
-async fn delete_file_contexts(
+async fn delete_item_contexts(
     tx: &impl GenericClient,
     project_id: Uuid,
+    source: &str,
     paths: &[String],
 ) -> StoreResult<u64> {
     db::execute(
         tx,
         "DELETE FROM contexts WHERE project_id = $1 AND source = $2 AND file_path = ANY($3)",
-        &[&project_id, &SCAN_SOURCE, &paths],
+        &[&project_id, &source, &paths],
     )
     .await
 }
 
-pub(crate) async fn replace_scanned_file(
+pub(crate) async fn replace_indexed_item(
     pool: &Pool,
     project_id: Uuid,
-    file: &ScannedFile,
+    source: &str,
+    item: &IndexedItem,
     contexts: &[(ContextRecord, Vec<PassageRecord>)],
 ) -> StoreResult<u64> {
     let mut c = client(pool).await?;
     let tx = c.transaction().await.map_err(db_err)?;
     let removed =
-        delete_file_contexts(&tx, project_id, std::slice::from_ref(&file.file_path)).await?;
+        delete_item_contexts(&tx, project_id, source, std::slice::from_ref(&item.file_path))
+            .await?;
     insert_rows(&tx, contexts).await?;
     db::execute(
         &tx,
-        "INSERT INTO scanned_files (project_id, file_path, content_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT (project_id, file_path) DO UPDATE SET content_hash = excluded.content_hash",
-        &[&project_id, &file.file_path, &file.content_hash],
+        "INSERT INTO indexed_items (project_id, source, file_path, content_hash) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (project_id, source, file_path) \
+         DO UPDATE SET content_hash = excluded.content_hash",
+        &[&project_id, &source, &item.file_path, &item.content_hash],
     )
     .await?;
     tx.commit().await.map_err(db_err)?;
     Ok(removed)
 }
 
-pub(crate) async fn remove_scanned_files(
+pub(crate) async fn remove_indexed_items(
     pool: &Pool,
     project_id: Uuid,
+    source: &str,
     paths: &[String],
 ) -> StoreResult<u64> {
     let mut c = client(pool).await?;
     let tx = c.transaction().await.map_err(db_err)?;
-    let removed = delete_file_contexts(&tx, project_id, paths).await?;
+    let removed = delete_item_contexts(&tx, project_id, source, paths).await?;
     db::execute(
         &tx,
-        "DELETE FROM scanned_files WHERE project_id = $1 AND file_path = ANY($2)",
-        &[&project_id, &paths],
+        "DELETE FROM indexed_items WHERE project_id = $1 AND source = $2 AND file_path = ANY($3)",
+        &[&project_id, &source, &paths],
     )
     .await?;
     tx.commit().await.map_err(db_err)?;
@@ -331,32 +337,31 @@ impl tc_store::ContextStore for crate::PgStore {
 }
 
 #[async_trait::async_trait]
-impl tc_store::ScanStore for crate::PgStore {
-    async fn scanned_files(
-        &self,
-        project_id: uuid::Uuid,
-    ) -> tc_store::StoreResult<Vec<tc_store::ScannedFile>> {
-        scanned_files(&self.pool, project_id).await
+impl tc_store::IndexedItemStore for crate::PgStore {
+    async fn indexed_items(&self, project_id: Uuid, source: &str) -> StoreResult<Vec<IndexedItem>> {
+        indexed_items(&self.pool, project_id, source).await
     }
-    async fn replace_scanned_file(
+    async fn replace_indexed_item(
         &self,
-        project_id: uuid::Uuid,
-        file: &tc_store::ScannedFile,
-        contexts: &[(tc_store::ContextRecord, Vec<tc_store::PassageRecord>)],
-    ) -> tc_store::StoreResult<u64> {
+        project_id: Uuid,
+        source: &str,
+        item: &IndexedItem,
+        contexts: &[(ContextRecord, Vec<PassageRecord>)],
+    ) -> StoreResult<u64> {
         crate::search::ensure_indexes(
             &self.pool,
             &self.indexed_dims,
             contexts.iter().flat_map(|(_, p)| p),
         )
         .await?;
-        replace_scanned_file(&self.pool, project_id, file, contexts).await
+        replace_indexed_item(&self.pool, project_id, source, item, contexts).await
     }
-    async fn remove_scanned_files(
+    async fn remove_indexed_items(
         &self,
-        project_id: uuid::Uuid,
+        project_id: Uuid,
+        source: &str,
         paths: &[String],
-    ) -> tc_store::StoreResult<u64> {
-        remove_scanned_files(&self.pool, project_id, paths).await
+    ) -> StoreResult<u64> {
+        remove_indexed_items(&self.pool, project_id, source, paths).await
     }
 }

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod analytics;
+mod connections;
 mod contexts;
 mod db;
 mod email_tokens;

@@ -89,13 +89,17 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE mcp_sessions; \
              DROP INDEX jobs_one_active_embed; \
              DROP TABLE email_tokens; \
+             DROP TABLE connection_secrets, connections; \
+             CREATE TABLE scanned_files (project_id uuid NOT NULL, file_path text NOT NULL, \
+               content_hash text NOT NULL, PRIMARY KEY (project_id, file_path)); \
+             DROP TABLE indexed_items; \
              DELETE FROM refinery_schema_history WHERE version >= 7",
         )
         .await
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 5, "V7 to V11");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 6, "V7 to V12");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

@@ -15,15 +15,16 @@ mod accounts;
 mod analytics;
 mod ann;
 pub mod backup;
+mod connections;
 mod contexts;
 mod convert;
 mod email_tokens;
 mod embedding;
+mod indexed;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
 mod projects;
-mod scans;
 mod search;
 pub mod vectors;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0009_mcp_sessions.sql")),
     M::up(include_str!("../migrations/0010_one_embedding_job.sql")),
     M::up(include_str!("../migrations/0011_email_tokens.sql")),
+    M::up(include_str!("../migrations/0012_integrations.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -54,7 +54,8 @@ pub trait Store:
     + ContextStore
     + SearchStore
     + EmbeddingStore
-    + ScanStore
+    + IndexedItemStore
+    + ConnectionStore
     + JobStore
     + AnalyticsStore
     + 'static
@@ -71,7 +72,8 @@ impl<T> Store for T where
         + ContextStore
         + SearchStore
         + EmbeddingStore
-        + ScanStore
+        + IndexedItemStore
+        + ConnectionStore
         + JobStore
         + AnalyticsStore
         + 'static
@@ -82,9 +84,9 @@ impl<T> Store for T where
 /// than `dyn Store` (whose methods need no import): `use tc_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AnalyticsStore, ContextStore, EmailTokenStore, EmbeddingStore,
-        InvitationStore, JobStore, McpSessionStore, ProjectStore, ScanStore, SearchStore, Store,
-        StoreHealth,
+        AccountStore, AnalyticsStore, ConnectionStore, ContextStore, EmailTokenStore,
+        EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpSessionStore, ProjectStore,
+        SearchStore, Store, StoreHealth,
     };
 }
 
@@ -392,23 +394,67 @@ pub trait EmbeddingStore: Send + Sync {
     async fn descriptions_to_embed(&self, model: &str) -> StoreResult<Vec<(Uuid, String)>>;
 }
 
-/// The files codebase scans indexed, replaced whole per file.
+/// What scans and syncs indexed, one item (a file, a Jira issue, a Confluence page) replaced
+/// whole at a time. An item is identified in a project by its `source` and its `file_path`
+/// (the path of a file; `jira/{site}/{issue id}` for an issue); its contexts carry both.
 #[async_trait]
-pub trait ScanStore: Send + Sync {
-    /// The files codebase scans have indexed in a project, with their content hashes.
-    async fn scanned_files(&self, project_id: Uuid) -> StoreResult<Vec<ScannedFile>>;
-    /// Atomically replaces a scanned file's contexts (those of `project_id` with its
-    /// `file_path` and source `codebase_scan`) by `contexts`, and records its hash. Returns how
-    /// many contexts were removed.
-    async fn replace_scanned_file(
+pub trait IndexedItemStore: Send + Sync {
+    /// The items of `source` indexed in a project, with their content hashes.
+    async fn indexed_items(&self, project_id: Uuid, source: &str) -> StoreResult<Vec<IndexedItem>>;
+    /// Atomically replaces an item's contexts (those of `project_id` with its `file_path` and
+    /// `source`) by `contexts`, and records its hash. Returns how many contexts were removed.
+    async fn replace_indexed_item(
         &self,
         project_id: Uuid,
-        file: &ScannedFile,
+        source: &str,
+        item: &IndexedItem,
         contexts: &[(ContextRecord, Vec<PassageRecord>)],
     ) -> StoreResult<u64>;
-    /// Removes scanned files (their contexts and records) that a scan no longer found; returns
-    /// how many contexts were removed.
-    async fn remove_scanned_files(&self, project_id: Uuid, paths: &[String]) -> StoreResult<u64>;
+    /// Removes items (their contexts and records) no longer found upstream; returns how many
+    /// contexts were removed.
+    async fn remove_indexed_items(
+        &self,
+        project_id: Uuid,
+        source: &str,
+        paths: &[String],
+    ) -> StoreResult<u64>;
+}
+
+/// Jira and Confluence connections with their sealed secrets.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a user's connection to a product, replacing (secrets included) the one they had.
+    async fn put_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    async fn connection(
+        &self,
+        user_id: Uuid,
+        product: &str,
+    ) -> StoreResult<Option<ConnectionRecord>>;
+    async fn connection_by_id(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>>;
+    /// Removes a user's connection and its secrets; false when there was none.
+    async fn delete_connection(&self, user_id: Uuid, product: &str) -> StoreResult<bool>;
+    /// Records a connection's health: `status`, the `error` a person should read, and the time
+    /// of the last successful sync when one just ended.
+    async fn set_connection_state(
+        &self,
+        id: Uuid,
+        status: &str,
+        error: Option<&str>,
+        last_sync_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Replaces a connection's secrets if its `token_version` is still `expected` (a refresh
+    /// or a key rotation racing another one loses), bumping the version. False when it lost.
+    async fn replace_connection_secrets(
+        &self,
+        id: Uuid,
+        expected_token_version: i64,
+        secrets: &[SecretRecord],
+        token_expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Every connection (for `rotate-encryption-key`).
+    async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
 }
 
 /// The job queue: claims with leases, progress, outcomes, and job inputs.

@@ -441,7 +441,54 @@ pub enum JobOutcome {
 
 /// A file a codebase scan indexed: its content hash decides whether a re-scan redoes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScannedFile {
+pub struct IndexedItem {
     pub file_path: String,
     pub content_hash: String,
+}
+
+/// A user's connection to Jira or Confluence. Its secrets are sealed by the domain before they
+/// get here; the store never sees one in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// `jira` or `confluence`.
+    pub product: String,
+    /// `datacenter`, `cloud_api_token` or `cloud_oauth`.
+    pub kind: String,
+    /// Where the API is called (the site, or the OAuth gateway with the cloud id).
+    pub base_url: String,
+    /// The site people browse (issue and page links).
+    pub site_url: String,
+    pub cloud_id: Option<String>,
+    /// The account email of a Cloud API token (Basic auth needs it).
+    pub email: Option<String>,
+    pub account_name: Option<String>,
+    pub account_display_name: Option<String>,
+    pub secrets: Vec<SecretRecord>,
+    /// When the OAuth access token expires.
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// Bumped by every change of the secrets (compare-and-swap for refreshes and rotations).
+    pub token_version: i64,
+    /// `active`, `pending` (OAuth consent not finished) or `disabled`.
+    pub status: String,
+    pub error: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One sealed secret of a connection: its kind (`personal_access_token`, `api_token`,
+/// `access_token`, `refresh_token`), the key version that sealed it, nonce ‖ ciphertext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub kind: String,
+    pub key_version: i64,
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretRecord {{ kind: {:?}, key_version: {} }}", self.kind, self.key_version)
+    }
 }

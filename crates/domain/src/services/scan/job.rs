@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tc_scan::chunk::{Sizes, chunk_file, classify};
 use tc_scan::walk::{SelectOptions, select};
 use tc_scan::{ScanError, Skipped, git};
-use tc_store::{AnalyticsEventRecord, ContextRecord, JobRecord, ScannedFile};
+use tc_store::{AnalyticsEventRecord, ContextRecord, IndexedItem, JobRecord};
 use tracing::warn;
 use uuid::Uuid;
 
@@ -122,7 +122,7 @@ impl Services {
 
         let previous: HashMap<String, String> = self
             .store
-            .scanned_files(project_id)
+            .indexed_items(project_id, SOURCE)
             .await
             .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?
             .into_iter()
@@ -183,7 +183,7 @@ impl Services {
                 previous.keys().filter(|p| !present.contains(p.as_str())).cloned().collect();
             if !gone.is_empty() {
                 self.store
-                    .remove_scanned_files(project_id, &gone)
+                    .remove_indexed_items(project_id, SOURCE, &gone)
                     .await
                     .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?;
                 files_removed = gone.len();
@@ -314,9 +314,9 @@ impl Services {
         let deferred = passages.is_none();
         let passages = passages.unwrap_or_else(|| vec![Vec::new(); records.len()]);
         let rows: Vec<_> = records.into_iter().zip(passages).collect();
-        let file = ScannedFile { file_path: path.to_string(), content_hash: hash };
+        let file = IndexedItem { file_path: path.to_string(), content_hash: hash };
         self.store
-            .replace_scanned_file(project_id, &file, &rows)
+            .replace_indexed_item(project_id, SOURCE, &file, &rows)
             .await
             .map_err(|e| FileError::Job(JobError::internal(DATABASE_UNAVAILABLE, e)))?;
         Ok(Indexed::Stored { chunks: rows.len(), tokens, deferred })
