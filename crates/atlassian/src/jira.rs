@@ -185,6 +185,16 @@ impl Jira {
         Ok(issue)
     }
 
+    /// Whether an issue still exists (and the account can see it).
+    pub async fn exists(&self, id_or_key: &str) -> Result<bool, AtlassianError> {
+        let path = format!("{}/issue/{id_or_key}", self.api());
+        match self.endpoint.get(&path, &[("fields", "id".to_string())]).await {
+            Ok(_) => Ok(true),
+            Err(AtlassianError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every comment of an issue, oldest first.
     async fn comments(&self, id_or_key: &str, total: u64) -> Result<Vec<Value>, AtlassianError> {
         let path = format!("{}/issue/{id_or_key}/comment", self.api());

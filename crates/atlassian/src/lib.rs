@@ -7,6 +7,7 @@
 
 pub mod adf;
 pub mod client;
+pub mod confluence;
 pub mod html;
 pub mod jira;
 

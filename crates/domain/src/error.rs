@@ -36,6 +36,12 @@ pub enum ErrorCode {
     EmbeddingGenerationFailed,
     /// A feature that needs outgoing mail, on a server without `SMTP_URL` (503).
     MailNotConfigured,
+    /// Jira or Confluence could not be reached or answered wrongly (502).
+    JiraConnectionFailed,
+    /// Jira or Confluence refused the connection's credentials (401).
+    JiraAuthExpired,
+    /// Jira or Confluence kept answering 429 (429).
+    JiraRateLimit,
 }
 
 impl ErrorCode {
@@ -62,6 +68,9 @@ impl ErrorCode {
             ErrorCode::DatabaseError => "DATABASE_ERROR",
             ErrorCode::EmbeddingGenerationFailed => "EMBEDDING_GENERATION_FAILED",
             ErrorCode::MailNotConfigured => "MAIL_NOT_CONFIGURED",
+            ErrorCode::JiraConnectionFailed => "JIRA_CONNECTION_FAILED",
+            ErrorCode::JiraAuthExpired => "JIRA_AUTH_EXPIRED",
+            ErrorCode::JiraRateLimit => "JIRA_RATE_LIMIT",
         }
     }
 
@@ -70,11 +79,12 @@ impl ErrorCode {
             ErrorCode::InvalidCredentials
             | ErrorCode::InvalidApiKey
             | ErrorCode::TokenExpired
-            | ErrorCode::TokenRevoked => 401,
+            | ErrorCode::TokenRevoked
+            | ErrorCode::JiraAuthExpired => 401,
             ErrorCode::EmailNotVerified
             | ErrorCode::InsufficientPermissions
             | ErrorCode::ProjectAccessDenied => 403,
-            ErrorCode::RateLimitExceeded => 429,
+            ErrorCode::RateLimitExceeded | ErrorCode::JiraRateLimit => 429,
             ErrorCode::InvalidInput | ErrorCode::MissingRequiredField => 400,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::ContextTooLarge => 413,
@@ -87,6 +97,7 @@ impl ErrorCode {
             | ErrorCode::DatabaseError
             | ErrorCode::EmbeddingGenerationFailed => 500,
             ErrorCode::MailNotConfigured => 503,
+            ErrorCode::JiraConnectionFailed => 502,
         }
     }
 }

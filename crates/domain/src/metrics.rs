@@ -18,3 +18,6 @@ pub const SEARCH_DEGRADED: &str = "teamcontext_search_degraded_total";
 pub const EMBEDDING_DEFERRED: &str = "teamcontext_embedding_deferred_total";
 /// Gauge: contexts without vectors from the current model, set by the embedding job.
 pub const EMBEDDING_BACKLOG: &str = "teamcontext_embedding_backlog";
+/// Counter: Atlassian Document Format nodes a sync met but the converter does not know
+/// (rendered by the fallback), labelled by `type`.
+pub const ADF_UNKNOWN_NODES: &str = "teamcontext_adf_unknown_nodes_total";

@@ -30,9 +30,12 @@ use axum::serve::ListenerExt;
 
 use crate::redis::Redis;
 use crate::store::Backend;
-use tc_domain::services::{JobSettings, Pricing, ScanSettings};
+use tc_atlassian::RetryPolicy;
+use tc_domain::sealing::Sealer;
+use tc_domain::services::{IntegrationSettings, JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
+use tc_outbound::AllowList;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -131,8 +134,24 @@ pub async fn open_services(
         max_file_bytes: config.scan_max_file_bytes,
         share_uploads: matches!(config.database, DatabaseConfig::Postgres { .. }),
     };
+    let key = match &config.encryption_key {
+        Some(k) => k.0,
+        None => load_or_create_encryption_key(&config.data_dir.join("encryption_key"))
+            .map_err(data_dir_err)?,
+    };
+    let previous: Vec<_> = config.encryption_key_previous.iter().map(|k| k.0).collect();
+    let integrations = IntegrationSettings {
+        sealer: Sealer::new(&key, &previous),
+        allow: AllowList::new(&config.outbound_allowed_hosts),
+        policy: RetryPolicy {
+            timeout: Duration::from_secs(config.atlassian_timeout_secs),
+            max_delay: Duration::from_secs(config.atlassian_max_retry_delay_secs),
+            ..RetryPolicy::default()
+        },
+    };
     let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
         .with_jobs(jobs, scan)
+        .with_integrations(integrations)
         .with_embed_timeout(Duration::from_secs(config.embedding_timeout_secs));
     if let Some(mail) = &config.mail {
         let mailer = mail::SmtpMailer::new(&mail.url.0, &mail.from).map_err(StartError::Mail)?;
@@ -174,6 +193,29 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())?;
     info!(path = %path.display(), "generated a JWT secret");
     Ok(text.into_bytes())
+}
+
+/// Reads the generated encryption key, creating it (readable by this user only) on first start.
+fn load_or_create_encryption_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            return tc_domain::sealing::parse_key(&text)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let key = tc_domain::sealing::generate_key();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options.open(path)?,
+        tc_domain::sealing::encode_key(&key).as_bytes(),
+    )?;
+    info!(path = %path.display(), "generated an encryption key for connection secrets");
+    Ok(key)
 }
 
 /// How long shutdown waits for requests in flight before closing their connections.

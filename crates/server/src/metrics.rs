@@ -79,6 +79,10 @@ fn describe() {
         domain::EMBEDDING_BACKLOG,
         "Contexts without vectors from the current model (the embedding job drains it)."
     );
+    describe_counter!(
+        domain::ADF_UNKNOWN_NODES,
+        "Atlassian Document Format nodes rendered by the fallback, by node type."
+    );
     describe_gauge!(DB_CONNECTIONS, "Database connections, by state (in_use, idle).");
     describe_gauge!(PENDING_WRITES, "Access counts and analytics events not yet written.");
     describe_gauge!(UPTIME, metrics::Unit::Seconds, "Time since the server started.");

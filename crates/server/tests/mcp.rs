@@ -127,7 +127,8 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
             "get_relevant_context",
             "list_projects",
             "save_to_context",
-            "scan_codebase"
+            "scan_codebase",
+            "sync_jira_to_context"
         ]
     );
     for tool in tools {

@@ -12,6 +12,7 @@ mod backlog;
 mod context;
 mod email;
 mod embedding;
+mod integrations;
 mod invitations;
 mod jobs;
 mod mcp_sessions;
@@ -40,6 +41,7 @@ pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
 pub use context::{ContextLimits, source_for_mcp_client};
 pub use email::{MAIL_INTERVAL_SECS, RESET_TOKEN_TTL_MINUTES, VERIFY_TOKEN_TTL_HOURS};
+pub use integrations::{IntegrationSettings, JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob, Product};
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use pricing::{Pricing, default_prices};
@@ -156,6 +158,8 @@ pub struct Services {
     embed_timeout: std::time::Duration,
     /// Outgoing mail (password reset, address verification), when configured.
     mail: Option<email::MailSettings>,
+    /// Jira and Confluence, when configured (the server always does).
+    integrations: Option<Arc<integrations::Integrations>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -184,12 +188,13 @@ impl Services {
             settings,
             key_usage: Mutex::new(HashMap::new()),
             job_settings: JobSettings::default(),
-            job_handlers: vec![Arc::new(ScanJob), Arc::new(EmbedJob)],
+            job_handlers: vec![Arc::new(ScanJob), Arc::new(EmbedJob), Arc::new(JiraSyncJob)],
             job_wakeup: tokio::sync::Notify::new(),
             scan: None,
             shared: None,
             embed_timeout: DEFAULT_EMBED_TIMEOUT,
             mail: None,
+            integrations: None,
         }
     }
 

@@ -70,6 +70,27 @@ impl Prepared {
     }
 }
 
+/// The chunks of a context longer than `chunk_above_tokens`, each a child of it (cut at line
+/// ends, about a twelfth of the limit each); empty for a context short enough to search whole.
+pub(crate) fn chunks_of(parent: &ContextRecord, chunk_above_tokens: usize) -> Vec<ContextRecord> {
+    if parent.token_count <= chunk_above_tokens as i64 {
+        return Vec::new();
+    }
+    split_by_tokens(&parent.content, (chunk_above_tokens / 12).max(100))
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| ContextRecord {
+            id: Uuid::now_v7(),
+            content_hash: sha256_hex(&piece),
+            token_count: count_tokens(&piece) as i64,
+            parent_id: Some(parent.id),
+            chunk_index: Some(i as i64),
+            content: piece,
+            ..parent.clone()
+        })
+        .collect()
+}
+
 fn item_error(e: &DomainError) -> BatchItemError {
     if let Some(cause) = e.cause_chain() {
         warn!(error = %cause, "{}", e.message);
@@ -192,39 +213,30 @@ impl Services {
             ));
         }
         let now = self.now();
-        let record = |content: String,
-                      tokens: usize,
-                      parent_id: Option<Uuid>,
-                      chunk_index: Option<i64>| ContextRecord {
+        let parent = ContextRecord {
             id: Uuid::now_v7(),
             project_id,
             content_hash: sha256_hex(&content),
             content,
-            token_count: tokens as i64,
+            token_count: token_count as i64,
             source: source.clone(),
-            file_path: file_path.clone(),
-            parent_id,
-            chunk_index,
-            metadata: metadata.clone(),
+            file_path,
+            parent_id: None,
+            chunk_index: None,
+            metadata,
             created_by: caller.user_id,
             accessed_count: 0,
             last_accessed: None,
             created_at: now,
             updated_at: now,
         };
-        let parent = record(content.clone(), token_count, None, None);
-        let mut children = Vec::new();
-        if token_count > limits.chunk_above_tokens {
-            let pieces = split_by_tokens(&content, (limits.chunk_above_tokens / 12).max(100));
+        let children = chunks_of(&parent, limits.chunk_above_tokens);
+        if !children.is_empty() {
             warnings.push(format!(
                 "above {} tokens: saved as {} chunks that are searched separately",
                 limits.chunk_above_tokens,
-                pieces.len()
+                children.len()
             ));
-            for (i, piece) in pieces.into_iter().enumerate() {
-                let tokens = count_tokens(&piece);
-                children.push(record(piece, tokens, Some(parent.id), Some(i as i64)));
-            }
         }
         let response = SaveContextResponse {
             id: parent.id,

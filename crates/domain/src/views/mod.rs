@@ -5,11 +5,13 @@
 mod accounts;
 mod analytics;
 mod context;
+mod integrations;
 mod jobs;
 mod projects;
 
 pub use accounts::*;
 pub use analytics::*;
 pub use context::*;
+pub use integrations::*;
 pub use jobs::*;
 pub use projects::*;

@@ -35,6 +35,16 @@ fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
+/// An AES-256 key from the settings; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; tc_domain::sealing::KEY_LEN]);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncryptionKey(version {})", tc_domain::sealing::key_version(&self.0))
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(<hidden>)")
@@ -105,6 +115,11 @@ pub struct Config {
     pub max_connections: usize,
     pub connection_idle_secs: u64,
     pub jwt_secret: Option<Secret>,
+    /// Seals connection secrets; `None`: the generated key in the data dir.
+    pub encryption_key: Option<EncryptionKey>,
+    pub encryption_key_previous: Vec<EncryptionKey>,
+    pub atlassian_timeout_secs: u64,
+    pub atlassian_max_retry_delay_secs: u64,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
     pub outbound_allowed_hosts: Vec<String>,
@@ -210,6 +225,14 @@ impl Config {
         {
             return Err(invalid("REDIS_CA_FILE", "needs a rediss:// REDIS_URL"));
         }
+        if matches!(database, DatabaseConfig::Postgres { .. }) && s.encryption_key.is_none() {
+            // A generated key lives in one replica's data dir; the others could not open what
+            // it sealed.
+            return Err(invalid(
+                "ENCRYPTION_KEY",
+                "is required with a PostgreSQL DATABASE_URL (every replica must open the same secrets)",
+            ));
+        }
         if matches!(database, DatabaseConfig::Postgres { .. }) && s.jwt_secret_key.is_none() {
             // A generated secret lives in one replica's data dir; the others would reject its
             // tokens.
@@ -293,6 +316,10 @@ impl Config {
             max_connections: s.max_connections,
             connection_idle_secs: s.connection_idle_secs,
             jwt_secret: s.jwt_secret_key,
+            encryption_key: s.encryption_key,
+            encryption_key_previous: s.encryption_key_previous.map(|l| l.0).unwrap_or_default(),
+            atlassian_timeout_secs: s.atlassian_timeout_secs,
+            atlassian_max_retry_delay_secs: s.atlassian_max_retry_delay_secs,
             metrics_token: s.metrics_token,
             outbound_allowed_hosts: s
                 .outbound_allowed_hosts

@@ -15,7 +15,7 @@ use tc_domain::EmailVerification;
 use tc_domain::services::Registration;
 use tc_embed::Precision;
 
-use super::{DatabaseConfig, LogFormat, Origins, Secret};
+use super::{DatabaseConfig, EncryptionKey, LogFormat, Origins, Secret};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Provider {
@@ -72,6 +72,25 @@ pub struct Settings {
     /// HS256 secret, at least 32 bytes. Unset: generated into `DATA_DIR/jwt_secret`
     #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true, value_parser = jwt_secret)]
     pub jwt_secret_key: Option<Secret>,
+
+    /// AES-256-GCM key that seals Jira and Confluence secrets: 32 bytes of base64
+    /// (`openssl rand -base64 32`). Unset: generated into `DATA_DIR/encryption_key` (SQLite
+    /// only; replicas on PostgreSQL must share one)
+    #[arg(long, env = "ENCRYPTION_KEY", hide_env_values = true, value_parser = encryption_key)]
+    pub encryption_key: Option<EncryptionKey>,
+
+    /// keys that sealed secrets before ENCRYPTION_KEY (comma-separated base64), read until
+    /// `teamcontext rotate-encryption-key` has resealed everything. Unset: none
+    #[arg(long, env = "ENCRYPTION_KEY_PREVIOUS", hide_env_values = true, value_parser = encryption_keys)]
+    pub encryption_key_previous: Option<List<EncryptionKey>>,
+
+    /// one call to Jira or Confluence may take this long
+    #[arg(long, env = "ATLASSIAN_TIMEOUT_SECS", default_value = "30", value_parser = at_least(1u64))]
+    pub atlassian_timeout_secs: u64,
+
+    /// the longest wait before retrying Jira or Confluence (a larger `Retry-After` is clamped)
+    #[arg(long, env = "ATLASSIAN_MAX_RETRY_DELAY_SECS", default_value = "60", value_parser = at_least(1u64))]
+    pub atlassian_max_retry_delay_secs: u64,
 
     /// access token lifetime (15 minutes)
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value = "900", value_parser = at_least(1i64))]
@@ -326,6 +345,14 @@ fn smtp_url(url: &str) -> Result<Secret, String> {
 
 fn secret(value: &str) -> Result<Secret, String> {
     Ok(Secret(value.to_string()))
+}
+
+fn encryption_key(value: &str) -> Result<EncryptionKey, String> {
+    tc_domain::sealing::parse_key(value).map(EncryptionKey)
+}
+
+fn encryption_keys(list: &str) -> Result<List<EncryptionKey>, String> {
+    items(list).map(encryption_key).collect::<Result<_, _>>().map(List)
 }
 
 fn jwt_secret(value: &str) -> Result<Secret, String> {

@@ -8,6 +8,7 @@ mod analytics;
 mod auth;
 mod context;
 mod health;
+mod integrations;
 mod invitations;
 mod metrics;
 mod pages;
@@ -40,7 +41,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "scanning"), (name = "analytics"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "scanning"), (name = "integrations"), (name = "analytics"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -107,6 +108,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(context::router())
         .merge(analytics::router())
         .merge(scan::router())
+        .merge(integrations::router())
         .merge(health::router())
         .merge(metrics::router());
     let (router, mut openapi) =

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
 use tc_domain::services::{MAX_REPORT_DAYS, Upload, source_for_mcp_client};
 use tc_domain::views::{
-    ContextMetadataInput, ContextView, CostSavingsReport, InvitationView, ProjectView, ReportQuery,
-    SaveContextRequest, SaveContextResponse, ScanAccepted, ScanRequest, SearchRequest,
-    SearchResponse,
+    ContextMetadataInput, ContextView, CostSavingsReport, InvitationView, JiraSyncRequest,
+    ProjectView, ReportQuery, SaveContextRequest, SaveContextResponse, ScanAccepted, ScanRequest,
+    SearchRequest, SearchResponse, SyncAccepted,
 };
 use tc_domain::{Caller, DomainError, ErrorCode};
 use tracing::error;
@@ -113,6 +113,17 @@ pub struct ScanCodebaseInput {
     pub branch: Option<String>,
     /// Globs a path must match, e.g. `["*.py", "src/**/*.ts"]`.
     pub file_patterns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SyncJiraInput {
+    /// The project the issues become context in.
+    #[schemars(with = "Uuid")]
+    pub project_id: Option<String>,
+    /// A JQL query, e.g. `project = OPS AND updated >= -30d`.
+    pub jql_query: Option<String>,
+    /// Issue keys, e.g. `["OPS-1", "OPS-7"]`. Give these, `jql_query`, or both.
+    pub issue_keys: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -274,6 +285,28 @@ impl TeamContextMcp {
             chunk_overlap: None,
         };
         let started = self.state.services.start_scan(&caller, project, request, upload).await;
+        started.map(Json).map_err(tool_error)
+    }
+
+    /// Starts a Jira sync.
+    #[tool(
+        name = "sync_jira_to_context",
+        description = "Bring Jira issues into a project's shared memory through your Jira connection (made once in TeamContext): by JQL, by issue keys, or both. Each issue becomes one searchable context with its description, status, links, subtasks and every comment; running it again updates changed issues in place and removes deleted ones. Returns a job id at once; the sync runs in the background.",
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = true)
+    )]
+    async fn sync_jira_to_context(
+        &self,
+        Parameters(input): Parameters<SyncJiraInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SyncAccepted>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
+        let request = JiraSyncRequest {
+            project_id: Some(project_id(&raw)?),
+            jql_query: input.jql_query,
+            issue_keys: input.issue_keys,
+        };
+        let started = self.state.services.start_jira_sync(&caller, request).await;
         started.map(Json).map_err(tool_error)
     }
 

@@ -1,0 +1,184 @@
+//! Jira and Confluence: a user's connections (one per product, secrets sealed at rest), the
+//! sync jobs that turn issues and pages into context, and live Jira reads. REST and MCP call
+//! these; the HTTP work happens in `tc_atlassian`.
+//!
+//! - `connect`: connect (verifying the credentials at once), status, disconnect.
+//! - `jira_sync`: the `jira_sync` job and the live issue and search calls.
+
+mod connect;
+mod jira_sync;
+
+use std::sync::Arc;
+
+use tc_atlassian::jira::{Flavour, Jira};
+use tc_atlassian::{AtlassianError, Auth, Breakers, Endpoint, RetryPolicy};
+use tc_outbound::AllowList;
+use tc_store::ConnectionRecord;
+
+pub use jira_sync::{JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob};
+
+use super::Services;
+use crate::error::{DomainError, DomainResult, ErrorCode};
+use crate::sealing::Sealer;
+
+/// The products a user can connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    Jira,
+    Confluence,
+}
+
+impl Product {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jira" => Some(Product::Jira),
+            "confluence" => Some(Product::Confluence),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Product::Jira => "jira",
+            Product::Confluence => "confluence",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Product::Jira => "Jira",
+            Product::Confluence => "Confluence",
+        }
+    }
+}
+
+/// How connections are made and used: the key that seals their secrets, where the server may
+/// connect, and the retry policy of every call.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    pub sealer: Sealer,
+    /// `OUTBOUND_ALLOWED_HOSTS`.
+    pub allow: AllowList,
+    pub policy: RetryPolicy,
+}
+
+/// The settings and the state every call shares (the circuit breakers).
+#[derive(Debug)]
+pub(crate) struct Integrations {
+    settings: IntegrationSettings,
+    breakers: Breakers,
+}
+
+/// Secret kinds, as sealed (they are part of each secret's associated data).
+const PERSONAL_ACCESS_TOKEN: &str = "personal_access_token";
+const API_TOKEN: &str = "api_token";
+
+impl Services {
+    /// Enables Jira and Confluence with these settings.
+    pub fn with_integrations(mut self, settings: IntegrationSettings) -> Self {
+        self.integrations =
+            Some(Arc::new(Integrations { settings, breakers: Breakers::default() }));
+        self
+    }
+
+    fn integrations(&self) -> DomainResult<&Integrations> {
+        self.integrations
+            .as_deref()
+            .ok_or_else(|| DomainError::internal("integrations are not configured"))
+    }
+
+    /// The endpoint of a stored connection, its secret opened.
+    fn endpoint(&self, conn: &ConnectionRecord) -> DomainResult<Endpoint> {
+        let integrations = self.integrations()?;
+        let open = |kind: &str| -> DomainResult<String> {
+            let sealed = conn.secrets.iter().find(|s| s.kind == kind).ok_or_else(|| {
+                DomainError::new(
+                    ErrorCode::JiraAuthExpired,
+                    "the connection has no stored token: connect again",
+                )
+            })?;
+            let sealed = crate::sealing::Sealed {
+                key_version: sealed.key_version,
+                bytes: sealed.sealed.clone(),
+            };
+            integrations.settings.sealer.open(conn.id, kind, &sealed).map_err(|e| {
+                DomainError::new(
+                    ErrorCode::JiraAuthExpired,
+                    format!("the stored token cannot be read ({e}); connect again"),
+                )
+            })
+        };
+        let auth = match conn.kind.as_str() {
+            "datacenter" => Auth::Bearer(open(PERSONAL_ACCESS_TOKEN)?),
+            "cloud_api_token" => Auth::Basic {
+                email: conn.email.clone().unwrap_or_default(),
+                token: open(API_TOKEN)?,
+            },
+            other => {
+                return Err(DomainError::internal(format!("unknown connection kind {other:?}")));
+            }
+        };
+        let s = &integrations.settings;
+        Endpoint::new(
+            conn.id,
+            &conn.base_url,
+            auth,
+            &s.allow,
+            s.policy,
+            integrations.breakers.clone(),
+        )
+        .map_err(|e| atlassian_error(Product::Jira, e))
+    }
+
+    fn jira_client(&self, conn: &ConnectionRecord) -> DomainResult<Jira> {
+        let flavour = if conn.kind == "datacenter" { Flavour::DataCenter } else { Flavour::Cloud };
+        Ok(Jira::new(self.endpoint(conn)?, flavour, &conn.site_url))
+    }
+
+    /// The caller's usable connection to `product`, or why there is none.
+    async fn active_connection(
+        &self,
+        user_id: uuid::Uuid,
+        product: Product,
+    ) -> DomainResult<ConnectionRecord> {
+        let title = product.title();
+        let conn = self.store.connection(user_id, product.as_str()).await?.ok_or_else(|| {
+            DomainError::invalid(format!(
+                "{title} is not connected: connect it first (POST /api/v1/integrations/{}/connect)",
+                product.as_str()
+            ))
+        })?;
+        if conn.status != "active" {
+            let why = conn.error.clone().unwrap_or_else(|| "it is not usable".into());
+            return Err(DomainError::new(
+                ErrorCode::JiraAuthExpired,
+                format!("the {title} connection is disabled: {why}; connect again"),
+            ));
+        }
+        Ok(conn)
+    }
+}
+
+/// An Atlassian failure as the API reports it (SPEC §4: `JIRA_AUTH_EXPIRED` 401,
+/// `JIRA_RATE_LIMIT` 429, `JIRA_CONNECTION_FAILED` 502; the same codes serve Confluence).
+pub(crate) fn atlassian_error(product: Product, e: AtlassianError) -> DomainError {
+    let title = product.title();
+    match e {
+        AtlassianError::Refused(m) => DomainError::validation("base_url", m),
+        AtlassianError::Unauthorized(m) => {
+            DomainError::new(ErrorCode::JiraAuthExpired, format!("{title}: {m}"))
+        }
+        AtlassianError::NotFound(m) => {
+            DomainError::new(ErrorCode::ResourceNotFound, format!("{title}: {m}"))
+        }
+        AtlassianError::BadRequest(m) => DomainError::invalid(format!("{title}: {m}")),
+        AtlassianError::RateLimited(m) => {
+            DomainError::new(ErrorCode::JiraRateLimit, format!("{title}: {m}"))
+        }
+        AtlassianError::Forbidden(m)
+        | AtlassianError::Unavailable(m)
+        | AtlassianError::Protocol(m) => {
+            DomainError::new(ErrorCode::JiraConnectionFailed, format!("{title}: {m}"))
+        }
+    }
+}
