@@ -388,10 +388,10 @@ fn text_with_marks(node: &Value) -> String {
             .unwrap_or("sup");
         inner = format!("<{tag}>{inner}</{tag}>");
     }
-    if let Some(link) = marks.iter().find(|m| node_type(m) == "link") {
-        if let Some(href) = attr_str(link, "href") {
-            inner = format!("[{inner}]({})", href.replace(' ', "%20").replace(')', "%29"));
-        }
+    if let Some(href) =
+        marks.iter().find(|m| node_type(m) == "link").and_then(|link| attr_str(link, "href"))
+    {
+        inner = format!("[{inner}]({})", href.replace(' ', "%20").replace(')', "%29"));
     }
     format!("{lead}{inner}{trail}")
 }

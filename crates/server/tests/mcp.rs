@@ -5,71 +5,16 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use support::mcp_clients::{call, clients_dir, http_plan, python, run, typescript};
 use support::{TestApp, TestUser};
 use tokio_util::sync::CancellationToken;
 
 const WEBHOOKS: &str = "We decided to retry failed Stripe webhook deliveries with exponential backoff for up to three days, then alert the payments on-call.";
 const DEPLOY: &str = "Deployments go out every weekday at 14:00 UTC through the blue-green pipeline; rollbacks are one click.";
 const WEBHOOK_QUESTION: &str = "what happens when a Stripe webhook delivery fails?";
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients")
-}
-
-/// Runs a client script and returns its output, with a hint when the clients are missing.
-async fn run(program: PathBuf, args: Vec<String>) -> Output {
-    assert!(
-        program.exists(),
-        "{} is missing: run scripts/fetch-mcp-clients.sh (make test does)",
-        program.display()
-    );
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&program)
-            .args(&args)
-            .current_dir(clients_dir())
-            .output()
-            .expect("client runs")
-    })
-    .await
-    .unwrap()
-}
-
-fn parse(output: Output) -> Value {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "client failed: {}\nstdout: {stdout}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-async fn python(plan: Value) -> Value {
-    let dir = clients_dir();
-    parse(run(dir.join("venv/bin/python"), vec!["python_client.py".into(), plan.to_string()]).await)
-}
-
-async fn typescript(plan: Value) -> Value {
-    let dir = clients_dir();
-    parse(
-        run(dir.join("node_modules/.bin/node"), vec!["ts_client.mjs".into(), plan.to_string()])
-            .await,
-    )
-}
-
-fn http_plan(app: &TestApp, key: &str, client_name: &str, ops: Value) -> Value {
-    json!({"transport": "http", "url": format!("{}/mcp", app.base), "key": key, "client_name": client_name, "ops": ops})
-}
-
-fn call(name: &str, args: Value) -> Value {
-    json!({"op": "call", "name": name, "args": args})
-}
 
 /// The structured result of a successful tool call.
 #[track_caller]

@@ -16,7 +16,11 @@ const DEPLOY: &str =
     "Deployments go out every weekday at 14:00 UTC through the blue-green pipeline.";
 
 async fn server_on(db: &TestDatabase, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![("DATABASE_URL", db.url()), ("JWT_SECRET_KEY", SECRET)];
+    let mut env = vec![
+        ("DATABASE_URL", db.url()),
+        ("JWT_SECRET_KEY", SECRET),
+        ("ENCRYPTION_KEY", support::ENCRYPTION_KEY),
+    ];
     env.extend_from_slice(extra);
     TestApp::with_model(&env).await
 }
@@ -142,6 +146,7 @@ async fn a_sqlite_installation_moves_to_postgres_with_migrate_data() {
         support::process::teamcontext(&data)
             .env("DATABASE_URL", db.url())
             .env("JWT_SECRET_KEY", SECRET)
+            .env("ENCRYPTION_KEY", support::ENCRYPTION_KEY)
             .args(["migrate-data".as_ref(), "--from".as_ref(), file.as_os_str()])
             .output()
             .unwrap()

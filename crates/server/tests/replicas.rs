@@ -28,6 +28,7 @@ fn replica_at(database_url: &str, redis_url: &str, extra: &[(&str, &str)]) -> (S
         ("DATABASE_URL", database_url),
         ("REDIS_URL", redis_url),
         ("JWT_SECRET_KEY", SECRET),
+        ("ENCRYPTION_KEY", support::ENCRYPTION_KEY),
         ("RATE_LIMIT_PER_IP_PER_MIN", "0"),
         ("RATE_LIMIT_SEARCH_PER_MIN", "0"),
     ];
@@ -200,6 +201,7 @@ async fn replicas_reach_postgres_and_redis_over_verified_tls() {
     let out = support::process::teamcontext(dir.path())
         .env("DATABASE_URL", &untrusted)
         .env("JWT_SECRET_KEY", SECRET)
+        .env("ENCRYPTION_KEY", support::ENCRYPTION_KEY)
         .arg("serve")
         .output()
         .unwrap();

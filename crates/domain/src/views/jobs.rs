@@ -37,13 +37,15 @@ pub struct JobView {
     pub kind: String,
     pub project_id: Option<Uuid>,
     pub status: JobStatus,
-    /// How far the job is; for a scan (the only kind today), a [`ScanProgress`].
-    #[schema(value_type = ScanProgress)]
-    #[schemars(with = "ScanProgress")]
+    /// How far the job is: a [`ScanProgress`] for `scan_codebase`, a [`SyncProgress`] for
+    /// `jira_sync`, an object of counts for other kinds.
+    #[schema(value_type = Object)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub progress: serde_json::Value,
-    /// What a job that succeeded produced; for a scan, a [`ScanResult`].
-    #[schema(value_type = Option<ScanResult>)]
-    #[schemars(with = "Option<ScanResult>")]
+    /// What a job that succeeded produced: a [`ScanResult`] for `scan_codebase`, a
+    /// [`SyncResult`] for `jira_sync`.
+    #[schema(value_type = Option<Object>)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
     pub attempts: i64,

@@ -22,12 +22,16 @@ fn the_readme_lists_every_setting() {
 }
 
 #[test]
-fn postgres_urls_need_a_shared_jwt_secret() {
+fn postgres_urls_need_a_shared_jwt_secret_and_encryption_key() {
     let url = ("DATABASE_URL", "postgres://tc:pw@db.internal:5432/teamcontext");
     let err = Config::from_sources(None, &env(&[url])).unwrap_err().to_string();
+    assert!(err.contains("ENCRYPTION_KEY"), "{err}");
+    let key = ("ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    let err = Config::from_sources(None, &env(&[url, key])).unwrap_err().to_string();
     assert!(err.contains("JWT_SECRET_KEY"), "{err}");
     let secret = ("JWT_SECRET_KEY", "0123456789abcdef0123456789abcdef");
-    let c = Config::from_sources(None, &env(&[url, secret])).unwrap();
+    let c = Config::from_sources(None, &env(&[url, key, secret])).unwrap();
+    assert_eq!(c.encryption_key.unwrap().0[31], 31);
     assert!(matches!(c.database, DatabaseConfig::Postgres { .. }));
     // Logs name the host, never the password.
     assert_eq!(c.database.describe(), "postgres://db.internal:5432/teamcontext");
@@ -137,6 +141,10 @@ fn bad_values_name_their_variable() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "invalid JWT_SECRET_KEY: must be at least 32 bytes");
+    let err = Config::from_sources(None, &env(&[("ENCRYPTION_KEY", "c2hvcnQ=")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ENCRYPTION_KEY") && !err.contains("c2hvcnQ"), "{err}");
     let err = Config::from_sources(None, &env(&[("DATABASE_URL", "mysql://root:pw@db")]))
         .unwrap_err()
         .to_string();

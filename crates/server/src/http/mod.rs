@@ -41,6 +41,12 @@ use crate::state::AppState;
 #[openapi(
     info(title = "TeamContext API", description = "One shared, searchable memory for a team's AI assistants."),
     modifiers(&BearerAuth),
+    components(schemas(
+        tc_domain::views::ScanProgress,
+        tc_domain::views::ScanResult,
+        tc_domain::views::SyncProgress,
+        tc_domain::views::SyncResult
+    )),
     tags((name = "auth"), (name = "users"), (name = "api keys"), (name = "projects"), (name = "context"), (name = "scanning"), (name = "integrations"), (name = "analytics"), (name = "operations"))
 )]
 struct ApiDoc;

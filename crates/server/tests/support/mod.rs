@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod archives;
+pub mod mcp_clients;
 pub mod process;
 pub mod smtp;
 
@@ -45,6 +46,9 @@ pub fn embedder() -> Arc<dyn tc_embed::Embedder> {
         })
         .clone()
 }
+
+/// An encryption key for servers that need one given (PostgreSQL).
+pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub struct TestApp {
     pub base: String,

@@ -4,6 +4,9 @@
 //! Connections belong to a user, not a project: managing them needs an unrestricted credential
 //! (a login, or an API key not restricted to one project) with the `write` scope.
 
+use std::time::Duration;
+
+use tc_atlassian::RetryPolicy;
 use tc_atlassian::confluence::Confluence;
 use tc_atlassian::jira::{Account, Flavour, Jira};
 use tc_store::{ConnectionRecord, Scope, SecretRecord};
@@ -120,9 +123,16 @@ impl Services {
         Ok(status_of(Some(&conn)))
     }
 
-    /// Asks the product who the credentials belong to: the proof that they work.
+    /// Asks the product who the credentials belong to: the proof that they work. Someone is
+    /// waiting for the answer, so a site that does not answer is given one more chance only.
     async fn verify(&self, product: Product, conn: &ConnectionRecord) -> DomainResult<Account> {
-        let endpoint = self.endpoint(conn)?;
+        let policy = self.integrations()?.settings.policy;
+        let policy = RetryPolicy {
+            max_attempts: 2,
+            max_delay: policy.max_delay.min(Duration::from_secs(2)),
+            ..policy
+        };
+        let endpoint = self.endpoint_with(conn, policy)?;
         let cloud = conn.kind != "datacenter";
         let answer = match product {
             Product::Jira => {

@@ -89,6 +89,15 @@ impl Services {
 
     /// The endpoint of a stored connection, its secret opened.
     fn endpoint(&self, conn: &ConnectionRecord) -> DomainResult<Endpoint> {
+        self.endpoint_with(conn, self.integrations()?.settings.policy)
+    }
+
+    /// [`Self::endpoint`] with its own retry policy.
+    fn endpoint_with(
+        &self,
+        conn: &ConnectionRecord,
+        policy: RetryPolicy,
+    ) -> DomainResult<Endpoint> {
         let integrations = self.integrations()?;
         let open = |kind: &str| -> DomainResult<String> {
             let sealed = conn.secrets.iter().find(|s| s.kind == kind).ok_or_else(|| {
@@ -124,7 +133,7 @@ impl Services {
             &conn.base_url,
             auth,
             &s.allow,
-            s.policy,
+            policy,
             integrations.breakers.clone(),
         )
         .map_err(|e| atlassian_error(Product::Jira, e))
