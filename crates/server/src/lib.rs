@@ -134,12 +134,7 @@ pub async fn open_services(
         max_file_bytes: config.scan_max_file_bytes,
         share_uploads: matches!(config.database, DatabaseConfig::Postgres { .. }),
     };
-    let key = match &config.encryption_key {
-        Some(k) => k.0,
-        None => load_or_create_encryption_key(&config.data_dir.join("encryption_key"))
-            .map_err(data_dir_err)?,
-    };
-    let previous: Vec<_> = config.encryption_key_previous.iter().map(|k| k.0).collect();
+    let (key, previous) = encryption_keys(config).map_err(data_dir_err)?;
     let integrations = IntegrationSettings {
         sealer: Sealer::new(&key, &previous),
         allow: AllowList::new(&config.outbound_allowed_hosts),
@@ -195,15 +190,38 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(text.into_bytes())
 }
 
-/// Reads the generated encryption key, creating it (readable by this user only) on first start.
-fn load_or_create_encryption_key(path: &Path) -> std::io::Result<[u8; 32]> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            return tc_domain::sealing::parse_key(&text)
-                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())));
-        }
+/// The generated key's file in the data dir, and where a rotation writes its successor.
+const KEY_FILE: &str = "encryption_key";
+const NEXT_KEY_FILE: &str = "encryption_key.next";
+
+/// The key that seals connection secrets and the older ones that still open them:
+/// `ENCRYPTION_KEY` and `ENCRYPTION_KEY_PREVIOUS`, or the generated key file (created, readable
+/// by this user only, on first start). A successor key left by an interrupted
+/// `rotate-encryption-key` opens too, since some secrets may already be sealed with it.
+fn encryption_keys(config: &Config) -> std::io::Result<([u8; 32], Vec<[u8; 32]>)> {
+    if let Some(key) = &config.encryption_key {
+        return Ok((key.0, config.encryption_key_previous.iter().map(|k| k.0).collect()));
+    }
+    let current = read_or_create_key(&config.data_dir.join(KEY_FILE))?;
+    let mut previous: Vec<[u8; 32]> = config.encryption_key_previous.iter().map(|k| k.0).collect();
+    let next = config.data_dir.join(NEXT_KEY_FILE);
+    if next.exists() {
+        previous.push(read_key(&next)?);
+    }
+    Ok((current, previous))
+}
+
+fn read_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    let text = std::fs::read_to_string(path)?;
+    tc_domain::sealing::parse_key(&text)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))
+}
+
+/// Reads a key file, or writes a fresh key into it (mode 0600) when there is none.
+fn read_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
+    match read_key(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        other => return other,
     }
     let key = tc_domain::sealing::generate_key();
     let mut options = std::fs::OpenOptions::new();
@@ -216,6 +234,56 @@ fn load_or_create_encryption_key(path: &Path) -> std::io::Result<[u8; 32]> {
     )?;
     info!(path = %path.display(), "generated an encryption key for connection secrets");
     Ok(key)
+}
+
+/// `teamcontext rotate-encryption-key`: reseals every connection secret with the current key.
+/// With `ENCRYPTION_KEY` set, that is its value (the old ones go in `ENCRYPTION_KEY_PREVIOUS`
+/// until this has run). With the generated key file, a new key is generated first: written
+/// beside the old one, used for every secret, then moved into place, so an interruption at any
+/// point leaves every secret readable at the next start.
+pub async fn rotate_encryption_key(config: &Config) -> anyhow::Result<String> {
+    let (mut key, mut previous) = encryption_keys(config)?;
+    let file_mode = config.encryption_key.is_none();
+    let next_path = config.data_dir.join(NEXT_KEY_FILE);
+    if file_mode {
+        // Resume an interrupted rotation with its key, or start one with a fresh key.
+        let next = match previous.pop().filter(|_| next_path.exists()) {
+            Some(next) => next,
+            None => read_or_create_key(&next_path)?,
+        };
+        previous.push(key);
+        key = next;
+    }
+    let sealer = Sealer::new(&key, &previous);
+    let store = Backend::open(&config.database).await?;
+    let report = tc_domain::services::reseal_connections(
+        store.shared().as_ref(),
+        &sealer,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.message));
+    store.close().await;
+    let report = report?;
+    if file_mode {
+        std::fs::rename(&next_path, config.data_dir.join(KEY_FILE))?;
+    }
+    let mut text = format!(
+        "{} connection(s) resealed with key version {}, {} already were",
+        report.resealed,
+        sealer.key_version(),
+        report.current
+    );
+    if !report.unreadable.is_empty() {
+        text.push_str(&format!(
+            "; {} could not be opened with any key given and were disabled (their owners must connect again)",
+            report.unreadable.len()
+        ));
+    }
+    if !file_mode {
+        text.push_str("; ENCRYPTION_KEY_PREVIOUS may now be removed");
+    }
+    Ok(text)
 }
 
 /// How long shutdown waits for requests in flight before closing their connections.

@@ -73,6 +73,11 @@ enum Command {
         #[command(flatten)]
         key: teamcontext::cli_key::KeyArgs,
     },
+    /// Reseal every Jira and Confluence secret with a new key: with ENCRYPTION_KEY set, its
+    /// current value (the old key in ENCRYPTION_KEY_PREVIOUS); otherwise a freshly generated
+    /// key replaces DATA_DIR/encryption_key (stop the server first). With ENCRYPTION_KEY, restart
+    /// the servers with both settings before running it. Interrupted, it can simply run again.
+    RotateEncryptionKey,
     /// Operator actions on an account.
     User {
         #[command(subcommand)]
@@ -194,6 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{purged} project(s) purged");
         }
         Command::Reindex => reindex(&config).await?,
+        Command::RotateEncryptionKey => {
+            println!("{}", teamcontext::rotate_encryption_key(&config).await?);
+        }
         Command::User { action } => {
             let embedder = Arc::new(tc_embed::Unloaded);
             let (services, store, _redis) =

@@ -621,3 +621,56 @@ async fn a_sync_killed_mid_way_finishes_after_a_restart() {
         "none twice"
     );
 }
+
+#[tokio::test]
+async fn rotating_the_generated_key_keeps_connections_working() {
+    let fake = FakeJira::start(Flavour::DataCenter).await;
+    fake.seed("OPS", 2, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("RATE_LIMIT_PER_IP_PER_MIN", "0"), ALLOW_LOOPBACK];
+    let server = serve_with(dir.path(), "debug", &env);
+    let app = TestApp::remote(&server.base);
+    let ana = app.register("ana").await;
+    app.post("/integrations/jira/connect", Some(&ana.api_key), dc_connect(&fake))
+        .await
+        .assert_status(200);
+    let project = app.create_project(&ana.api_key, "ops").await;
+    sync(&app, &ana.api_key, json!({"project_id": project, "issue_keys": ["OPS-1"]})).await;
+    // Not even the debug log holds the token.
+    let (logs, _) = server.stop();
+    assert!(logs.contains("jira_sync") && !logs.contains(DC_TOKEN), "{logs}");
+    let before = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
+
+    let out =
+        support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("1 connection(s) resealed"), "{printed}");
+    let after = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
+    assert_ne!(before, after);
+    assert!(!dir.path().join("encryption_key.next").exists());
+    // Again: nothing left to do.
+    let out =
+        support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 connection(s) resealed"));
+
+    let server = serve_with(dir.path(), "warn", &env);
+    let app = TestApp::remote(&server.base);
+    let issue = app.get("/jira/issues/OPS-2", &ana.api_key).await;
+    assert_eq!(issue.assert_status(200)["key"], "OPS-2", "the token opens with the new key");
+
+    // A key that opens nothing: the connection is disabled and says why.
+    server.stop();
+    std::fs::write(dir.path().join("encryption_key"), tc_domain::sealing::encode_key(&[9; 32]))
+        .unwrap();
+    let out =
+        support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 could not be opened"));
+    let server = serve_with(dir.path(), "warn", &env);
+    let app = TestApp::remote(&server.base);
+    let status =
+        app.get("/integrations/jira/status", &ana.api_key).await.assert_status(200).clone();
+    assert_eq!(status["connected"], false);
+    assert!(status["error"].as_str().unwrap().contains("connect again"), "{status}");
+    server.stop();
+}

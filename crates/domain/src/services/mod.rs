@@ -41,7 +41,10 @@ pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
 pub use context::{ContextLimits, source_for_mcp_client};
 pub use email::{MAIL_INTERVAL_SECS, RESET_TOKEN_TTL_MINUTES, VERIFY_TOKEN_TTL_HOURS};
-pub use integrations::{IntegrationSettings, JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob, Product};
+pub use integrations::{
+    IntegrationSettings, JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob, Product, ResealReport,
+    reseal_connections,
+};
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
 pub use pricing::{Pricing, default_prices};

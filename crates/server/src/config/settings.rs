@@ -39,7 +39,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
 
     /// `sqlite:///path/to/file.db`, or `postgres://user:password@host:5432/db` for PostgreSQL with
-    /// pgvector (several replicas on one database; requires `JWT_SECRET_KEY`; TLS by
+    /// pgvector (several replicas on one database; requires `JWT_SECRET_KEY` and
+    /// `ENCRYPTION_KEY`; TLS by
     /// `?sslmode=verify-full&sslrootcert=ca.pem` as with `psql`; see docs/operations.md). Unset:
     /// SQLite in the data dir
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = database_url)]
@@ -221,7 +222,7 @@ pub struct Settings {
     #[arg(long, env = "OUTBOUND_ALLOWED_HOSTS", value_parser = host_list)]
     pub outbound_allowed_hosts: Option<List<String>>,
 
-    /// the former name of OUTBOUND_ALLOWED_HOSTS, read when that is unset
+    /// the former name of OUTBOUND_ALLOWED_HOSTS, read when that is unset. Unset: none
     #[arg(long, env = "SCAN_ALLOWED_HOSTS", value_parser = host_list)]
     pub scan_allowed_hosts: Option<List<String>>,
 

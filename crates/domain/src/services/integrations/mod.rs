@@ -191,3 +191,79 @@ pub(crate) fn atlassian_error(product: Product, e: AtlassianError) -> DomainErro
         }
     }
 }
+
+/// What `teamcontext rotate-encryption-key` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Connections whose secrets are now sealed with the current key.
+    pub resealed: usize,
+    /// Connections already sealed with it.
+    pub current: usize,
+    /// Connections no key opened: disabled, their owners must connect again.
+    pub unreadable: Vec<uuid::Uuid>,
+}
+
+/// Reseals every connection's secrets with `sealer`'s current key (opening them with any key it
+/// holds). Each connection is rewritten in one transaction, guarded by its token version: a
+/// connection a running server changed meanwhile is read again and resealed.
+pub async fn reseal_connections(
+    store: &dyn tc_store::Store,
+    sealer: &Sealer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> DomainResult<ResealReport> {
+    let mut report = ResealReport::default();
+    for listed in store.list_connections().await? {
+        let mut conn = listed;
+        loop {
+            let stale = conn.secrets.iter().any(|s| s.key_version != sealer.key_version());
+            if !stale {
+                report.current += 1;
+                break;
+            }
+            let opened: Result<Vec<_>, _> = conn
+                .secrets
+                .iter()
+                .map(|s| {
+                    let sealed = crate::sealing::Sealed {
+                        key_version: s.key_version,
+                        bytes: s.sealed.clone(),
+                    };
+                    sealer.open(conn.id, &s.kind, &sealed).map(|plain| {
+                        let resealed = sealer.seal(conn.id, &s.kind, &plain);
+                        tc_store::SecretRecord {
+                            kind: s.kind.clone(),
+                            key_version: resealed.key_version,
+                            sealed: resealed.bytes,
+                        }
+                    })
+                })
+                .collect();
+            let Ok(secrets) = opened else {
+                let why =
+                    "its secrets were sealed with a key this server no longer holds: connect again";
+                store.set_connection_state(conn.id, "disabled", Some(why), None, now).await?;
+                report.unreadable.push(conn.id);
+                break;
+            };
+            if store
+                .replace_connection_secrets(
+                    conn.id,
+                    conn.token_version,
+                    &secrets,
+                    conn.token_expires_at,
+                    now,
+                )
+                .await?
+            {
+                report.resealed += 1;
+                break;
+            }
+            // Changed meanwhile (a refresh): read it again.
+            match store.connection_by_id(conn.id).await? {
+                Some(fresh) => conn = fresh,
+                None => break,
+            }
+        }
+    }
+    Ok(report)
+}
