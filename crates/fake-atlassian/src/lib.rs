@@ -1,4 +1,4 @@
-//! A fake Jira for tests, on a loopback port, speaking the wire formats TeamContext's client
+//! A fake Jira (and, in `confluence`, a fake Confluence) for tests, on a loopback port, speaking the wire formats TeamContext's client
 //! uses: Cloud (`/rest/api/3`, ADF bodies, `search/jql` paged by an opaque `nextPageToken`
 //! bound to its query, the removed `/search` answering 410 with Atlassian's body, Basic auth
 //! with an email and API token) and Data Center (`/rest/api/2`, wiki markup with
@@ -10,6 +10,10 @@
 //! (429 with any `Retry-After`, 5xx), and read the request journal (method, path, auth scheme;
 //! never a secret). JQL is a subset: `project = X`, `key = K`, `key in (…)`, `AND`, `OR`,
 //! parentheses, and a trailing `ORDER BY`; anything else answers 400 as Jira does.
+
+pub mod confluence;
+
+pub use confluence::FakeConfluence;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -236,11 +240,11 @@ impl FakeJira {
     }
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({"errorMessages": [message], "errors": {}}))).into_response()
 }
 
-fn unauthorized(flavour: Flavour) -> Response {
+pub(crate) fn unauthorized(flavour: Flavour) -> Response {
     let mut response = error(
         StatusCode::UNAUTHORIZED,
         "You are not authenticated. Authentication required to perform this operation.",
@@ -253,7 +257,7 @@ fn unauthorized(flavour: Flavour) -> Response {
     response
 }
 
-fn authorized(flavour: Flavour, headers: &HeaderMap) -> bool {
+pub(crate) fn authorized(flavour: Flavour, headers: &HeaderMap) -> bool {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     match flavour {
         Flavour::Cloud => {
@@ -381,7 +385,7 @@ async fn handle(
     }
 }
 
-fn parse_query(query: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_query(query: &str) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 

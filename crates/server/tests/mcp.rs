@@ -73,6 +73,7 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
             "list_projects",
             "save_to_context",
             "scan_codebase",
+            "sync_confluence_to_context",
             "sync_jira_to_context"
         ]
     );

@@ -42,8 +42,8 @@ pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
 pub use context::{ContextLimits, source_for_mcp_client};
 pub use email::{MAIL_INTERVAL_SECS, RESET_TOKEN_TTL_MINUTES, VERIFY_TOKEN_TTL_HOURS};
 pub use integrations::{
-    IntegrationSettings, JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob, Product, ResealReport,
-    reseal_connections,
+    CONFLUENCE_SOURCE, CONFLUENCE_SYNC_KIND, ConfluenceSyncJob, IntegrationSettings, JIRA_SOURCE,
+    JIRA_SYNC_KIND, JiraSyncJob, Product, ResealReport, reseal_connections,
 };
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
@@ -191,7 +191,12 @@ impl Services {
             settings,
             key_usage: Mutex::new(HashMap::new()),
             job_settings: JobSettings::default(),
-            job_handlers: vec![Arc::new(ScanJob), Arc::new(EmbedJob), Arc::new(JiraSyncJob)],
+            job_handlers: vec![
+                Arc::new(ScanJob),
+                Arc::new(EmbedJob),
+                Arc::new(JiraSyncJob),
+                Arc::new(ConfluenceSyncJob),
+            ],
             job_wakeup: tokio::sync::Notify::new(),
             scan: None,
             shared: None,

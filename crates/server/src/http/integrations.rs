@@ -1,14 +1,12 @@
 //! Jira and Confluence: `/integrations/{product}/connect`, `/status`, `/disconnect`,
-//! `/jira/sync`, `/jira/issues/{key}` and `/jira/search`. Sync jobs are followed at
+//! `/jira/sync`, `/confluence/sync`, `/jira/issues/{key}` and `/jira/search`. Sync jobs are followed at
 //! `/jobs/{id}`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use tc_domain::DomainError;
-use tc_domain::services::Product;
 use tc_domain::views::{
-    ConnectRequest, ConnectionStatus, Disconnected, JiraIssueView, JiraSearchRequest,
-    JiraSearchResponse, JiraSyncRequest, SyncAccepted,
+    ConfluenceSyncRequest, ConnectRequest, ConnectionStatus, Disconnected, JiraIssueView,
+    JiraSearchRequest, JiraSearchResponse, JiraSyncRequest, SyncAccepted,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,13 +21,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(disconnect))
         .routes(routes!(jira_sync))
+        .routes(routes!(confluence_sync))
         .routes(routes!(jira_issue))
         .routes(routes!(jira_search))
-}
-
-/// `jira` or `confluence`; anything else is not found.
-fn product(name: &str) -> Result<Product, DomainError> {
-    Product::parse(name).ok_or_else(|| DomainError::not_found("integration"))
 }
 
 /// Connect the caller's Jira or Confluence: the credentials are verified with the site before
@@ -44,7 +38,7 @@ async fn connect(
     Path(name): Path<String>,
     Json(req): Json<ConnectRequest>,
 ) -> ApiResult<Json<ConnectionStatus>> {
-    Ok(Json(state.services.connect(&caller, product(&name)?, req).await?))
+    Ok(Json(state.services.connect(&caller, &name, req).await?))
 }
 
 /// The caller's connection: whether it works, the site and account, the last sync, and why it
@@ -57,7 +51,7 @@ async fn status(
     Auth(caller): Auth,
     Path(name): Path<String>,
 ) -> ApiResult<Json<ConnectionStatus>> {
-    Ok(Json(state.services.connection_status(&caller, product(&name)?).await?))
+    Ok(Json(state.services.connection_status(&caller, &name).await?))
 }
 
 /// Remove the caller's connection and its secrets. Contexts already synced stay.
@@ -69,7 +63,7 @@ async fn disconnect(
     Auth(caller): Auth,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Disconnected>> {
-    Ok(Json(state.services.disconnect(&caller, product(&name)?).await?))
+    Ok(Json(state.services.disconnect(&caller, &name).await?))
 }
 
 /// Sync Jira issues (by JQL, by key, or both) into a project as a background job; follow it
@@ -84,6 +78,20 @@ async fn jira_sync(
     Json(req): Json<JiraSyncRequest>,
 ) -> ApiResult<(StatusCode, Json<SyncAccepted>)> {
     Ok((StatusCode::ACCEPTED, Json(state.services.start_jira_sync(&caller, req).await?)))
+}
+
+/// Sync Confluence pages (of spaces, of a CQL query, by id) into a project as a background
+/// job; follow it at `status_url`. Each page becomes one context (source `confluence`; long
+/// pages split into chunks), updated in place on the next sync.
+#[utoipa::path(post, path = "/confluence/sync", tag = "integrations", security(("bearer" = [])),
+    request_body = ConfluenceSyncRequest,
+    responses((status = 202, body = SyncAccepted), (status = 400), (status = 403), (status = 404), (status = 422)))]
+async fn confluence_sync(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<ConfluenceSyncRequest>,
+) -> ApiResult<(StatusCode, Json<SyncAccepted>)> {
+    Ok((StatusCode::ACCEPTED, Json(state.services.start_confluence_sync(&caller, req).await?)))
 }
 
 /// One issue, live through the caller's connection, with its description and comments as

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use tc_domain::pagination::PageParams;
 use tc_domain::services::{MAX_REPORT_DAYS, Upload, source_for_mcp_client};
 use tc_domain::views::{
-    ContextMetadataInput, ContextView, CostSavingsReport, InvitationView, JiraSyncRequest,
-    ProjectView, ReportQuery, SaveContextRequest, SaveContextResponse, ScanAccepted, ScanRequest,
-    SearchRequest, SearchResponse, SyncAccepted,
+    ConfluenceSyncRequest, ContextMetadataInput, ContextView, CostSavingsReport, InvitationView,
+    JiraSyncRequest, ProjectView, ReportQuery, SaveContextRequest, SaveContextResponse,
+    ScanAccepted, ScanRequest, SearchRequest, SearchResponse, SyncAccepted,
 };
 use tc_domain::{Caller, DomainError, ErrorCode};
 use tracing::error;
@@ -124,6 +124,17 @@ pub struct SyncJiraInput {
     pub jql_query: Option<String>,
     /// Issue keys, e.g. `["OPS-1", "OPS-7"]`. Give these, `jql_query`, or both.
     pub issue_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SyncConfluenceInput {
+    /// The project the pages become context in.
+    #[schemars(with = "Uuid")]
+    pub project_id: Option<String>,
+    /// Space keys whose pages to bring in, e.g. `["ENG"]`.
+    pub space_keys: Option<Vec<String>>,
+    /// A CQL query, e.g. `space = ENG and label = runbook`. Give this, `space_keys`, or both.
+    pub cql: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -307,6 +318,29 @@ impl TeamContextMcp {
             issue_keys: input.issue_keys,
         };
         let started = self.state.services.start_jira_sync(&caller, request).await;
+        started.map(Json).map_err(tool_error)
+    }
+
+    /// Starts a Confluence sync.
+    #[tool(
+        name = "sync_confluence_to_context",
+        description = "Bring Confluence pages into a project's shared memory through your Confluence connection (made once in TeamContext): the pages of spaces, of a CQL query, or both. Each page becomes searchable context with its place in the space; running it again updates changed pages in place and removes deleted ones. Returns a job id at once; the sync runs in the background.",
+        annotations(read_only_hint = false, destructive_hint = false, open_world_hint = true)
+    )]
+    async fn sync_confluence_to_context(
+        &self,
+        Parameters(input): Parameters<SyncConfluenceInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SyncAccepted>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
+        let request = ConfluenceSyncRequest {
+            project_id: Some(project_id(&raw)?),
+            space_keys: input.space_keys,
+            cql: input.cql,
+            page_ids: None,
+        };
+        let started = self.state.services.start_confluence_sync(&caller, request).await;
         started.map(Json).map_err(tool_error)
     }
 

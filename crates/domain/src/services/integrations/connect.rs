@@ -32,28 +32,36 @@ fn required(value: Option<String>, field: &str) -> DomainResult<String> {
     Ok(value)
 }
 
-/// Connections are account-level: a key restricted to one project may not manage them.
-fn require_account_credential(caller: &Caller, scope: Scope) -> DomainResult<()> {
-    caller.require_scope(scope)?;
-    if caller.project_restriction().is_some() {
-        return Err(DomainError::new(
-            ErrorCode::InsufficientPermissions,
-            "an API key restricted to one project cannot manage integrations",
-        ));
-    }
-    Ok(())
+/// `jira` or `confluence`; anything else is not found.
+fn product(name: &str) -> DomainResult<Product> {
+    Product::parse(name).ok_or_else(|| DomainError::not_found("integration"))
 }
 
 impl Services {
+    /// Connections are account-level: managing them needs a verified account and a credential
+    /// not restricted to one project.
+    fn require_account_credential(&self, caller: &Caller, scope: Scope) -> DomainResult<()> {
+        self.require_verified(caller)?;
+        caller.require_scope(scope)?;
+        if caller.project_restriction().is_some() {
+            return Err(DomainError::new(
+                ErrorCode::InsufficientPermissions,
+                "an API key restricted to one project cannot manage integrations",
+            ));
+        }
+        Ok(())
+    }
+
     /// Connects the caller to `product`, replacing the connection they had once the new
     /// credentials are verified.
     pub async fn connect(
         &self,
         caller: &Caller,
-        product: Product,
+        product_name: &str,
         req: ConnectRequest,
     ) -> DomainResult<ConnectionStatus> {
-        require_account_credential(caller, Scope::Write)?;
+        self.require_account_credential(caller, Scope::Write)?;
+        let product = product(product_name)?;
         self.integrations()?;
         let kind = required(req.kind, "kind")?;
         let (email, secret_kind, secret) = match kind.as_str() {
@@ -159,9 +167,10 @@ impl Services {
     pub async fn connection_status(
         &self,
         caller: &Caller,
-        product: Product,
+        product_name: &str,
     ) -> DomainResult<ConnectionStatus> {
-        require_account_credential(caller, Scope::Read)?;
+        self.require_account_credential(caller, Scope::Read)?;
+        let product = product(product_name)?;
         let conn = self.store.connection(caller.user_id, product.as_str()).await?;
         Ok(status_of(conn.as_ref()))
     }
@@ -170,9 +179,10 @@ impl Services {
     pub async fn disconnect(
         &self,
         caller: &Caller,
-        product: Product,
+        product_name: &str,
     ) -> DomainResult<Disconnected> {
-        require_account_credential(caller, Scope::Write)?;
+        self.require_account_credential(caller, Scope::Write)?;
+        let product = product(product_name)?;
         let disconnected = self.store.delete_connection(caller.user_id, product.as_str()).await?;
         Ok(Disconnected { disconnected })
     }

@@ -3,10 +3,14 @@
 //! these; the HTTP work happens in `tc_atlassian`.
 //!
 //! - `connect`: connect (verifying the credentials at once), status, disconnect.
-//! - `jira_sync`: the `jira_sync` job and the live issue and search calls.
+//! - `sync`: the engine every sync job runs (list, fetch what changed, remove what is gone).
+//! - `jira_sync`: Jira issues as a sync source, and the live issue and search calls.
+//! - `confluence_sync`: Confluence pages as a sync source.
 
+mod confluence_sync;
 mod connect;
 mod jira_sync;
+mod sync;
 
 use std::sync::Arc;
 
@@ -15,6 +19,7 @@ use tc_atlassian::{AtlassianError, Auth, Breakers, Endpoint, RetryPolicy};
 use tc_outbound::AllowList;
 use tc_store::ConnectionRecord;
 
+pub use confluence_sync::{CONFLUENCE_SOURCE, CONFLUENCE_SYNC_KIND, ConfluenceSyncJob};
 pub use jira_sync::{JIRA_SOURCE, JIRA_SYNC_KIND, JiraSyncJob};
 
 use super::Services;

@@ -1,15 +1,21 @@
-//! Jira over a real server and a fake Jira speaking the real wire formats (`fake-atlassian`):
+//! Jira and Confluence over a real server and fakes speaking the real wire formats
+//! (`fake-atlassian`). Jira:
 //! connecting each kind and refusing bad tokens; a JQL sync of 120 issues over several pages
 //! with paged comments, then an incremental re-sync after edits and a deletion upstream, on
 //! SQLite and on PostgreSQL; a sync by keys on Data Center; a 429 storm; a sync killed with
 //! SIGKILL that finishes after a restart; what a stranger cannot do; secrets that never reach
-//! the database in the clear; and the synced issue found through REST and MCP.
+//! the database in the clear; and the synced issue found through REST and MCP. Confluence: a
+//! Cloud space synced through cursor links and re-synced after an edit and a deletion, a CQL
+//! sync, and a Data Center space with page ancestors on PostgreSQL. And the rotation of the
+//! generated encryption key.
 
 mod support;
 
 use std::time::Duration;
 
-use fake_atlassian::{CLOUD_EMAIL, CLOUD_TOKEN, DC_TOKEN, FakeJira, Fault, Flavour};
+use fake_atlassian::{
+    CLOUD_EMAIL, CLOUD_TOKEN, DC_TOKEN, FakeConfluence, FakeJira, Fault, Flavour,
+};
 use serde_json::{Value, json};
 use support::mcp_clients::{call, http_plan, python};
 use support::process::serve_with;
@@ -649,10 +655,11 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let after = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
     assert_ne!(before, after);
     assert!(!dir.path().join("encryption_key.next").exists());
-    // Again: nothing left to do.
+    // Each run with the generated key makes a new one.
     let out =
         support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 connection(s) resealed"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 connection(s) resealed"));
+    assert_ne!(std::fs::read_to_string(dir.path().join("encryption_key")).unwrap(), after);
 
     let server = serve_with(dir.path(), "warn", &env);
     let app = TestApp::remote(&server.base);
@@ -673,4 +680,177 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     assert_eq!(status["connected"], false);
     assert!(status["error"].as_str().unwrap().contains("connect again"), "{status}");
     server.stop();
+}
+
+async fn confluence_contexts(app: &TestApp, key: &str, project: &str) -> Vec<Value> {
+    let page =
+        app.get(&format!("/projects/{project}/context?source=confluence&limit=100"), key).await;
+    page.assert_status(200)["items"].as_array().unwrap().clone()
+}
+
+async fn sync_pages(app: &TestApp, key: &str, body: Value) -> Value {
+    let accepted = app.post("/confluence/sync", Some(key), body).await;
+    let job = accepted.assert_status(202)["job_id"].as_str().unwrap().to_string();
+    let done = finished(app, key, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["kind"], "confluence_sync");
+    done["result"].clone()
+}
+
+#[tokio::test]
+async fn a_confluence_cloud_space_syncs_through_cursors_and_resyncs_in_place() {
+    let fake = FakeConfluence::start(Flavour::Cloud).await;
+    let root = fake.page("ENG", "Engineering Handbook", None, "How the engineering team works.");
+    let runbooks: Vec<u64> = (1..=60)
+        .map(|n| {
+            fake.page(
+                "ENG",
+                &format!("Runbook {n}"),
+                Some(root),
+                &format!("Steps for service {n}.\n\nCall the on-call if it fails."),
+            )
+        })
+        .collect();
+    fake.page("OPS", "Elsewhere", None, "Another space.");
+    let app = TestApp::with_env(&[ALLOW_LOOPBACK]).await;
+    let ana = app.register("ana").await;
+    let project = app.create_project(&ana.api_key, "eng").await;
+    // Cloud users often paste the URL with /wiki.
+    let connect = json!({"kind": "cloud_api_token", "base_url": format!("{}/wiki/", fake.url()), "email": CLOUD_EMAIL, "api_token": CLOUD_TOKEN});
+    let r = app.post("/integrations/confluence/connect", Some(&ana.api_key), connect).await;
+    assert_eq!(r.assert_status(200)["site"], fake.url());
+
+    let first =
+        sync_pages(&app, &ana.api_key, json!({"project_id": project, "space_keys": ["ENG"]})).await;
+    assert_eq!(
+        (first["items_found"].as_u64(), first["synced"].as_u64()),
+        (Some(61), Some(61)),
+        "{first}"
+    );
+    let listings = fake
+        .requests()
+        .iter()
+        .filter(|r| r.target.starts_with("/wiki/api/v2/spaces/") && r.target.contains("/pages"))
+        .count();
+    assert_eq!(listings, 3, "61 pages, 25 per listing page, followed by cursor");
+    let stored = confluence_contexts(&app, &ana.api_key, &project).await;
+    assert_eq!(stored.len(), 61);
+    let seven = stored.iter().find(|c| c["metadata"]["title"] == "Runbook 7").unwrap();
+    let content = seven["content"].as_str().unwrap();
+    assert!(
+        content.starts_with(
+            "# Runbook 7\n\n**Space**: ENG\n**Path**: Engineering Handbook / Runbook 7"
+        ),
+        "{content}"
+    );
+    assert!(content.contains("Call the on-call if it fails."), "{content}");
+    assert_eq!(seven["metadata"]["confluence_space"], "ENG");
+    assert!(seven["metadata"]["tags"].as_array().unwrap().contains(&json!("confluence")));
+    assert!(
+        seven["metadata"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/wiki/spaces/ENG/pages/", fake.url()))
+    );
+
+    fake.edit(runbooks[6], "Restart the narwhal queue consumers before paging anyone.");
+    fake.delete(runbooks[8]);
+    let second =
+        sync_pages(&app, &ana.api_key, json!({"project_id": project, "space_keys": ["ENG"]})).await;
+    assert_eq!(
+        (second["synced"].as_u64(), second["unchanged"].as_u64(), second["removed"].as_u64()),
+        (Some(1), Some(59), Some(1)),
+        "{second}"
+    );
+    assert_eq!(confluence_contexts(&app, &ana.api_key, &project).await.len(), 60);
+    let found = search(&app, &ana.api_key, &project, "restart narwhal queue consumers").await;
+    assert_eq!(found["results"][0]["metadata"]["title"], "Runbook 7", "{found}");
+
+    // By CQL, into another project; bad requests are refused before a job exists.
+    let other = app.create_project(&ana.api_key, "ops").await;
+    let by_cql = sync_pages(
+        &app,
+        &ana.api_key,
+        json!({"project_id": other, "cql": "space = OPS and type = page"}),
+    )
+    .await;
+    assert_eq!(by_cql["synced"], 1, "{by_cql}");
+    app.post("/confluence/sync", Some(&ana.api_key), json!({"project_id": other}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post(
+        "/confluence/sync",
+        Some(&ana.api_key),
+        json!({"project_id": other, "space_keys": ["EN G"]}),
+    )
+    .await
+    .assert_error(422, "INVALID_INPUT");
+    app.post(
+        "/confluence/sync",
+        Some(&ana.api_key),
+        json!({"project_id": other, "page_ids": ["12a"]}),
+    )
+    .await
+    .assert_error(422, "INVALID_INPUT");
+    let bob = app.register("bob").await;
+    app.post(
+        "/confluence/sync",
+        Some(&bob.api_key),
+        json!({"project_id": other, "space_keys": ["OPS"]}),
+    )
+    .await
+    .assert_error(404, "PROJECT_NOT_FOUND");
+    let own = app.create_project(&bob.api_key, "own").await;
+    app.post(
+        "/confluence/sync",
+        Some(&bob.api_key),
+        json!({"project_id": own, "space_keys": ["OPS"]}),
+    )
+    .await
+    .assert_error(400, "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn a_confluence_data_center_space_syncs_on_postgres() {
+    let fake = FakeConfluence::start(Flavour::DataCenter).await;
+    let root = fake.page("DOC", "Architecture", None, "The system at a glance.");
+    let child = fake.page("DOC", "Storage", Some(root), "We keep vectors in pgvector.");
+    fake.page("DOC", "Backups", Some(child), "Nightly snapshots are kept for thirty days.");
+    for n in 0..30 {
+        fake.page("DOC", &format!("Note {n}"), Some(root), "Filler.");
+    }
+    let db = TestDatabase::create().await;
+    let app = TestApp::with_env(&[
+        ALLOW_LOOPBACK,
+        ("DATABASE_URL", db.url()),
+        ("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"),
+        ("ENCRYPTION_KEY", support::ENCRYPTION_KEY),
+    ])
+    .await;
+    let ana = app.register("ana").await;
+    let project = app.create_project(&ana.api_key, "docs").await;
+    let connect =
+        json!({"kind": "datacenter", "base_url": fake.url(), "personal_access_token": DC_TOKEN});
+    let r = app.post("/integrations/confluence/connect", Some(&ana.api_key), connect).await;
+    assert_eq!(r.assert_status(200)["account"], json!({"name": "ana", "display_name": "Ana Lima"}));
+
+    let result =
+        sync_pages(&app, &ana.api_key, json!({"project_id": project, "space_keys": ["DOC"]})).await;
+    assert_eq!(result["synced"], 33, "{result}");
+    let listings =
+        fake.requests().iter().filter(|r| r.target.starts_with("/rest/api/content?")).count();
+    assert_eq!(listings, 2, "33 pages, 25 per page, following _links.next");
+    let stored = confluence_contexts(&app, &ana.api_key, &project).await;
+    let backups = stored.iter().find(|c| c["metadata"]["title"] == "Backups").unwrap();
+    let content = backups["content"].as_str().unwrap();
+    assert!(content.contains("**Path**: Architecture / Storage / Backups"), "{content}");
+    assert!(
+        content.contains("Nightly snapshots are kept for thirty days.") && !content.contains("<p>"),
+        "{content}"
+    );
+    let found = search(&app, &ana.api_key, &project, "nightly snapshots thirty days").await;
+    assert_eq!(found["results"][0]["metadata"]["title"], "Backups", "{found}");
+    let again =
+        sync_pages(&app, &ana.api_key, json!({"project_id": project, "space_keys": ["DOC"]})).await;
+    assert_eq!(again["unchanged"], 33, "{again}");
 }
