@@ -56,6 +56,8 @@ pub enum Auth {
     Bearer(String),
     /// A Cloud API token with the account's email.
     Basic { email: String, token: String },
+    /// No credentials (OAuth's token endpoint: the client secret is in the body).
+    None,
 }
 
 impl std::fmt::Debug for Auth {
@@ -63,18 +65,20 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::Bearer(_) => f.write_str("Bearer(…)"),
             Auth::Basic { email, .. } => write!(f, "Basic({email}, …)"),
+            Auth::None => f.write_str("None"),
         }
     }
 }
 
 impl Auth {
-    fn header(&self) -> String {
+    fn header(&self) -> Option<String> {
         match self {
-            Auth::Bearer(token) => format!("Bearer {token}"),
-            Auth::Basic { email, token } => format!(
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
+            Auth::Basic { email, token } => Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"))
-            ),
+            )),
+            Auth::None => None,
         }
     }
 }
@@ -237,9 +241,11 @@ impl Endpoint {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
-                .header(header::AUTHORIZATION, self.auth.header())
                 .header(header::ACCEPT, "application/json")
                 .query(query);
+            if let Some(credentials) = self.auth.header() {
+                request = request.header(header::AUTHORIZATION, credentials);
+            }
             if let Some(body) = body {
                 request = request.json(body);
             }

@@ -44,6 +44,8 @@ pub struct PageDoc {
 pub struct Confluence {
     endpoint: Endpoint,
     cloud: bool,
+    /// The site people browse (page links), which differs from the API base under OAuth.
+    site_url: String,
     /// Cloud space ids to keys, learnt on the way.
     space_keys: Mutex<HashMap<String, String>>,
     /// Cloud page ids to (title, parent id), learnt from listings, for title paths.
@@ -51,10 +53,11 @@ pub struct Confluence {
 }
 
 impl Confluence {
-    pub fn new(endpoint: Endpoint, cloud: bool) -> Self {
+    pub fn new(endpoint: Endpoint, cloud: bool, site_url: &str) -> Self {
         Confluence {
             endpoint,
             cloud,
+            site_url: site_url.trim_end_matches('/').to_string(),
             space_keys: Mutex::new(HashMap::new()),
             tree: Mutex::new(HashMap::new()),
         }
@@ -284,7 +287,7 @@ impl Confluence {
         }
         title_path.push(title.clone());
         let webui = page.pointer("/_links/webui").and_then(Value::as_str).unwrap_or("");
-        let url = format!("{}/wiki{webui}", self.endpoint.base());
+        let url = format!("{}/wiki{webui}", self.site_url);
         Ok(PageDoc {
             id: id.to_string(),
             version: page.pointer("/version/number").map(Value::to_string).unwrap_or_default(),
@@ -317,7 +320,7 @@ impl Confluence {
             .unwrap_or_default();
         title_path.push(title.clone());
         let webui = page.pointer("/_links/webui").and_then(Value::as_str).unwrap_or("");
-        let url = format!("{}{webui}", self.endpoint.base());
+        let url = format!("{}{webui}", self.site_url);
         Ok(PageDoc {
             id: id.to_string(),
             version: page.pointer("/version/number").map(Value::to_string).unwrap_or_default(),

@@ -101,6 +101,23 @@ struct Db {
     journal: Vec<Logged>,
     /// Added to every answer (to make a sync last long enough to interrupt).
     latency: std::time::Duration,
+    oauth: OAuthState,
+}
+
+/// The OAuth 2.0 (3LO) authorization server and gateway (Cloud).
+#[derive(Default)]
+struct OAuthState {
+    /// Codes not yet exchanged, with the redirect URI they were issued for.
+    codes: BTreeMap<String, String>,
+    /// Live access tokens.
+    access: Vec<String>,
+    /// Refresh tokens that still work.
+    refresh: Vec<String>,
+    /// Seconds an access token lives.
+    lifetime: i64,
+    /// Grants answered, by type (`authorization_code`, `refresh_token`).
+    grants: Vec<String>,
+    counter: u64,
 }
 
 /// A running fake; stops when dropped.
@@ -136,6 +153,7 @@ impl FakeJira {
             faults: Vec::new(),
             journal: Vec::new(),
             latency: std::time::Duration::ZERO,
+            oauth: OAuthState { lifetime: 3600, ..OAuthState::default() },
         }));
         let app = Router::new().fallback(handle).with_state(db.clone());
         let task = tokio::spawn(async move {
@@ -222,6 +240,21 @@ impl FakeJira {
     /// Answers the next requests whose path contains `path` with `faults`, in order.
     pub fn fail(&self, path: &str, faults: Vec<Fault>) {
         self.db.lock().faults.push((path.to_string(), faults.into()));
+    }
+
+    /// How long the access tokens it grants live.
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.db.lock().oauth.lifetime = seconds;
+    }
+
+    /// Revokes every refresh token (the user removed the app's access, or a year passed).
+    pub fn revoke_refresh_tokens(&self) {
+        self.db.lock().oauth.refresh.clear();
+    }
+
+    /// The token grants answered so far, by type.
+    pub fn grants(&self) -> Vec<String> {
+        self.db.lock().oauth.grants.clone()
     }
 
     /// Forgets every scripted fault not yet answered.
@@ -322,10 +355,29 @@ async fn handle(
         )
             .into_response();
     }
-    if !authorized(flavour, &headers) {
+    let query = parse_query(uri.query().unwrap_or(""));
+    if flavour == Flavour::Cloud
+        && let Some(answer) = oauth_route(&mut db, &method, &path, &query, &headers, &body)
+    {
+        return answer;
+    }
+    // Through the gateway (`/ex/jira/{cloud id}/…`), with an OAuth access token.
+    let (path, gateway) = match path.strip_prefix(&format!("/ex/jira/{CLOUD_ID}")) {
+        Some(rest) => (rest.to_string(), true),
+        None => (path, false),
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = if gateway {
+        bearer.is_some_and(|t| db.oauth.access.iter().any(|a| a == t))
+    } else {
+        authorized(flavour, &headers)
+    };
+    if !ok {
         return unauthorized(flavour);
     }
-    let query = parse_query(uri.query().unwrap_or(""));
     let Some(rest) = path.strip_prefix(api) else {
         return error(StatusCode::NOT_FOUND, "Not found");
     };
@@ -382,6 +434,121 @@ async fn handle(
             ),
         },
         _ => error(StatusCode::NOT_FOUND, "null for uri"),
+    }
+}
+
+/// The cloud id of the fake's one site.
+pub const CLOUD_ID: &str = "11223344-a1b2-4b3c-8d9e-0f1a2b3c4d5e";
+/// The OAuth app the fake knows.
+pub const OAUTH_CLIENT_ID: &str = "fake-client-id";
+pub const OAUTH_CLIENT_SECRET: &str = "fake-client-secret";
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, axum::Json(json!({"error": error, "error_description": description}))).into_response()
+}
+
+/// Atlassian's authorization server: `/authorize`, `/oauth/token` (codes, then rotating
+/// refresh tokens: the old one stops working), `/oauth/token/accessible-resources`.
+fn oauth_route(
+    db: &mut Db,
+    method: &Method,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let oauth = &mut db.oauth;
+    match (method.clone(), path) {
+        (Method::GET, "/authorize") => {
+            let valid = query.get("client_id").map(String::as_str) == Some(OAUTH_CLIENT_ID)
+                && query.get("audience").map(String::as_str) == Some("api.atlassian.com")
+                && query.get("response_type").map(String::as_str) == Some("code");
+            let Some(redirect) = query.get("redirect_uri").filter(|_| valid) else {
+                return Some(error(StatusCode::BAD_REQUEST, "invalid authorization request"));
+            };
+            oauth.counter += 1;
+            let code = format!("code-{}", oauth.counter);
+            oauth.codes.insert(code.clone(), redirect.clone());
+            let state = query.get("state").cloned().unwrap_or_default();
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", &code)
+                .append_pair("state", &state)
+                .finish();
+            let location = format!("{redirect}?{encoded}");
+            Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+        }
+        (Method::POST, "/oauth/token") => {
+            let Ok(req) = serde_json::from_slice::<Value>(body) else {
+                return Some(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "a JSON body is required",
+                ));
+            };
+            if req["client_id"] != OAUTH_CLIENT_ID || req["client_secret"] != OAUTH_CLIENT_SECRET {
+                return Some(oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "access_denied",
+                    "Unauthorized",
+                ));
+            }
+            let grant = req["grant_type"].as_str().unwrap_or("").to_string();
+            let ok = match grant.as_str() {
+                "authorization_code" => {
+                    let code = req["code"].as_str().unwrap_or("");
+                    match oauth.codes.remove(code) {
+                        Some(redirect) => req["redirect_uri"].as_str() == Some(redirect.as_str()),
+                        None => false,
+                    }
+                }
+                "refresh_token" => {
+                    let token = req["refresh_token"].as_str().unwrap_or("");
+                    let known = oauth.refresh.iter().any(|r| r == token);
+                    // Rotation: the refresh token used is spent.
+                    oauth.refresh.retain(|r| r != token);
+                    known
+                }
+                _ => false,
+            };
+            if !ok {
+                return Some(oauth_error(
+                    StatusCode::FORBIDDEN,
+                    "invalid_grant",
+                    "Unknown or invalid refresh token.",
+                ));
+            }
+            oauth.grants.push(grant);
+            oauth.counter += 1;
+            let (access, refresh) =
+                (format!("access-{}", oauth.counter), format!("refresh-{}", oauth.counter));
+            oauth.access.push(access.clone());
+            oauth.refresh.push(refresh.clone());
+            Some(
+                axum::Json(json!({
+                    "access_token": access, "refresh_token": refresh, "expires_in": oauth.lifetime,
+                    "token_type": "Bearer", "scope": "read:jira-work read:jira-user write:jira-work read:me offline_access"
+                }))
+                .into_response(),
+            )
+        }
+        (Method::GET, "/oauth/token/accessible-resources") => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if !bearer.is_some_and(|t| oauth.access.iter().any(|a| a == t)) {
+                return Some(unauthorized(Flavour::Cloud));
+            }
+            Some(
+                axum::Json(json!([{
+                    "id": CLOUD_ID, "url": db.base, "name": "acme",
+                    "scopes": ["read:jira-work", "read:jira-user", "write:jira-work"],
+                    "avatarUrl": "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/rocket.png"
+                }]))
+                .into_response(),
+            )
+        }
+        _ => None,
     }
 }
 

@@ -31,6 +31,7 @@ use axum::serve::ListenerExt;
 use crate::redis::Redis;
 use crate::store::Backend;
 use tc_atlassian::RetryPolicy;
+use tc_atlassian::oauth::OAuthApp;
 use tc_domain::sealing::Sealer;
 use tc_domain::services::{IntegrationSettings, JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
@@ -143,6 +144,13 @@ pub async fn open_services(
             max_delay: Duration::from_secs(config.atlassian_max_retry_delay_secs),
             ..RetryPolicy::default()
         },
+        oauth: config.atlassian_oauth.as_ref().map(|app| OAuthApp {
+            client_id: app.client_id.clone(),
+            client_secret: app.client_secret.0.clone(),
+            redirect_uri: app.redirect_uri.clone(),
+            auth_url: app.auth_url.clone(),
+            api_url: app.api_url.clone(),
+        }),
     };
     let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
         .with_jobs(jobs, scan)

@@ -61,6 +61,9 @@ fn victim_id(v: &Victim, template: &str, name: &str) -> String {
         "user_id" => v.user.id.clone(),
         "job_id" => v.job.clone(),
         "invitation_id" => v.invitation.clone(),
+        // Integrations act on the caller's own connection; their ids name no one's data.
+        "product" => "jira".into(),
+        "key" => "OPS-1".into(),
         "id" if template.starts_with("/projects/") => v.project.clone(),
         "id" if template.starts_with("/context/") => v.context.clone(),
         "id" if template.starts_with("/jobs/") => v.job.clone(),
@@ -83,6 +86,8 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         }
         ("POST", "/users/me/api-keys") => json!({"name": "mine now", "project_id": v.project}),
         ("POST", "/users/me/api-key/rotate") => json!({"key_id": v.user.api_key_id}),
+        ("POST", "/jira/sync") => json!({"project_id": v.project, "jql_query": "project = OPS"}),
+        ("POST", "/confluence/sync") => json!({"project_id": v.project, "space_keys": ["ENG"]}),
         _ => json!({}),
     };
     Some(body)
@@ -106,7 +111,14 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             "/users/me" | "/users/me/password" | "/users/me/api-keys" | "/users/me/invitations"
         ) && op.method == Method::GET
             || op.template == "/users/me/password";
-        if own_account || op.template == "/projects" || op.template.starts_with("/analytics/") {
+        // A connection's status and disconnect name only the caller's own connection.
+        let own_connection = op.template.starts_with("/integrations/")
+            && (op.template.ends_with("/status") || op.template.ends_with("/disconnect"));
+        if own_account
+            || own_connection
+            || op.template == "/projects"
+            || op.template.starts_with("/analytics/")
+        {
             continue;
         }
         tried += 1;
@@ -239,6 +251,8 @@ async fn every_mcp_tool_refuses_another_users_ids() {
         ("save_to_context", json!({"content": "planted", "project_id": v.project})),
         ("scan_codebase", json!({"project_id": v.project, "git_url": "https://example.com/r.git"})),
         ("get_cost_savings", json!({"project_id": v.project})),
+        ("sync_jira_to_context", json!({"project_id": v.project, "jql_query": "project = OPS"})),
+        ("sync_confluence_to_context", json!({"project_id": v.project, "space_keys": ["ENG"]})),
     ];
     let (listed, _) = mcp(
         &app,

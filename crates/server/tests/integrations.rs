@@ -14,7 +14,8 @@ mod support;
 use std::time::Duration;
 
 use fake_atlassian::{
-    CLOUD_EMAIL, CLOUD_TOKEN, DC_TOKEN, FakeConfluence, FakeJira, Fault, Flavour,
+    CLOUD_EMAIL, CLOUD_ID, CLOUD_TOKEN, DC_TOKEN, FakeConfluence, FakeJira, Fault, Flavour,
+    OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET,
 };
 use serde_json::{Value, json};
 use support::mcp_clients::{call, http_plan, python};
@@ -853,4 +854,108 @@ async fn a_confluence_data_center_space_syncs_on_postgres() {
     let again =
         sync_pages(&app, &ana.api_key, json!({"project_id": project, "space_keys": ["DOC"]})).await;
     assert_eq!(again["unchanged"], 33, "{again}");
+}
+
+#[tokio::test]
+async fn oauth_connects_refreshes_once_and_a_refused_refresh_disables_the_connection() {
+    let fake = FakeJira::start(Flavour::Cloud).await;
+    fake.seed("OPS", 3, 1);
+    let plain = TestApp::with_env(&[ALLOW_LOOPBACK]).await;
+    let u = plain.register("ana").await;
+    let r = plain
+        .post("/integrations/jira/connect", Some(&u.api_key), json!({"kind": "cloud_oauth"}))
+        .await;
+    r.assert_error(422, "INVALID_INPUT");
+    plain.shutdown().await;
+
+    let site = fake.url();
+    let app = TestApp::with_env(&[
+        ALLOW_LOOPBACK,
+        ("ATLASSIAN_CLIENT_ID", OAUTH_CLIENT_ID),
+        ("ATLASSIAN_CLIENT_SECRET", OAUTH_CLIENT_SECRET),
+        ("ATLASSIAN_AUTH_URL", &site),
+        ("ATLASSIAN_API_URL", &site),
+        ("ATLASSIAN_REDIRECT_URI", "https://context.example.com/api/v1/integrations/jira/callback"),
+    ])
+    .await;
+    let ana = app.register("ana").await;
+    let start = || async {
+        let r = app
+            .post("/integrations/jira/connect", Some(&ana.api_key), json!({"kind": "cloud_oauth"}))
+            .await;
+        r.assert_status(200).clone()
+    };
+    let body = start().await;
+    assert_eq!(body["connected"], false);
+    let authorize = body["authorize_url"].as_str().unwrap().to_string();
+    assert!(authorize.starts_with(&format!("{site}/authorize?")), "{authorize}");
+    assert!(
+        authorize.contains("offline_access") && authorize.contains("audience=api.atlassian.com")
+    );
+
+    // The person consents; Atlassian sends the browser back with a code and the state.
+    let browser =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let consent = browser.get(&authorize).send().await.unwrap();
+    assert_eq!(consent.status(), 302);
+    let location = consent.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("https://context.example.com/api/v1/integrations/jira/callback?"));
+    let query = location.split_once('?').unwrap().1.to_string();
+    let callback = |query: String| {
+        let url = app.url(&format!("/integrations/jira/callback?{query}"));
+        async move { TestApp::read(reqwest::get(url).await.unwrap()).await }
+    };
+    let connected = callback(query.clone()).await;
+    let connected = connected.assert_status(200);
+    assert_eq!(connected["connected"], true, "{connected}");
+    assert_eq!(connected["kind"], "cloud_oauth");
+    assert_eq!(connected["site"], site);
+    assert_eq!(connected["account"]["display_name"], "Ana Lima");
+    // A code works once; a forged or missing state never.
+    callback(query.clone()).await.assert_error(401, "JIRA_AUTH_EXPIRED");
+    callback("code=x&state=forged".into()).await.assert_error(400, "INVALID_INPUT");
+    callback("code=x".into()).await.assert_error(400, "INVALID_INPUT");
+    let declined = start().await["authorize_url"].as_str().unwrap().to_string();
+    let state = url::Url::parse(&declined)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let encoded: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+    let r = callback(format!("error=access_denied&state={encoded}")).await;
+    r.assert_error(400, "INVALID_INPUT");
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("access_denied"));
+
+    // Live reads go through the gateway with the access token.
+    app.get("/jira/issues/OPS-1", &ana.api_key).await.assert_status(200);
+    let gateway = format!("/ex/jira/{CLOUD_ID}/rest/api/3/issue/OPS-1");
+    assert!(
+        fake.requests().iter().any(|r| r.target.starts_with(&gateway) && r.auth_scheme == "Bearer")
+    );
+    assert_eq!(fake.grants(), ["authorization_code"]);
+
+    // An access token about to expire is refreshed once, however many calls need it at once.
+    app.clock.advance(chrono::Duration::minutes(59) + chrono::Duration::seconds(30));
+    let reads = (0..8).map(|_| app.get("/jira/issues/OPS-2", &ana.api_key));
+    for r in futures_util::future::join_all(reads).await {
+        r.assert_status(200);
+    }
+    assert_eq!(fake.grants(), ["authorization_code", "refresh_token"], "single-flight");
+    let project = app.create_project(&ana.api_key, "ops").await;
+    let result =
+        sync(&app, &ana.api_key, json!({"project_id": project, "jql_query": "project = OPS"}))
+            .await;
+    assert_eq!(result["synced"], 3);
+
+    // The grant revoked: the next refresh is refused and the connection says why.
+    fake.revoke_refresh_tokens();
+    app.clock.advance(chrono::Duration::hours(2));
+    app.get("/jira/issues/OPS-1", &ana.api_key).await.assert_error(401, "JIRA_AUTH_EXPIRED");
+    let status =
+        app.get("/integrations/jira/status", &ana.api_key).await.assert_status(200).clone();
+    assert_eq!(status["connected"], false);
+    assert!(status["error"].as_str().unwrap().contains("connect again"), "{status}");
+    assert_eq!(fake.grants().len(), 2, "a refused refresh is not retried");
 }

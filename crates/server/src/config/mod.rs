@@ -35,6 +35,16 @@ fn invalid(name: &str, reason: impl Into<String>) -> ConfigError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
 
+/// The operator's Atlassian OAuth app.
+#[derive(Debug, Clone)]
+pub struct AtlassianOAuth {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: String,
+    pub auth_url: String,
+    pub api_url: String,
+}
+
 /// An AES-256 key from the settings; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptionKey(pub [u8; tc_domain::sealing::KEY_LEN]);
@@ -120,6 +130,8 @@ pub struct Config {
     pub encryption_key_previous: Vec<EncryptionKey>,
     pub atlassian_timeout_secs: u64,
     pub atlassian_max_retry_delay_secs: u64,
+    /// The OAuth 2.0 (3LO) app, when both its id and secret are set.
+    pub atlassian_oauth: Option<AtlassianOAuth>,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
     pub outbound_allowed_hosts: Vec<String>,
@@ -225,6 +237,33 @@ impl Config {
         {
             return Err(invalid("REDIS_CA_FILE", "needs a rediss:// REDIS_URL"));
         }
+        let atlassian_oauth =
+            match (s.atlassian_client_id.clone(), s.atlassian_client_secret.clone()) {
+                (Some(client_id), Some(client_secret)) => {
+                    for (name, value) in [
+                        ("ATLASSIAN_AUTH_URL", &s.atlassian_auth_url),
+                        ("ATLASSIAN_API_URL", &s.atlassian_api_url),
+                    ] {
+                        if !value.starts_with("https://") && !value.starts_with("http://") {
+                            return Err(invalid(name, "must be an http(s) URL"));
+                        }
+                    }
+                    Some(AtlassianOAuth {
+                        client_id,
+                        client_secret,
+                        redirect_uri: s.atlassian_redirect_uri.clone().unwrap_or_default(),
+                        auth_url: s.atlassian_auth_url.trim_end_matches('/').to_string(),
+                        api_url: s.atlassian_api_url.trim_end_matches('/').to_string(),
+                    })
+                }
+                (None, None) => None,
+                _ => {
+                    return Err(invalid(
+                        "ATLASSIAN_CLIENT_SECRET",
+                        "ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET are set together",
+                    ));
+                }
+            };
         if matches!(database, DatabaseConfig::Postgres { .. }) && s.encryption_key.is_none() {
             // A generated key lives in one replica's data dir; the others could not open what
             // it sealed.
@@ -275,6 +314,12 @@ impl Config {
             }
             None => format!("http://{}", s.bind_addr),
         };
+        let atlassian_oauth = atlassian_oauth.map(|mut app| {
+            if app.redirect_uri.is_empty() {
+                app.redirect_uri = format!("{public_url}/api/v1/integrations/jira/callback");
+            }
+            app
+        });
         let mail = match s.smtp_url {
             None => None,
             Some(url) => {
@@ -320,6 +365,7 @@ impl Config {
             encryption_key_previous: s.encryption_key_previous.map(|l| l.0).unwrap_or_default(),
             atlassian_timeout_secs: s.atlassian_timeout_secs,
             atlassian_max_retry_delay_secs: s.atlassian_max_retry_delay_secs,
+            atlassian_oauth,
             metrics_token: s.metrics_token,
             outbound_allowed_hosts: s
                 .outbound_allowed_hosts

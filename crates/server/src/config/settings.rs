@@ -85,6 +85,28 @@ pub struct Settings {
     #[arg(long, env = "ENCRYPTION_KEY_PREVIOUS", hide_env_values = true, value_parser = encryption_keys)]
     pub encryption_key_previous: Option<List<EncryptionKey>>,
 
+    /// the client id of the OAuth 2.0 (3LO) app registered in Atlassian's developer console,
+    /// for `cloud_oauth` connections. Unset: OAuth connections are off
+    #[arg(long, env = "ATLASSIAN_CLIENT_ID")]
+    pub atlassian_client_id: Option<String>,
+
+    /// that app's secret. Unset: none
+    #[arg(long, env = "ATLASSIAN_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub atlassian_client_secret: Option<Secret>,
+
+    /// the callback URL registered with that app. Unset:
+    /// `PUBLIC_URL/api/v1/integrations/jira/callback` (one URL serves Jira and Confluence)
+    #[arg(long, env = "ATLASSIAN_REDIRECT_URI")]
+    pub atlassian_redirect_uri: Option<String>,
+
+    /// Atlassian's authorization server
+    #[arg(long, env = "ATLASSIAN_AUTH_URL", default_value = "https://auth.atlassian.com")]
+    pub atlassian_auth_url: String,
+
+    /// Atlassian's API gateway for OAuth connections
+    #[arg(long, env = "ATLASSIAN_API_URL", default_value = "https://api.atlassian.com")]
+    pub atlassian_api_url: String,
+
     /// one call to Jira or Confluence may take this long
     #[arg(long, env = "ATLASSIAN_TIMEOUT_SECS", default_value = "30", value_parser = at_least(1u64))]
     pub atlassian_timeout_secs: u64,

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, Json, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connect))
         .routes(routes!(status))
         .routes(routes!(disconnect))
+        .routes(routes!(callback))
         .routes(routes!(jira_sync))
         .routes(routes!(confluence_sync))
         .routes(routes!(jira_issue))
@@ -52,6 +53,29 @@ async fn status(
     Path(name): Path<String>,
 ) -> ApiResult<Json<ConnectionStatus>> {
     Ok(Json(state.services.connection_status(&caller, &name).await?))
+}
+
+/// What Atlassian sends back after a consent.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    /// `access_denied` when the person declined.
+    error: Option<String>,
+}
+
+/// Where Atlassian sends a person back after an OAuth 2.0 (3LO) consent (register this URL,
+/// `…/integrations/jira/callback`, with the OAuth app; it serves Confluence too). Needs no
+/// credential: the `state` names who asked, sealed by the server.
+#[utoipa::path(get, path = "/integrations/{product}/callback", tag = "integrations",
+    params(("product" = String, Path, description = "`jira` or `confluence`"), CallbackQuery),
+    responses((status = 200, body = ConnectionStatus), (status = 400), (status = 401), (status = 502)))]
+async fn callback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<CallbackQuery>,
+) -> ApiResult<Json<ConnectionStatus>> {
+    Ok(Json(state.services.oauth_callback(&name, q.code, q.state, q.error).await?))
 }
 
 /// Remove the caller's connection and its secrets. Contexts already synced stay.

@@ -135,9 +135,9 @@ impl Services {
         let payload: SyncPayload = serde_json::from_value(ctx.job.payload.clone())
             .map_err(|e| JobError::Fatal(format!("unreadable sync request: {e}")))?;
         let conn = self.sync_connection(ctx, payload.connection_id, Product::Confluence).await?;
-        let endpoint = self.endpoint(&conn).map_err(|e| JobError::Fatal(e.message))?;
+        let endpoint = self.endpoint(&conn).await.map_err(|e| self.job_error(e))?;
         let source = PageSource {
-            confluence: Confluence::new(endpoint, conn.kind != "datacenter"),
+            confluence: Confluence::new(endpoint, conn.kind != "datacenter", &conn.site_url),
             site: site_key(&conn.site_url),
             payload,
         };

@@ -80,13 +80,7 @@ impl Services {
                 }
                 (Some(email), API_TOKEN, required(req.api_token, "api_token")?)
             }
-            "cloud_oauth" => {
-                return Err(DomainError::validation(
-                    "kind",
-                    "OAuth 2.0 connections are not available on this server yet: connect with \
-                     `cloud_api_token` (an API token from id.atlassian.com) instead",
-                ));
-            }
+            "cloud_oauth" => return self.start_oauth(caller, product),
             _ => {
                 return Err(DomainError::validation(
                     "kind",
@@ -133,21 +127,27 @@ impl Services {
 
     /// Asks the product who the credentials belong to: the proof that they work. Someone is
     /// waiting for the answer, so a site that does not answer is given one more chance only.
-    async fn verify(&self, product: Product, conn: &ConnectionRecord) -> DomainResult<Account> {
+    pub(super) async fn verify(
+        &self,
+        product: Product,
+        conn: &ConnectionRecord,
+    ) -> DomainResult<Account> {
         let policy = self.integrations()?.settings.policy;
         let policy = RetryPolicy {
             max_attempts: 2,
             max_delay: policy.max_delay.min(Duration::from_secs(2)),
             ..policy
         };
-        let endpoint = self.endpoint_with(conn, policy)?;
+        let endpoint = self.endpoint_with(conn, policy).await?;
         let cloud = conn.kind != "datacenter";
         let answer = match product {
             Product::Jira => {
                 let flavour = if cloud { Flavour::Cloud } else { Flavour::DataCenter };
                 Jira::new(endpoint, flavour, &conn.site_url).myself().await
             }
-            Product::Confluence => Confluence::new(endpoint, cloud).current_user().await,
+            Product::Confluence => {
+                Confluence::new(endpoint, cloud, &conn.site_url).current_user().await
+            }
         };
         answer.map_err(|e| match atlassian_error(product, e) {
             // A site that answers 404 to the identity call is not that product (or not there).
@@ -210,7 +210,7 @@ fn normalise_base_url(product: Product, kind: &str, url: &str) -> DomainResult<S
     Ok(base)
 }
 
-fn status_of(conn: Option<&ConnectionRecord>) -> ConnectionStatus {
+pub(super) fn status_of(conn: Option<&ConnectionRecord>) -> ConnectionStatus {
     let Some(c) = conn else {
         return ConnectionStatus {
             connected: false,

@@ -137,7 +137,7 @@ impl Services {
             ));
         }
         let conn = self.active_connection(caller.user_id, Product::Jira).await?;
-        let jira = self.jira_client(&conn)?;
+        let jira = self.jira_client(&conn).await?;
         let issue = jira.issue(key).await.map_err(|e| self.live_error(&conn, e))?;
         let doc = jira.render(&issue).map_err(|e| atlassian_error(Product::Jira, e))?;
         Ok(JiraIssueView {
@@ -170,7 +170,7 @@ impl Services {
             return Err(DomainError::validation("max_results", "`max_results` must be 1–100"));
         }
         let conn = self.active_connection(caller.user_id, Product::Jira).await?;
-        let jira = self.jira_client(&conn)?;
+        let jira = self.jira_client(&conn).await?;
         let cursor = match (req.next_page_token, jira.flavour()) {
             (None, _) => None,
             (Some(t), Flavour::Cloud) => Some(Cursor::Token(t)),
@@ -230,7 +230,7 @@ impl Services {
         let payload: SyncPayload = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Fatal(format!("unreadable sync request: {e}")))?;
         let conn = self.sync_connection(ctx, payload.connection_id, Product::Jira).await?;
-        let jira = self.jira_client(&conn).map_err(|e| JobError::Fatal(e.message))?;
+        let jira = self.jira_client(&conn).await.map_err(|e| self.job_error(e))?;
         let source = IssueSource { jira, jql: payload.jql, site: site_key(&conn.site_url) };
         self.run_sync(ctx, Product::Jira, &conn, &source).await
     }

@@ -6,15 +6,19 @@
 //! - `sync`: the engine every sync job runs (list, fetch what changed, remove what is gone).
 //! - `jira_sync`: Jira issues as a sync source, and the live issue and search calls.
 //! - `confluence_sync`: Confluence pages as a sync source.
+//! - `oauth`: OAuth 2.0 (3LO) consent, callback and token refresh for Cloud.
 
 mod confluence_sync;
 mod connect;
 mod jira_sync;
+mod oauth;
 mod sync;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tc_atlassian::jira::{Flavour, Jira};
+use tc_atlassian::oauth::OAuthApp;
 use tc_atlassian::{AtlassianError, Auth, Breakers, Endpoint, RetryPolicy};
 use tc_outbound::AllowList;
 use tc_store::ConnectionRecord;
@@ -65,6 +69,8 @@ pub struct IntegrationSettings {
     /// `OUTBOUND_ALLOWED_HOSTS`.
     pub allow: AllowList,
     pub policy: RetryPolicy,
+    /// The OAuth app for `cloud_oauth` connections, when the operator registered one.
+    pub oauth: Option<OAuthApp>,
 }
 
 /// The settings and the state every call shares (the circuit breakers).
@@ -72,6 +78,8 @@ pub struct IntegrationSettings {
 pub(crate) struct Integrations {
     settings: IntegrationSettings,
     breakers: Breakers,
+    /// One lock per OAuth connection: its refreshes happen one at a time.
+    refresh_locks: parking_lot::Mutex<HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Secret kinds, as sealed (they are part of each secret's associated data).
@@ -81,8 +89,11 @@ const API_TOKEN: &str = "api_token";
 impl Services {
     /// Enables Jira and Confluence with these settings.
     pub fn with_integrations(mut self, settings: IntegrationSettings) -> Self {
-        self.integrations =
-            Some(Arc::new(Integrations { settings, breakers: Breakers::default() }));
+        self.integrations = Some(Arc::new(Integrations {
+            settings,
+            breakers: Breakers::default(),
+            refresh_locks: parking_lot::Mutex::new(HashMap::new()),
+        }));
         self
     }
 
@@ -92,46 +103,53 @@ impl Services {
             .ok_or_else(|| DomainError::internal("integrations are not configured"))
     }
 
-    /// The endpoint of a stored connection, its secret opened.
-    fn endpoint(&self, conn: &ConnectionRecord) -> DomainResult<Endpoint> {
-        self.endpoint_with(conn, self.integrations()?.settings.policy)
+    /// One of a stored connection's secrets, opened.
+    fn open_secret(&self, conn: &ConnectionRecord, kind: &str) -> DomainResult<String> {
+        let sealed = conn.secrets.iter().find(|s| s.kind == kind).ok_or_else(|| {
+            DomainError::new(
+                ErrorCode::JiraAuthExpired,
+                "the connection has no stored token: connect again",
+            )
+        })?;
+        let sealed = crate::sealing::Sealed {
+            key_version: sealed.key_version,
+            bytes: sealed.sealed.clone(),
+        };
+        self.integrations()?.settings.sealer.open(conn.id, kind, &sealed).map_err(|e| {
+            DomainError::new(
+                ErrorCode::JiraAuthExpired,
+                format!("the stored token cannot be read ({e}); connect again"),
+            )
+        })
+    }
+
+    /// The endpoint of a stored connection, its secret opened (an OAuth access token refreshed
+    /// first when it is about to expire).
+    async fn endpoint(&self, conn: &ConnectionRecord) -> DomainResult<Endpoint> {
+        self.endpoint_with(conn, self.integrations()?.settings.policy).await
     }
 
     /// [`Self::endpoint`] with its own retry policy.
-    fn endpoint_with(
+    async fn endpoint_with(
         &self,
         conn: &ConnectionRecord,
         policy: RetryPolicy,
     ) -> DomainResult<Endpoint> {
-        let integrations = self.integrations()?;
-        let open = |kind: &str| -> DomainResult<String> {
-            let sealed = conn.secrets.iter().find(|s| s.kind == kind).ok_or_else(|| {
-                DomainError::new(
-                    ErrorCode::JiraAuthExpired,
-                    "the connection has no stored token: connect again",
-                )
-            })?;
-            let sealed = crate::sealing::Sealed {
-                key_version: sealed.key_version,
-                bytes: sealed.sealed.clone(),
-            };
-            integrations.settings.sealer.open(conn.id, kind, &sealed).map_err(|e| {
-                DomainError::new(
-                    ErrorCode::JiraAuthExpired,
-                    format!("the stored token cannot be read ({e}); connect again"),
-                )
-            })
-        };
         let auth = match conn.kind.as_str() {
-            "datacenter" => Auth::Bearer(open(PERSONAL_ACCESS_TOKEN)?),
+            "datacenter" => Auth::Bearer(self.open_secret(conn, PERSONAL_ACCESS_TOKEN)?),
             "cloud_api_token" => Auth::Basic {
                 email: conn.email.clone().unwrap_or_default(),
-                token: open(API_TOKEN)?,
+                token: self.open_secret(conn, API_TOKEN)?,
             },
+            "cloud_oauth" => {
+                let fresh = self.fresh_oauth(conn).await?;
+                Auth::Bearer(self.open_secret(&fresh, oauth::ACCESS_TOKEN)?)
+            }
             other => {
                 return Err(DomainError::internal(format!("unknown connection kind {other:?}")));
             }
         };
+        let integrations = self.integrations()?;
         let s = &integrations.settings;
         Endpoint::new(
             conn.id,
@@ -144,9 +162,9 @@ impl Services {
         .map_err(|e| atlassian_error(Product::Jira, e))
     }
 
-    fn jira_client(&self, conn: &ConnectionRecord) -> DomainResult<Jira> {
+    async fn jira_client(&self, conn: &ConnectionRecord) -> DomainResult<Jira> {
         let flavour = if conn.kind == "datacenter" { Flavour::DataCenter } else { Flavour::Cloud };
-        Ok(Jira::new(self.endpoint(conn)?, flavour, &conn.site_url))
+        Ok(Jira::new(self.endpoint(conn).await?, flavour, &conn.site_url))
     }
 
     /// The caller's usable connection to `product`, or why there is none.

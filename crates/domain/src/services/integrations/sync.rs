@@ -287,6 +287,17 @@ impl Services {
             })
     }
 
+    /// A failure to reach the connection's endpoint (an OAuth refresh that failed, say): a
+    /// refused authorization is final, anything else is tried again later.
+    pub(super) fn job_error(&self, e: crate::error::DomainError) -> JobError {
+        match e.code {
+            ErrorCode::JiraConnectionFailed | ErrorCode::JiraRateLimit => {
+                JobError::Retryable(e.message)
+            }
+            _ => JobError::Fatal(e.message),
+        }
+    }
+
     /// A failure that stops a sync: a refused token disables the connection (connecting again
     /// fixes it); rate limits and outages are retried later; anything else is final.
     pub(super) fn sync_error(
