@@ -483,4 +483,46 @@ mod tests {
             assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(10), "{d:?}");
         }
     }
+
+    #[tokio::test]
+    async fn a_connection_that_keeps_failing_opens_its_circuit() {
+        // Nothing listens on port 9: every call fails to connect.
+        let policy = RetryPolicy {
+            max_attempts: 1,
+            breaker_threshold: 2,
+            breaker_cooldown: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let allow = AllowList::new(&["127.0.0.1".to_string()]);
+        let breakers = Breakers::default();
+        let connection = Uuid::now_v7();
+        let endpoint = Endpoint::new(
+            connection,
+            "http://127.0.0.1:9",
+            Auth::Bearer("t".into()),
+            &allow,
+            policy,
+            breakers.clone(),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let e = endpoint.get("/rest/api/2/myself", &[]).await.unwrap_err();
+            assert!(e.to_string().contains("could not reach"), "{e}");
+        }
+        // Open: the third call fails at once, without trying the network.
+        let e = endpoint.get("/rest/api/2/myself", &[]).await.unwrap_err();
+        assert!(matches!(&e, AtlassianError::Unavailable(m) if m.contains("pause")), "{e}");
+        // Other connections are not affected.
+        let other = Endpoint::new(
+            Uuid::now_v7(),
+            "http://127.0.0.1:9",
+            Auth::Bearer("t".into()),
+            &allow,
+            policy,
+            breakers,
+        )
+        .unwrap();
+        let e = other.get("/rest/api/2/myself", &[]).await.unwrap_err();
+        assert!(e.to_string().contains("could not reach"), "{e}");
+    }
 }

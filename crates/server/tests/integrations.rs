@@ -235,6 +235,12 @@ async fn sync_then_resync(app: &TestApp) {
     let journal = fake.requests();
     let pages = journal.iter().filter(|r| r.target.starts_with("/rest/api/3/search/jql")).count();
     assert_eq!(pages, 3, "120 issues in pages of 50");
+    // Never the search Cloud removed (it answers 410).
+    assert!(
+        !journal.iter().any(
+            |r| r.target.starts_with("/rest/api/3/search?") || r.target == "/rest/api/3/search"
+        )
+    );
     // 7 comments each, 5 embedded: the rest are paged from /comment.
     assert!(journal.iter().any(|r| r.target.contains("/comment?startAt=0")));
     let stored = jira_contexts(app, &ana.api_key, &project).await;
