@@ -302,10 +302,17 @@ impl Jira {
         let rendered_comments =
             issue.pointer("/renderedFields/comment/comments").and_then(Value::as_array);
         out.push_str("\n## Comments\n\n");
-        if comments.is_empty() {
+        // A comment restricted to a Jira role or group would reach every reader of the
+        // project: such comments are left out, and counted.
+        let restricted = |c: &Value| c.get("visibility").is_some_and(|v| !v.is_null());
+        let withheld = comments.iter().filter(|c| restricted(c)).count();
+        if comments.len() == withheld {
             out.push_str("No comments\n");
         }
         for (i, comment) in comments.iter().enumerate() {
+            if restricted(comment) {
+                continue;
+            }
             let author = str_at(comment, "/author/displayName");
             let created = str_at(comment, "/created");
             let rendered = comment
@@ -317,6 +324,11 @@ impl Jira {
                 or_dash(author),
                 day(created),
                 body.trim()
+            ));
+        }
+        if withheld > 0 {
+            out.push_str(&format!(
+                "({withheld} comment(s) restricted to a Jira role or group are not included)\n\n"
             ));
         }
         out.push_str(&format!("**Link**: {url}\n"));
@@ -423,6 +435,57 @@ pub fn is_issue_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn jira() -> Jira {
+        let endpoint = Endpoint::new(
+            uuid::Uuid::nil(),
+            "https://acme.atlassian.net",
+            crate::Auth::Bearer("t".into()),
+            &tc_outbound::AllowList::default(),
+            crate::RetryPolicy::default(),
+            crate::Breakers::default(),
+        )
+        .unwrap();
+        Jira::new(endpoint, Flavour::Cloud, "https://acme.atlassian.net")
+    }
+
+    #[test]
+    fn an_issue_renders_whole_without_its_restricted_comments() {
+        let body = |text: &str| json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]});
+        let issue = json!({
+            "id": "10042", "key": "OPS-7",
+            "fields": {
+                "summary": "Checkout times out", "issuetype": {"name": "Bug"},
+                "status": {"name": "In Progress"}, "priority": {"name": "High"},
+                "assignee": {"displayName": "Rui Costa"}, "reporter": {"displayName": "Ana Lima"},
+                "labels": ["payments"], "description": body("Happens behind the proxy."),
+                "parent": {"key": "OPS-1", "fields": {"summary": "Checkout", "status": {"name": "Open"}}},
+                "comment": {"total": 2, "comments": [
+                    {"author": {"displayName": "Ana Lima"}, "created": "2026-11-02T10:00:00.000+0000", "body": body("Seen again today.")},
+                    {"author": {"displayName": "Sec"}, "created": "2026-11-02T11:00:00.000+0000", "body": body("The leaked key is sk_live_123."),
+                     "visibility": {"type": "role", "value": "Administrators"}}
+                ]},
+                "created": "2026-11-01T09:00:00.000+0000", "updated": "2026-11-02T11:00:00.000+0000"
+            }
+        });
+        let doc = jira().render(&issue).unwrap();
+        assert_eq!(doc.url, "https://acme.atlassian.net/browse/OPS-7");
+        assert!(
+            doc.markdown.starts_with(
+                "# OPS-7: Checkout times out\n\n**Type**: Bug\n**Status**: In Progress\n"
+            ),
+            "{}",
+            doc.markdown
+        );
+        assert!(doc.markdown.contains("**Parent**: OPS-1: Checkout (Open)"));
+        assert!(doc.markdown.contains("## Description\n\nHappens behind the proxy."));
+        assert!(doc.markdown.contains("### Ana Lima — 2026-11-02\n\nSeen again today."));
+        assert!(!doc.markdown.contains("sk_live_123"), "{}", doc.markdown);
+        assert!(
+            doc.markdown
+                .contains("(1 comment(s) restricted to a Jira role or group are not included)")
+        );
+    }
 
     #[test]
     fn issue_keys() {
