@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_atlassian::AtlassianError;
 use tc_atlassian::confluence::Confluence;
-use tc_store::{JobStatus, Scope};
+use tc_store::Scope;
 use uuid::Uuid;
 
 use super::Product;
@@ -17,7 +17,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
 use crate::services::access::Access;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
-use crate::views::{ConfluenceSyncRequest, SyncAccepted, SyncProgress};
+use crate::views::{ConfluenceSyncRequest, SyncAccepted};
 
 pub const CONFLUENCE_SYNC_KIND: &str = "confluence_sync";
 /// The source of synced pages' contexts.
@@ -113,22 +113,8 @@ impl Services {
         self.project_for(caller, project_id, Access::Write).await?;
         let conn = self.active_connection(caller.user_id, Product::Confluence).await?;
         let payload = payload(conn.id, req)?;
-        let job_id = Uuid::now_v7();
-        let job = self.queued_job(
-            job_id,
-            CONFLUENCE_SYNC_KIND,
-            Some(project_id),
-            caller.user_id,
-            serde_json::to_value(&payload).unwrap_or_default(),
-            serde_json::to_value(SyncProgress::default()).unwrap_or_default(),
-        );
-        self.store.insert_job(&job).await?;
-        self.job_submitted();
-        Ok(SyncAccepted {
-            job_id,
-            status: JobStatus::Queued,
-            status_url: format!("/api/v1/jobs/{job_id}"),
-        })
+        self.queue_sync(caller, CONFLUENCE_SYNC_KIND, project_id, serde_json::to_value(&payload))
+            .await
     }
 
     async fn run_confluence_sync(&self, ctx: &JobContext) -> Result<Value, JobError> {

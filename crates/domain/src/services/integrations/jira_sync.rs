@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_atlassian::AtlassianError;
 use tc_atlassian::jira::{Cursor, Flavour, Jira, is_issue_key};
-use tc_store::{ConnectionRecord, JobStatus, Scope};
+use tc_store::{ConnectionRecord, Scope};
 use uuid::Uuid;
 
 use super::sync::{Listed, Rendered, Source, site_key};
@@ -17,7 +17,7 @@ use crate::services::access::Access;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
 use crate::views::{
     JiraIssueSummary, JiraIssueView, JiraSearchRequest, JiraSearchResponse, JiraSyncRequest,
-    SyncAccepted, SyncProgress,
+    SyncAccepted,
 };
 
 pub const JIRA_SYNC_KIND: &str = "jira_sync";
@@ -107,23 +107,8 @@ impl Services {
         self.project_for(caller, project_id, Access::Write).await?;
         let jql = sync_jql(req.jql_query.as_deref(), req.issue_keys.as_deref().unwrap_or(&[]))?;
         let conn = self.active_connection(caller.user_id, Product::Jira).await?;
-        let job_id = Uuid::now_v7();
         let payload = SyncPayload { connection_id: conn.id, jql };
-        let job = self.queued_job(
-            job_id,
-            JIRA_SYNC_KIND,
-            Some(project_id),
-            caller.user_id,
-            serde_json::to_value(&payload).unwrap_or_default(),
-            serde_json::to_value(SyncProgress::default()).unwrap_or_default(),
-        );
-        self.store.insert_job(&job).await?;
-        self.job_submitted();
-        Ok(SyncAccepted {
-            job_id,
-            status: JobStatus::Queued,
-            status_url: format!("/api/v1/jobs/{job_id}"),
-        })
+        self.queue_sync(caller, JIRA_SYNC_KIND, project_id, serde_json::to_value(&payload)).await
     }
 
     /// One issue, live, rendered as a sync would store it.

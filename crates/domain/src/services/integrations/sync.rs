@@ -30,7 +30,7 @@ use crate::services::embedding::Purpose;
 use crate::services::jobs::{JobContext, JobError};
 use crate::services::save::chunks_of;
 use crate::services::tokens::count_tokens;
-use crate::views::{SyncFailure, SyncProgress, SyncResult};
+use crate::views::{SyncAccepted, SyncFailure, SyncProgress, SyncResult};
 
 /// Items fetched at once.
 const ITEMS_IN_FLIGHT: usize = 4;
@@ -250,6 +250,28 @@ impl Services {
         ctx.set_progress(json!(progress));
         info!(job_id = %job.id, kind = %job.kind, found = result.items_found, synced = result.synced, unchanged = result.unchanged, removed = result.removed, failed = result.failed_total, "sync finished");
         serde_json::to_value(result).map_err(|e| JobError::Fatal(format!("the result: {e}")))
+    }
+
+    /// Writes a sync job of `kind` into `project_id` for the caller and wakes a worker.
+    pub(super) async fn queue_sync(
+        &self,
+        caller: &crate::caller::Caller,
+        kind: &str,
+        project_id: Uuid,
+        payload: serde_json::Result<Value>,
+    ) -> crate::error::DomainResult<SyncAccepted> {
+        let payload = payload.map_err(|e| crate::error::DomainError::internal(e.to_string()))?;
+        let job_id = Uuid::now_v7();
+        let progress = serde_json::to_value(SyncProgress::default()).unwrap_or_default();
+        let job =
+            self.queued_job(job_id, kind, Some(project_id), caller.user_id, payload, progress);
+        self.store.insert_job(&job).await?;
+        self.job_submitted();
+        Ok(SyncAccepted {
+            job_id,
+            status: tc_store::JobStatus::Queued,
+            status_url: format!("/api/v1/jobs/{job_id}"),
+        })
     }
 
     /// The connection a sync job runs through, once it is known that the job's starter may
