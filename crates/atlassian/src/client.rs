@@ -229,6 +229,14 @@ impl Endpoint {
     ) -> Result<Answer, AtlassianError> {
         self.breakers.check(self.connection)?;
         let url = if path.starts_with("http://") || path.starts_with("https://") {
+            // A link the server sent (a next page) is followed only to the same site: the
+            // credentials go nowhere else.
+            if origin(path) != origin(&self.base) {
+                return Err(AtlassianError::Protocol(format!(
+                    "Atlassian linked to another site ({}); not followed",
+                    host_of(path)
+                )));
+            }
             path.to_string()
         } else {
             format!("{}{path}", self.base)
@@ -343,6 +351,16 @@ fn link_next(headers: &header::HeaderMap) -> Option<String> {
             .contains("rel=\"next\"")
             .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
     })
+}
+
+/// Scheme, host and port of a URL.
+fn origin(url: &str) -> Option<(String, String, Option<u16>)> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some((
+        parsed.scheme().to_string(),
+        parsed.host_str()?.to_string(),
+        parsed.port_or_known_default(),
+    ))
 }
 
 fn host_of(url: &str) -> String {
@@ -482,6 +500,21 @@ mod tests {
             let d = endpoint.delay(attempt, None);
             assert!(d >= Duration::from_secs(1) && d <= Duration::from_secs(10), "{d:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn links_to_another_site_are_not_followed() {
+        let endpoint = Endpoint::new(
+            Uuid::nil(),
+            "https://acme.atlassian.net",
+            Auth::Bearer("secret".into()),
+            &AllowList::default(),
+            RetryPolicy::default(),
+            Breakers::default(),
+        )
+        .unwrap();
+        let e = endpoint.get("https://evil.example/wiki/api/v2/pages?cursor=x", &[]).await;
+        assert!(matches!(e, Err(AtlassianError::Protocol(m)) if m.contains("evil.example")));
     }
 
     #[tokio::test]
