@@ -385,8 +385,8 @@ fn issues_of(page: &Value) -> Result<Vec<Value>, AtlassianError> {
         .ok_or_else(|| AtlassianError::Protocol("a Jira search answer without `issues`".into()))
 }
 
-/// Jira sends ids as strings; tolerate numbers.
-fn id_string(v: Option<&Value>) -> Option<String> {
+/// An id as text: Jira sends ids as strings; numbers are tolerated.
+pub fn id_string(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

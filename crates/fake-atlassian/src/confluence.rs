@@ -200,14 +200,7 @@ async fn handle(
     headers: HeaderMap,
 ) -> Response {
     let mut wiki = wiki.lock();
-    let auth_scheme = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or("")
-        .to_string();
-    let target = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    wiki.journal.push(Logged { method: method.to_string(), target, auth_scheme });
+    wiki.journal.push(Logged::of(&method, &uri, &headers));
     let flavour = wiki.flavour;
     if !authorized(flavour, &headers) {
         return unauthorized(flavour);

@@ -92,6 +92,25 @@ pub struct Logged {
     pub auth_scheme: String,
 }
 
+impl Logged {
+    /// A request as the journal keeps it: the auth scheme, never the credential.
+    pub(crate) fn of(method: &Method, uri: &Uri, headers: &HeaderMap) -> Self {
+        let auth_scheme = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or("")
+            .to_string();
+        let target = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+        Logged { method: method.to_string(), target, auth_scheme }
+    }
+}
+
+/// The Bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?.strip_prefix("Bearer ")
+}
+
 struct Db {
     flavour: Flavour,
     base: String,
@@ -314,14 +333,7 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
     let mut db = db.lock();
-    let auth_scheme = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_whitespace().next())
-        .unwrap_or("")
-        .to_string();
-    let target = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    db.journal.push(Logged { method: method.to_string(), target: target.clone(), auth_scheme });
+    db.journal.push(Logged::of(&method, &uri, &headers));
     let path = uri.path().to_string();
     if let Some(fault) = db
         .faults
@@ -366,12 +378,8 @@ async fn handle(
         Some(rest) => (rest.to_string(), true),
         None => (path, false),
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
     let ok = if gateway {
-        bearer.is_some_and(|t| db.oauth.access.iter().any(|a| a == t))
+        bearer(&headers).is_some_and(|t| db.oauth.access.iter().any(|a| a == t))
     } else {
         authorized(flavour, &headers)
     };
@@ -532,11 +540,7 @@ fn oauth_route(
             )
         }
         (Method::GET, "/oauth/token/accessible-resources") => {
-            let bearer = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !bearer.is_some_and(|t| oauth.access.iter().any(|a| a == t)) {
+            if !bearer(headers).is_some_and(|t| oauth.access.iter().any(|a| a == t)) {
                 return Some(unauthorized(Flavour::Cloud));
             }
             Some(

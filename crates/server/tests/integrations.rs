@@ -921,6 +921,10 @@ async fn oauth_connects_refreshes_once_and_a_refused_refresh_disables_the_connec
     callback(query.clone()).await.assert_error(401, "JIRA_AUTH_EXPIRED");
     callback("code=x&state=forged".into()).await.assert_error(400, "INVALID_INPUT");
     callback("code=x".into()).await.assert_error(400, "INVALID_INPUT");
+    let elsewhere = app.url(&format!("/integrations/gitlab/callback?{query}"));
+    TestApp::read(reqwest::get(elsewhere).await.unwrap())
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
     let declined = start().await["authorize_url"].as_str().unwrap().to_string();
     let state = url::Url::parse(&declined)
         .unwrap()

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_atlassian::AtlassianError;
 use tc_atlassian::confluence::Confluence;
-use tc_store::Scope;
 use uuid::Uuid;
 
 use super::Product;
@@ -15,7 +14,6 @@ use super::sync::{Listed, Rendered, Source, site_key};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
-use crate::services::access::Access;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
 use crate::views::{ConfluenceSyncRequest, SyncAccepted};
 
@@ -107,14 +105,10 @@ impl Services {
         caller: &Caller,
         req: ConfluenceSyncRequest,
     ) -> DomainResult<SyncAccepted> {
-        caller.require_scope(Scope::Write)?;
-        self.require_verified(caller)?;
-        let project_id = req.project_id.ok_or_else(|| DomainError::missing("project_id"))?;
-        self.project_for(caller, project_id, Access::Write).await?;
-        let conn = self.active_connection(caller.user_id, Product::Confluence).await?;
+        let (project_id, conn) =
+            self.authorize_sync(caller, req.project_id, Product::Confluence).await?;
         let payload = payload(conn.id, req)?;
-        self.queue_sync(caller, CONFLUENCE_SYNC_KIND, project_id, serde_json::to_value(&payload))
-            .await
+        self.queue_sync(caller, CONFLUENCE_SYNC_KIND, project_id, &payload).await
     }
 
     async fn run_confluence_sync(&self, ctx: &JobContext) -> Result<Value, JobError> {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tc_atlassian::AtlassianError;
-use tc_atlassian::jira::{Cursor, Flavour, Jira, is_issue_key};
+use tc_atlassian::jira::{Cursor, Flavour, Jira, id_string, is_issue_key};
 use tc_store::{ConnectionRecord, Scope};
 use uuid::Uuid;
 
@@ -13,7 +13,6 @@ use super::{Product, atlassian_error};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
-use crate::services::access::Access;
 use crate::services::jobs::{JobContext, JobError, JobHandler};
 use crate::views::{
     JiraIssueSummary, JiraIssueView, JiraSearchRequest, JiraSearchResponse, JiraSyncRequest,
@@ -101,14 +100,10 @@ impl Services {
         caller: &Caller,
         req: JiraSyncRequest,
     ) -> DomainResult<SyncAccepted> {
-        caller.require_scope(Scope::Write)?;
-        self.require_verified(caller)?;
-        let project_id = req.project_id.ok_or_else(|| DomainError::missing("project_id"))?;
-        self.project_for(caller, project_id, Access::Write).await?;
+        let (project_id, conn) = self.authorize_sync(caller, req.project_id, Product::Jira).await?;
         let jql = sync_jql(req.jql_query.as_deref(), req.issue_keys.as_deref().unwrap_or(&[]))?;
-        let conn = self.active_connection(caller.user_id, Product::Jira).await?;
         let payload = SyncPayload { connection_id: conn.id, jql };
-        self.queue_sync(caller, JIRA_SYNC_KIND, project_id, serde_json::to_value(&payload)).await
+        self.queue_sync(caller, JIRA_SYNC_KIND, project_id, &payload).await
     }
 
     /// One issue, live, rendered as a sync would store it.
@@ -180,10 +175,7 @@ impl Services {
             .map(|issue| {
                 let key = text(issue, "/key").unwrap_or_default();
                 JiraIssueSummary {
-                    id: issue
-                        .get("id")
-                        .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
-                        .unwrap_or_default(),
+                    id: id_string(issue.get("id")).unwrap_or_default(),
                     url: jira.issue_url(&key),
                     key,
                     summary: text(issue, "/fields/summary").unwrap_or_default(),

@@ -252,15 +252,33 @@ impl Services {
         serde_json::to_value(result).map_err(|e| JobError::Fatal(format!("the result: {e}")))
     }
 
+    /// Who may start a sync of `product` into `project_id`: a verified caller with the `write`
+    /// scope who may change the project and holds an active connection, which is answered.
+    pub(super) async fn authorize_sync(
+        &self,
+        caller: &crate::caller::Caller,
+        project_id: Option<Uuid>,
+        product: Product,
+    ) -> crate::error::DomainResult<(Uuid, ConnectionRecord)> {
+        caller.require_scope(tc_store::Scope::Write)?;
+        self.require_verified(caller)?;
+        let project_id =
+            project_id.ok_or_else(|| crate::error::DomainError::missing("project_id"))?;
+        self.project_for(caller, project_id, crate::services::access::Access::Write).await?;
+        let conn = self.active_connection(caller.user_id, product).await?;
+        Ok((project_id, conn))
+    }
+
     /// Writes a sync job of `kind` into `project_id` for the caller and wakes a worker.
     pub(super) async fn queue_sync(
         &self,
         caller: &crate::caller::Caller,
         kind: &str,
         project_id: Uuid,
-        payload: serde_json::Result<Value>,
+        payload: &impl serde::Serialize,
     ) -> crate::error::DomainResult<SyncAccepted> {
-        let payload = payload.map_err(|e| crate::error::DomainError::internal(e.to_string()))?;
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| crate::error::DomainError::internal(e.to_string()))?;
         let job_id = Uuid::now_v7();
         let progress = serde_json::to_value(SyncProgress::default()).unwrap_or_default();
         let job =
