@@ -35,6 +35,8 @@ const TABLES: &[&str] = &[
     "refresh_tokens",
     "connections",
     "connection_secrets",
+    "chat_sessions",
+    "chat_messages",
     "contexts",
     "passages",
     "analytics_events",

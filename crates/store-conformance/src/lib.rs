@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod chat;
 pub mod contexts;
 pub mod embedding;
 mod fixtures;
@@ -27,6 +28,7 @@ macro_rules! conformance_suite {
         $crate::embedding_scenarios!($make);
         $crate::analytics_scenarios!($make);
         $crate::jobs_scenarios!($make);
+        $crate::chat_scenarios!($make);
     };
     (@tests $make:path; $area:ident; $($name:ident),* $(,)?) => {
         $(

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod analytics;
+mod chat;
 mod connections;
 mod contexts;
 mod db;

@@ -15,6 +15,7 @@ mod accounts;
 mod analytics;
 mod ann;
 pub mod backup;
+mod chat;
 mod connections;
 mod contexts;
 mod convert;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0010_one_embedding_job.sql")),
     M::up(include_str!("../migrations/0011_email_tokens.sql")),
     M::up(include_str!("../migrations/0012_integrations.sql")),
+    M::up(include_str!("../migrations/0013_chat.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

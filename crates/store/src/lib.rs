@@ -56,6 +56,7 @@ pub trait Store:
     + EmbeddingStore
     + IndexedItemStore
     + ConnectionStore
+    + ChatStore
     + JobStore
     + AnalyticsStore
     + 'static
@@ -74,6 +75,7 @@ impl<T> Store for T where
         + EmbeddingStore
         + IndexedItemStore
         + ConnectionStore
+        + ChatStore
         + JobStore
         + AnalyticsStore
         + 'static
@@ -84,7 +86,7 @@ impl<T> Store for T where
 /// than `dyn Store` (whose methods need no import): `use tc_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AnalyticsStore, ConnectionStore, ContextStore, EmailTokenStore,
+        AccountStore, AnalyticsStore, ChatStore, ConnectionStore, ContextStore, EmailTokenStore,
         EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpSessionStore, ProjectStore,
         SearchStore, Store, StoreHealth,
     };
@@ -455,6 +457,37 @@ pub trait ConnectionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Every connection (for `rotate-encryption-key`).
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
+}
+
+/// AI chat sessions and their messages.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    async fn insert_chat_session(&self, session: &ChatSessionRecord) -> StoreResult<()>;
+    async fn chat_session(&self, id: Uuid) -> StoreResult<Option<ChatSessionRecord>>;
+    /// A user's sessions, the most recently active first; `page.before` is the last session of
+    /// the previous page.
+    async fn list_chat_sessions(
+        &self,
+        user_id: Uuid,
+        page: Page,
+    ) -> StoreResult<Vec<ChatSessionRecord>>;
+    /// Removes a session and its messages; false when there was none.
+    async fn delete_chat_session(&self, id: Uuid) -> StoreResult<bool>;
+    /// Appends `message` after the session's last one (its `seq` is assigned here and
+    /// returned), marks the session active at the message's time, and names an unnamed session
+    /// `title` when given. Fails with `NotFound` when the session is gone.
+    async fn append_chat_message(
+        &self,
+        message: &ChatMessageRecord,
+        title: Option<&str>,
+    ) -> StoreResult<i64>;
+    /// A session's messages, the latest first; `page.before` is the last message of the
+    /// previous page.
+    async fn chat_messages(
+        &self,
+        session_id: Uuid,
+        page: Page,
+    ) -> StoreResult<Vec<ChatMessageRecord>>;
 }
 
 /// The job queue: claims with leases, progress, outcomes, and job inputs.

@@ -492,3 +492,44 @@ impl std::fmt::Debug for SecretRecord {
         write!(f, "SecretRecord {{ kind: {:?}, key_version: {} }}", self.kind, self.key_version)
     }
 }
+
+/// An AI chat session: a user's conversation, optionally about one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub project_id: Option<Uuid>,
+    /// Empty until the first message names it.
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    /// The last activity: creation or the latest message.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One message of a chat session, a row of its own (never a blob per chat), so the next turn's
+/// history is rebuilt from the database by whichever replica serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessageRecord {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    /// The position in the session, set by the store when the message is appended.
+    pub seq: i64,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// How an assistant message was made: `llm` or `extractive`.
+    pub mode: Option<String>,
+    /// `complete`, `cancelled` (the client left or stopped it) or `error`.
+    pub status: String,
+    pub finish_reason: Option<String>,
+    /// The model that wrote it.
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    /// The numbered sources the answer was given (and may cite), as sent to the client.
+    pub sources: serde_json::Value,
+    /// Why the model could not answer (the extractive answer was given instead), or why the
+    /// message ended in `error`.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
