@@ -4,6 +4,7 @@
 //! membership itself, through the rules of `access` (one module for every rule).
 
 mod access;
+mod ai;
 mod analytics;
 mod api_keys;
 mod auth;
@@ -36,6 +37,7 @@ use tc_embed::Embedder;
 use tc_store::Store;
 use uuid::Uuid;
 
+pub use ai::{AiSettings, ChatRun, NOT_CONFIGURED};
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
@@ -163,6 +165,8 @@ pub struct Services {
     mail: Option<email::MailSettings>,
     /// Jira and Confluence, when configured (the server always does).
     integrations: Option<Arc<integrations::Integrations>>,
+    /// The language model behind the AI features, if any.
+    ai: AiSettings,
 }
 
 impl std::fmt::Debug for Services {
@@ -203,6 +207,7 @@ impl Services {
             embed_timeout: DEFAULT_EMBED_TIMEOUT,
             mail: None,
             integrations: None,
+            ai: AiSettings::default(),
         }
     }
 

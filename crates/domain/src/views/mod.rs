@@ -3,6 +3,7 @@
 //! Views never carry hashes or other stored secrets.
 
 mod accounts;
+mod ai;
 mod analytics;
 mod context;
 mod integrations;
@@ -10,6 +11,7 @@ mod jobs;
 mod projects;
 
 pub use accounts::*;
+pub use ai::*;
 pub use analytics::*;
 pub use context::*;
 pub use integrations::*;

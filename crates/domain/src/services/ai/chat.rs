@@ -1,0 +1,331 @@
+//! A chat turn: the user's message is stored, the session's history is rebuilt from the
+//! database (no conversation lives in memory, so any replica serves the next turn), the
+//! caller's best contexts are retrieved and numbered, and the answer streams as
+//! [`ChatEvent`]s from a task of its own: `start`, `sources` before any text, `delta`s,
+//! `usage`, the stored message, `done`. When the receiver goes away (the client disconnected)
+//! the task stops reading the model, which closes the upstream request, and stores what was
+//! written as `cancelled`. Without a model, or when it fails before writing anything, the
+//! answer is extractive and says why.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tc_llm::{ChatRequest as LlmRequest, Finish, Message, ModelEvent};
+use tc_store::{ChatMessageRecord, ChatSessionRecord, Page};
+use tokio::sync::mpsc;
+use tracing::{instrument, warn};
+use uuid::Uuid;
+
+use super::failure_reason;
+use super::prompt;
+use super::qa::{MAX_QUESTION_CHARS, required_text};
+use super::sessions::{message_view, title_from};
+use super::sources::{Retrieved, keep_valid_citations};
+use crate::caller::Caller;
+use crate::error::{DomainError, DomainResult};
+use crate::services::Services;
+use crate::views::{AnswerMode, ChatEvent, ChatRequest, ChatResponse, SourceView, UsageView};
+
+/// Sources retrieved for each turn.
+const CHAT_SOURCES: u32 = 5;
+/// Earlier messages the model is shown.
+const HISTORY_MESSAGES: u32 = 20;
+/// Events buffered for a slow reader before the run waits for it.
+const EVENT_BUFFER: usize = 64;
+
+/// A turn under way: its session and the events it sends.
+pub struct ChatRun {
+    pub session_id: Uuid,
+    pub events: mpsc::Receiver<ChatEvent>,
+}
+
+/// What the run needs once it has left the request.
+struct Turn {
+    session: ChatSessionRecord,
+    user_message_id: Uuid,
+    question: String,
+    history: Vec<Message>,
+    sources: Vec<Retrieved>,
+}
+
+/// How the model's part of a turn ended.
+struct Streamed {
+    text: String,
+    usage: Option<UsageView>,
+    finish: Option<Finish>,
+    /// The model failed: why.
+    failed: Option<String>,
+    /// The reader went away.
+    cancelled: bool,
+}
+
+impl Services {
+    /// `POST /ai/chat/stream` (and `/ai/chat`, which reads the run to its end): checks and
+    /// stores the user's message, then answers in a task of its own. Errors before the answer
+    /// starts (a bad message, someone else's session) are returned, not streamed.
+    #[instrument(skip_all, fields(user_id = %caller.user_id))]
+    pub async fn start_chat(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: ChatRequest,
+    ) -> DomainResult<ChatRun> {
+        let question = required_text(req.message, "message", MAX_QUESTION_CHARS)?;
+        let session = match req.session_id {
+            Some(id) => self.own_chat_session(caller, id).await?,
+            None => self.new_chat_session(caller, req.project_id, String::new()).await?,
+        };
+        let sources = self
+            .retrieve_sources(caller, &question, session.project_id.map(|p| vec![p]), CHAT_SOURCES)
+            .await?;
+        let mut earlier = self
+            .store
+            .chat_messages(session.id, Page { before: None, limit: HISTORY_MESSAGES })
+            .await?;
+        earlier.reverse();
+        let history = earlier
+            .into_iter()
+            .filter(|m| m.status != "error" && !m.content.trim().is_empty())
+            .map(|m| match m.role.as_str() {
+                "assistant" => Message::assistant(Some(m.content), Vec::new()),
+                _ => Message::user(m.content),
+            })
+            .collect();
+        let user_message = ChatMessageRecord {
+            id: Uuid::now_v7(),
+            session_id: session.id,
+            seq: 0,
+            role: "user".into(),
+            content: question.clone(),
+            mode: None,
+            status: "complete".into(),
+            finish_reason: None,
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            sources: serde_json::json!([]),
+            error: None,
+            created_at: self.now(),
+        };
+        self.store.append_chat_message(&user_message, Some(&title_from(&question))).await?;
+
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        let turn = Turn { session, user_message_id: user_message.id, question, history, sources };
+        let session_id = turn.session.id;
+        let services = Arc::clone(self);
+        tokio::spawn(async move { services.run_turn(turn, tx).await });
+        Ok(ChatRun { session_id, events: rx })
+    }
+
+    /// `POST /ai/chat`: a turn read to its end.
+    pub async fn chat(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: ChatRequest,
+    ) -> DomainResult<ChatResponse> {
+        let mut run = self.start_chat(caller, req).await?;
+        let mut fallback_reason = None;
+        let mut message = None;
+        while let Some(event) = run.events.recv().await {
+            match event {
+                ChatEvent::Fallback { reason } => fallback_reason = Some(reason),
+                ChatEvent::Completed(m) => message = Some(*m),
+                _ => {}
+            }
+        }
+        let message =
+            message.ok_or_else(|| DomainError::internal("the chat answer could not be stored"))?;
+        Ok(ChatResponse { session_id: run.session_id, message, fallback_reason })
+    }
+
+    async fn run_turn(&self, mut turn: Turn, tx: mpsc::Sender<ChatEvent>) {
+        let session_id = turn.session.id;
+        let mode = if self.ai.model.is_some() { AnswerMode::Llm } else { AnswerMode::Extractive };
+        let views: Vec<SourceView> = turn.sources.iter().map(|s| s.view.clone()).collect();
+        // A send fails only when the reader is gone; the run notices through `closed()`.
+        let _ = tx
+            .send(ChatEvent::Start {
+                session_id,
+                user_message_id: turn.user_message_id,
+                mode,
+                llm: self.llm_label(),
+            })
+            .await;
+        let _ = tx.send(ChatEvent::Sources(views)).await;
+
+        let mut record = ChatMessageRecord {
+            id: Uuid::now_v7(),
+            session_id,
+            seq: 0,
+            role: "assistant".into(),
+            content: String::new(),
+            mode: None,
+            status: "complete".into(),
+            finish_reason: None,
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            sources: serde_json::json!([]),
+            error: None,
+            created_at: self.now(),
+        };
+        let streamed = match &self.ai.model {
+            Some(model) => Some(self.stream_answer(model.as_ref(), &turn, &tx).await),
+            None => None,
+        };
+        match streamed {
+            Some(s) if s.failed.is_none() || !s.text.trim().is_empty() => {
+                let (text, _) = keep_valid_citations(&s.text, turn.sources.len());
+                record.content = text;
+                record.mode = Some("llm".into());
+                record.model = self.ai.model.as_ref().map(|m| m.model().to_string());
+                record.prompt_tokens = s.usage.map(|u| u.prompt_tokens as i64);
+                record.completion_tokens = s.usage.map(|u| u.completion_tokens as i64);
+                record.finish_reason = Some(finish_name(s.finish.as_ref(), s.cancelled));
+                if s.cancelled {
+                    record.status = "cancelled".into();
+                } else if let Some(reason) = s.failed {
+                    record.status = "error".into();
+                    let _ = tx
+                        .send(ChatEvent::Error {
+                            code: "LLM_ERROR".into(),
+                            message: reason.clone(),
+                        })
+                        .await;
+                    record.error = Some(reason);
+                }
+            }
+            other => {
+                // No model, or it failed before writing a word: the extractive answer.
+                let reason = other.and_then(|s| s.failed);
+                if let Some(reason) = &reason {
+                    let _ = tx.send(ChatEvent::Fallback { reason: reason.clone() }).await;
+                }
+                let (text, _) = self.extractive_answer(&turn.question, &mut turn.sources).await;
+                let _ = tx.send(ChatEvent::Delta(text.clone())).await;
+                record.content = text;
+                record.mode = Some("extractive".into());
+                record.finish_reason = Some("stop".into());
+                record.error = reason;
+            }
+        }
+        record.sources = serde_json::to_value(
+            turn.sources.iter().map(|s| &s.view).collect::<Vec<&SourceView>>(),
+        )
+        .unwrap_or_default();
+        record.created_at = self.now();
+        match self.store.append_chat_message(&record, None).await {
+            Ok(seq) => {
+                record.seq = seq;
+                let message_id = record.id;
+                let finish_reason = record.finish_reason.clone().unwrap_or_default();
+                let _ = tx.send(ChatEvent::Completed(Box::new(message_view(record)))).await;
+                let _ = tx.send(ChatEvent::Done { session_id, message_id, finish_reason }).await;
+            }
+            Err(e) => {
+                // The session was deleted during the turn, or the database failed.
+                warn!(error = %e, %session_id, "the chat answer could not be stored");
+                let _ = tx
+                    .send(ChatEvent::Error {
+                        code: "DATABASE_ERROR".into(),
+                        message: "the answer could not be stored".into(),
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Streams the model's answer to `tx` as deltas until it ends, fails, times out, or the
+    /// reader goes away (then the model's stream is dropped, closing the upstream request).
+    async fn stream_answer(
+        &self,
+        model: &dyn tc_llm::ChatModel,
+        turn: &Turn,
+        tx: &mpsc::Sender<ChatEvent>,
+    ) -> Streamed {
+        let mut messages = vec![Message::system(prompt::CHAT_SYSTEM)];
+        messages.extend(turn.history.iter().cloned());
+        messages.push(Message::user(prompt::with_sources(&turn.question, &turn.sources)));
+        let request = LlmRequest {
+            messages,
+            tools: Vec::new(),
+            max_tokens: Some(self.ai.max_tokens),
+            temperature: Some(self.ai.temperature),
+        };
+        let mut out = Streamed {
+            text: String::new(),
+            usage: None,
+            finish: None,
+            failed: None,
+            cancelled: false,
+        };
+        let deadline = tokio::time::Instant::now() + self.ai.timeout;
+        let mut stream = tokio::select! {
+            started = tokio::time::timeout_at(deadline, model.stream(&request)) => match started {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => { out.failed = Some(failure_reason(&e)); return out; }
+                Err(_) => { out.failed = Some(timeout_reason(self)); return out; }
+            },
+            _ = tx.closed() => { out.cancelled = true; return out; }
+        };
+        loop {
+            let next = tokio::select! {
+                next = tokio::time::timeout_at(deadline, stream.next()) => next,
+                _ = tx.closed() => { out.cancelled = true; break; }
+            };
+            match next {
+                Err(_) => {
+                    out.failed = Some(timeout_reason(self));
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    out.failed = Some(failure_reason(&e));
+                    break;
+                }
+                Ok(Some(Ok(event))) => match event {
+                    ModelEvent::Text(t) => {
+                        out.text.push_str(&t);
+                        if tx.send(ChatEvent::Delta(t)).await.is_err() {
+                            out.cancelled = true;
+                            break;
+                        }
+                    }
+                    ModelEvent::Usage(u) => {
+                        let usage = UsageView {
+                            prompt_tokens: u.prompt_tokens,
+                            completion_tokens: u.completion_tokens,
+                        };
+                        out.usage = Some(usage);
+                        let _ = tx.send(ChatEvent::Usage(usage)).await;
+                    }
+                    ModelEvent::Finished(f) => out.finish = Some(f),
+                    // Reasoning is not shown; tool calls are the agent's (none are offered).
+                    ModelEvent::Reasoning(_) | ModelEvent::ToolCall(_) => {}
+                },
+            }
+        }
+        if out.failed.is_none() && !out.cancelled && out.finish == Some(Finish::Incomplete) {
+            out.failed = Some("the language model's answer was cut off".into());
+        }
+        out
+    }
+}
+
+fn timeout_reason(services: &Services) -> String {
+    format!("the language model did not answer within {} s", services.ai.timeout.as_secs())
+}
+
+/// The stored finish reason.
+fn finish_name(finish: Option<&Finish>, cancelled: bool) -> String {
+    if cancelled {
+        return "cancelled".into();
+    }
+    match finish {
+        Some(Finish::Stop) | None => "stop".into(),
+        Some(Finish::Length) => "length".into(),
+        Some(Finish::ToolCalls) => "tool_calls".into(),
+        Some(Finish::ContentFilter) => "content_filter".into(),
+        Some(Finish::Other(s)) => s.clone(),
+        Some(Finish::Incomplete) => "incomplete".into(),
+    }
+}

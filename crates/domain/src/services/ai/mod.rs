@@ -1,0 +1,97 @@
+//! The AI features of SPEC §9: questions answered with numbered sources (`qa`), summaries
+//! (`summarize`), and chat sessions whose turns stream as events (`chat`, `sessions`). Each
+//! answers with the configured language model when there is one, and otherwise (or when it
+//! fails) builds its answer from the retrieved text itself with the local embedding model
+//! (`extractive`), saying which it did.
+
+mod chat;
+mod extractive;
+mod prompt;
+mod qa;
+mod sessions;
+mod sources;
+mod summarize;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tc_llm::{ChatModel, LlmError};
+
+use crate::views::{AnswerMode, UsageView};
+
+pub use chat::ChatRun;
+
+use super::Services;
+
+/// What `llm` says when no model is configured.
+pub const NOT_CONFIGURED: &str = "not configured";
+
+/// The language model and how it is asked.
+#[derive(Clone)]
+pub struct AiSettings {
+    /// None: every feature answers extractively.
+    pub model: Option<Arc<dyn ChatModel>>,
+    /// Most tokens an answer may have.
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// Longest a whole answer may take (a question, a summary, a chat turn).
+    pub timeout: Duration,
+}
+
+impl Default for AiSettings {
+    fn default() -> Self {
+        AiSettings {
+            model: None,
+            max_tokens: 1024,
+            temperature: 0.2,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl std::fmt::Debug for AiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiSettings")
+            .field("model", &self.model.as_ref().map(|m| m.model().to_string()))
+            .field("max_tokens", &self.max_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Answers with this language model (the default is none: extractive answers).
+    pub fn with_ai(mut self, ai: AiSettings) -> Self {
+        self.ai = ai;
+        self
+    }
+
+    /// The configured model's name, or `not configured`.
+    pub(crate) fn llm_label(&self) -> String {
+        self.ai.model.as_ref().map_or_else(|| NOT_CONFIGURED.to_string(), |m| m.model().to_string())
+    }
+}
+
+/// An answer and how it was made.
+#[derive(Debug, Clone)]
+pub(crate) struct AnswerOutcome {
+    pub text: String,
+    pub mode: AnswerMode,
+    /// The sources the text cites.
+    pub citations: Vec<usize>,
+    pub usage: Option<UsageView>,
+    /// Why the configured model did not answer.
+    pub fallback_reason: Option<String>,
+}
+
+/// Why the model did not answer, for the person reading the fallback.
+fn failure_reason(e: &LlmError) -> String {
+    let kind = match e {
+        LlmError::Refused(_) => "the language model's address is not allowed",
+        LlmError::Unavailable(_) => "the language model could not be reached",
+        LlmError::Unauthorized(_) => "the language model refused the credentials",
+        LlmError::RateLimited(_) => "the language model is rate limited",
+        LlmError::Server(_) => "the language model failed",
+        LlmError::Protocol(_) => "the language model answered in an unexpected format",
+    };
+    format!("{kind}: {e}")
+}

@@ -1,0 +1,202 @@
+//! The AI features: questions answered with numbered sources, summaries, chat sessions and
+//! their messages, and the events a streamed chat sends.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A byte range within a context's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A retrieved context an answer was given, numbered as the answer cites it (`[n]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct SourceView {
+    /// The number the answer cites it by, from 1.
+    pub n: usize,
+    pub context_id: Uuid,
+    pub project_id: Uuid,
+    /// Its title, file path or first line.
+    pub title: String,
+    /// Where it came from (`claude_code`, `codebase_scan`, `jira`, …).
+    pub source: String,
+    /// The search's ranking score.
+    pub score: f32,
+    /// The part of the context that matched best.
+    pub snippet: String,
+    /// The sentences an extractive answer quoted, as byte ranges of the context's content.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub highlights: Vec<Span>,
+}
+
+/// How an answer was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// Written by the configured language model.
+    Llm,
+    /// Built from the retrieved text itself, with the local embedding model: no language
+    /// model is configured, or it failed (`fallback_reason` says how).
+    Extractive,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct QaRequest {
+    pub question: Option<String>,
+    /// Search only these projects (default: every project you can read).
+    pub project_ids: Option<Vec<Uuid>>,
+    /// Sources to retrieve, 1–20 (default 5).
+    pub top_k: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct QaResponse {
+    pub answer: String,
+    pub mode: AnswerMode,
+    /// The model that answered, or `not configured`.
+    pub llm: String,
+    /// Why the language model did not answer although one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    pub sources: Vec<SourceView>,
+    /// The source numbers the answer cites (citations of sources that do not exist are
+    /// removed from the answer).
+    pub citations: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}
+
+/// Tokens a language model used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct UsageView {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct SummarizeRequest {
+    /// The text to summarize (or give `context_ids`).
+    pub text: Option<String>,
+    /// Contexts to summarize together (at most 50).
+    pub context_ids: Option<Vec<Uuid>>,
+    /// `concise` (default), `detailed` or `bullet`.
+    pub style: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct SummaryResponse {
+    pub summary: String,
+    pub style: String,
+    pub mode: AnswerMode,
+    pub llm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// Characters and words in and out.
+    pub original_length: usize,
+    pub summary_length: usize,
+    pub original_words: usize,
+    pub summary_words: usize,
+    /// `summary_length / original_length`.
+    pub compression_ratio: f32,
+    /// The contexts summarized, when given by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CreateSessionRequest {
+    pub title: Option<String>,
+    /// The project the chat is about (default: every project you can read).
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct SessionView {
+    pub session_id: Uuid,
+    pub title: String,
+    pub project_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_activity: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AnswerMode>,
+    /// `complete`, `cancelled` or `error`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct ChatRequest {
+    pub message: Option<String>,
+    /// Continue this session (default: a new one).
+    pub session_id: Option<Uuid>,
+    /// The project a new session is about (default: every project you can read).
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct ChatResponse {
+    pub session_id: Uuid,
+    pub message: MessageView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+}
+
+/// What a streamed chat sends, in order: `start`, `sources`, then `delta`s, `usage`, and
+/// `completed` (the stored message) and `done`; a failure sends `error`. Each is one Server-Sent Event named by its kind.
+#[derive(Debug, Clone)]
+pub enum ChatEvent {
+    /// The session and the ids of the two messages of this turn.
+    Start {
+        session_id: Uuid,
+        user_message_id: Uuid,
+        mode: AnswerMode,
+        llm: String,
+    },
+    /// The contexts the answer may cite, before any text.
+    Sources(Vec<SourceView>),
+    /// Text to append to the answer.
+    Delta(String),
+    /// The language model could not answer; an extractive answer follows.
+    Fallback {
+        reason: String,
+    },
+    Usage(UsageView),
+    /// The answer as stored (citations of sources that do not exist removed).
+    Completed(Box<MessageView>),
+    /// The turn failed; nothing more follows but `done`.
+    Error {
+        code: String,
+        message: String,
+    },
+    /// The turn is over and stored.
+    Done {
+        session_id: Uuid,
+        message_id: Uuid,
+        finish_reason: String,
+    },
+}
