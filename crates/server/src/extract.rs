@@ -109,6 +109,7 @@ pub mod resource {
         Invitation => DomainError::not_found("invitation");
         /// A project member, by user id.
         Contributor => DomainError::not_found("contributor");
+        ChatSession => DomainError::not_found("chat session");
     }
 }
 

@@ -33,9 +33,10 @@ use crate::store::Backend;
 use tc_atlassian::RetryPolicy;
 use tc_atlassian::oauth::OAuthApp;
 use tc_domain::sealing::Sealer;
-use tc_domain::services::{IntegrationSettings, JobSettings, Pricing, ScanSettings};
+use tc_domain::services::{AiSettings, IntegrationSettings, JobSettings, Pricing, ScanSettings};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
+use tc_llm::{OpenAiCompatible, OpenAiSettings};
 use tc_outbound::AllowList;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -62,6 +63,8 @@ pub enum StartError {
     Redis(String),
     #[error("{0}")]
     Mail(String),
+    #[error("LLM_BASE_URL: {0}")]
+    Llm(String),
 }
 
 // Not `#[from]`: that would also chain the error as its own cause and print it twice.
@@ -155,7 +158,8 @@ pub async fn open_services(
     let mut services = Services::new(store.shared(), clock, embedder, &secret, settings, pricing)
         .with_jobs(jobs, scan)
         .with_integrations(integrations)
-        .with_embed_timeout(Duration::from_secs(config.embedding_timeout_secs));
+        .with_embed_timeout(Duration::from_secs(config.embedding_timeout_secs))
+        .with_ai(ai_settings(config)?);
     if let Some(mail) = &config.mail {
         let mailer = mail::SmtpMailer::new(&mail.url.0, &mail.from).map_err(StartError::Mail)?;
         services = services.with_mail(Arc::new(mailer), &config.public_url);
@@ -172,6 +176,28 @@ pub async fn open_services(
         services = services.with_shared_state(redis.clone());
     }
     Ok((Arc::new(services), store, redis))
+}
+
+/// The language model as configured (the operator's own endpoint, so not held to the
+/// outbound rule that user-given addresses are).
+fn ai_settings(config: &Config) -> Result<AiSettings, StartError> {
+    let timeout = Duration::from_secs(config.llm_timeout_secs);
+    let model = match &config.llm {
+        None => None,
+        Some(llm) => {
+            let settings = OpenAiSettings {
+                base_url: llm.base_url.clone(),
+                api_key: llm.api_key.as_ref().map(|k| k.0.clone()),
+                model: llm.model.clone(),
+                extra_headers: llm.headers.clone(),
+                read_timeout: timeout,
+            };
+            let client = OpenAiCompatible::new(settings, None)
+                .map_err(|e| StartError::Llm(e.to_string()))?;
+            Some(Arc::new(client) as Arc<dyn tc_llm::ChatModel>)
+        }
+    };
+    Ok(AiSettings { model, max_tokens: config.llm_max_tokens, timeout, ..AiSettings::default() })
 }
 
 /// Reads the generated JWT secret, creating it (readable by this user only) on first start.

@@ -45,6 +45,25 @@ pub struct AtlassianOAuth {
     pub api_url: String,
 }
 
+/// The language model behind the AI features.
+#[derive(Clone)]
+pub struct LlmConfig {
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub model: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for LlmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// An AES-256 key from the settings; never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptionKey(pub [u8; tc_domain::sealing::KEY_LEN]);
@@ -132,6 +151,10 @@ pub struct Config {
     pub atlassian_max_retry_delay_secs: u64,
     /// The OAuth 2.0 (3LO) app, when both its id and secret are set.
     pub atlassian_oauth: Option<AtlassianOAuth>,
+    /// The language model, when `LLM_BASE_URL` is set.
+    pub llm: Option<LlmConfig>,
+    pub llm_timeout_secs: u64,
+    pub llm_max_tokens: u32,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
     pub outbound_allowed_hosts: Vec<String>,
@@ -344,6 +367,16 @@ impl Config {
                 Some(MailConfig { url, from })
             }
         };
+        let llm = match (s.llm_base_url, s.llm_model) {
+            (None, _) => None,
+            (Some(_), None) => return Err(invalid("LLM_MODEL", "is required with LLM_BASE_URL")),
+            (Some(base_url), Some(model)) => Some(LlmConfig {
+                base_url,
+                api_key: s.llm_api_key,
+                model,
+                headers: s.llm_headers.map(|h| h.0).unwrap_or_default(),
+            }),
+        };
         let mut llm_prices = tc_domain::services::default_prices();
         llm_prices.extend(s.llm_prices.map(|p| p.0).unwrap_or_default());
         let price_per_mtok = *llm_prices.get(&s.default_llm_model).ok_or_else(|| {
@@ -366,6 +399,9 @@ impl Config {
             atlassian_timeout_secs: s.atlassian_timeout_secs,
             atlassian_max_retry_delay_secs: s.atlassian_max_retry_delay_secs,
             atlassian_oauth,
+            llm,
+            llm_timeout_secs: s.llm_timeout_secs,
+            llm_max_tokens: s.llm_max_tokens,
             metrics_token: s.metrics_token,
             outbound_allowed_hosts: s
                 .outbound_allowed_hosts

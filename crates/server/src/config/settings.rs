@@ -274,6 +274,33 @@ pub struct Settings {
     #[arg(long, env = "LLM_PRICES", value_parser = prices)]
     pub llm_prices: Option<Prices>,
 
+    /// the language model behind chat, questions and summaries: any OpenAI-compatible Chat
+    /// Completions base URL, e.g. `http://127.0.0.1:11434/v1`. Unset: none (every AI feature
+    /// answers extractively, from the retrieved text)
+    #[arg(long, env = "LLM_BASE_URL", value_parser = http_url)]
+    pub llm_base_url: Option<String>,
+
+    /// the language model's bearer key, if it needs one. Unset: none
+    #[arg(long, env = "LLM_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub llm_api_key: Option<Secret>,
+
+    /// the language model's name (required with LLM_BASE_URL). Unset: none
+    #[arg(long, env = "LLM_MODEL")]
+    pub llm_model: Option<String>,
+
+    /// extra headers for gateways that authenticate otherwise, as a JSON object, e.g.
+    /// `{"Cookie": "session=…"}`. Unset: none
+    #[arg(long, env = "LLM_HEADERS", hide_env_values = true, value_parser = headers)]
+    pub llm_headers: Option<Headers>,
+
+    /// longest a whole answer may take; a model that is slower is answered for extractively
+    #[arg(long, env = "LLM_TIMEOUT_SECS", default_value = "120", value_parser = at_least(1u64))]
+    pub llm_timeout_secs: u64,
+
+    /// most tokens the model may write per answer
+    #[arg(long, env = "LLM_MAX_TOKENS", default_value = "1024", value_parser = at_least(1u32))]
+    pub llm_max_tokens: u32,
+
     /// saves above this many tokens answer with a warning
     #[arg(long, env = "CONTEXT_WARN_TOKENS", default_value = "10000", value_parser = at_least(0usize))]
     pub context_warn_tokens: usize,
@@ -364,6 +391,23 @@ fn smtp_url(url: &str) -> Result<Secret, String> {
     } else {
         Err("is not an smtp:// or smtps:// URL".into())
     }
+}
+
+/// Header names and values from a JSON object of strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+fn headers(value: &str) -> Result<Headers, String> {
+    let map: BTreeMap<String, String> = serde_json::from_str(value).map_err(|_| {
+        "must be a JSON object of strings, e.g. {\"Cookie\": \"session=…\"}".to_string()
+    })?;
+    for (name, value) in &map {
+        reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("{name:?} is not a header name"))?;
+        reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of {name:?} is not a header value"))?;
+    }
+    Ok(Headers(map.into_iter().collect()))
 }
 
 fn secret(value: &str) -> Result<Secret, String> {

@@ -4,6 +4,7 @@
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
+mod ai;
 mod analytics;
 mod auth;
 mod context;
@@ -108,6 +109,7 @@ impl Modify for ErrorResponses {
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
         .merge(auth::router())
+        .merge(ai::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

@@ -17,8 +17,9 @@ use tc_domain::pagination::PageParams;
 use tc_domain::services::{MAX_REPORT_DAYS, Upload, source_for_mcp_client};
 use tc_domain::views::{
     ConfluenceSyncRequest, ContextMetadataInput, ContextView, CostSavingsReport, InvitationView,
-    JiraSyncRequest, ProjectView, ReportQuery, SaveContextRequest, SaveContextResponse,
-    ScanAccepted, ScanRequest, SearchRequest, SearchResponse, SyncAccepted,
+    JiraSyncRequest, ProjectView, QaRequest, QaResponse, ReportQuery, SaveContextRequest,
+    SaveContextResponse, ScanAccepted, ScanRequest, SearchRequest, SearchResponse,
+    SummarizeRequest, SummaryResponse, SyncAccepted,
 };
 use tc_domain::{Caller, DomainError, ErrorCode};
 use tracing::error;
@@ -53,6 +54,25 @@ pub struct GetRelevantContextInput {
     pub project_id: Option<String>,
     /// How many results to return, 1–100 (default 5).
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AskQuestionInput {
+    /// The question, in natural language.
+    #[schemars(with = "String")]
+    pub question: Option<String>,
+    /// Ask only this project's context (default: every project you can read).
+    #[schemars(with = "Option<Uuid>")]
+    pub project_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SummarizeContextInput {
+    /// The contexts to summarize together (ids from search results), at most 50.
+    #[schemars(with = "Vec<Uuid>")]
+    pub context_ids: Option<Vec<String>>,
+    /// `concise` (default), `detailed` or `bullet`.
+    pub style: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -342,6 +362,54 @@ impl TeamContextMcp {
         };
         let started = self.state.services.start_confluence_sync(&caller, request).await;
         started.map(Json).map_err(tool_error)
+    }
+
+    /// Answers a question with cited sources.
+    #[tool(
+        name = "ask_question",
+        description = "Ask the team's shared memory a question and get an answer that cites its sources as [n], with each source's id, title and best snippet. Answered by the server's language model when one is configured, otherwise by quoting the sentences of the sources that answer best (mode `extractive`). Use get_relevant_context instead when you want the raw context to reason over yourself.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn ask_question(
+        &self,
+        Parameters(input): Parameters<AskQuestionInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<QaResponse>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        self.state.limits.check_search(caller.user_id).await.map_err(|e| tool_error(e.0))?;
+        let project_ids = match input.project_id.as_deref() {
+            Some(raw) => Some(vec![project_id(raw)?]),
+            None => None,
+        };
+        let request = QaRequest { question: input.question, project_ids, top_k: None };
+        let answered = self.state.services.answer_question(&caller, request).await;
+        answered.map(Json).map_err(tool_error)
+    }
+
+    /// Summarizes contexts.
+    #[tool(
+        name = "summarize_context",
+        description = "Summarize saved contexts (by id, e.g. from search results) together, as `concise` (two or three sentences), `detailed` or `bullet` points, with length statistics. Written by the server's language model when one is configured, otherwise made of the most central sentences (mode `extractive`).",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn summarize_context(
+        &self,
+        Parameters(input): Parameters<SummarizeContextInput>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<SummaryResponse>, CallToolResult> {
+        let caller = caller(&ctx)?;
+        let raw =
+            input.context_ids.ok_or_else(|| tool_error(DomainError::missing("context_ids")))?;
+        let ids = raw
+            .iter()
+            .map(|r| {
+                Uuid::parse_str(r.trim()).map_err(|_| {
+                    tool_error(DomainError::new(ErrorCode::ContextNotFound, "context not found"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let request = SummarizeRequest { text: None, context_ids: Some(ids), style: input.style };
+        self.state.services.summarize(&caller, request).await.map(Json).map_err(tool_error)
     }
 
     /// Fetches one context in full.

@@ -1,0 +1,184 @@
+//! `/ai/*`: questions answered with sources, summaries, and chat sessions, a turn of which is
+//! answered as JSON (`/ai/chat`) or streamed as Server-Sent Events (`/ai/chat/stream`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream, StreamExt};
+use serde_json::json;
+use tc_domain::pagination::{PageParams, Paged};
+use tc_domain::views::{
+    ChatEvent, ChatRequest, ChatResponse, CreateSessionRequest, MessageView, QaRequest, QaResponse,
+    SessionView, SummarizeRequest, SummaryResponse,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiResult;
+use crate::extract::{Auth, Id, Json, Query, resource};
+use crate::state::AppState;
+
+/// A comment line this often keeps proxies from closing a quiet stream (a model reading a long
+/// prompt) and lets the server notice a client that left.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_session, list_sessions))
+        .routes(routes!(session_messages))
+        .routes(routes!(delete_session))
+        .routes(routes!(chat))
+        .routes(routes!(chat_stream))
+        .routes(routes!(qa))
+        .routes(routes!(summarize))
+}
+
+/// Start a chat session (about one project, or every project you can read).
+#[utoipa::path(post, path = "/ai/sessions", tag = "ai", security(("bearer" = [])),
+    request_body = CreateSessionRequest, responses((status = 201, body = SessionView), (status = 404)))]
+async fn create_session(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<CreateSessionRequest>,
+) -> ApiResult<(StatusCode, Json<SessionView>)> {
+    Ok((StatusCode::CREATED, Json(state.services.create_chat_session(&caller, req).await?)))
+}
+
+/// Your chat sessions, the most recently active first.
+#[utoipa::path(get, path = "/ai/sessions", tag = "ai", security(("bearer" = [])), params(PageParams),
+    responses((status = 200, body = Paged<SessionView>)))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Paged<SessionView>>> {
+    Ok(Json(state.services.list_chat_sessions(&caller, &page).await?))
+}
+
+/// A session's messages, the latest first, with each answer's sources and usage.
+#[utoipa::path(get, path = "/ai/sessions/{id}/messages", tag = "ai", security(("bearer" = [])),
+    params(("id" = String, Path), PageParams),
+    responses((status = 200, body = Paged<MessageView>), (status = 404)))]
+async fn session_messages(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Id(id, ..): Id<resource::ChatSession>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Paged<MessageView>>> {
+    Ok(Json(state.services.chat_session_messages(&caller, id, &page).await?))
+}
+
+/// Delete a session and its messages.
+#[utoipa::path(delete, path = "/ai/sessions/{id}", tag = "ai", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 204), (status = 404)))]
+async fn delete_session(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Id(id, ..): Id<resource::ChatSession>,
+) -> ApiResult<StatusCode> {
+    state.services.delete_chat_session(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One chat turn, answered when done: the stored answer with its sources. Without
+/// `session_id` a session is started. Without a language model (or when it fails) the answer
+/// is extractive, and says so.
+#[utoipa::path(post, path = "/ai/chat", tag = "ai", security(("bearer" = [])),
+    request_body = ChatRequest,
+    responses((status = 200, body = ChatResponse), (status = 404), (status = 422), (status = 429)))]
+async fn chat(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<ChatRequest>,
+) -> ApiResult<Json<ChatResponse>> {
+    state.limits.check_search(caller.user_id).await?;
+    Ok(Json(state.services.chat(&caller, req).await?))
+}
+
+/// One chat turn as Server-Sent Events, each named by its kind and numbered by `id`:
+/// `start` (`{session_id, user_message_id, mode, llm}`), `sources` (`[{n, context_id, title,
+/// source, score, snippet}]`, before any text), `delta` (`{text}`, many), `fallback`
+/// (`{reason}`, when the model failed and an extractive answer follows), `usage`, `completed`
+/// (the stored message), `error` (`{code, message}`), and last `done`, whose data is the
+/// session id. Comment lines keep a quiet stream open. Disconnecting stops the model; what it
+/// wrote so far is stored as `cancelled`.
+#[utoipa::path(post, path = "/ai/chat/stream", tag = "ai", security(("bearer" = [])),
+    request_body = ChatRequest,
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404), (status = 422), (status = 429)))]
+async fn chat_stream(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<ChatRequest>,
+) -> ApiResult<Response> {
+    state.limits.check_search(caller.user_id).await?;
+    let run = state.services.start_chat(&caller, req).await?;
+    let events = stream::unfold((run.events, 0u64), |(mut rx, seq)| async move {
+        let event = rx.recv().await?;
+        Some((sse_event(event, seq + 1), (rx, seq + 1)))
+    });
+    // nginx and similar proxies would otherwise hold the events back until the end.
+    Ok(([("x-accel-buffering", "no")], sse(events)).into_response())
+}
+
+fn sse(
+    events: impl Stream<Item = Event> + Send + 'static,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// The Server-Sent Event of a chat event, numbered `seq`.
+fn sse_event(event: ChatEvent, seq: u64) -> Event {
+    let base = Event::default().id(seq.to_string());
+    let named =
+        |name: &str, data: serde_json::Value| base.clone().event(name).data(data.to_string());
+    match event {
+        ChatEvent::Start { session_id, user_message_id, mode, llm } => named(
+            "start",
+            json!({"session_id": session_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
+        ),
+        ChatEvent::Sources(sources) => named("sources", json!(sources)),
+        ChatEvent::Delta(text) => named("delta", json!({ "text": text })),
+        ChatEvent::Fallback { reason } => named("fallback", json!({ "reason": reason })),
+        ChatEvent::Usage(usage) => named("usage", json!(usage)),
+        ChatEvent::Completed(message) => named("completed", json!(message)),
+        ChatEvent::Error { code, message } => {
+            named("error", json!({"code": code, "message": message}))
+        }
+        // Seed 001's form: the session id, bare, so a client can continue the conversation.
+        ChatEvent::Done { session_id, .. } => base.event("done").data(session_id.to_string()),
+    }
+}
+
+/// Answer a question from your projects' context (or `project_ids`'): the answer cites the
+/// numbered `sources` as `[n]`; citations of sources that do not exist are removed. Without
+/// a language model (or when it fails) the answer is the sentences of the sources that answer
+/// best, highlighted in them, and `mode` is `extractive`.
+#[utoipa::path(post, path = "/ai/qa", tag = "ai", security(("bearer" = [])),
+    request_body = QaRequest,
+    responses((status = 200, body = QaResponse), (status = 404), (status = 422), (status = 429)))]
+async fn qa(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<QaRequest>,
+) -> ApiResult<Json<QaResponse>> {
+    state.limits.check_search(caller.user_id).await?;
+    Ok(Json(state.services.answer_question(&caller, req).await?))
+}
+
+/// Summarize a text, or contexts you can read, as `concise`, `detailed` or `bullet`, with
+/// length statistics. Without a language model (or when it fails) the summary is the text's
+/// most central sentences, and `mode` is `extractive`.
+#[utoipa::path(post, path = "/ai/summarize", tag = "ai", security(("bearer" = [])),
+    request_body = SummarizeRequest,
+    responses((status = 200, body = SummaryResponse), (status = 404), (status = 422)))]
+async fn summarize(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<SummarizeRequest>,
+) -> ApiResult<Json<SummaryResponse>> {
+    Ok(Json(state.services.summarize(&caller, req).await?))
+}
