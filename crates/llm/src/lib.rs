@@ -144,9 +144,12 @@ pub enum LlmError {
     /// The endpoint is not one the server may reach, or not a URL.
     #[error("{0}")]
     Refused(String),
-    /// The server could not be reached or timed out.
+    /// The server could not be reached, or its stream broke.
     #[error("{0}")]
     Unavailable(String),
+    /// The server said nothing for longer than the read timeout.
+    #[error("{0}")]
+    TimedOut(String),
     /// The server refused the credentials (401/403).
     #[error("{0}")]
     Unauthorized(String),

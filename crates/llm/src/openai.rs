@@ -105,8 +105,14 @@ impl OpenAiCompatible {
             req = req.header(name.as_str(), value.as_str());
         }
         req.send().await.map_err(|e| {
-            let kind = if e.is_timeout() { "timed out" } else { "could not be reached" };
-            LlmError::Unavailable(format!("the LLM endpoint {kind}: {}", innermost(&e)))
+            if e.is_timeout() {
+                LlmError::TimedOut(format!("the LLM endpoint timed out: {}", innermost(&e)))
+            } else {
+                LlmError::Unavailable(format!(
+                    "the LLM endpoint could not be reached: {}",
+                    innermost(&e)
+                ))
+            }
         })
     }
 }

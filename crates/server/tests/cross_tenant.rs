@@ -18,6 +18,8 @@ struct Victim {
     context: String,
     job: String,
     invitation: String,
+    /// A chat session about the project, with a turn that quotes the secret.
+    session: String,
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -52,7 +54,10 @@ async fn victim(app: &TestApp) -> Victim {
         )
         .await;
     let invitation = invited.assert_status(202)["id"].as_str().unwrap().to_string();
-    Victim { user, project, context, job, invitation }
+    let chat = json!({"message": "Where is the vault root token kept?", "project_id": project});
+    let chatted = app.post("/ai/chat", Some(&user.api_key), chat).await;
+    let session = chatted.assert_status(200)["session_id"].as_str().unwrap().to_string();
+    Victim { user, project, context, job, invitation, session }
 }
 
 /// The victim's id for a path parameter.
@@ -67,6 +72,7 @@ fn victim_id(v: &Victim, template: &str, name: &str) -> String {
         "id" if template.starts_with("/projects/") => v.project.clone(),
         "id" if template.starts_with("/context/") => v.context.clone(),
         "id" if template.starts_with("/jobs/") => v.job.clone(),
+        "id" if template.starts_with("/ai/sessions/") => v.session.clone(),
         "id" if template.starts_with("/users/me/api-keys/") => v.user.api_key_id.clone(),
         "id" if template.starts_with("/users/me/invitations/") => v.invitation.clone(),
         other => panic!("no victim id for {{{other}}} in {template}: add one"),
@@ -88,6 +94,12 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         ("POST", "/users/me/api-key/rotate") => json!({"key_id": v.user.api_key_id}),
         ("POST", "/jira/sync") => json!({"project_id": v.project, "jql_query": "project = OPS"}),
         ("POST", "/confluence/sync") => json!({"project_id": v.project, "space_keys": ["ENG"]}),
+        ("POST", "/ai/sessions") => json!({"project_id": v.project}),
+        ("POST", "/ai/chat" | "/ai/chat/stream") => {
+            json!({"message": "what is the vault root token?", "session_id": v.session})
+        }
+        ("POST", "/ai/qa") => json!({"question": "vault root token", "project_ids": [v.project]}),
+        ("POST", "/ai/summarize") => json!({"context_ids": [v.context]}),
         _ => json!({}),
     };
     Some(body)
@@ -117,6 +129,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
         if own_account
             || own_connection
             || op.template == "/projects"
+            || (op.template == "/ai/sessions" && op.method == Method::GET)
             || op.template.starts_with("/analytics/")
         {
             continue;
@@ -133,6 +146,11 @@ async fn another_user_reaches_nothing_of_the_first_users() {
                 leaks.push(format!("{} {path}: {} {text}", op.method, r.status));
             }
         }
+    }
+    // The session list is the caller's own.
+    let sessions = app.get("/ai/sessions", &attacker.api_key).await;
+    if sessions.body.to_string().contains(&v.session) {
+        leaks.push(format!("GET /ai/sessions: {}", sessions.body));
     }
     assert!(tried >= 20, "{tried} operations tried");
 
@@ -253,6 +271,11 @@ async fn every_mcp_tool_refuses_another_users_ids() {
         ("get_cost_savings", json!({"project_id": v.project})),
         ("sync_jira_to_context", json!({"project_id": v.project, "jql_query": "project = OPS"})),
         ("sync_confluence_to_context", json!({"project_id": v.project, "space_keys": ["ENG"]})),
+        (
+            "ask_question",
+            json!({"question": "what is the vault root token?", "project_id": v.project}),
+        ),
+        ("summarize_context", json!({"context_ids": [v.context]})),
     ];
     let (listed, _) = mcp(
         &app,

@@ -67,12 +67,14 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
     assert_eq!(
         names,
         [
+            "ask_question",
             "get_context",
             "get_cost_savings",
             "get_relevant_context",
             "list_projects",
             "save_to_context",
             "scan_codebase",
+            "summarize_context",
             "sync_confluence_to_context",
             "sync_jira_to_context"
         ]

@@ -6,6 +6,8 @@
 
 use std::collections::HashSet;
 
+use rust_stemmers::{Algorithm, Stemmer};
+
 use crate::views::Span;
 
 /// Shorter fragments are headings, list markers or code punctuation, not sentences.
@@ -66,13 +68,17 @@ const STOPWORDS: &[&str] = &[
     "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
-/// The lowercased words of `text` that carry meaning: letters and digits (identifiers keep
-/// their underscores), two characters or more, not stopwords.
+/// The words of `text` that carry meaning, lowercased and stemmed (so "deploys" and
+/// "deploying" match "deploy"): letters and digits (identifiers keep their underscores and are
+/// not stemmed), two characters or more, not stopwords.
 pub(crate) fn terms(text: &str) -> HashSet<String> {
+    static STEMMER: std::sync::OnceLock<Stemmer> = std::sync::OnceLock::new();
+    let stemmer = STEMMER.get_or_init(|| Stemmer::create(Algorithm::English));
     text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .filter(|w| w.chars().count() >= 2)
         .map(str::to_lowercase)
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .map(|w| if w.contains('_') { w } else { stemmer.stem(&w).into_owned() })
         .collect()
 }
 
@@ -207,10 +213,11 @@ mod tests {
 
     #[test]
     fn terms_drop_stopwords_and_keep_identifiers() {
-        let t = terms("How do we rotate the STRIPE_SIGNING_SECRET in Stripe?");
+        let t = terms("How do we rotate the STRIPE_SIGNING_SECRET in Stripe deployments?");
         let mut t: Vec<_> = t.into_iter().collect();
         t.sort();
-        assert_eq!(t, vec!["rotate", "stripe", "stripe_signing_secret"]);
+        assert_eq!(t, vec!["deploy", "rotat", "stripe", "stripe_signing_secret"]);
+        assert_eq!(terms("Deploys"), terms("deploying"));
     }
 
     #[test]

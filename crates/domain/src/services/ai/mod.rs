@@ -88,6 +88,7 @@ fn failure_reason(e: &LlmError) -> String {
     let kind = match e {
         LlmError::Refused(_) => "the language model's address is not allowed",
         LlmError::Unavailable(_) => "the language model could not be reached",
+        LlmError::TimedOut(_) => "the language model did not answer in time",
         LlmError::Unauthorized(_) => "the language model refused the credentials",
         LlmError::RateLimited(_) => "the language model is rate limited",
         LlmError::Server(_) => "the language model failed",

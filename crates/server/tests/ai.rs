@@ -1,0 +1,643 @@
+//! The AI features over a real server: without a language model (extractive answers on the
+//! real embedding model), and with `fake-llm` replaying recorded Chat Completions streams on
+//! SQLite and PostgreSQL: cited answers with invented citations removed, chat turns streamed
+//! as Server-Sent Events and rebuilt from the database on the next turn, the vendors' quirks,
+//! a model that refuses, fails mid-stream or hangs, a client that leaves mid-stream (the
+//! model's request is closed), and the unhappy paths of every route; MCP's `ask_question` and
+//! `summarize_context` through the official Python client.
+
+mod support;
+
+use std::time::Duration;
+
+use fake_llm::{FakeLlm, Reply, recorded};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use support::mcp_clients::{call, http_plan, python};
+use support::{TestApp, TestUser};
+use tc_store_postgres::testing::TestDatabase;
+
+const DEPLOYS: &str = "Deploy policy. Production deploys happen on Tuesdays after the release \
+    review. Hotfixes may ship any day with two approvals. The release manager announces each \
+    deploy in the ops channel.";
+const STRIPE: &str = "Stripe webhooks. After rotating the Stripe signing secret, update \
+    STRIPE_WEBHOOK_SECRET in the vault and restart the billing workers. Old events are \
+    replayed from the dashboard.";
+const ONCALL: &str = "On-call. The on-call engineer carries the pager for one week, from \
+    Monday to Monday. Escalations go to the platform lead.";
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+struct Sse {
+    event: String,
+    id: String,
+    data: String,
+}
+
+impl Sse {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|_| panic!("not JSON: {}", self.data))
+    }
+}
+
+fn parse_sse(text: &str) -> Vec<Sse> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let (mut event, mut id, mut data) = (String::new(), String::new(), Vec::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim_start().to_string();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = v.trim_start().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+            }
+        }
+        if !event.is_empty() || !data.is_empty() {
+            out.push(Sse { event, id, data: data.join("\n") });
+        }
+    }
+    out
+}
+
+async fn stream(app: &TestApp, key: &str, body: Value) -> (reqwest::StatusCode, Vec<Sse>) {
+    let resp = app
+        .client
+        .post(app.url("/ai/chat/stream"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    if status.is_success() {
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    }
+    (status, parse_sse(&resp.text().await.unwrap()))
+}
+
+fn kinds(events: &[Sse]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// A user with a project holding the three notes.
+async fn team(app: &TestApp, name: &str) -> (TestUser, String) {
+    let user = app.register(name).await;
+    let project = app.create_project(&user.api_key, &format!("{name}'s handbook")).await;
+    for (content, title) in [(DEPLOYS, "Deploys"), (STRIPE, "Stripe"), (ONCALL, "On-call")] {
+        let body = json!({"content": content, "project_id": project, "metadata": {"title": title}});
+        app.post("/context/save", Some(&user.api_key), body).await.assert_status(201);
+    }
+    (user, project)
+}
+
+/// The ids of a project's contexts.
+async fn context_ids(app: &TestApp, key: &str, project: &str) -> Vec<Value> {
+    let listed = app.get(&format!("/projects/{project}/context"), key).await;
+    listed.assert_status(200)["items"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect()
+}
+
+#[tokio::test]
+async fn without_a_model_every_feature_answers_extractively() {
+    let app = TestApp::with_model(&[]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let key = &ana.api_key;
+
+    let qa = app
+        .post(
+            "/ai/qa",
+            Some(key),
+            json!({"question": "What must happen after rotating the Stripe signing secret?"}),
+        )
+        .await;
+    let qa = qa.assert_status(200);
+    assert_eq!(qa["mode"], "extractive");
+    assert_eq!(qa["llm"], "not configured");
+    assert!(qa.get("fallback_reason").is_none());
+    let sources = qa["sources"].as_array().unwrap();
+    assert!(!sources.is_empty() && sources.len() <= 5);
+    assert_eq!(sources[0]["title"], "Stripe", "{qa}");
+    assert!(qa["answer"].as_str().unwrap().contains("STRIPE_WEBHOOK_SECRET"), "{qa}");
+    let cited: Vec<u64> =
+        qa["citations"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert!(cited.contains(&1));
+    for n in &cited {
+        assert!(qa["answer"].as_str().unwrap().contains(&format!("[{n}]")));
+        let source = &sources[*n as usize - 1];
+        let content = STRIPE.to_string();
+        for h in source["highlights"].as_array().unwrap() {
+            let (s, e) =
+                (h["start"].as_u64().unwrap() as usize, h["end"].as_u64().unwrap() as usize);
+            if source["title"] == "Stripe" {
+                assert!(content.get(s..e).is_some_and(|t| t.len() > 10), "highlight {s}..{e}");
+            }
+        }
+    }
+
+    // Nothing readable matches: it says so rather than quoting noise.
+    let other = app.register("bob").await;
+    let empty =
+        app.post("/ai/qa", Some(&other.api_key), json!({"question": "When do we deploy?"})).await;
+    let empty = empty.assert_status(200);
+    assert!(empty["sources"].as_array().unwrap().is_empty());
+    assert!(empty["answer"].as_str().unwrap().starts_with("Nothing"));
+
+    // Summaries in each style, of a text and of contexts.
+    let text = format!("{DEPLOYS} {STRIPE} {ONCALL}");
+    let concise = app.post("/ai/summarize", Some(key), json!({"text": text})).await;
+    let concise = concise.assert_status(200);
+    assert_eq!(
+        (concise["style"].as_str(), concise["mode"].as_str()),
+        (Some("concise"), Some("extractive"))
+    );
+    let summary = concise["summary"].as_str().unwrap();
+    assert!(summary.len() < text.len() && !summary.is_empty());
+    assert_eq!(concise["original_length"], text.chars().count());
+    assert_eq!(concise["summary_length"], summary.chars().count());
+    assert!(concise["compression_ratio"].as_f64().unwrap() < 0.6);
+    let bullets =
+        app.post("/ai/summarize", Some(key), json!({"text": text, "style": "bullet"})).await;
+    let bullets = bullets.assert_status(200)["summary"].as_str().unwrap().to_string();
+    assert!(
+        bullets.lines().count() >= 5 && bullets.lines().all(|l| l.starts_with("- ")),
+        "{bullets}"
+    );
+    let ids = context_ids(&app, key, &project).await;
+    let detailed = app
+        .post("/ai/summarize", Some(key), json!({"context_ids": ids, "style": "detailed"}))
+        .await;
+    let detailed = detailed.assert_status(200);
+    assert_eq!(detailed["sources"].as_array().unwrap().len(), 3);
+    assert!(detailed["summary"].as_str().unwrap().contains("**"), "titled paragraphs: {detailed}");
+
+    // A chat turn as JSON, then streamed in the same session.
+    let turn = app
+        .post(
+            "/ai/chat",
+            Some(key),
+            json!({"message": "Who gets escalations from on-call?", "project_id": project}),
+        )
+        .await;
+    let turn = turn.assert_status(200);
+    let session = turn["session_id"].as_str().unwrap().to_string();
+    assert_eq!(turn["message"]["role"], "assistant");
+    assert_eq!(turn["message"]["mode"], "extractive");
+    assert!(turn["message"]["content"].as_str().unwrap().contains("platform lead"), "{turn}");
+
+    let (status, events) =
+        stream(&app, key, json!({"message": "When are deploys?", "session_id": session})).await;
+    assert_eq!(status, 200);
+    assert_eq!(kinds(&events), ["start", "sources", "delta", "completed", "done"]);
+    let ids: Vec<u64> = events.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert_eq!(ids, (1..=5).collect::<Vec<u64>>(), "numbered in order");
+    assert_eq!(events[0].json()["session_id"], session.as_str());
+    assert_eq!(events[0].json()["mode"], "extractive");
+    assert!(events[2].json()["text"].as_str().unwrap().contains("Tuesdays"));
+    assert_eq!(events[4].data, session, "seed 001: done carries the session id");
+
+    let listed = app.get("/ai/sessions", key).await;
+    let listed = listed.assert_status(200);
+    assert_eq!(listed["items"][0]["session_id"], session.as_str());
+    assert_eq!(listed["items"][0]["title"], "Who gets escalations from on-call?");
+    assert_eq!(listed["items"][0]["project_id"], project.as_str());
+    let messages = app.get(&format!("/ai/sessions/{session}/messages?limit=3"), key).await;
+    let messages = messages.assert_status(200);
+    let roles: Vec<&str> =
+        messages["items"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["assistant", "user", "assistant"], "latest first");
+    let cursor = messages["next_cursor"].as_str().unwrap();
+    let rest = app.get(&format!("/ai/sessions/{session}/messages?cursor={cursor}"), key).await;
+    assert_eq!(
+        rest.assert_status(200)["items"][0]["content"],
+        "Who gets escalations from on-call?"
+    );
+
+    app.delete(&format!("/ai/sessions/{session}"), key).await.assert_status(204);
+    app.get(&format!("/ai/sessions/{session}/messages"), key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.shutdown().await;
+}
+
+/// The server with the fake model, on SQLite or on PostgreSQL.
+async fn with_model(fake: &FakeLlm, db: Option<&TestDatabase>, extra: &[(&str, &str)]) -> TestApp {
+    let base = fake.base_url();
+    let mut env = vec![
+        ("LLM_BASE_URL", base.as_str()),
+        ("LLM_MODEL", fake_llm::MODEL),
+        ("LLM_API_KEY", "sk-test-123"),
+        ("LLM_HEADERS", r#"{"Cookie": "gateway_session=abc; tenant=acme"}"#),
+    ];
+    if let Some(db) = db {
+        env.push(("DATABASE_URL", db.url()));
+        env.push(("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"));
+        env.push(("ENCRYPTION_KEY", support::ENCRYPTION_KEY));
+    }
+    env.extend_from_slice(extra);
+    TestApp::with_env(&env).await
+}
+
+async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, db, &[]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let key = &ana.api_key;
+
+    let qa =
+        app.post("/ai/qa", Some(key), json!({"question": "When do we deploy?", "top_k": 2})).await;
+    let qa = qa.assert_status(200);
+    assert_eq!(qa["mode"], "llm");
+    assert_eq!(qa["llm"], fake_llm::MODEL);
+    assert_eq!(
+        qa["answer"],
+        "According to the team's notes, deploys happen on Tuesdays [1]. Rollbacks use the runbook."
+    );
+    assert_eq!(qa["citations"], json!([1]), "[9] named no source and was removed");
+    assert_eq!(qa["usage"], json!({"prompt_tokens": 321, "completion_tokens": 17}));
+    assert!(!qa["sources"].as_array().unwrap().is_empty());
+    let asked = &fake.requests()[0];
+    assert_eq!(asked["model"], fake_llm::MODEL);
+    assert_eq!(asked["stream"], true);
+    let prompt = asked["messages"][1]["content"].as_str().unwrap();
+    let given = qa["sources"].as_array().unwrap().len();
+    assert!(prompt.contains("[1] ") && !prompt.contains(&format!("[{}] ", given + 1)), "{prompt}");
+    assert!(prompt.ends_with("Question: When do we deploy?"));
+    let headers = &fake.headers()[0];
+    assert_eq!(headers["authorization"], "Bearer sk-test-123");
+    assert_eq!(headers["cookie"], "gateway_session=abc; tenant=acme");
+
+    // A streamed turn: sources before text, the deltas as the model sent them, usage, the
+    // stored message (citation cleaned), done.
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_text(&["Tues", "days [1]", " and [7]."], 90, 4),
+        delay: Duration::from_millis(5),
+    });
+    let (status, events) =
+        stream(&app, key, json!({"message": "When do we deploy?", "project_id": project})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        kinds(&events),
+        ["start", "sources", "delta", "delta", "delta", "usage", "completed", "done"]
+    );
+    assert_eq!(events[0].json()["mode"], "llm");
+    assert_eq!(events[1].json()[0]["n"], 1);
+    let text: String =
+        events[2..5].iter().map(|e| e.json()["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(text, "Tuesdays [1] and [7].");
+    assert_eq!(events[5].json(), json!({"prompt_tokens": 90, "completion_tokens": 4}));
+    let completed = events[6].json();
+    assert_eq!(completed["content"], "Tuesdays [1] and.");
+    assert_eq!(completed["status"], "complete");
+    assert_eq!(completed["finish_reason"], "stop");
+    assert_eq!(completed["model"], fake_llm::MODEL);
+    let session = events[7].data.clone();
+
+    // The next turn is rebuilt from the database: the earlier question and answer are sent.
+    fake.push(Reply::Stream {
+        chunks: recorded::llamacpp_text(&["The release ", "manager [1]."]),
+        delay: Duration::ZERO,
+    });
+    let next = app
+        .post(
+            "/ai/chat",
+            Some(key),
+            json!({"message": "Who announces them?", "session_id": session}),
+        )
+        .await;
+    let next = next.assert_status(200);
+    assert_eq!(next["message"]["content"], "The release manager [1].", "reasoning is not shown");
+    assert_eq!(next["message"]["usage"], json!({"prompt_tokens": 120, "completion_tokens": 12}));
+    let sent = fake.requests().last().unwrap()["messages"].clone();
+    let roles: Vec<&str> =
+        sent.as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(sent[1]["content"], "When do we deploy?");
+    assert_eq!(sent[2]["content"], "Tuesdays [1] and.");
+
+    // vLLM's usage chunk with `choices: null` and its `reasoning` field.
+    fake.push(Reply::Stream {
+        chunks: recorded::vllm_text(&["Two ", "approvals."]),
+        delay: Duration::ZERO,
+    });
+    let vllm = app
+        .post("/ai/chat", Some(key), json!({"message": "Hotfixes?", "session_id": session}))
+        .await;
+    let vllm = vllm.assert_status(200);
+    assert_eq!(vllm["message"]["content"], "Two approvals.");
+    assert_eq!(vllm["message"]["usage"]["prompt_tokens"], 50);
+
+    let messages = app.get(&format!("/ai/sessions/{session}/messages"), key).await;
+    assert_eq!(messages.assert_status(200)["items"].as_array().unwrap().len(), 6);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_answers_with_checked_citations_and_streams_on_sqlite() {
+    llm_answers_cite_stream_and_remember(None).await;
+}
+
+#[tokio::test]
+async fn a_model_answers_with_checked_citations_and_streams_on_postgres() {
+    let db = TestDatabase::create().await;
+    llm_answers_cite_stream_and_remember(Some(&db)).await;
+}
+
+#[tokio::test]
+async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, None, &[("LLM_TIMEOUT_SECS", "1")]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let key = &ana.api_key;
+    let question = json!({"question": "When do we deploy?"});
+
+    fake.push(Reply::Status(401, json!({"error": {"message": "Incorrect API key provided"}})));
+    let refused = app.post("/ai/qa", Some(key), question.clone()).await;
+    let refused = refused.assert_status(200);
+    assert_eq!(refused["mode"], "extractive");
+    assert_eq!(refused["llm"], fake_llm::MODEL);
+    let reason = refused["fallback_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the credentials") && reason.contains("Incorrect API key"),
+        "{reason}"
+    );
+    assert!(refused["answer"].as_str().unwrap().contains("Tuesdays"));
+
+    fake.push(Reply::Hang);
+    let slow = app.post("/ai/summarize", Some(key), json!({"text": DEPLOYS})).await;
+    let slow = slow.assert_status(200);
+    assert_eq!(slow["mode"], "extractive");
+    let reason = slow["fallback_reason"].as_str().unwrap();
+    assert!(reason.starts_with("the language model did not answer"), "{reason}");
+
+    // Failing before any text: the extractive answer follows a `fallback` event.
+    fake.push(Reply::Stream { chunks: recorded::error_mid_stream(&[]), delay: Duration::ZERO });
+    let (_, events) =
+        stream(&app, key, json!({"message": "When do we deploy?", "project_id": project})).await;
+    assert_eq!(kinds(&events), ["start", "sources", "fallback", "delta", "completed", "done"]);
+    assert!(events[2].json()["reason"].as_str().unwrap().contains("the model crashed"));
+    assert_eq!(events[4].json()["mode"], "extractive");
+    assert!(events[4].json()["error"].as_str().unwrap().contains("the model crashed"));
+
+    // Failing after some text: what was written is kept, marked as an error.
+    fake.push(Reply::Stream {
+        chunks: recorded::error_mid_stream(&["Deploys are on "]),
+        delay: Duration::ZERO,
+    });
+    let session = events.last().unwrap().data.clone();
+    let (_, events) = stream(&app, key, json!({"message": "Again?", "session_id": session})).await;
+    assert_eq!(kinds(&events), ["start", "sources", "delta", "error", "completed", "done"]);
+    assert_eq!(events[3].json()["code"], "LLM_ERROR");
+    let stored = events[4].json();
+    assert_eq!(
+        (stored["status"].as_str(), stored["content"].as_str()),
+        (Some("error"), Some("Deploys are on "))
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_stops_the_model() {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, None, &[]).await;
+    let (ana, project) = team(&app, "ana").await;
+    fake.push(Reply::Endless {
+        chunks: recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec(),
+        delay: Duration::from_millis(20),
+    });
+    let resp = app
+        .client
+        .post(app.url("/ai/chat/stream"))
+        .bearer_auth(&ana.api_key)
+        .json(&json!({"message": "Tell me everything about deploys", "project_id": project}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while seen.matches("event: delta").count() < 3 {
+        seen.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
+    }
+    let session = parse_sse(&seen)[0].json()["session_id"].as_str().unwrap().to_string();
+    drop(body);
+
+    for _ in 0..250 {
+        if fake.abandoned() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.abandoned(), 1, "the model's stream was closed when the client left");
+    assert_eq!(fake.finished(), 0);
+    // What was written before the client left is stored as cancelled.
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        let messages = app.get(&format!("/ai/sessions/{session}/messages"), &ana.api_key).await;
+        answer = messages.assert_status(200)["items"][0].clone();
+        if answer["role"] == "assistant" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answer["status"], "cancelled", "{answer}");
+    assert_eq!(answer["finish_reason"], "cancelled");
+    assert!(answer["content"].as_str().unwrap().starts_with("Deploys word2 "), "{answer}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_ai_route_refuses_bad_requests_and_strangers() {
+    let app = TestApp::with_env(&[("MAX_BODY_BYTES", "4096")]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let eve = app.register("eve").await;
+    let chatted = app
+        .post("/ai/chat", Some(&ana.api_key), json!({"message": "deploys?", "project_id": project}))
+        .await;
+    let session = chatted.assert_status(200)["session_id"].as_str().unwrap().to_string();
+    let unknown = "01a20000-0000-7000-8000-000000000000";
+
+    // No credential.
+    for (method, path) in [
+        ("POST", "/ai/sessions"),
+        ("GET", "/ai/sessions"),
+        ("GET", &format!("/ai/sessions/{session}/messages") as &str),
+        ("DELETE", &format!("/ai/sessions/{session}")),
+        ("POST", "/ai/chat"),
+        ("POST", "/ai/chat/stream"),
+        ("POST", "/ai/qa"),
+        ("POST", "/ai/summarize"),
+    ] {
+        let r = app.send(method.parse().unwrap(), path, None, Some(json!({}))).await;
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
+
+    // Someone else's session, an unknown one, a malformed id: the same 404.
+    for id in [session.as_str(), unknown, "not-a-uuid"] {
+        app.get(&format!("/ai/sessions/{id}/messages"), &eve.api_key)
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+        app.delete(&format!("/ai/sessions/{id}"), &eve.api_key)
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+    }
+    let turn = json!({"message": "what did ana ask?", "session_id": session});
+    app.post("/ai/chat", Some(&eve.api_key), turn.clone())
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let (status, _) = stream(&app, &eve.api_key, turn).await;
+    assert_eq!(status, 404);
+    assert!(
+        app.get("/ai/sessions", &eve.api_key).await.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Someone else's project.
+    app.post("/ai/sessions", Some(&eve.api_key), json!({"project_id": project}))
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.post("/ai/chat", Some(&eve.api_key), json!({"message": "hi", "project_id": project}))
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.post(
+        "/ai/qa",
+        Some(&eve.api_key),
+        json!({"question": "deploys?", "project_ids": [project]}),
+    )
+    .await
+    .assert_error(404, "PROJECT_NOT_FOUND");
+    let ctx = app
+        .post("/context/search", Some(&ana.api_key), json!({"query": "deploys", "limit": 1}))
+        .await;
+    let ctx = ctx.assert_status(200)["results"][0]["id"].clone();
+    app.post("/ai/summarize", Some(&eve.api_key), json!({"context_ids": [ctx]}))
+        .await
+        .assert_error(404, "CONTEXT_NOT_FOUND");
+    app.post("/ai/summarize", Some(&ana.api_key), json!({"context_ids": [unknown]}))
+        .await
+        .assert_error(404, "CONTEXT_NOT_FOUND");
+
+    // Malformed, missing, empty, out of range, oversized.
+    let key = &ana.api_key;
+    let raw = app
+        .client
+        .post(app.url("/ai/qa"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body("{\"question\":")
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+    app.post("/ai/qa", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/ai/qa", Some(key), json!({"question": "  "}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/qa", Some(key), json!({"question": "x", "top_k": 0}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/qa", Some(key), json!({"question": "x", "top_k": 21}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/chat", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/ai/chat", Some(key), json!({"message": 7})).await.assert_error(422, "INVALID_INPUT");
+    app.post("/ai/summarize", Some(key), json!({}))
+        .await
+        .assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/ai/summarize", Some(key), json!({"text": "a b c", "style": "haiku"}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/summarize", Some(key), json!({"text": "a", "context_ids": [ctx]}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/summarize", Some(key), json!({"context_ids": []}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/sessions", Some(key), json!({"title": "t".repeat(201)}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    let big = "word ".repeat(1000);
+    app.post("/ai/chat", Some(key), json!({"message": big}))
+        .await
+        .assert_error(413, "CONTEXT_TOO_LARGE");
+    let (status, _) = stream(&app, key, json!({"message": big})).await;
+    assert_eq!(status, 413);
+    let count = app.get(&format!("/ai/sessions/{session}/messages"), key).await;
+    assert_eq!(
+        count.assert_status(200)["items"].as_array().unwrap().len(),
+        2,
+        "nothing half-written"
+    );
+
+    // A key restricted to another project sees neither the session nor its messages.
+    let other = app.create_project(key, "elsewhere").await;
+    let made = app
+        .post(
+            "/users/me/api-keys",
+            Some(&ana.access_token),
+            json!({"name": "narrow", "project_id": other}),
+        )
+        .await;
+    let narrow = made.assert_status(201)["key"].as_str().unwrap().to_string();
+    assert!(
+        app.get("/ai/sessions", &narrow).await.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.get(&format!("/ai/sessions/{session}/messages"), &narrow)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let own = app.post("/ai/sessions", Some(&narrow), json!({})).await;
+    assert_eq!(own.assert_status(201)["project_id"], other.as_str(), "bound to the key's project");
+
+    // A contributor who is removed loses the sessions about the project at once.
+    let (bob, _) = team(&app, "bob").await;
+    app.add_contributor(&ana.access_token, &project, &bob).await;
+    let bobs = app.post("/ai/sessions", Some(&bob.api_key), json!({"project_id": project})).await;
+    let bobs = bobs.assert_status(201)["session_id"].as_str().unwrap().to_string();
+    app.delete(&format!("/projects/{project}/contributors/{}", bob.id), &ana.access_token)
+        .await
+        .assert_status(204);
+    app.get(&format!("/ai/sessions/{bobs}/messages"), &bob.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn mcp_tools_ask_and_summarize() {
+    let app = TestApp::with_model(&[]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let ids = context_ids(&app, &ana.api_key, &project).await;
+    let out = python(http_plan(
+        &app,
+        &ana.api_key,
+        "claude-code",
+        json!([
+            call(
+                "ask_question",
+                json!({"question": "Who carries the pager?", "project_id": project})
+            ),
+            call("summarize_context", json!({"context_ids": ids, "style": "bullet"})),
+            call("ask_question", json!({})),
+            call("summarize_context", json!({"context_ids": ["nope"]})),
+        ]),
+    ))
+    .await;
+    let results = out["results"].as_array().unwrap();
+    for r in &results[..2] {
+        assert_eq!(r["isError"], false, "{r}");
+    }
+    let answer = &results[0]["structuredContent"];
+    assert_eq!(answer["mode"], "extractive", "{out}");
+    assert!(answer["answer"].as_str().unwrap().contains("on-call engineer"), "{answer}");
+    let summary = &results[1]["structuredContent"];
+    assert!(summary["summary"].as_str().unwrap().starts_with("- "), "{summary}");
+    assert_eq!(summary["sources"].as_array().unwrap().len(), 3);
+    for (r, code) in [(&results[2], "MISSING_REQUIRED_FIELD"), (&results[3], "CONTEXT_NOT_FOUND")] {
+        assert_eq!(r["isError"], true, "{r}");
+        assert!(r["content"][0]["text"].as_str().unwrap().contains(code), "{r}");
+    }
+    app.shutdown().await;
+}
