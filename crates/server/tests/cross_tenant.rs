@@ -210,8 +210,9 @@ async fn narrow_keys_stay_narrow() {
     for op in app.operations().await.into_iter().filter(|op| op.secured) {
         let path = op.path(|name| victim_id(&v, &op.template, name));
         let body = body_for(&op.method, &op.template, &v);
-        // A search is a read sent with POST.
-        let is_write = op.method != Method::GET && op.template != "/context/search";
+        // A search, a question and a summary are reads sent with POST.
+        let reads = ["/context/search", "/ai/qa", "/ai/summarize"];
+        let is_write = op.method != Method::GET && !reads.contains(&op.template.as_str());
         // The read-only key: no write succeeds (logout-style routes are not secured).
         if is_write {
             let r = app.send(op.method.clone(), &path, Some(&read_only), body.clone()).await;

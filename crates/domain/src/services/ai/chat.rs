@@ -71,7 +71,11 @@ impl Services {
     ) -> DomainResult<ChatRun> {
         let question = required_text(req.message, "message", MAX_QUESTION_CHARS)?;
         let session = match req.session_id {
-            Some(id) => self.own_chat_session(caller, id).await?,
+            Some(id) => {
+                let session = self.own_chat_session(caller, id).await?;
+                caller.require_scope(tc_store::Scope::Write)?;
+                session
+            }
             None => self.new_chat_session(caller, req.project_id, String::new()).await?,
         };
         let sources = self

@@ -45,7 +45,8 @@ impl Services {
         project_id: Option<Uuid>,
         title: String,
     ) -> DomainResult<ChatSessionRecord> {
-        caller.require_scope(Scope::Read)?;
+        // A session stores a conversation: a read-only key may ask questions, not keep chats.
+        caller.require_scope(Scope::Write)?;
         self.require_verified(caller)?;
         let project_id = project_id.or(caller.project_restriction());
         if let Some(id) = project_id {
@@ -101,6 +102,7 @@ impl Services {
     #[instrument(skip_all, fields(user_id = %caller.user_id, session_id = %id))]
     pub async fn delete_chat_session(&self, caller: &Caller, id: Uuid) -> DomainResult<()> {
         self.own_chat_session(caller, id).await?;
+        caller.require_scope(Scope::Write)?;
         if !self.store.delete_chat_session(id).await? {
             return Err(session_not_found());
         }
