@@ -14,6 +14,8 @@
 #   - SQLite and PostgreSQL side by side through the Store trait: save throughput, filtered
 #     vector search latency and recall (PostgreSQL from scripts/start-postgres.sh)
 #   - analytics reports over 1M events (seeded through the store, read over HTTP)
+#   - a streamed chat turn with the fake model: time to the first event, the sources, the first
+#     delta and `done`
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
 #     BENCH_SKIP_PYTORCH=1 skips the comparison)
@@ -230,6 +232,10 @@ TEAMCONTEXT_TEST_DATABASE_URL=$BENCH_PG_URL \
 echo
 echo "Analytics reports over HTTP (one connection, ${BENCH_ANALYTICS_EVENTS:-1000000} events)"
 cargo run --release -q -p teamcontext --example analytics_reports -- "${BENCH_ANALYTICS_EVENTS:-1000000}" "$MODEL_DIR"
+
+echo
+echo "Streamed chat over HTTP (one connection, the fake model of crates/fake-llm)"
+cargo run --release -q -p teamcontext --example ai_stream -- "${BENCH_AI_TURNS:-100}" "$MODEL_DIR"
 
 echo
 echo "Embedding throughput (all-MiniLM-L6-v2, $(nproc) cores)"

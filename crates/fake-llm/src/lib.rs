@@ -69,6 +69,11 @@ impl FakeLlm {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
+        // Each chunk leaves at once, as a model server's do (Nagle would hold the second
+        // chunk until the first is acknowledged, 40 ms later).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

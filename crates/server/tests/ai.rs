@@ -170,6 +170,38 @@ async fn without_a_model_every_feature_answers_extractively() {
     assert_eq!(detailed["sources"].as_array().unwrap().len(), 3);
     assert!(detailed["summary"].as_str().unwrap().contains("**"), "titled paragraphs: {detailed}");
 
+    // A mind map of the project: clusters of its contexts, each context a leaf once.
+    let map = app.post("/ai/mindmap", Some(key), json!({"project_id": project})).await;
+    let map = map.assert_status(200);
+    assert_eq!(map["mode"], "extractive");
+    assert_eq!(map["root"]["label"], "ana's handbook");
+    assert_eq!(map["root"]["id"], "0");
+    let clusters = map["root"]["children"].as_array().unwrap();
+    assert!(!clusters.is_empty());
+    let mut leaves: Vec<Value> = clusters
+        .iter()
+        .flat_map(|c| c["children"].as_array().unwrap().iter().map(|l| l["context_ids"][0].clone()))
+        .collect();
+    leaves.sort_by_key(|v| v.to_string());
+    let mut all = context_ids(&app, key, &project).await;
+    all.sort_by_key(|v| v.to_string());
+    assert_eq!(leaves, all);
+    assert_eq!(map["sources"].as_array().unwrap().len(), 3);
+    let shallow =
+        app.post("/ai/mindmap", Some(key), json!({"project_id": project, "depth": 2})).await;
+    let shallow = shallow.assert_status(200);
+    assert!(
+        shallow["root"]["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("children").is_some_and(|k| k.as_array().unwrap().is_empty()))
+    );
+    let topic = app
+        .post("/ai/mindmap", Some(key), json!({"project_id": project, "topic": "Stripe webhooks"}))
+        .await;
+    assert_eq!(topic.assert_status(200)["root"]["label"], "Stripe webhooks");
+
     // A chat turn as JSON, then streamed in the same session.
     let turn = app
         .post(
@@ -328,6 +360,27 @@ async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
 
     let messages = app.get(&format!("/ai/sessions/{session}/messages"), key).await;
     assert_eq!(messages.assert_status(200)["items"].as_array().unwrap().len(), 6);
+
+    // A mind map is the model's outline, its citations mapped to the sources' contexts.
+    let outline =
+        ["Sure:\n- Deploys [1]\n", "  - Tuesdays after review [1]\n", "- Rollbacks [9]\n"];
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_text(&outline, 200, 30),
+        delay: Duration::ZERO,
+    });
+    let map = app
+        .post("/ai/mindmap", Some(key), json!({"project_id": project, "topic": "deploys"}))
+        .await;
+    let map = map.assert_status(200);
+    assert_eq!(map["mode"], "llm");
+    let first_source = map["sources"][0]["context_id"].clone();
+    let deploys = &map["root"]["children"][0];
+    assert_eq!((deploys["label"].as_str(), deploys["id"].as_str()), (Some("Deploys"), Some("0.0")));
+    assert_eq!(deploys["context_ids"], json!([first_source]));
+    assert_eq!(deploys["children"][0]["label"], "Tuesdays after review");
+    assert_eq!(map["root"]["children"][1]["label"], "Rollbacks");
+    assert!(map["root"]["children"][1].get("context_ids").is_none(), "[9] named no source");
+    assert_eq!(map["usage"], json!({"prompt_tokens": 200, "completion_tokens": 30}));
     app.shutdown().await;
 }
 
@@ -465,6 +518,7 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         ("POST", "/ai/chat/stream"),
         ("POST", "/ai/qa"),
         ("POST", "/ai/summarize"),
+        ("POST", "/ai/mindmap"),
     ] {
         let r = app.send(method.parse().unwrap(), path, None, Some(json!({}))).await;
         r.assert_error(401, "INVALID_CREDENTIALS");
@@ -510,6 +564,9 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         .post("/context/search", Some(&ana.api_key), json!({"query": "deploys", "limit": 1}))
         .await;
     let ctx = ctx.assert_status(200)["results"][0]["id"].clone();
+    app.post("/ai/mindmap", Some(&eve.api_key), json!({"project_id": project}))
+        .await
+        .assert_error(404, "PROJECT_NOT_FOUND");
     app.post("/ai/summarize", Some(&eve.api_key), json!({"context_ids": [ctx]}))
         .await
         .assert_error(404, "CONTEXT_NOT_FOUND");
@@ -553,6 +610,13 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
     app.post("/ai/summarize", Some(key), json!({"context_ids": []}))
         .await
         .assert_error(422, "INVALID_INPUT");
+    app.post("/ai/mindmap", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    for depth in [0, 6] {
+        let body = json!({"project_id": project, "depth": depth});
+        app.post("/ai/mindmap", Some(key), body).await.assert_error(422, "INVALID_INPUT");
+    }
+    let body = json!({"project_id": project, "use_documents": false});
+    app.post("/ai/mindmap", Some(key), body).await.assert_error(422, "INVALID_INPUT");
     app.post("/ai/sessions", Some(key), json!({"title": "t".repeat(201)}))
         .await
         .assert_error(422, "INVALID_INPUT");

@@ -100,6 +100,7 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         }
         ("POST", "/ai/qa") => json!({"question": "vault root token", "project_ids": [v.project]}),
         ("POST", "/ai/summarize") => json!({"context_ids": [v.context]}),
+        ("POST", "/ai/mindmap") => json!({"project_id": v.project}),
         _ => json!({}),
     };
     Some(body)
@@ -211,7 +212,7 @@ async fn narrow_keys_stay_narrow() {
         let path = op.path(|name| victim_id(&v, &op.template, name));
         let body = body_for(&op.method, &op.template, &v);
         // A search, a question and a summary are reads sent with POST.
-        let reads = ["/context/search", "/ai/qa", "/ai/summarize"];
+        let reads = ["/context/search", "/ai/qa", "/ai/summarize", "/ai/mindmap"];
         let is_write = op.method != Method::GET && !reads.contains(&op.template.as_str());
         // The read-only key: no write succeeds (logout-style routes are not secured).
         if is_write {

@@ -200,3 +200,40 @@ pub enum ChatEvent {
         finish_reason: String,
     },
 }
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct MindMapRequest {
+    pub project_id: Option<Uuid>,
+    /// What the map is about (default: the whole project).
+    pub topic: Option<String>,
+    /// Levels including the root, 1–5 (default 3).
+    pub depth: Option<u32>,
+    /// Build the map from the project's contexts (default true). Without a language model the
+    /// map is always built from them.
+    pub use_documents: Option<bool>,
+}
+
+/// A node of a mind map, linked to the contexts it came from.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct MindMapNode {
+    /// Unique within the map: the path of child positions from the root (`0`, `0.2`, `0.2.1`).
+    pub id: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context_ids: Vec<Uuid>,
+    #[schema(no_recursion)]
+    pub children: Vec<MindMapNode>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct MindMapResponse {
+    pub root: MindMapNode,
+    pub mode: AnswerMode,
+    pub llm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// The contexts the map was built from.
+    pub sources: Vec<SourceView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}

@@ -22,7 +22,8 @@ use anyhow::{Context, anyhow};
 use clap::Parser;
 use futures_util::stream::{self, StreamExt};
 use tc_domain::views::{
-    ContextMetadataInput, CreateProjectRequest, RegisterRequest, SaveContextRequest, SearchRequest,
+    ContextMetadataInput, CreateProjectRequest, QaRequest, RegisterRequest, SaveContextRequest,
+    SearchRequest,
 };
 use tc_domain::{Caller, Credential, Services, SystemClock};
 use tc_embed::{Embedder, LocalEmbedder, Precision};
@@ -54,6 +55,20 @@ struct Args {
     /// Also compare fusion functions offline (the study behind the production fusion).
     #[arg(long)]
     study: bool,
+    /// Sets whose questions are also asked through `POST /ai/qa` without a language model (the
+    /// extractive answers), at the first precision; empty for none.
+    #[arg(long, default_value = "debfaq", value_delimiter = ',')]
+    qa: Vec<String>,
+}
+
+/// How often the answer's document reached the extractive QA, against hybrid search's top 5.
+struct QaRow {
+    set: String,
+    questions: usize,
+    search_top5: usize,
+    qa_sources: usize,
+    qa_cited: usize,
+    qa_ms: f64,
 }
 
 struct Row {
@@ -76,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let mut rows = Vec::new();
     let mut calibration = Vec::new();
+    let mut qa_rows = Vec::new();
     for precision in &args.precision {
         let p = match precision.as_str() {
             "fp32" => Precision::Fp32,
@@ -136,6 +152,9 @@ async fn main() -> anyhow::Result<()> {
                     docs_per_sec,
                 });
             }
+            if Some(precision) == args.precision.first() && args.qa.contains(&set.name) {
+                qa_rows.push(qa(&services, &caller, project, set, &doc_of).await?);
+            }
             if args.study {
                 let store = backend.shared();
                 let mut candidates = Vec::new();
@@ -185,6 +204,25 @@ async fn main() -> anyhow::Result<()> {
             r.ingest_secs,
             r.docs_per_sec
         );
+    }
+    if !qa_rows.is_empty() {
+        println!(
+            "\n| set | questions | answer's document in hybrid top 5 | in the QA's sources | \
+             in what the QA quotes | QA ms |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for r in &qa_rows {
+            let pct = |n: usize| format!("{n} ({:.1}%)", 100.0 * n as f64 / r.questions as f64);
+            println!(
+                "| {} | {} | {} | {} | {} | {:.0} |",
+                r.set,
+                r.questions,
+                pct(r.search_top5),
+                pct(r.qa_sources),
+                pct(r.qa_cited),
+                r.qa_ms
+            );
+        }
     }
     // The default threshold: the similarity that keeps 95% of the relevant results vector
     // search ranks in the top 10.
@@ -288,6 +326,56 @@ async fn ingest(
         .collect::<Vec<_>>()
         .await;
     saves.into_iter().collect()
+}
+
+/// Asks every query as a question without a language model (`POST /ai/qa`, its default five
+/// sources) and through hybrid search's default top 5: how often the relevant document is
+/// among the search results, among the answer's sources, and among the sources it quotes.
+async fn qa(
+    services: &Services,
+    caller: &Caller,
+    project: Uuid,
+    set: &beir::Set,
+    doc_of: &HashMap<Uuid, String>,
+) -> anyhow::Result<QaRow> {
+    let relevant_in = |ids: Vec<Uuid>, q: &beir::Query| {
+        let wanted = &set.qrels[&q.id];
+        ids.iter().any(|id| doc_of.get(id).and_then(|d| wanted.get(d)).is_some_and(|g| *g > 0))
+    };
+    let mut row = QaRow {
+        set: set.name.clone(),
+        questions: set.queries.len(),
+        search_top5: 0,
+        qa_sources: 0,
+        qa_cited: 0,
+        qa_ms: 0.0,
+    };
+    let mut qa_time = 0.0;
+    for q in &set.queries {
+        let req = SearchRequest {
+            query: Some(q.text.clone()),
+            project_ids: Some(vec![project]),
+            limit: Some(5),
+            ..SearchRequest::default()
+        };
+        let found = services.search(caller, req).await.map_err(|e| anyhow!(e.message))?;
+        row.search_top5 +=
+            usize::from(relevant_in(found.results.iter().map(|r| r.id).collect(), q));
+        let started = Instant::now();
+        let req = QaRequest {
+            question: Some(q.text.clone()),
+            project_ids: Some(vec![project]),
+            top_k: None,
+        };
+        let answer = services.answer_question(caller, req).await.map_err(|e| anyhow!(e.message))?;
+        qa_time += started.elapsed().as_secs_f64();
+        row.qa_sources +=
+            usize::from(relevant_in(answer.sources.iter().map(|s| s.context_id).collect(), q));
+        let cited = answer.sources.iter().filter(|s| answer.citations.contains(&s.n));
+        row.qa_cited += usize::from(relevant_in(cited.map(|s| s.context_id).collect(), q));
+    }
+    row.qa_ms = qa_time * 1000.0 / set.queries.len().max(1) as f64;
+    Ok(row)
 }
 
 /// Asks every query in `mode`; the mean scores, the mean latency and the similarities of the

@@ -12,8 +12,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::views::{
-    ChatEvent, ChatRequest, ChatResponse, CreateSessionRequest, MessageView, QaRequest, QaResponse,
-    SessionView, SummarizeRequest, SummaryResponse,
+    ChatEvent, ChatRequest, ChatResponse, CreateSessionRequest, MessageView, MindMapRequest,
+    MindMapResponse, QaRequest, QaResponse, SessionView, SummarizeRequest, SummaryResponse,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat_stream))
         .routes(routes!(qa))
         .routes(routes!(summarize))
+        .routes(routes!(mind_map))
 }
 
 /// Start a chat session (about one project, or every project you can read).
@@ -181,4 +182,21 @@ async fn summarize(
     Json(req): Json<SummarizeRequest>,
 ) -> ApiResult<Json<SummaryResponse>> {
     Ok(Json(state.services.summarize(&caller, req).await?))
+}
+
+/// A mind map of a project (or of `topic` in it): a tree `{id, label, context_ids, children}`
+/// whose nodes link the contexts they came from, `depth` levels deep including the root
+/// (1–5, default 3). Drawn by the language model from the retrieved contexts; without one (or
+/// when it fails) the contexts are clustered by meaning, each cluster labelled by its
+/// distinctive words, with the contexts as leaves (`mode: extractive`, at most 3 levels).
+#[utoipa::path(post, path = "/ai/mindmap", tag = "ai", security(("bearer" = [])),
+    request_body = MindMapRequest,
+    responses((status = 200, body = MindMapResponse), (status = 404), (status = 422), (status = 429)))]
+async fn mind_map(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<MindMapRequest>,
+) -> ApiResult<Json<MindMapResponse>> {
+    state.limits.check_search(caller.user_id).await?;
+    Ok(Json(state.services.mind_map(&caller, req).await?))
 }

@@ -1,11 +1,12 @@
 //! The AI features of SPEC §9: questions answered with numbered sources (`qa`), summaries
-//! (`summarize`), and chat sessions whose turns stream as events (`chat`, `sessions`). Each
+//! (`summarize`), mind maps (`mindmap`), and chat sessions whose turns stream as events (`chat`, `sessions`). Each
 //! answers with the configured language model when there is one, and otherwise (or when it
 //! fails) builds its answer from the retrieved text itself with the local embedding model
 //! (`extractive`), saying which it did.
 
 mod chat;
 mod extractive;
+mod mindmap;
 mod prompt;
 mod qa;
 mod sessions;
