@@ -110,6 +110,8 @@ pub mod resource {
         /// A project member, by user id.
         Contributor => DomainError::not_found("contributor");
         ChatSession => DomainError::not_found("chat session");
+        /// A chat turn under way.
+        Run => DomainError::not_found("run");
     }
 }
 

@@ -197,7 +197,13 @@ fn ai_settings(config: &Config) -> Result<AiSettings, StartError> {
             Some(Arc::new(client) as Arc<dyn tc_llm::ChatModel>)
         }
     };
-    Ok(AiSettings { model, max_tokens: config.llm_max_tokens, timeout, ..AiSettings::default() })
+    Ok(AiSettings {
+        model,
+        max_tokens: config.llm_max_tokens,
+        timeout,
+        resume_grace: Duration::from_secs(config.chat_resume_grace_secs),
+        ..AiSettings::default()
+    })
 }
 
 /// Reads the generated JWT secret, creating it (readable by this user only) on first start.

@@ -451,7 +451,8 @@ async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_stops_the_model() {
     let fake = FakeLlm::start().await;
-    let app = with_model(&fake, None, &[]).await;
+    // No grace: the turn stops as soon as its only watcher leaves.
+    let app = with_model(&fake, None, &[("CHAT_RESUME_GRACE_SECS", "0")]).await;
     let (ana, project) = team(&app, "ana").await;
     fake.push(Reply::Endless {
         chunks: recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec(),
@@ -792,4 +793,127 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Reads Server-Sent Events from `body` until `until` holds for the events so far.
+async fn read_until(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+    text: &mut String,
+    until: impl Fn(&[Sse]) -> bool,
+) -> Vec<Sse> {
+    loop {
+        // Only whole events: the text up to the last blank line.
+        let whole = text.rfind("\n\n").map_or("", |end| &text[..end]);
+        let events = parse_sse(whole);
+        if until(&events) {
+            return events;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream goes on")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_turn_resumes_after_a_reconnect_and_stops_when_asked() {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, None, &[("CHAT_RESUME_GRACE_SECS", "30")]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let eve = app.register("eve").await;
+    let chunks = recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec();
+    fake.push(Reply::Endless { chunks, delay: Duration::from_millis(20) });
+    let resp = app
+        .client
+        .post(app.url("/ai/chat/stream"))
+        .bearer_auth(&ana.api_key)
+        .json(&json!({"message": "Everything about deploys", "project_id": project}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    let first =
+        read_until(&mut body, &mut text, |e| e.iter().filter(|e| e.event == "delta").count() >= 3)
+            .await;
+    let start = first[0].json();
+    let (session, run) = (
+        start["session_id"].as_str().unwrap().to_string(),
+        start["run_id"].as_str().unwrap().to_string(),
+    );
+    let last: u64 = first.last().unwrap().id.parse().unwrap();
+    drop(body);
+
+    // Reconnected with the last id seen: the next event is the one after it, and the model
+    // kept going meanwhile (no watcher for less than the grace period).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let events_url = app.url(&format!("/ai/sessions/{session}/runs/{run}/events"));
+    let resumed = app
+        .client
+        .get(&events_url)
+        .bearer_auth(&ana.api_key)
+        .header("last-event-id", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    assert_eq!(resumed.headers()["content-type"], "text/event-stream");
+    let mut body = resumed.bytes_stream();
+    let mut text = String::new();
+    let more = read_until(&mut body, &mut text, |e| e.len() >= 3).await;
+    assert_eq!(more[0].id.parse::<u64>().unwrap(), last + 1, "nothing lost, nothing twice");
+    assert!(more.iter().all(|e| e.event == "delta"));
+    assert_eq!(fake.abandoned(), 0, "the model was not stopped while the client was away");
+
+    // A stranger can neither watch nor stop it; an unknown run is 404 too.
+    let stranger = app.client.get(&events_url).bearer_auth(&eve.api_key).send().await.unwrap();
+    assert_eq!(stranger.status(), 404);
+    let stop_url = format!("/ai/sessions/{session}/runs/{run}/stop");
+    app.post(&stop_url, Some(&eve.api_key), json!({}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    let unknown = format!("/ai/sessions/{session}/runs/01a20000-0000-7000-8000-000000000000/stop");
+    app.post(&unknown, Some(&ana.api_key), json!({})).await.assert_error(404, "RESOURCE_NOT_FOUND");
+
+    // Stopped: the watcher gets the stored message (cancelled) and done; the model's request
+    // is closed.
+    app.post(&stop_url, Some(&ana.api_key), json!({})).await.assert_status(204);
+    let end =
+        read_until(&mut body, &mut text, |e| e.last().is_some_and(|e| e.event == "done")).await;
+    let completed = end.iter().find(|e| e.event == "completed").expect("completed").json();
+    assert_eq!(completed["status"], "cancelled");
+    assert_eq!(completed["id"], run.as_str(), "the run's id is its message's");
+    assert!(completed["content"].as_str().unwrap().starts_with("Deploys word2 "));
+    for _ in 0..250 {
+        if fake.abandoned() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.abandoned(), 1);
+
+    // Over: nothing after the last event (204); from the start, the whole run again.
+    let last: u64 = end.last().unwrap().id.parse().unwrap();
+    let after_end = app
+        .client
+        .get(&events_url)
+        .bearer_auth(&ana.api_key)
+        .header("last-event-id", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after_end.status(), 204);
+    let replay = app
+        .client
+        .get(format!("{events_url}?after=0"))
+        .bearer_auth(&ana.api_key)
+        .send()
+        .await
+        .unwrap();
+    let replay = parse_sse(&replay.text().await.unwrap());
+    assert_eq!(replay.len() as u64, last);
+    assert_eq!(replay[0].event, "start");
+    app.shutdown().await;
 }

@@ -18,8 +18,10 @@ struct Victim {
     context: String,
     job: String,
     invitation: String,
-    /// A chat session about the project, with a turn that quotes the secret.
+    /// A chat session about the project, with a turn that quotes the secret, and that turn's
+    /// run (finished, still replayable).
     session: String,
+    run: String,
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -56,8 +58,10 @@ async fn victim(app: &TestApp) -> Victim {
     let invitation = invited.assert_status(202)["id"].as_str().unwrap().to_string();
     let chat = json!({"message": "Where is the vault root token kept?", "project_id": project});
     let chatted = app.post("/ai/chat", Some(&user.api_key), chat).await;
-    let session = chatted.assert_status(200)["session_id"].as_str().unwrap().to_string();
-    Victim { user, project, context, job, invitation, session }
+    let chatted = chatted.assert_status(200);
+    let session = chatted["session_id"].as_str().unwrap().to_string();
+    let run = chatted["message"]["id"].as_str().unwrap().to_string();
+    Victim { user, project, context, job, invitation, session, run }
 }
 
 /// The victim's id for a path parameter.
@@ -65,6 +69,7 @@ fn victim_id(v: &Victim, template: &str, name: &str) -> String {
     match name {
         "user_id" => v.user.id.clone(),
         "job_id" => v.job.clone(),
+        "run_id" => v.run.clone(),
         "invitation_id" => v.invitation.clone(),
         // Integrations act on the caller's own connection; their ids name no one's data.
         "product" => "jira".into(),

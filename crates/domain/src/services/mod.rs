@@ -37,7 +37,7 @@ use tc_embed::Embedder;
 use tc_store::Store;
 use uuid::Uuid;
 
-pub use ai::{AiSettings, ChatRun, NOT_CONFIGURED};
+pub use ai::{AiSettings, ChatRun, NOT_CONFIGURED, Watch};
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};
@@ -167,6 +167,8 @@ pub struct Services {
     integrations: Option<Arc<integrations::Integrations>>,
     /// The language model behind the AI features, if any.
     ai: AiSettings,
+    /// Chat turns under way in this process.
+    runs: Arc<ai::RunRegistry>,
 }
 
 impl std::fmt::Debug for Services {
@@ -208,6 +210,7 @@ impl Services {
             mail: None,
             integrations: None,
             ai: AiSettings::default(),
+            runs: Arc::default(),
         }
     }
 

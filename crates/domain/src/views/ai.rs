@@ -170,9 +170,11 @@ pub struct ChatResponse {
 /// `completed` (the stored message) and `done`; a failure sends `error`. Each is one Server-Sent Event named by its kind.
 #[derive(Debug, Clone)]
 pub enum ChatEvent {
-    /// The session and the ids of the two messages of this turn.
+    /// The session, the run (also the id the answer's message will have) and the question's
+    /// message.
     Start {
         session_id: Uuid,
+        run_id: Uuid,
         user_message_id: Uuid,
         mode: AnswerMode,
         llm: String,

@@ -103,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
         let env: HashMap<String, String> = [
             ("TEAMCONTEXT_DATA_DIR".to_string(), dir.path().display().to_string()),
             ("LOG_LEVEL".to_string(), "warn".to_string()),
+            // Quality, not latency, is measured: a batch must never be stored unembedded
+            // because the machine was busy.
+            ("EMBEDDING_TIMEOUT_SECS".to_string(), "3600".to_string()),
         ]
         .into();
         let config = Config::from_sources(None, &env)?;

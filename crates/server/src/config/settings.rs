@@ -301,6 +301,11 @@ pub struct Settings {
     #[arg(long, env = "LLM_MAX_TOKENS", default_value = "1024", value_parser = at_least(1u32))]
     pub llm_max_tokens: u32,
 
+    /// how long a streamed chat turn goes on after its last watcher disconnected, so that the
+    /// client can resume it (`Last-Event-ID`); then the model's request is closed
+    #[arg(long, env = "CHAT_RESUME_GRACE_SECS", default_value = "15", value_parser = at_least(0u64))]
+    pub chat_resume_grace_secs: u64,
+
     /// saves above this many tokens answer with a warning
     #[arg(long, env = "CONTEXT_WARN_TOKENS", default_value = "10000", value_parser = at_least(0usize))]
     pub context_warn_tokens: usize,

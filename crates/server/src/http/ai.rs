@@ -5,12 +5,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde_json::json;
 use tc_domain::pagination::{PageParams, Paged};
+use tc_domain::services::Watch;
 use tc_domain::views::{
     ChatEvent, ChatRequest, ChatResponse, CreateSessionRequest, MessageView, MindMapRequest,
     MindMapResponse, QaRequest, QaResponse, SessionView, SummarizeRequest, SummaryResponse,
@@ -19,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, Id, Json, Query, resource};
+use crate::extract::{Auth, Id, Ids, Json, Query, resource};
 use crate::state::AppState;
 
 /// A comment line this often keeps proxies from closing a quiet stream (a model reading a long
@@ -33,6 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_session))
         .routes(routes!(chat))
         .routes(routes!(chat_stream))
+        .routes(routes!(run_events))
+        .routes(routes!(stop_run))
         .routes(routes!(qa))
         .routes(routes!(summarize))
         .routes(routes!(mind_map))
@@ -117,12 +120,65 @@ async fn chat_stream(
 ) -> ApiResult<Response> {
     state.limits.check_search(caller.user_id).await?;
     let run = state.services.start_chat(&caller, req).await?;
-    let events = stream::unfold((run.events, 0u64), |(mut rx, seq)| async move {
-        let event = rx.recv().await?;
-        Some((sse_event(event, seq + 1), (rx, seq + 1)))
+    Ok(sse_response(run.events))
+}
+
+/// The events of a watch as a Server-Sent Events response.
+fn sse_response(watch: Watch) -> Response {
+    let events = stream::unfold(watch, |mut watch| async move {
+        let (seq, event) = watch.next().await?;
+        Some((sse_event(event, seq), watch))
     });
     // nginx and similar proxies would otherwise hold the events back until the end.
-    Ok(([("x-accel-buffering", "no")], sse(events)).into_response())
+    ([("x-accel-buffering", "no")], sse(events)).into_response()
+}
+
+/// Where to resume a run from.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct ResumeQuery {
+    /// The number of the last event received (the `Last-Event-ID` header says the same and
+    /// wins).
+    after: Option<u64>,
+}
+
+/// Resume watching a chat turn on the replica that runs it: its events after the last one
+/// received (`Last-Event-ID`, or `?after=`), then the live ones to `done`. 204 when the turn
+/// is over and nothing is left to send (its answer is in the session's messages); 404 for a
+/// run this replica does not know (finished runs are kept five minutes).
+#[utoipa::path(get, path = "/ai/sessions/{id}/runs/{run_id}/events", tag = "ai",
+    security(("bearer" = [])), params(("id" = String, Path), ("run_id" = String, Path), ResumeQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 204), (status = 404)))]
+async fn run_events(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Ids(session, run, ..): Ids<resource::ChatSession, resource::Run>,
+    Query(q): Query<ResumeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let last_seen = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(q.after)
+        .unwrap_or(0);
+    Ok(match state.services.watch_chat_run(&caller, session, run, last_seen).await? {
+        Some(watch) => sse_response(watch),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// Stop a chat turn now: the model's request is closed and what it wrote is stored with
+/// `status: "cancelled"`; watchers receive `completed` and `done`.
+#[utoipa::path(post, path = "/ai/sessions/{id}/runs/{run_id}/stop", tag = "ai",
+    security(("bearer" = [])), params(("id" = String, Path), ("run_id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+async fn stop_run(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Ids(session, run, ..): Ids<resource::ChatSession, resource::Run>,
+) -> ApiResult<StatusCode> {
+    state.services.stop_chat_run(&caller, session, run).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn sse(
@@ -137,9 +193,9 @@ fn sse_event(event: ChatEvent, seq: u64) -> Event {
     let named =
         |name: &str, data: serde_json::Value| base.clone().event(name).data(data.to_string());
     match event {
-        ChatEvent::Start { session_id, user_message_id, mode, llm } => named(
+        ChatEvent::Start { session_id, run_id, user_message_id, mode, llm } => named(
             "start",
-            json!({"session_id": session_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
+            json!({"session_id": session_id, "run_id": run_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
         ),
         ChatEvent::Sources(sources) => named("sources", json!(sources)),
         ChatEvent::Delta(text) => named("delta", json!({ "text": text })),

@@ -1,24 +1,25 @@
 //! A chat turn: the user's message is stored, the session's history is rebuilt from the
 //! database (no conversation lives in memory, so any replica serves the next turn), the
-//! caller's best contexts are retrieved and numbered, and the answer streams as
-//! [`ChatEvent`]s from a task of its own: `start`, `sources` before any text, `delta`s,
-//! `usage`, the stored message, `done`. When the receiver goes away (the client disconnected)
-//! the task stops reading the model, which closes the upstream request, and stores what was
-//! written as `cancelled`. Without a model, or when it fails before writing anything, the
-//! answer is extractive and says why.
+//! caller's best contexts are retrieved and numbered, and the answer is produced by a task of
+//! its own, a [`Run`](super::runs::Run), as [`ChatEvent`]s: `start`, `sources` before any
+//! text, `delta`s, `usage`, the stored message, `done`. Watchers come and go (a client that
+//! reconnects resumes where it was); when the run is stopped (explicitly, or nobody watched it
+//! for the grace period) the task stops reading the model, which closes the upstream request,
+//! and stores what was written as `cancelled`. Without a model, or when it fails before
+//! writing anything, the answer is extractive and says why.
 
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tc_llm::{ChatRequest as LlmRequest, Finish, Message, ModelEvent};
 use tc_store::{ChatMessageRecord, ChatSessionRecord, Page};
-use tokio::sync::mpsc;
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::failure_reason;
 use super::prompt;
 use super::qa::{MAX_QUESTION_CHARS, required_text};
+use super::runs::{Run, Watch};
 use super::sessions::{message_view, title_from};
 use super::sources::{Retrieved, keep_valid_citations};
 use crate::caller::Caller;
@@ -30,13 +31,12 @@ use crate::views::{AnswerMode, ChatEvent, ChatRequest, ChatResponse, SourceView,
 const CHAT_SOURCES: u32 = 5;
 /// Earlier messages the model is shown.
 const HISTORY_MESSAGES: u32 = 20;
-/// Events buffered for a slow reader before the run waits for it.
-const EVENT_BUFFER: usize = 64;
-
-/// A turn under way: its session and the events it sends.
+/// A turn under way: its session, its run (the id of the answer's message), and a watch of its
+/// events from the first.
 pub struct ChatRun {
     pub session_id: Uuid,
-    pub events: mpsc::Receiver<ChatEvent>,
+    pub run_id: Uuid,
+    pub events: Watch,
 }
 
 /// What the run needs once it has left the request.
@@ -112,12 +112,58 @@ impl Services {
         };
         self.store.append_chat_message(&user_message, Some(&title_from(&question))).await?;
 
-        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let turn = Turn { session, user_message_id: user_message.id, question, history, sources };
         let session_id = turn.session.id;
+        let run_id = Uuid::now_v7();
+        let run = self.runs.start(run_id, session_id, caller.user_id, self.ai.resume_grace);
+        // Watched before it starts, so no event goes unseen and no grace period runs yet.
+        let events = run.watch(0).expect("a new run has events to come");
         let services = Arc::clone(self);
-        tokio::spawn(async move { services.run_turn(turn, tx).await });
-        Ok(ChatRun { session_id, events: rx })
+        tokio::spawn(async move {
+            services.run_turn(turn, &run).await;
+            services.runs.retire(&run);
+        });
+        Ok(ChatRun { session_id, run_id, events })
+    }
+
+    /// A run of the caller's session `session_id`, to watch or stop (404 otherwise).
+    pub fn chat_run(
+        &self,
+        caller: &Caller,
+        session_id: Uuid,
+        run_id: Uuid,
+    ) -> DomainResult<Arc<Run>> {
+        self.runs
+            .get(run_id)
+            .filter(|r| r.session_id == session_id && r.user_id == caller.user_id)
+            .ok_or_else(|| DomainError::not_found("run"))
+    }
+
+    /// `GET /ai/sessions/{id}/runs/{run_id}/events`: the run's events after `after`; None
+    /// when it is over and everything was sent.
+    pub async fn watch_chat_run(
+        &self,
+        caller: &Caller,
+        session_id: Uuid,
+        run_id: Uuid,
+        after: u64,
+    ) -> DomainResult<Option<Watch>> {
+        self.own_chat_session(caller, session_id).await?;
+        Ok(self.chat_run(caller, session_id, run_id)?.watch(after))
+    }
+
+    /// `POST /ai/sessions/{id}/runs/{run_id}/stop`: ends the run now; what was written is
+    /// stored as `cancelled`.
+    pub async fn stop_chat_run(
+        &self,
+        caller: &Caller,
+        session_id: Uuid,
+        run_id: Uuid,
+    ) -> DomainResult<()> {
+        self.own_chat_session(caller, session_id).await?;
+        caller.require_scope(tc_store::Scope::Write)?;
+        self.chat_run(caller, session_id, run_id)?.stop();
+        Ok(())
     }
 
     /// `POST /ai/chat`: a turn read to its end.
@@ -129,7 +175,7 @@ impl Services {
         let mut run = self.start_chat(caller, req).await?;
         let mut fallback_reason = None;
         let mut message = None;
-        while let Some(event) = run.events.recv().await {
+        while let Some((_, event)) = run.events.next().await {
             match event {
                 ChatEvent::Fallback { reason } => fallback_reason = Some(reason),
                 ChatEvent::Completed(m) => message = Some(*m),
@@ -141,23 +187,21 @@ impl Services {
         Ok(ChatResponse { session_id: run.session_id, message, fallback_reason })
     }
 
-    async fn run_turn(&self, mut turn: Turn, tx: mpsc::Sender<ChatEvent>) {
+    async fn run_turn(&self, mut turn: Turn, run: &Run) {
         let session_id = turn.session.id;
         let mode = if self.ai.model.is_some() { AnswerMode::Llm } else { AnswerMode::Extractive };
         let views: Vec<SourceView> = turn.sources.iter().map(|s| s.view.clone()).collect();
-        // A send fails only when the reader is gone; the run notices through `closed()`.
-        let _ = tx
-            .send(ChatEvent::Start {
-                session_id,
-                user_message_id: turn.user_message_id,
-                mode,
-                llm: self.llm_label(),
-            })
-            .await;
-        let _ = tx.send(ChatEvent::Sources(views)).await;
+        run.push(ChatEvent::Start {
+            session_id,
+            run_id: run.id,
+            user_message_id: turn.user_message_id,
+            mode,
+            llm: self.llm_label(),
+        });
+        run.push(ChatEvent::Sources(views));
 
         let mut record = ChatMessageRecord {
-            id: Uuid::now_v7(),
+            id: run.id,
             session_id,
             seq: 0,
             role: "assistant".into(),
@@ -173,7 +217,7 @@ impl Services {
             created_at: self.now(),
         };
         let streamed = match &self.ai.model {
-            Some(model) => Some(self.stream_answer(model.as_ref(), &turn, &tx).await),
+            Some(model) => Some(self.stream_answer(model.as_ref(), &turn, run).await),
             None => None,
         };
         match streamed {
@@ -189,12 +233,10 @@ impl Services {
                     record.status = "cancelled".into();
                 } else if let Some(reason) = s.failed {
                     record.status = "error".into();
-                    let _ = tx
-                        .send(ChatEvent::Error {
-                            code: "LLM_ERROR".into(),
-                            message: reason.clone(),
-                        })
-                        .await;
+                    run.push(ChatEvent::Error {
+                        code: "LLM_ERROR".into(),
+                        message: reason.clone(),
+                    });
                     record.error = Some(reason);
                 }
             }
@@ -202,10 +244,10 @@ impl Services {
                 // No model, or it failed before writing a word: the extractive answer.
                 let reason = other.and_then(|s| s.failed);
                 if let Some(reason) = &reason {
-                    let _ = tx.send(ChatEvent::Fallback { reason: reason.clone() }).await;
+                    run.push(ChatEvent::Fallback { reason: reason.clone() });
                 }
                 let (text, _) = self.extractive_answer(&turn.question, &mut turn.sources).await;
-                let _ = tx.send(ChatEvent::Delta(text.clone())).await;
+                run.push(ChatEvent::Delta(text.clone()));
                 record.content = text;
                 record.mode = Some("extractive".into());
                 record.finish_reason = Some("stop".into());
@@ -222,29 +264,32 @@ impl Services {
                 record.seq = seq;
                 let message_id = record.id;
                 let finish_reason = record.finish_reason.clone().unwrap_or_default();
-                let _ = tx.send(ChatEvent::Completed(Box::new(message_view(record)))).await;
-                let _ = tx.send(ChatEvent::Done { session_id, message_id, finish_reason }).await;
+                run.push(ChatEvent::Completed(Box::new(message_view(record))));
+                run.push(ChatEvent::Done { session_id, message_id, finish_reason });
             }
             Err(e) => {
                 // The session was deleted during the turn, or the database failed.
                 warn!(error = %e, %session_id, "the chat answer could not be stored");
-                let _ = tx
-                    .send(ChatEvent::Error {
-                        code: "DATABASE_ERROR".into(),
-                        message: "the answer could not be stored".into(),
-                    })
-                    .await;
+                run.push(ChatEvent::Error {
+                    code: "DATABASE_ERROR".into(),
+                    message: "the answer could not be stored".into(),
+                });
+                run.push(ChatEvent::Done {
+                    session_id,
+                    message_id: run.id,
+                    finish_reason: "error".into(),
+                });
             }
         }
     }
 
-    /// Streams the model's answer to `tx` as deltas until it ends, fails, times out, or the
-    /// reader goes away (then the model's stream is dropped, closing the upstream request).
+    /// Streams the model's answer into `run` as deltas until it ends, fails, times out, or the
+    /// run is stopped (then the model's stream is dropped, closing the upstream request).
     async fn stream_answer(
         &self,
         model: &dyn tc_llm::ChatModel,
         turn: &Turn,
-        tx: &mpsc::Sender<ChatEvent>,
+        run: &Run,
     ) -> Streamed {
         let mut messages = vec![Message::system(prompt::CHAT_SYSTEM)];
         messages.extend(turn.history.iter().cloned());
@@ -269,12 +314,12 @@ impl Services {
                 Ok(Err(e)) => { out.failed = Some(failure_reason(&e)); return out; }
                 Err(_) => { out.failed = Some(timeout_reason(self)); return out; }
             },
-            _ = tx.closed() => { out.cancelled = true; return out; }
+            _ = run.stopped() => { out.cancelled = true; return out; }
         };
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout_at(deadline, stream.next()) => next,
-                _ = tx.closed() => { out.cancelled = true; break; }
+                _ = run.stopped() => { out.cancelled = true; break; }
             };
             match next {
                 Err(_) => {
@@ -289,10 +334,7 @@ impl Services {
                 Ok(Some(Ok(event))) => match event {
                     ModelEvent::Text(t) => {
                         out.text.push_str(&t);
-                        if tx.send(ChatEvent::Delta(t)).await.is_err() {
-                            out.cancelled = true;
-                            break;
-                        }
+                        run.push(ChatEvent::Delta(t));
                     }
                     ModelEvent::Usage(u) => {
                         let usage = UsageView {
@@ -300,7 +342,7 @@ impl Services {
                             completion_tokens: u.completion_tokens,
                         };
                         out.usage = Some(usage);
-                        let _ = tx.send(ChatEvent::Usage(usage)).await;
+                        run.push(ChatEvent::Usage(usage));
                     }
                     ModelEvent::Finished(f) => out.finish = Some(f),
                     // Reasoning is not shown; tool calls are the agent's (none are offered).

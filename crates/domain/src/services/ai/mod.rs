@@ -9,6 +9,7 @@ mod extractive;
 mod mindmap;
 mod prompt;
 mod qa;
+mod runs;
 mod sessions;
 mod sources;
 mod summarize;
@@ -21,6 +22,7 @@ use tc_llm::{ChatModel, LlmError};
 use crate::views::{AnswerMode, UsageView};
 
 pub use chat::ChatRun;
+pub use runs::{RunRegistry, Watch};
 
 use super::Services;
 
@@ -37,6 +39,9 @@ pub struct AiSettings {
     pub temperature: f32,
     /// Longest a whole answer may take (a question, a summary, a chat turn).
     pub timeout: Duration,
+    /// How long a chat turn nobody watches goes on, so that a client that reconnects can
+    /// resume it; then it is stopped.
+    pub resume_grace: Duration,
 }
 
 impl Default for AiSettings {
@@ -46,6 +51,7 @@ impl Default for AiSettings {
             max_tokens: 1024,
             temperature: 0.2,
             timeout: Duration::from_secs(120),
+            resume_grace: Duration::from_secs(15),
         }
     }
 }
