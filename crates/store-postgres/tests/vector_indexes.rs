@@ -89,6 +89,7 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE mcp_sessions; \
              DROP INDEX jobs_one_active_embed; \
              DROP TABLE email_tokens; \
+             DROP TABLE chat_messages, chat_sessions; \
              DROP TABLE connection_secrets, connections; \
              CREATE TABLE scanned_files (project_id uuid NOT NULL, file_path text NOT NULL, \
                content_hash text NOT NULL, PRIMARY KEY (project_id, file_path)); \
