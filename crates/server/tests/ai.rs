@@ -448,39 +448,50 @@ async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
     app.shutdown().await;
 }
 
+/// Starts a turn the fake model answers without end (a chunk every 20 ms, after "Deploys ").
+async fn endless_turn(
+    app: &TestApp,
+    fake: &FakeLlm,
+    key: &str,
+    project: &str,
+) -> reqwest::Response {
+    let chunks = recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec();
+    fake.push(Reply::Endless { chunks, delay: Duration::from_millis(20) });
+    app.client
+        .post(app.url("/ai/chat/stream"))
+        .bearer_auth(key)
+        .json(&json!({"message": "Tell me everything about deploys", "project_id": project}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the fake counts `n` streams whose client left.
+async fn until_abandoned(fake: &FakeLlm, n: usize) {
+    for _ in 0..250 {
+        if fake.abandoned() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.abandoned(), n, "the model's stream was closed");
+}
+
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_stops_the_model() {
     let fake = FakeLlm::start().await;
     // No grace: the turn stops as soon as its only watcher leaves.
     let app = with_model(&fake, None, &[("CHAT_RESUME_GRACE_SECS", "0")]).await;
     let (ana, project) = team(&app, "ana").await;
-    fake.push(Reply::Endless {
-        chunks: recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec(),
-        delay: Duration::from_millis(20),
-    });
-    let resp = app
-        .client
-        .post(app.url("/ai/chat/stream"))
-        .bearer_auth(&ana.api_key)
-        .json(&json!({"message": "Tell me everything about deploys", "project_id": project}))
-        .send()
-        .await
-        .unwrap();
-    let mut body = resp.bytes_stream();
-    let mut seen = String::new();
-    while seen.matches("event: delta").count() < 3 {
-        seen.push_str(&String::from_utf8_lossy(&body.next().await.unwrap().unwrap()));
-    }
-    let session = parse_sse(&seen)[0].json()["session_id"].as_str().unwrap().to_string();
+    let mut body = endless_turn(&app, &fake, &ana.api_key, &project).await.bytes_stream();
+    let mut text = String::new();
+    let seen =
+        read_until(&mut body, &mut text, |e| e.iter().filter(|e| e.event == "delta").count() >= 3)
+            .await;
+    let session = seen[0].json()["session_id"].as_str().unwrap().to_string();
     drop(body);
 
-    for _ in 0..250 {
-        if fake.abandoned() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(fake.abandoned(), 1, "the model's stream was closed when the client left");
+    until_abandoned(&fake, 1).await;
     assert_eq!(fake.finished(), 0);
     // What was written before the client left is stored as cancelled.
     let mut answer = Value::Null;
@@ -823,17 +834,7 @@ async fn a_turn_resumes_after_a_reconnect_and_stops_when_asked() {
     let app = with_model(&fake, None, &[("CHAT_RESUME_GRACE_SECS", "30")]).await;
     let (ana, project) = team(&app, "ana").await;
     let eve = app.register("eve").await;
-    let chunks = recorded::openai_text(&["Deploys "], 1, 1)[..2].to_vec();
-    fake.push(Reply::Endless { chunks, delay: Duration::from_millis(20) });
-    let resp = app
-        .client
-        .post(app.url("/ai/chat/stream"))
-        .bearer_auth(&ana.api_key)
-        .json(&json!({"message": "Everything about deploys", "project_id": project}))
-        .send()
-        .await
-        .unwrap();
-    let mut body = resp.bytes_stream();
+    let mut body = endless_turn(&app, &fake, &ana.api_key, &project).await.bytes_stream();
     let mut text = String::new();
     let first =
         read_until(&mut body, &mut text, |e| e.iter().filter(|e| e.event == "delta").count() >= 3)
@@ -886,13 +887,7 @@ async fn a_turn_resumes_after_a_reconnect_and_stops_when_asked() {
     assert_eq!(completed["status"], "cancelled");
     assert_eq!(completed["id"], run.as_str(), "the run's id is its message's");
     assert!(completed["content"].as_str().unwrap().starts_with("Deploys word2 "));
-    for _ in 0..250 {
-        if fake.abandoned() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(fake.abandoned(), 1);
+    until_abandoned(&fake, 1).await;
 
     // Over: nothing after the last event (204); from the start, the whole run again.
     let last: u64 = end.last().unwrap().id.parse().unwrap();

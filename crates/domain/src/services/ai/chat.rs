@@ -69,6 +69,7 @@ impl Services {
         caller: &Caller,
         req: ChatRequest,
     ) -> DomainResult<ChatRun> {
+        self.require_may_ask(caller)?;
         let question = required_text(req.message, "message", MAX_QUESTION_CHARS)?;
         let session = match req.session_id {
             Some(id) => {
@@ -95,20 +96,8 @@ impl Services {
             })
             .collect();
         let user_message = ChatMessageRecord {
-            id: Uuid::now_v7(),
-            session_id: session.id,
-            seq: 0,
-            role: "user".into(),
             content: question.clone(),
-            mode: None,
-            status: "complete".into(),
-            finish_reason: None,
-            model: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            sources: serde_json::json!([]),
-            error: None,
-            created_at: self.now(),
+            ..new_message(Uuid::now_v7(), session.id, "user", self.now())
         };
         self.store.append_chat_message(&user_message, Some(&title_from(&question))).await?;
 
@@ -200,22 +189,7 @@ impl Services {
         });
         run.push(ChatEvent::Sources(views));
 
-        let mut record = ChatMessageRecord {
-            id: run.id,
-            session_id,
-            seq: 0,
-            role: "assistant".into(),
-            content: String::new(),
-            mode: None,
-            status: "complete".into(),
-            finish_reason: None,
-            model: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            sources: serde_json::json!([]),
-            error: None,
-            created_at: self.now(),
-        };
+        let mut record = new_message(run.id, session_id, "assistant", self.now());
         let streamed = match &self.ai.model {
             Some(model) => Some(self.stream_answer(model.as_ref(), &turn, run).await),
             None => None,
@@ -354,6 +328,31 @@ impl Services {
             out.failed = Some("the language model's answer was cut off".into());
         }
         out
+    }
+}
+
+/// An empty, complete message of `role` (its position is the store's to give).
+fn new_message(
+    id: Uuid,
+    session_id: Uuid,
+    role: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ChatMessageRecord {
+    ChatMessageRecord {
+        id,
+        session_id,
+        seq: 0,
+        role: role.into(),
+        content: String::new(),
+        mode: None,
+        status: "complete".into(),
+        finish_reason: None,
+        model: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        sources: serde_json::json!([]),
+        error: None,
+        created_at: at,
     }
 }
 

@@ -45,6 +45,7 @@ impl Services {
         caller: &Caller,
         req: MindMapRequest,
     ) -> DomainResult<MindMapResponse> {
+        self.require_may_ask(caller)?;
         let project_id = req.project_id.ok_or_else(|| DomainError::missing("project_id"))?;
         let depth = req.depth.unwrap_or(DEFAULT_DEPTH);
         if !(1..=MAX_DEPTH).contains(&depth) {

@@ -72,6 +72,14 @@ impl Services {
         self
     }
 
+    /// What asking needs, checked before the request is read: the `read` scope, and an
+    /// account allowed to retrieve context (`EMAIL_VERIFICATION`).
+    pub(crate) fn require_may_ask(&self, caller: &crate::Caller) -> crate::DomainResult<()> {
+        caller.require_scope(tc_store::Scope::Read)?;
+        self.require_verified(caller)?;
+        self.require_may_retrieve(caller)
+    }
+
     /// The configured model's name, or `not configured`.
     pub(crate) fn llm_label(&self) -> String {
         self.ai.model.as_ref().map_or_else(|| NOT_CONFIGURED.to_string(), |m| m.model().to_string())

@@ -37,6 +37,7 @@ impl Services {
         caller: &Caller,
         req: QaRequest,
     ) -> DomainResult<QaResponse> {
+        self.require_may_ask(caller)?;
         let question = required_text(req.question, "question", MAX_QUESTION_CHARS)?;
         let top_k = req.top_k.unwrap_or(DEFAULT_TOP_K);
         if top_k == 0 || top_k > MAX_TOP_K {

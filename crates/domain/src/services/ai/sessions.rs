@@ -72,6 +72,7 @@ impl Services {
         params: &PageParams,
     ) -> DomainResult<Paged<SessionView>> {
         caller.require_scope(Scope::Read)?;
+        self.require_verified(caller)?;
         let page = params.to_page()?;
         let rows = self.store.list_chat_sessions(caller.user_id, page).await?;
         let mut paged = Paged::from_rows(rows, page, |s| s.id, |s| s);
@@ -117,6 +118,7 @@ impl Services {
         id: Uuid,
     ) -> DomainResult<ChatSessionRecord> {
         caller.require_scope(Scope::Read)?;
+        self.require_verified(caller)?;
         let session = self
             .store
             .chat_session(id)

@@ -42,6 +42,7 @@ impl Services {
         caller: &Caller,
         req: SummarizeRequest,
     ) -> DomainResult<SummaryResponse> {
+        self.require_may_ask(caller)?;
         let style = req.style.unwrap_or_else(|| "concise".into());
         if !STYLES.contains(&style.as_str()) {
             return Err(DomainError::validation(
