@@ -112,7 +112,7 @@ async fn chat(
 /// wrote so far is stored as `cancelled`.
 #[utoipa::path(post, path = "/ai/chat/stream", tag = "ai", security(("bearer" = [])),
     request_body = ChatRequest,
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404), (status = 422), (status = 429)))]
+    responses((status = 200, content_type = "text/event-stream", body = ChatSse), (status = 404), (status = 422), (status = 429)))]
 async fn chat_stream(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -147,7 +147,7 @@ struct ResumeQuery {
 /// run this replica does not know (finished runs are kept five minutes).
 #[utoipa::path(get, path = "/ai/sessions/{id}/runs/{run_id}/events", tag = "ai",
     security(("bearer" = [])), params(("id" = String, Path), ("run_id" = String, Path), ResumeQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 204), (status = 404)))]
+    responses((status = 200, content_type = "text/event-stream", body = ChatSse), (status = 204), (status = 404)))]
 async fn run_events(
     State(state): State<AppState>,
     Auth(caller): Auth,
@@ -189,24 +189,51 @@ fn sse(
 
 /// The Server-Sent Event of a chat event, numbered `seq`.
 fn sse_event(event: ChatEvent, seq: u64) -> Event {
-    let base = Event::default().id(seq.to_string());
-    let named =
-        |name: &str, data: serde_json::Value| base.clone().event(name).data(data.to_string());
-    match event {
-        ChatEvent::Start { session_id, run_id, user_message_id, mode, llm } => named(
-            "start",
-            json!({"session_id": session_id, "run_id": run_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
-        ),
-        ChatEvent::Sources(sources) => named("sources", json!(sources)),
-        ChatEvent::Delta(text) => named("delta", json!({ "text": text })),
-        ChatEvent::Fallback { reason } => named("fallback", json!({ "reason": reason })),
-        ChatEvent::Usage(usage) => named("usage", json!(usage)),
-        ChatEvent::Completed(message) => named("completed", json!(message)),
-        ChatEvent::Error { code, message } => {
-            named("error", json!({"code": code, "message": message}))
-        }
-        // Seed 001's form: the session id, bare, so a client can continue the conversation.
-        ChatEvent::Done { session_id, .. } => base.event("done").data(session_id.to_string()),
+    ChatSse::of(event, seq).into()
+}
+
+/// One Server-Sent Event of a chat turn, as the OpenAPI document describes the stream: its
+/// kind, its number within the run (resume after it with `Last-Event-ID`), and its data (JSON,
+/// except `done`'s, which is the bare session id).
+#[derive(Debug, utoipa::ToSchema)]
+struct ChatSse {
+    /// `start`, `sources`, `delta`, `fallback`, `usage`, `error`, `completed` or `done`.
+    event: &'static str,
+    id: String,
+    data: String,
+}
+
+impl ChatSse {
+    fn of(event: ChatEvent, seq: u64) -> Self {
+        let (event, data) = match event {
+            ChatEvent::Start { session_id, run_id, user_message_id, mode, llm } => (
+                "start",
+                json!({"session_id": session_id, "run_id": run_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
+            ),
+            ChatEvent::Sources(sources) => ("sources", json!(sources)),
+            ChatEvent::Delta(text) => ("delta", json!({ "text": text })),
+            ChatEvent::Fallback { reason } => ("fallback", json!({ "reason": reason })),
+            ChatEvent::Usage(usage) => ("usage", json!(usage)),
+            ChatEvent::Completed(message) => ("completed", json!(message)),
+            ChatEvent::Error { code, message } => {
+                ("error", json!({"code": code, "message": message}))
+            }
+            // Seed 001's form: the session id, bare, so a client can continue the conversation.
+            ChatEvent::Done { session_id, .. } => {
+                return ChatSse {
+                    event: "done",
+                    id: seq.to_string(),
+                    data: session_id.to_string(),
+                };
+            }
+        };
+        ChatSse { event, id: seq.to_string(), data: data.to_string() }
+    }
+}
+
+impl From<ChatSse> for Event {
+    fn from(e: ChatSse) -> Self {
+        Event::default().id(e.id).event(e.event).data(e.data)
     }
 }
 
