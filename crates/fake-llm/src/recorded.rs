@@ -112,3 +112,50 @@ pub fn as_document(chunks: &[String]) -> Value {
         "usage": usage
     })
 }
+
+/// OpenAI's tool-call turn: each call opened by a chunk with its `id`, `name` and empty
+/// `arguments`, the arguments then sent in fragments of a few characters keyed by `index`,
+/// the finish `tool_calls`, the usage chunk, `[DONE]`. `calls` are `(id, name, arguments)`.
+pub fn openai_tool_calls(calls: &[(&str, &str, &str)]) -> Vec<String> {
+    let mut out = vec![chunk(json!({"role": "assistant", "content": null}), None)];
+    for (index, (id, name, arguments)) in calls.iter().enumerate() {
+        out.push(chunk(
+            json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                                   "function": {"name": name, "arguments": ""}}]}),
+            None,
+        ));
+        let chars: Vec<char> = arguments.chars().collect();
+        for piece in chars.chunks(7) {
+            let piece: String = piece.iter().collect();
+            out.push(chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                None,
+            ));
+        }
+    }
+    out.push(chunk(json!({}), Some("tool_calls")));
+    out.push(
+        json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": MODEL, "choices": [],
+               "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220}})
+        .to_string(),
+    );
+    out.push("[DONE]".into());
+    out
+}
+
+/// Ollama's tool-call turn: every call whole in one delta, each numbered `index` 0, and the
+/// finish `stop` (older versions), no usage chunk.
+pub fn ollama_tool_calls(calls: &[(&str, &str, Value)]) -> Vec<String> {
+    let whole: Vec<Value> = calls
+        .iter()
+        .map(|(id, name, arguments)| {
+            json!({"id": id, "index": 0, "type": "function",
+                   "function": {"name": name, "arguments": arguments.to_string()}})
+        })
+        .collect();
+    vec![
+        chunk(json!({"role": "assistant", "content": "", "tool_calls": whole}), None),
+        chunk(json!({"role": "assistant", "content": ""}), Some("stop")),
+        "[DONE]".into(),
+    ]
+}

@@ -37,6 +37,7 @@ const TABLES: &[&str] = &[
     "connection_secrets",
     "chat_sessions",
     "chat_messages",
+    "chat_tool_calls",
     "contexts",
     "passages",
     "analytics_events",

@@ -202,6 +202,7 @@ fn ai_settings(config: &Config) -> Result<AiSettings, StartError> {
         max_tokens: config.llm_max_tokens,
         timeout,
         resume_grace: Duration::from_secs(config.chat_resume_grace_secs),
+        agent_max_steps: config.agent_max_steps,
         ..AiSettings::default()
     })
 }

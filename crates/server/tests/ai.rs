@@ -244,6 +244,15 @@ async fn without_a_model_every_feature_answers_extractively() {
         "Who gets escalations from on-call?"
     );
 
+    // The agent without a model answers extractively and calls nothing.
+    let agent = app.post("/chat", Some(key), json!({"message": "When are deploys?"})).await;
+    let agent = agent.assert_status(200);
+    assert_eq!(agent["message"]["mode"], "extractive");
+    assert!(agent["agent_response"].as_str().unwrap().contains("Tuesdays"), "{agent}");
+    assert_eq!(agent["tool_calls"], json!([]));
+    let (_, events) = stream(&app, key, json!({"message": "Deploys?", "agent": true})).await;
+    assert_eq!(events[0].json()["agent"], false, "no model, no tools");
+
     app.delete(&format!("/ai/sessions/{session}"), key).await.assert_status(204);
     app.get(&format!("/ai/sessions/{session}/messages"), key)
         .await
@@ -395,6 +404,200 @@ async fn a_model_answers_with_checked_citations_and_streams_on_postgres() {
     llm_answers_cite_stream_and_remember(Some(&db)).await;
 }
 
+/// The agent: tools called in fragments (OpenAI) and whole (Ollama), outcomes streamed and
+/// stored, mistakes answered as tool messages, the caller's own scope, history replayed with
+/// the calls, the seed-002 endpoint, and the step limit.
+async fn agent_calls_tools_and_records_them(db: Option<&TestDatabase>) {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, db, &[]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let (bob, bobs_project) = team(&app, "bob").await;
+    let bobs_context = context_ids(&app, &bob.api_key, &bobs_project).await[0].clone();
+    let key = &ana.api_key;
+
+    let search = json!({"query": "deploy days", "project_id": project}).to_string();
+    let save = json!({"content": "Decision: from March, production deploys move to Wednesdays.",
+                      "project_id": project, "tags": ["decision"]})
+    .to_string();
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_tool_calls(&[
+            ("call_1", "get_relevant_context", &search),
+            ("call_2", "save_to_context", &save),
+        ]),
+        delay: Duration::ZERO,
+    });
+    fake.push(Reply::Stream {
+        chunks: recorded::ollama_tool_calls(&[
+            ("call_3", "get_context", json!({"id": bobs_context})),
+            ("call_4", "delete_everything", json!({})),
+        ]),
+        delay: Duration::ZERO,
+    });
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_tool_calls(&[("call_5", "get_context", "{\"id\": ")]),
+        delay: Duration::ZERO,
+    });
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_text(
+            &["Deploys are on Tuesdays [1]", "; I saved the move."],
+            90,
+            9,
+        ),
+        delay: Duration::ZERO,
+    });
+    let asked = json!({"message": "When do we deploy? Note that we move to Wednesdays.",
+                       "project_id": project, "agent": true});
+    let (status, events) = stream(&app, key, asked).await;
+    assert_eq!(status, 200);
+    let kinds = kinds(&events);
+    assert_eq!(kinds[..2], ["start", "sources"]);
+    assert_eq!(events[0].json()["agent"], true);
+    let calls: Vec<Value> =
+        events.iter().filter(|e| e.event == "tool_call").map(|e| e.json()).collect();
+    let results: Vec<Value> =
+        events.iter().filter(|e| e.event == "tool_result").map(|e| e.json()).collect();
+    let names: Vec<&str> = calls.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "get_relevant_context",
+            "save_to_context",
+            "get_context",
+            "delete_everything",
+            "get_context"
+        ]
+    );
+    let writes: Vec<bool> = calls.iter().map(|c| c["writes"].as_bool().unwrap()).collect();
+    assert_eq!(writes, [false, true, false, false, false], "a tool that writes is marked");
+    for (call, result) in calls.iter().zip(&results) {
+        assert_eq!(call["id"], result["id"], "each result follows its call");
+        assert!(call.get("result").is_none() && result["duration_ms"].is_u64());
+    }
+    let position = |kind: &str, id: &str| {
+        events.iter().position(|e| e.event == kind && e.json()["id"] == id).unwrap()
+    };
+    assert!(position("tool_call", "call_1") < position("tool_result", "call_1"));
+    assert!(position("tool_result", "call_1") < position("tool_call", "call_2"));
+    assert!(!results[0]["result"]["results"].as_array().unwrap().is_empty(), "{}", results[0]);
+    assert!(results[1]["result"]["id"].is_string(), "saved: {}", results[1]);
+    assert!(
+        results[2]["error"].as_str().unwrap().contains("CONTEXT_NOT_FOUND"),
+        "bob's is not ana's"
+    );
+    assert!(results[3]["error"].as_str().unwrap().contains("there is no tool"));
+    assert!(results[4]["error"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(kinds[kinds.len() - 2..], ["completed", "done"]);
+    let completed = events[events.len() - 2].json();
+    assert_eq!(completed["content"], "Deploys are on Tuesdays [1]; I saved the move.");
+    assert_eq!(completed["tool_calls"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        completed["usage"],
+        json!({"prompt_tokens": 200 + 200 + 90, "completion_tokens": 20 + 20 + 9}),
+        "usage adds up over the steps (Ollama sent none)"
+    );
+    let session = events.last().unwrap().data.clone();
+
+    // What the model was offered and told.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4);
+    let offered: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"get_relevant_context") && offered.contains(&"save_to_context"));
+    assert!(!offered.contains(&"ask_question"), "{offered:?}");
+    let second = requests[1]["messages"].as_array().unwrap();
+    let told: Vec<&Value> = second.iter().filter(|m| m["role"] == "tool").collect();
+    assert_eq!(told.len(), 2);
+    assert_eq!(told[0]["tool_call_id"], "call_1");
+    assert!(told[1]["content"].as_str().unwrap().contains("\"id\""));
+    let last = requests[3]["messages"].as_array().unwrap();
+    assert!(last.iter().any(|m| m["tool_call_id"] == "call_4"
+        && m["content"].as_str().unwrap().starts_with("error: there is no tool")));
+
+    // The save happened, as ana, in her project, recorded as the agent's.
+    let saved = app.get(&format!("/projects/{project}/context"), key).await;
+    let saved = saved.assert_status(200);
+    let item = saved["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["content"].as_str().unwrap().contains("Wednesdays"))
+        .unwrap_or_else(|| panic!("not saved: {saved}"));
+    assert_eq!(item["metadata"]["source"], "agent");
+
+    // Stored with the message, and replayed into the next turn's history (seed 002's endpoint).
+    let stored = app.get(&format!("/ai/sessions/{session}/messages?limit=1"), key).await;
+    let stored = stored.assert_status(200)["items"][0].clone();
+    assert_eq!(stored["tool_calls"], completed["tool_calls"]);
+    fake.push(Reply::Stream {
+        chunks: recorded::openai_text(&["Wednesdays, from March."], 40, 4),
+        delay: Duration::ZERO,
+    });
+    let next = app
+        .post(
+            "/chat",
+            Some(key),
+            json!({"message": "So when from March?", "conversation_id": session}),
+        )
+        .await;
+    let next = next.assert_status(200);
+    assert_eq!(next["conversation_id"], session.as_str());
+    assert_eq!(next["agent_response"], "Wednesdays, from March.");
+    assert_eq!(next["tool_calls"], json!([]));
+    let history = fake.requests()[4]["messages"].clone();
+    let history = history.as_array().unwrap();
+    let replayed: Vec<&str> = history
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["tool_call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed, ["call_1", "call_2", "call_3", "call_4", "call_5"]);
+    assert!(
+        history.iter().any(|m| m["role"] == "assistant"
+            && m["tool_calls"].as_array().is_some_and(|c| c.len() == 5))
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_agent_calls_tools_and_records_them_on_sqlite() {
+    agent_calls_tools_and_records_them(None).await;
+}
+
+#[tokio::test]
+async fn the_agent_calls_tools_and_records_them_on_postgres() {
+    let db = TestDatabase::create().await;
+    agent_calls_tools_and_records_them(Some(&db)).await;
+}
+
+#[tokio::test]
+async fn the_agent_stops_calling_tools_at_the_step_limit() {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, None, &[("AGENT_MAX_STEPS", "1")]).await;
+    let (ana, _) = team(&app, "ana").await;
+    let again = || Reply::Stream {
+        chunks: recorded::openai_tool_calls(&[("call_x", "list_projects", "{}")]),
+        delay: Duration::ZERO,
+    };
+    fake.push(again());
+    fake.push(again());
+    let answered = app.post("/chat", Some(&ana.api_key), json!({"message": "list, forever"})).await;
+    let answered = answered.assert_status(200);
+    assert_eq!(answered["tool_calls"].as_array().unwrap().len(), 1, "one round only");
+    assert_eq!(answered["message"]["finish_reason"], "max_steps");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0]["tools"].as_array().is_some_and(|t| !t.is_empty()));
+    assert!(
+        requests[1].get("tools").is_none_or(|t| t.as_array().unwrap().is_empty()),
+        "the last step offers none"
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
     let fake = FakeLlm::start().await;
@@ -528,6 +731,7 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         ("DELETE", &format!("/ai/sessions/{session}")),
         ("POST", "/ai/chat"),
         ("POST", "/ai/chat/stream"),
+        ("POST", "/chat"),
         ("POST", "/ai/qa"),
         ("POST", "/ai/summarize"),
         ("POST", "/ai/mindmap"),
@@ -551,6 +755,15 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         .assert_error(404, "RESOURCE_NOT_FOUND");
     let (status, _) = stream(&app, &eve.api_key, turn).await;
     assert_eq!(status, 404);
+    for id in [session.as_str(), unknown, "not-a-uuid"] {
+        let turn = json!({"message": "what did ana ask?", "conversation_id": id});
+        let r = app.post("/chat", Some(&eve.api_key), turn).await;
+        if id == "not-a-uuid" {
+            r.assert_error(422, "INVALID_INPUT");
+        } else {
+            r.assert_error(404, "RESOURCE_NOT_FOUND");
+        }
+    }
     assert!(
         app.get("/ai/sessions", &eve.api_key).await.assert_status(200)["items"]
             .as_array()
@@ -610,6 +823,10 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         .assert_error(422, "INVALID_INPUT");
     app.post("/ai/chat", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
     app.post("/ai/chat", Some(key), json!({"message": 7})).await.assert_error(422, "INVALID_INPUT");
+    app.post("/chat", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    app.post("/chat", Some(key), json!({"message": ["a"]}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
     app.post("/ai/summarize", Some(key), json!({}))
         .await
         .assert_error(400, "MISSING_REQUIRED_FIELD");
@@ -638,6 +855,9 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
         .assert_error(413, "CONTEXT_TOO_LARGE");
     let (status, _) = stream(&app, key, json!({"message": big})).await;
     assert_eq!(status, 413);
+    app.post("/chat", Some(key), json!({"message": big}))
+        .await
+        .assert_error(413, "CONTEXT_TOO_LARGE");
     let count = app.get(&format!("/ai/sessions/{session}/messages"), key).await;
     assert_eq!(
         count.assert_status(200)["items"].as_array().unwrap().len(),
@@ -910,5 +1130,146 @@ async fn a_turn_resumes_after_a_reconnect_and_stops_when_asked() {
     let replay = parse_sse(&replay.text().await.unwrap());
     assert_eq!(replay.len() as u64, last);
     assert_eq!(replay[0].event, "start");
+    app.shutdown().await;
+}
+
+/// How many contexts a project holds.
+async fn contexts(app: &TestApp, key: &str, project: &str) -> usize {
+    let listed = app.get(&format!("/projects/{project}/context?limit=100"), key).await;
+    listed.assert_status(200)["items"].as_array().unwrap().len()
+}
+
+/// Polls an upload's task until it is final.
+async fn upload_finished(app: &TestApp, key: &str, task: &str) -> Value {
+    for _ in 0..600 {
+        let r = app.get(&format!("/ai/upload/status/{task}"), key).await;
+        let body = r.assert_status(200).clone();
+        if ["succeeded", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("upload {task} did not finish");
+}
+
+async fn send_form(
+    app: &TestApp,
+    key: Option<&str>,
+    form: reqwest::multipart::Form,
+) -> support::Resp {
+    let mut req = app.client.post(app.url("/ai/upload")).multipart(form);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    TestApp::read(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn uploaded_documents_become_searchable_context() {
+    use reqwest::multipart::{Form, Part};
+    let app = TestApp::with_env(&[("SCAN_MAX_UPLOAD_BYTES", "200000")]).await;
+    let ana = app.register("ana").await;
+    let eve = app.register("eve").await;
+    let project = app.create_project(&ana.api_key, "handbook").await;
+    let key = &ana.api_key;
+    let doc =
+        |name: &str, text: &str| Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string());
+    let form = || {
+        Form::new()
+            .text("project_id", project.clone())
+            .part(
+                "file",
+                doc("deploys.md", "# Deploys\n\nProduction deploys happen on Tuesdays.\n"),
+            )
+            .part(
+                "file",
+                doc(
+                    "team/hooks.html",
+                    "<h1>Webhooks</h1><p>Rotate the <b>signing secret</b> every year.</p>",
+                ),
+            )
+            .part("file", doc("oncall.txt", "The pager rotates every Monday."))
+    };
+    let accepted = send_form(&app, Some(key), form()).await;
+    let accepted = accepted.assert_status(202).clone();
+    let task = accepted["task_id"].as_str().unwrap().to_string();
+    assert_eq!(accepted["status_url"], format!("/api/v1/ai/upload/status/{task}"));
+    let docs = accepted["documents"].as_array().unwrap();
+    let read: Vec<(&str, &str)> =
+        docs.iter().map(|d| (d["kind"].as_str().unwrap(), d["path"].as_str().unwrap())).collect();
+    assert_eq!(
+        read,
+        [
+            ("markdown", "documents/deploys.md.md"),
+            ("html", "documents/hooks.html.md"),
+            ("text", "documents/oncall.txt.md")
+        ],
+        "folders a client sent are dropped"
+    );
+    let done = upload_finished(&app, key, &task).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let found = app
+        .post("/context/search", Some(key), json!({"query": "signing secret", "mode": "keyword"}))
+        .await;
+    let found = found.assert_status(200);
+    let hit = &found["results"][0];
+    assert_eq!(hit["metadata"]["file_path"], "documents/hooks.html.md", "{found}");
+    assert!(hit["content"].as_str().unwrap().contains("**signing secret**"), "HTML as Markdown");
+    let indexed = contexts(&app, key, &project).await;
+    assert!(indexed >= 3);
+
+    // Uploading the same files again updates them in place.
+    let again = send_form(&app, Some(key), form()).await;
+    let again = again.assert_status(202)["task_id"].as_str().unwrap().to_string();
+    assert_eq!(upload_finished(&app, key, &again).await["status"], "succeeded");
+    assert_eq!(contexts(&app, key, &project).await, indexed);
+
+    // Refused, with nothing stored: no credential, not a form, no project, a stranger's
+    // project, an unknown or malformed project, no file, an unsupported or broken file, too
+    // many files, too many bytes.
+    send_form(&app, None, form()).await.assert_error(401, "INVALID_CREDENTIALS");
+    app.post("/ai/upload", Some(key), json!({"project_id": project}))
+        .await
+        .assert_error(400, "INVALID_INPUT");
+    let no_project = Form::new().part("file", doc("a.md", "# A"));
+    send_form(&app, Some(key), no_project).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    for id in [project.as_str(), "01a20000-0000-7000-8000-000000000000", "not-a-uuid"] {
+        let form = Form::new().text("project_id", id.to_string()).part("file", doc("a.md", "# A"));
+        send_form(&app, Some(&eve.api_key), form).await.assert_error(404, "PROJECT_NOT_FOUND");
+    }
+    let none = Form::new().text("project_id", project.clone());
+    send_form(&app, Some(key), none).await.assert_error(400, "MISSING_REQUIRED_FIELD");
+    let refused = |name: &str, bytes: &[u8]| {
+        Form::new()
+            .text("project_id", project.clone())
+            .part("file", doc("fine.md", "# Fine\n\nThis one is fine."))
+            .part("file", Part::bytes(bytes.to_vec()).file_name(name.to_string()))
+    };
+    let png = send_form(&app, Some(key), refused("photo.png", b"\x89PNG\r\n")).await;
+    png.assert_error(422, "INVALID_INPUT");
+    assert!(png.body["error"]["message"].as_str().unwrap().contains("photo.png: unsupported"));
+    let pdf = send_form(&app, Some(key), refused("scan.pdf", b"%PDF-1.4 broken")).await;
+    pdf.assert_error(422, "INVALID_INPUT");
+    assert!(pdf.body["error"]["message"].as_str().unwrap().contains("scan.pdf: not a valid pdf"));
+    send_form(&app, Some(key), refused("empty.txt", b"   "))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    let mut many = Form::new().text("project_id", project.clone());
+    for i in 0..21 {
+        many = many.part("file", doc(&format!("n{i}.md"), "# N"));
+    }
+    send_form(&app, Some(key), many).await.assert_error(422, "INVALID_INPUT");
+    let big = Form::new()
+        .text("project_id", project.clone())
+        .part("file", doc("big.txt", &"word ".repeat(50_000)));
+    send_form(&app, Some(key), big).await.assert_error(413, "CONTEXT_TOO_LARGE");
+    assert_eq!(contexts(&app, key, &project).await, indexed, "nothing half-written");
+
+    // Someone else's task, an unknown one, a malformed id.
+    for id in [task.as_str(), "01a20000-0000-7000-8000-000000000000", "not-a-uuid"] {
+        app.get(&format!("/ai/upload/status/{id}"), &eve.api_key)
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+    }
     app.shutdown().await;
 }

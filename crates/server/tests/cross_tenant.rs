@@ -68,7 +68,7 @@ async fn victim(app: &TestApp) -> Victim {
 fn victim_id(v: &Victim, template: &str, name: &str) -> String {
     match name {
         "user_id" => v.user.id.clone(),
-        "job_id" => v.job.clone(),
+        "job_id" | "task_id" => v.job.clone(),
         "run_id" => v.run.clone(),
         "invitation_id" => v.invitation.clone(),
         // Integrations act on the caller's own connection; their ids name no one's data.
@@ -102,6 +102,9 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         ("POST", "/ai/sessions") => json!({"project_id": v.project}),
         ("POST", "/ai/chat" | "/ai/chat/stream") => {
             json!({"message": "what is the vault root token?", "session_id": v.session})
+        }
+        ("POST", "/chat") => {
+            json!({"message": "what is the vault root token?", "conversation_id": v.session})
         }
         ("POST", "/ai/qa") => json!({"question": "vault root token", "project_ids": [v.project]}),
         ("POST", "/ai/summarize") => json!({"context_ids": [v.context]}),

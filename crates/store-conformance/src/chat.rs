@@ -49,6 +49,22 @@ fn message(session_id: Uuid, role: &str, content: &str, minutes: i64) -> ChatMes
         sources: json!([{"n": 1, "context_id": Uuid::nil(), "title": "Deploys", "score": 0.5}]),
         error: None,
         created_at: t0() + Duration::minutes(minutes),
+        tool_calls: Vec::new(),
+    }
+}
+
+fn tool_call(name: &str, result: Option<serde_json::Value>, minutes: i64) -> ChatToolCallRecord {
+    ChatToolCallRecord {
+        id: Uuid::now_v7(),
+        call_id: format!("call_{name}"),
+        name: name.into(),
+        server: (name == "lookup").then(|| "wiki".to_string()),
+        arguments: json!({"query": "deploy days", "limit": 3}),
+        error: result.is_none().then(|| "project not found".to_string()),
+        result,
+        writes: name == "save_to_context",
+        duration_ms: 42,
+        created_at: t0() + Duration::minutes(minutes),
     }
 }
 
@@ -68,7 +84,14 @@ pub async fn chat_messages_append_in_order_and_page_back<S: Store>(s: Arc<S>) {
 
     let question = message(chat.id, "user", "When do we deploy?", 1);
     assert_eq!(s.append_chat_message(&question, Some("When do we deploy?")).await.unwrap(), 1);
-    let answer = message(chat.id, "assistant", "On Tuesdays [1].", 2);
+    let answer = ChatMessageRecord {
+        tool_calls: vec![
+            tool_call("get_relevant_context", Some(json!({"results": [{"score": 0.8}]})), 2),
+            tool_call("lookup", None, 2),
+            tool_call("save_to_context", Some(json!({"id": Uuid::nil()})), 2),
+        ],
+        ..message(chat.id, "assistant", "On Tuesdays [1].", 2)
+    };
     assert_eq!(s.append_chat_message(&answer, Some("ignored: already named")).await.unwrap(), 2);
     let third = message(chat.id, "user", "And hotfixes?", 3);
     assert_eq!(s.append_chat_message(&third, None).await.unwrap(), 3);
@@ -79,13 +102,22 @@ pub async fn chat_messages_append_in_order_and_page_back<S: Store>(s: Arc<S>) {
 
     let latest = s.chat_messages(chat.id, page(None, 2)).await.unwrap();
     assert_eq!(latest.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 2]);
-    assert_eq!(latest[1], ChatMessageRecord { seq: 2, ..answer });
+    assert_eq!(latest[1], ChatMessageRecord { seq: 2, ..answer.clone() }, "tool calls in order");
+    assert!(latest[0].tool_calls.is_empty());
     let older = s.chat_messages(chat.id, page(Some(latest[1].id), 2)).await.unwrap();
     assert_eq!(older, vec![ChatMessageRecord { seq: 1, ..question }]);
 
     // A message for a session that is gone is refused, and nothing is written.
     let orphan = message(Uuid::now_v7(), "user", "hello?", 4);
     assert!(matches!(s.append_chat_message(&orphan, None).await, Err(StoreError::NotFound)));
+    // A message whose tool calls cannot be stored is not stored either.
+    let broken = ChatMessageRecord {
+        tool_calls: vec![answer.tool_calls[0].clone()],
+        ..message(chat.id, "assistant", "half", 5)
+    };
+    assert!(s.append_chat_message(&broken, None).await.is_err(), "the call id is taken");
+    let after = s.chat_messages(chat.id, page(None, 10)).await.unwrap();
+    assert_eq!(after.len(), 3, "nothing half-written");
 }
 
 pub async fn chat_sessions_list_by_activity_and_delete_with_messages<S: Store>(s: Arc<S>) {

@@ -1,6 +1,8 @@
 //! AI chat sessions and their messages in PostgreSQL.
 
-use tc_store::{ChatMessageRecord, ChatSessionRecord, Page, StoreError, StoreResult};
+use tc_store::{
+    ChatMessageRecord, ChatSessionRecord, ChatToolCallRecord, Page, StoreError, StoreResult,
+};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -11,6 +13,8 @@ use crate::rows;
 const SESSION_COLS: &str = "id, user_id, project_id, title, created_at, updated_at";
 const MESSAGE_COLS: &str = "id, session_id, seq, role, content, mode, status, finish_reason, \
     model, prompt_tokens, completion_tokens, sources, error, created_at";
+const CALL_COLS: &str = "id, message_id, position, call_id, name, server, arguments, result, \
+    error, writes, duration_ms, created_at";
 
 fn session(r: &Row) -> StoreResult<ChatSessionRecord> {
     Ok(ChatSessionRecord {
@@ -39,7 +43,24 @@ fn message(r: &Row) -> StoreResult<ChatMessageRecord> {
         sources: rows::get(r, "sources")?,
         error: rows::get(r, "error")?,
         created_at: rows::get(r, "created_at")?,
+        tool_calls: Vec::new(),
     })
+}
+
+fn tool_call(r: &Row) -> StoreResult<(Uuid, ChatToolCallRecord)> {
+    let call = ChatToolCallRecord {
+        id: rows::get(r, "id")?,
+        call_id: rows::get(r, "call_id")?,
+        name: rows::get(r, "name")?,
+        server: rows::get(r, "server")?,
+        arguments: rows::get(r, "arguments")?,
+        result: rows::get(r, "result")?,
+        error: rows::get(r, "error")?,
+        writes: rows::get(r, "writes")?,
+        duration_ms: rows::get(r, "duration_ms")?,
+        created_at: rows::get(r, "created_at")?,
+    };
+    Ok((rows::get(r, "message_id")?, call))
 }
 
 #[async_trait::async_trait]
@@ -144,6 +165,30 @@ impl tc_store::ChatStore for crate::PgStore {
             ],
         )
         .await?;
+        for (position, call) in m.tool_calls.iter().enumerate() {
+            db::execute(
+                &tx,
+                &format!(
+                    "INSERT INTO chat_tool_calls ({CALL_COLS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ),
+                &[
+                    &call.id,
+                    &m.id,
+                    &(position as i32),
+                    &call.call_id,
+                    &call.name,
+                    &call.server,
+                    &call.arguments,
+                    &call.result,
+                    &call.error,
+                    &call.writes,
+                    &call.duration_ms,
+                    &call.created_at,
+                ],
+            )
+            .await?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(seq)
     }
@@ -163,6 +208,25 @@ impl tc_store::ChatStore for crate::PgStore {
             &[&session_id, &page.before, &i64::from(page.limit)],
         )
         .await?;
-        rows::all(found, message)
+        let mut messages = rows::all(found, message)?;
+        if messages.is_empty() {
+            return Ok(messages);
+        }
+        let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+        let calls = db::query(
+            &client(&self.pool).await?,
+            &format!(
+                "SELECT {CALL_COLS} FROM chat_tool_calls WHERE message_id = ANY($1) \
+                 ORDER BY message_id, position"
+            ),
+            &[&ids],
+        )
+        .await?;
+        for (message_id, call) in rows::all(calls, tool_call)? {
+            if let Some(m) = messages.iter_mut().find(|m| m.id == message_id) {
+                m.tool_calls.push(call);
+            }
+        }
+        Ok(messages)
     }
 }

@@ -89,7 +89,7 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE mcp_sessions; \
              DROP INDEX jobs_one_active_embed; \
              DROP TABLE email_tokens; \
-             DROP TABLE chat_messages, chat_sessions; \
+             DROP TABLE chat_tool_calls, chat_messages, chat_sessions; \
              DROP TABLE connection_secrets, connections; \
              CREATE TABLE scanned_files (project_id uuid NOT NULL, file_path text NOT NULL, \
                content_hash text NOT NULL, PRIMARY KEY (project_id, file_path)); \
@@ -100,7 +100,7 @@ async fn migrating_replaces_full_precision_graphs() {
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 7, "V7 to V13");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 8, "V7 to V14");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

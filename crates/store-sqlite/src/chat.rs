@@ -1,7 +1,9 @@
 //! AI chat sessions and their messages in SQLite.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tc_store::{ChatMessageRecord, ChatSessionRecord, Page, StoreError, StoreResult};
+use tc_store::{
+    ChatMessageRecord, ChatSessionRecord, ChatToolCallRecord, Page, StoreError, StoreResult,
+};
 use uuid::Uuid;
 
 use crate::convert::{self, get, ms};
@@ -10,6 +12,8 @@ use crate::db_err;
 const SESSION_COLS: &str = "id, user_id, project_id, title, created_at, updated_at";
 const MESSAGE_COLS: &str = "id, session_id, seq, role, content, mode, status, finish_reason, \
     model, prompt_tokens, completion_tokens, sources, error, created_at";
+const CALL_COLS: &str = "id, message_id, position, call_id, name, server, arguments, result, \
+    error, writes, duration_ms, created_at";
 
 fn session(r: &rusqlite::Row<'_>) -> StoreResult<ChatSessionRecord> {
     Ok(ChatSessionRecord {
@@ -40,7 +44,56 @@ fn message(r: &rusqlite::Row<'_>) -> StoreResult<ChatMessageRecord> {
             .map_err(|_| convert::corrupt(format!("chat sources {sources:?}")))?,
         error: get(r, "error")?,
         created_at: convert::get_time(r, "created_at")?,
+        tool_calls: Vec::new(),
     })
+}
+
+fn json(r: &rusqlite::Row<'_>, column: &str) -> StoreResult<Option<serde_json::Value>> {
+    let text: Option<String> = get(r, column)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|_| convert::corrupt(format!("tool call {column} {t:?}")))
+    })
+    .transpose()
+}
+
+fn tool_call(r: &rusqlite::Row<'_>) -> StoreResult<(String, ChatToolCallRecord)> {
+    let call = ChatToolCallRecord {
+        id: convert::get_uuid(r, "id")?,
+        call_id: get(r, "call_id")?,
+        name: get(r, "name")?,
+        server: get(r, "server")?,
+        arguments: json(r, "arguments")?.unwrap_or_default(),
+        result: json(r, "result")?,
+        error: get(r, "error")?,
+        writes: get(r, "writes")?,
+        duration_ms: get(r, "duration_ms")?,
+        created_at: convert::get_time(r, "created_at")?,
+    };
+    Ok((get(r, "message_id")?, call))
+}
+
+/// Gives each of `messages` its tool calls.
+fn with_tool_calls(
+    c: &Connection,
+    mut messages: Vec<ChatMessageRecord>,
+) -> StoreResult<Vec<ChatMessageRecord>> {
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
+    let marks = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "SELECT {CALL_COLS} FROM chat_tool_calls WHERE message_id IN ({marks}) \
+         ORDER BY message_id, position"
+    );
+    let mut stmt = c.prepare(&sql).map_err(db_err)?;
+    let rows = stmt.query(rusqlite::params_from_iter(&ids)).map_err(db_err)?;
+    for (message_id, call) in convert::collect(rows, tool_call)? {
+        if let Some(m) = messages.iter_mut().find(|m| m.id.to_string() == message_id) {
+            m.tool_calls.push(call);
+        }
+    }
+    Ok(messages)
 }
 
 fn append(c: &mut Connection, m: &ChatMessageRecord, title: Option<&str>) -> StoreResult<i64> {
@@ -87,6 +140,29 @@ fn append(c: &mut Connection, m: &ChatMessageRecord, title: Option<&str>) -> Sto
         ],
     )
     .map_err(db_err)?;
+    for (position, call) in m.tool_calls.iter().enumerate() {
+        tx.execute(
+            &format!(
+                "INSERT INTO chat_tool_calls ({CALL_COLS}) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            params![
+                call.id.to_string(),
+                m.id.to_string(),
+                position as i64,
+                call.call_id,
+                call.name,
+                call.server,
+                call.arguments.to_string(),
+                call.result.as_ref().map(|r| r.to_string()),
+                call.error,
+                call.writes,
+                call.duration_ms,
+                ms(call.created_at),
+            ],
+        )
+        .map_err(db_err)?;
+    }
     tx.commit().map_err(db_err)?;
     Ok(seq)
 }
@@ -183,7 +259,9 @@ impl tc_store::ChatStore for crate::SqliteStore {
                     page.limit
                 ])
                 .map_err(db_err)?;
-            convert::collect(rows, message)
+            let messages = convert::collect(rows, message)?;
+            drop(stmt);
+            with_tool_calls(c, messages)
         })
         .await
     }

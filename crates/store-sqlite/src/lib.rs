@@ -55,6 +55,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0011_email_tokens.sql")),
     M::up(include_str!("../migrations/0012_integrations.sql")),
     M::up(include_str!("../migrations/0013_chat.sql")),
+    M::up(include_str!("../migrations/0014_chat_tool_calls.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

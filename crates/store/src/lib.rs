@@ -474,15 +474,16 @@ pub trait ChatStore: Send + Sync {
     /// Removes a session and its messages; false when there was none.
     async fn delete_chat_session(&self, id: Uuid) -> StoreResult<bool>;
     /// Appends `message` after the session's last one (its `seq` is assigned here and
-    /// returned), marks the session active at the message's time, and names an unnamed session
-    /// `title` when given. Fails with `NotFound` when the session is gone.
+    /// returned) with its tool calls, in one transaction, marks the session active at the
+    /// message's time, and names an unnamed session `title` when given. Fails with `NotFound`
+    /// when the session is gone.
     async fn append_chat_message(
         &self,
         message: &ChatMessageRecord,
         title: Option<&str>,
     ) -> StoreResult<i64>;
-    /// A session's messages, the latest first; `page.before` is the last message of the
-    /// previous page.
+    /// A session's messages with their tool calls, the latest first; `page.before` is the last
+    /// message of the previous page.
     async fn chat_messages(
         &self,
         session_id: Uuid,

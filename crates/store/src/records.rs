@@ -532,4 +532,26 @@ pub struct ChatMessageRecord {
     /// message ended in `error`.
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The tools an agent turn called, in the order it called them (stored with the message,
+    /// in a table of their own).
+    pub tool_calls: Vec<ChatToolCallRecord>,
+}
+
+/// One tool call of an agent turn: what was asked, what came back, how long it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatToolCallRecord {
+    pub id: Uuid,
+    /// The id the model gave the call (answered by the tool message of the same id).
+    pub call_id: String,
+    pub name: String,
+    /// The external MCP server the tool came from; `None` for TeamContext's own tools.
+    pub server: Option<String>,
+    pub arguments: serde_json::Value,
+    /// The tool's answer, or `None` when it failed (then `error` says why).
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    /// The tool writes on the user's behalf (saves, scans, syncs).
+    pub writes: bool,
+    pub duration_ms: i64,
+    pub created_at: DateTime<Utc>,
 }

@@ -37,7 +37,10 @@ use tc_embed::Embedder;
 use tc_store::Store;
 use uuid::Uuid;
 
-pub use ai::{AiSettings, ChatRun, NOT_CONFIGURED, Watch};
+pub use ai::{
+    AgentTool, AgentTools, AiSettings, ChatRun, MAX_DOCUMENTS, NOT_CONFIGURED, UploadedDocument,
+    Watch,
+};
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
 pub use backlog::{EMBED_KIND, EmbedJob, EmbedProgress};

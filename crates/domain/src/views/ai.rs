@@ -146,7 +146,34 @@ pub struct MessageView {
     pub sources: Vec<SourceView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The tools an agent turn called, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallView>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A tool call of the agent: streamed as `tool_call` when it starts (without an outcome) and
+/// as `tool_result` when it ends, and stored with the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, JsonSchema)]
+pub struct ToolCallView {
+    /// The model's id for the call.
+    pub id: String,
+    pub name: String,
+    /// The registered MCP server the tool belongs to; absent for TeamContext's own tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    pub arguments: serde_json::Value,
+    /// The tool writes on the user's behalf (saves, scans, syncs, or an external tool not
+    /// declared read-only).
+    pub writes: bool,
+    /// What the tool answered (on success).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Why the call failed (the text the model was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -156,6 +183,31 @@ pub struct ChatRequest {
     pub session_id: Option<Uuid>,
     /// The project a new session is about (default: every project you can read).
     pub project_id: Option<Uuid>,
+    /// Answer as an agent that may call TeamContext's tools (the ones MCP exposes, with your
+    /// key's scope) and your registered MCP servers' tools (default false). Needs a language
+    /// model; without one the answer is extractive.
+    pub agent: Option<bool>,
+}
+
+/// `POST /chat` (seed 002): one agent turn.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct AgentChatRequest {
+    pub message: Option<String>,
+    /// Continue this conversation (a chat session's id; default: a new one).
+    pub conversation_id: Option<Uuid>,
+    /// The project a new conversation is about (default: every project you can read).
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct AgentChatResponse {
+    pub conversation_id: Uuid,
+    pub agent_response: String,
+    pub tool_calls: Vec<ToolCallView>,
+    /// The stored answer, with its mode, sources and usage.
+    pub message: MessageView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
@@ -166,8 +218,10 @@ pub struct ChatResponse {
     pub fallback_reason: Option<String>,
 }
 
-/// What a streamed chat sends, in order: `start`, `sources`, then `delta`s, `usage`, and
-/// `completed` (the stored message) and `done`; a failure sends `error`. Each is one Server-Sent Event named by its kind.
+/// What a streamed chat sends, in order: `start`, `sources`, then `delta`s (and in agent mode
+/// `tool_call` / `tool_result` pairs between them), `usage`, and `completed` (the stored
+/// message) and `done`; a failure sends `error`. Each is one Server-Sent Event named by its
+/// kind.
 #[derive(Debug, Clone)]
 pub enum ChatEvent {
     /// The session, the run (also the id the answer's message will have) and the question's
@@ -178,6 +232,8 @@ pub enum ChatEvent {
         user_message_id: Uuid,
         mode: AnswerMode,
         llm: String,
+        /// The turn may call tools.
+        agent: bool,
     },
     /// The contexts the answer may cite, before any text.
     Sources(Vec<SourceView>),
@@ -188,6 +244,10 @@ pub enum ChatEvent {
         reason: String,
     },
     Usage(UsageView),
+    /// The agent calls a tool.
+    ToolCall(ToolCallView),
+    /// The tool answered or failed.
+    ToolResult(ToolCallView),
     /// The answer as stored (citations of sources that do not exist removed).
     Completed(Box<MessageView>),
     /// The turn failed; nothing more follows but `done`.
@@ -238,4 +298,27 @@ pub struct MindMapResponse {
     pub sources: Vec<SourceView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageView>,
+}
+
+/// `POST /ai/upload`: the documents read and the task indexing them.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct UploadAccepted {
+    /// The indexing job; follow it at `status_url` (or `/jobs/{task_id}`).
+    pub task_id: Uuid,
+    pub project_id: Uuid,
+    pub status: tc_store::JobStatus,
+    pub status_url: String,
+    pub documents: Vec<UploadedDocumentView>,
+}
+
+/// One uploaded document as read.
+#[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
+pub struct UploadedDocumentView {
+    pub file_name: String,
+    /// `pdf`, `docx`, `html`, `markdown` or `text`.
+    pub kind: String,
+    /// Characters of text extracted (as Markdown).
+    pub characters: u64,
+    /// Where it is indexed in the project (the contexts' `file_path`).
+    pub path: String,
 }

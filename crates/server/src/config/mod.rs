@@ -156,6 +156,7 @@ pub struct Config {
     pub llm_timeout_secs: u64,
     pub llm_max_tokens: u32,
     pub chat_resume_grace_secs: u64,
+    pub agent_max_steps: u32,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
     pub outbound_allowed_hosts: Vec<String>,
@@ -404,6 +405,7 @@ impl Config {
             llm_timeout_secs: s.llm_timeout_secs,
             llm_max_tokens: s.llm_max_tokens,
             chat_resume_grace_secs: s.chat_resume_grace_secs,
+            agent_max_steps: s.agent_max_steps,
             metrics_token: s.metrics_token,
             outbound_allowed_hosts: s
                 .outbound_allowed_hosts

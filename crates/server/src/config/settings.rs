@@ -306,6 +306,10 @@ pub struct Settings {
     #[arg(long, env = "CHAT_RESUME_GRACE_SECS", default_value = "15", value_parser = at_least(0u64))]
     pub chat_resume_grace_secs: u64,
 
+    /// most rounds of tool calls the AI agent makes in one turn before it must answer
+    #[arg(long, env = "AGENT_MAX_STEPS", default_value = "6", value_parser = at_least(1u32))]
+    pub agent_max_steps: u32,
+
     /// saves above this many tokens answer with a warning
     #[arg(long, env = "CONTEXT_WARN_TOKENS", default_value = "10000", value_parser = at_least(0usize))]
     pub context_warn_tokens: usize,

@@ -13,14 +13,16 @@ use serde_json::json;
 use tc_domain::pagination::{PageParams, Paged};
 use tc_domain::services::Watch;
 use tc_domain::views::{
-    ChatEvent, ChatRequest, ChatResponse, CreateSessionRequest, MessageView, MindMapRequest,
-    MindMapResponse, QaRequest, QaResponse, SessionView, SummarizeRequest, SummaryResponse,
+    AgentChatRequest, AgentChatResponse, ChatEvent, ChatRequest, ChatResponse,
+    CreateSessionRequest, MessageView, MindMapRequest, MindMapResponse, QaRequest, QaResponse,
+    SessionView, SummarizeRequest, SummaryResponse,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, Id, Ids, Json, Query, resource};
+use crate::mcp::agent_tools;
 use crate::state::AppState;
 
 /// A comment line this often keeps proxies from closing a quiet stream (a model reading a long
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(session_messages))
         .routes(routes!(delete_session))
         .routes(routes!(chat))
+        .routes(routes!(agent_chat))
         .routes(routes!(chat_stream))
         .routes(routes!(run_events))
         .routes(routes!(stop_run))
@@ -100,12 +103,46 @@ async fn chat(
     Json(req): Json<ChatRequest>,
 ) -> ApiResult<Json<ChatResponse>> {
     state.limits.check_search(caller.user_id).await?;
-    Ok(Json(state.services.chat(&caller, req).await?))
+    let tools = agent_tools::for_turn(&state, &caller, req.agent.unwrap_or(false)).await?;
+    Ok(Json(state.services.chat(&caller, req, tools).await?))
+}
+
+/// One turn of the agent (seed 002): it may call the tools MCP exposes (with your key's
+/// scope) and answers when done, with every call it made: name, arguments, result or error,
+/// and duration. The conversation is a chat session (`conversation_id`), rebuilt from the
+/// database on every turn. Without a language model the answer is extractive and no tool is
+/// called.
+#[utoipa::path(post, path = "/chat", tag = "ai", security(("bearer" = [])),
+    request_body = AgentChatRequest,
+    responses((status = 200, body = AgentChatResponse), (status = 404), (status = 422), (status = 429)))]
+async fn agent_chat(
+    State(state): State<AppState>,
+    Auth(caller): Auth,
+    Json(req): Json<AgentChatRequest>,
+) -> ApiResult<Json<AgentChatResponse>> {
+    state.limits.check_search(caller.user_id).await?;
+    let tools = agent_tools::for_turn(&state, &caller, true).await?;
+    let req = ChatRequest {
+        message: req.message,
+        session_id: req.conversation_id,
+        project_id: req.project_id,
+        agent: Some(true),
+    };
+    let answered = state.services.chat(&caller, req, tools).await?;
+    Ok(Json(AgentChatResponse {
+        conversation_id: answered.session_id,
+        agent_response: answered.message.content.clone(),
+        tool_calls: answered.message.tool_calls.clone(),
+        message: answered.message,
+        fallback_reason: answered.fallback_reason,
+    }))
 }
 
 /// One chat turn as Server-Sent Events, each named by its kind and numbered by `id`:
-/// `start` (`{session_id, user_message_id, mode, llm}`), `sources` (`[{n, context_id, title,
-/// source, score, snippet}]`, before any text), `delta` (`{text}`, many), `fallback`
+/// `start` (`{session_id, run_id, user_message_id, mode, llm, agent}`), `sources` (`[{n,
+/// context_id, title, source, score, snippet}]`, before any text), `delta` (`{text}`, many),
+/// in agent mode (`agent: true`) `tool_call` (`{id, name, server?, arguments, writes}`) and
+/// `tool_result` (the same with `result` or `error`, and `duration_ms`), `fallback`
 /// (`{reason}`, when the model failed and an extractive answer follows), `usage`, `completed`
 /// (the stored message), `error` (`{code, message}`), and last `done`, whose data is the
 /// session id. Comment lines keep a quiet stream open. Disconnecting stops the model; what it
@@ -119,7 +156,8 @@ async fn chat_stream(
     Json(req): Json<ChatRequest>,
 ) -> ApiResult<Response> {
     state.limits.check_search(caller.user_id).await?;
-    let run = state.services.start_chat(&caller, req).await?;
+    let tools = agent_tools::for_turn(&state, &caller, req.agent.unwrap_or(false)).await?;
+    let run = state.services.start_chat(&caller, req, tools).await?;
     Ok(sse_response(run.events))
 }
 
@@ -197,7 +235,8 @@ fn sse_event(event: ChatEvent, seq: u64) -> Event {
 /// except `done`'s, which is the bare session id).
 #[derive(Debug, utoipa::ToSchema)]
 struct ChatSse {
-    /// `start`, `sources`, `delta`, `fallback`, `usage`, `error`, `completed` or `done`.
+    /// `start`, `sources`, `delta`, `tool_call`, `tool_result`, `fallback`, `usage`, `error`,
+    /// `completed` or `done`.
     event: &'static str,
     id: String,
     data: String,
@@ -206,14 +245,16 @@ struct ChatSse {
 impl ChatSse {
     fn of(event: ChatEvent, seq: u64) -> Self {
         let (event, data) = match event {
-            ChatEvent::Start { session_id, run_id, user_message_id, mode, llm } => (
+            ChatEvent::Start { session_id, run_id, user_message_id, mode, llm, agent } => (
                 "start",
-                json!({"session_id": session_id, "run_id": run_id, "user_message_id": user_message_id, "mode": mode, "llm": llm}),
+                json!({"session_id": session_id, "run_id": run_id, "user_message_id": user_message_id, "mode": mode, "llm": llm, "agent": agent}),
             ),
             ChatEvent::Sources(sources) => ("sources", json!(sources)),
             ChatEvent::Delta(text) => ("delta", json!({ "text": text })),
             ChatEvent::Fallback { reason } => ("fallback", json!({ "reason": reason })),
             ChatEvent::Usage(usage) => ("usage", json!(usage)),
+            ChatEvent::ToolCall(call) => ("tool_call", json!(call)),
+            ChatEvent::ToolResult(call) => ("tool_result", json!(call)),
             ChatEvent::Completed(message) => ("completed", json!(message)),
             ChatEvent::Error { code, message } => {
                 ("error", json!({"code": code, "message": message}))

@@ -8,6 +8,7 @@ mod ai;
 mod analytics;
 mod auth;
 mod context;
+mod documents;
 mod health;
 mod integrations;
 mod invitations;
@@ -110,6 +111,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
         .merge(auth::router())
         .merge(ai::router())
+        .merge(documents::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

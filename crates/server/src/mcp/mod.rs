@@ -1,5 +1,6 @@
-//! MCP: the Streamable HTTP service nested at `/mcp` ([`router`]), its tools ([`tools`]), and the
-//! stdio proxy behind `teamcontext mcp` ([`proxy`]).
+//! MCP: the Streamable HTTP service nested at `/mcp` ([`router`]), its tools ([`tools`]), the
+//! same tools opened in process for the AI agent ([`agent_tools`]), and the stdio proxy behind
+//! `teamcontext mcp` ([`proxy`]).
 //!
 //! Every request to `/mcp` is authenticated like REST (the bearer API key or access token goes
 //! through the same extractor and per-credential rate limit) and the resulting [`Caller`] rides in
@@ -7,6 +8,7 @@
 //! not per session, so a revoked key stops working mid-session. A session answers only the user
 //! who opened it, on any replica ([`sessions`]).
 
+pub mod agent_tools;
 pub mod proxy;
 pub mod sessions;
 pub mod tools;

@@ -31,6 +31,9 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct TeamContextMcp {
     state: AppState,
+    /// The caller of every call, for a session opened in process for the agent (a session
+    /// over HTTP takes each request's caller instead).
+    bound: Option<Caller>,
 }
 
 impl std::fmt::Debug for TeamContextMcp {
@@ -170,7 +173,30 @@ pub struct ProjectList {
 #[tool_router]
 impl TeamContextMcp {
     pub fn new(state: AppState) -> Self {
-        TeamContextMcp { state }
+        TeamContextMcp { state, bound: None }
+    }
+
+    /// Tools acting as `caller` (the agent's in-process session).
+    pub fn for_caller(state: AppState, caller: Caller) -> Self {
+        TeamContextMcp { state, bound: Some(caller) }
+    }
+
+    /// The authenticated caller: the bound one, or the one the `/mcp` middleware put into the
+    /// HTTP request.
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, CallToolResult> {
+        if let Some(caller) = &self.bound {
+            return Ok(caller.clone());
+        }
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .cloned()
+            .ok_or_else(|| {
+                tool_error(DomainError::new(
+                    ErrorCode::InvalidCredentials,
+                    "authentication required",
+                ))
+            })
     }
 
     /// Searches the team's shared memory.
@@ -184,7 +210,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<GetRelevantContextInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SearchResponse>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         self.state.limits.check_search(caller.user_id).await.map_err(|e| tool_error(e.0))?;
         let project_ids = match input.project_id {
             Some(id) => Some(vec![project_id(&id)?]),
@@ -219,7 +245,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<SaveToContextInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SaveContextResponse>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let request = SaveContextRequest {
             content: input.content,
             project_id: input.project_id.as_deref().map(project_id).transpose()?,
@@ -241,7 +267,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<ListProjectsInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ProjectList>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let page = PageParams { limit: Some(100), cursor: input.cursor };
         let listed = self.state.services.list_projects(&caller, false, &page).await;
         let listed = listed.map_err(tool_error)?;
@@ -268,7 +294,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<GetCostSavingsInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<CostSavingsReport>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let days = input.days.unwrap_or(30);
         if !(1..=MAX_REPORT_DAYS).contains(&days) {
             return Err(tool_error(DomainError::validation(
@@ -302,7 +328,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<ScanCodebaseInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ScanAccepted>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
         let project = project_id(&raw)?;
         let upload = input.files.map(|files| {
@@ -330,7 +356,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<SyncJiraInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SyncAccepted>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
         let request = JiraSyncRequest {
             project_id: Some(project_id(&raw)?),
@@ -352,7 +378,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<SyncConfluenceInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SyncAccepted>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let raw = input.project_id.ok_or_else(|| tool_error(DomainError::missing("project_id")))?;
         let request = ConfluenceSyncRequest {
             project_id: Some(project_id(&raw)?),
@@ -375,7 +401,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<AskQuestionInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<QaResponse>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         self.state.limits.check_search(caller.user_id).await.map_err(|e| tool_error(e.0))?;
         let project_ids = match input.project_id.as_deref() {
             Some(raw) => Some(vec![project_id(raw)?]),
@@ -397,7 +423,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<SummarizeContextInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<SummaryResponse>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let raw =
             input.context_ids.ok_or_else(|| tool_error(DomainError::missing("context_ids")))?;
         let ids = raw
@@ -423,7 +449,7 @@ impl TeamContextMcp {
         Parameters(input): Parameters<GetContextInput>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<ContextView>, CallToolResult> {
-        let caller = caller(&ctx)?;
+        let caller = self.caller(&ctx)?;
         let raw = input.id.ok_or_else(|| tool_error(DomainError::missing("id")))?;
         let id = Uuid::parse_str(raw.trim()).map_err(|_| {
             tool_error(DomainError::new(ErrorCode::ContextNotFound, "context not found"))
@@ -491,17 +517,6 @@ fn client_source(ctx: &RequestContext<RoleServer>) -> String {
         .peer_info()
         .map(|info| source_for_mcp_client(&info.client_info.name))
         .unwrap_or_else(|| "mcp".into())
-}
-
-/// The authenticated caller that the `/mcp` middleware put into the HTTP request.
-fn caller(ctx: &RequestContext<RoleServer>) -> Result<Caller, CallToolResult> {
-    ctx.extensions
-        .get::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .cloned()
-        .ok_or_else(|| {
-            tool_error(DomainError::new(ErrorCode::InvalidCredentials, "authentication required"))
-        })
 }
 
 /// A malformed project id is a project that does not exist, as in REST paths.

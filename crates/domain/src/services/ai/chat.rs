@@ -11,11 +11,12 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use tc_llm::{ChatRequest as LlmRequest, Finish, Message, ModelEvent};
-use tc_store::{ChatMessageRecord, ChatSessionRecord, Page};
+use tc_llm::{ChatRequest as LlmRequest, Finish, Message, ModelEvent, ToolCall, ToolSpec};
+use tc_store::{ChatMessageRecord, ChatSessionRecord, ChatToolCallRecord, Page};
 use tracing::{instrument, warn};
 use uuid::Uuid;
 
+use super::agent::{self, AgentTools};
 use super::failure_reason;
 use super::prompt;
 use super::qa::{MAX_QUESTION_CHARS, required_text};
@@ -46,28 +47,37 @@ struct Turn {
     question: String,
     history: Vec<Message>,
     sources: Vec<Retrieved>,
+    /// An agent turn's tools.
+    tools: Option<Box<dyn AgentTools>>,
 }
 
-/// How the model's part of a turn ended.
-struct Streamed {
-    text: String,
-    usage: Option<UsageView>,
-    finish: Option<Finish>,
+/// How the model's part of a turn (or one step of an agent's) ended.
+#[derive(Default)]
+pub(super) struct Streamed {
+    pub text: String,
+    pub usage: Option<UsageView>,
+    pub finish: Option<Finish>,
     /// The model failed: why.
-    failed: Option<String>,
+    pub failed: Option<String>,
     /// The reader went away.
-    cancelled: bool,
+    pub cancelled: bool,
+    /// The calls the model asked for in this step.
+    pub asked: Vec<ToolCall>,
+    /// The calls the agent made, with their outcomes.
+    pub made: Vec<ChatToolCallRecord>,
 }
 
 impl Services {
     /// `POST /ai/chat/stream` (and `/ai/chat`, which reads the run to its end): checks and
-    /// stores the user's message, then answers in a task of its own. Errors before the answer
-    /// starts (a bad message, someone else's session) are returned, not streamed.
+    /// stores the user's message, then answers in a task of its own, as an agent with `tools`
+    /// when they are given. Errors before the answer starts (a bad message, someone else's
+    /// session) are returned, not streamed.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn start_chat(
         self: &Arc<Self>,
         caller: &Caller,
         req: ChatRequest,
+        tools: Option<Box<dyn AgentTools>>,
     ) -> DomainResult<ChatRun> {
         self.require_may_ask(caller)?;
         let question = required_text(req.message, "message", MAX_QUESTION_CHARS)?;
@@ -90,9 +100,9 @@ impl Services {
         let history = earlier
             .into_iter()
             .filter(|m| m.status != "error" && !m.content.trim().is_empty())
-            .map(|m| match m.role.as_str() {
-                "assistant" => Message::assistant(Some(m.content), Vec::new()),
-                _ => Message::user(m.content),
+            .flat_map(|m| match m.role.as_str() {
+                "assistant" => agent::replayed(m.content, &m.tool_calls),
+                _ => vec![Message::user(m.content)],
             })
             .collect();
         let user_message = ChatMessageRecord {
@@ -101,7 +111,8 @@ impl Services {
         };
         self.store.append_chat_message(&user_message, Some(&title_from(&question))).await?;
 
-        let turn = Turn { session, user_message_id: user_message.id, question, history, sources };
+        let turn =
+            Turn { session, user_message_id: user_message.id, question, history, sources, tools };
         let session_id = turn.session.id;
         let run_id = Uuid::now_v7();
         let run = self.runs.start(run_id, session_id, caller.user_id, self.ai.resume_grace);
@@ -155,13 +166,14 @@ impl Services {
         Ok(())
     }
 
-    /// `POST /ai/chat`: a turn read to its end.
+    /// `POST /ai/chat` (and the agent's `POST /chat`): a turn read to its end.
     pub async fn chat(
         self: &Arc<Self>,
         caller: &Caller,
         req: ChatRequest,
+        tools: Option<Box<dyn AgentTools>>,
     ) -> DomainResult<ChatResponse> {
-        let mut run = self.start_chat(caller, req).await?;
+        let mut run = self.start_chat(caller, req, tools).await?;
         let mut fallback_reason = None;
         let mut message = None;
         while let Some((_, event)) = run.events.next().await {
@@ -186,6 +198,7 @@ impl Services {
             user_message_id: turn.user_message_id,
             mode,
             llm: self.llm_label(),
+            agent: turn.tools.is_some() && self.ai.model.is_some(),
         });
         run.push(ChatEvent::Sources(views));
 
@@ -196,8 +209,9 @@ impl Services {
         };
         match streamed {
             Some(s) if s.failed.is_none() || !s.text.trim().is_empty() => {
-                let (text, _) = keep_valid_citations(&s.text, turn.sources.len());
+                let (text, _) = keep_valid_citations(s.text.trim_end(), turn.sources.len());
                 record.content = text;
+                record.tool_calls = s.made;
                 record.mode = Some("llm".into());
                 record.model = self.ai.model.as_ref().map(|m| m.model().to_string());
                 record.prompt_tokens = s.usage.map(|u| u.prompt_tokens as i64);
@@ -257,30 +271,40 @@ impl Services {
         }
     }
 
-    /// Streams the model's answer into `run` as deltas until it ends, fails, times out, or the
-    /// run is stopped (then the model's stream is dropped, closing the upstream request).
+    /// The model's answer to the turn, streamed into `run`: one step, or an agent's loop.
     async fn stream_answer(
         &self,
         model: &dyn tc_llm::ChatModel,
         turn: &Turn,
         run: &Run,
     ) -> Streamed {
-        let mut messages = vec![Message::system(prompt::CHAT_SYSTEM)];
+        let system = if turn.tools.is_some() { prompt::AGENT_SYSTEM } else { prompt::CHAT_SYSTEM };
+        let mut messages = vec![Message::system(system)];
         messages.extend(turn.history.iter().cloned());
         messages.push(Message::user(prompt::with_sources(&turn.question, &turn.sources)));
+        match &turn.tools {
+            Some(tools) => self.agent_answer(model, tools.as_ref(), messages, run).await,
+            None => self.stream_step(model, &messages, Vec::new(), run).await,
+        }
+    }
+
+    /// Streams one answer of the model into `run` as deltas until it ends, fails, times out,
+    /// or the run is stopped (then the model's stream is dropped, closing the upstream
+    /// request). The tool calls it asks for are collected, not run.
+    pub(super) async fn stream_step(
+        &self,
+        model: &dyn tc_llm::ChatModel,
+        messages: &[Message],
+        tools: Vec<ToolSpec>,
+        run: &Run,
+    ) -> Streamed {
         let request = LlmRequest {
-            messages,
-            tools: Vec::new(),
+            messages: messages.to_vec(),
+            tools,
             max_tokens: Some(self.ai.max_tokens),
             temperature: Some(self.ai.temperature),
         };
-        let mut out = Streamed {
-            text: String::new(),
-            usage: None,
-            finish: None,
-            failed: None,
-            cancelled: false,
-        };
+        let mut out = Streamed::default();
         let deadline = tokio::time::Instant::now() + self.ai.timeout;
         let mut stream = tokio::select! {
             started = tokio::time::timeout_at(deadline, model.stream(&request)) => match started {
@@ -319,8 +343,9 @@ impl Services {
                         run.push(ChatEvent::Usage(usage));
                     }
                     ModelEvent::Finished(f) => out.finish = Some(f),
-                    // Reasoning is not shown; tool calls are the agent's (none are offered).
-                    ModelEvent::Reasoning(_) | ModelEvent::ToolCall(_) => {}
+                    ModelEvent::ToolCall(call) => out.asked.push(call),
+                    // Reasoning is not shown.
+                    ModelEvent::Reasoning(_) => {}
                 },
             }
         }
@@ -353,6 +378,7 @@ fn new_message(
         sources: serde_json::json!([]),
         error: None,
         created_at: at,
+        tool_calls: Vec::new(),
     }
 }
 

@@ -1,9 +1,12 @@
 //! The AI features of SPEC §9: questions answered with numbered sources (`qa`), summaries
-//! (`summarize`), mind maps (`mindmap`), and chat sessions whose turns stream as events (`chat`, `sessions`). Each
+//! (`summarize`), mind maps (`mindmap`), chat sessions whose turns stream as events (`chat`,
+//! `sessions`), the agent, a chat turn that calls tools (`agent`), and documents uploaded to be
+//! indexed (`upload`). Each
 //! answers with the configured language model when there is one, and otherwise (or when it
 //! fails) builds its answer from the retrieved text itself with the local embedding model
 //! (`extractive`), saying which it did.
 
+mod agent;
 mod chat;
 mod extractive;
 mod mindmap;
@@ -13,6 +16,7 @@ mod runs;
 mod sessions;
 mod sources;
 mod summarize;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +25,10 @@ use tc_llm::{ChatModel, LlmError};
 
 use crate::views::{AnswerMode, UsageView};
 
+pub use agent::{AgentTool, AgentTools};
 pub use chat::ChatRun;
 pub use runs::{RunRegistry, Watch};
+pub use upload::{MAX_DOCUMENTS, UploadedDocument};
 
 use super::Services;
 
@@ -42,6 +48,8 @@ pub struct AiSettings {
     /// How long a chat turn nobody watches goes on, so that a client that reconnects can
     /// resume it; then it is stopped.
     pub resume_grace: Duration,
+    /// Most rounds of tool calls in an agent turn.
+    pub agent_max_steps: u32,
 }
 
 impl Default for AiSettings {
@@ -52,6 +60,7 @@ impl Default for AiSettings {
             temperature: 0.2,
             timeout: Duration::from_secs(120),
             resume_grace: Duration::from_secs(15),
+            agent_max_steps: 6,
         }
     }
 }
@@ -78,6 +87,12 @@ impl Services {
         caller.require_scope(tc_store::Scope::Read)?;
         self.require_verified(caller)?;
         self.require_may_retrieve(caller)
+    }
+
+    /// Whether a language model is configured (else answers are extractive and the agent
+    /// calls no tools).
+    pub fn has_language_model(&self) -> bool {
+        self.ai.model.is_some()
     }
 
     /// The configured model's name, or `not configured`.

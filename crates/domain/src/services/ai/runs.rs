@@ -104,6 +104,11 @@ impl Run {
         self.cancel.cancelled().await;
     }
 
+    /// Whether the run was told to stop.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     /// Stops the run now.
     pub fn stop(&self) {
         self.cancel.cancel();

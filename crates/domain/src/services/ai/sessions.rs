@@ -2,7 +2,7 @@
 //! session is its creator's alone; one about a project is visible only while its creator may
 //! read the project, and a key restricted to a project sees only that project's sessions.
 
-use tc_store::{ChatMessageRecord, ChatSessionRecord, Scope};
+use tc_store::{ChatMessageRecord, ChatSessionRecord, ChatToolCallRecord, Scope};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -12,7 +12,9 @@ use crate::error::{DomainError, DomainResult};
 use crate::pagination::{PageParams, Paged};
 use crate::services::Services;
 use crate::services::access::Access;
-use crate::views::{AnswerMode, CreateSessionRequest, MessageView, SessionView, UsageView};
+use crate::views::{
+    AnswerMode, CreateSessionRequest, MessageView, SessionView, ToolCallView, UsageView,
+};
 
 const MAX_TITLE_CHARS: usize = 200;
 /// How much of a first message names its session.
@@ -176,6 +178,20 @@ pub(crate) fn message_view(m: ChatMessageRecord) -> MessageView {
         usage,
         sources: serde_json::from_value(m.sources).unwrap_or_default(),
         error: m.error,
+        tool_calls: m.tool_calls.into_iter().map(tool_call_view).collect(),
         created_at: m.created_at,
+    }
+}
+
+pub(crate) fn tool_call_view(c: ChatToolCallRecord) -> ToolCallView {
+    ToolCallView {
+        id: c.call_id,
+        name: c.name,
+        server: c.server,
+        arguments: c.arguments,
+        writes: c.writes,
+        result: c.result,
+        error: c.error,
+        duration_ms: Some(c.duration_ms.max(0) as u64),
     }
 }
