@@ -42,6 +42,31 @@ if [ "$(id -u)" = 0 ] && ! id -u pgrunner >/dev/null 2>&1; then
   useradd --system --no-create-home --shell /usr/sbin/nologin pgrunner
 fi
 
+# pgvector's HNSW code in the wheel was compiled for its builder's CPU: on a CPU without the
+# instructions it uses (AVX-512) a backend dies of SIGILL at the first vector insert, and every
+# test would fail with a bare DATABASE_ERROR. Probe in a throw-away database and say so plainly.
+probe_vectors() {
+  local db="tc_vector_probe_$$"
+  "$PGBIN/psql" -q -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1 || return 0
+  local ok=0
+  "$PGBIN/psql" -q -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$db" -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION vector" \
+    -c "CREATE TABLE p (v vector(3)); CREATE INDEX ON p USING hnsw (v vector_cosine_ops)" \
+    -c "INSERT INTO p VALUES ('[1,2,3]'), ('[3,2,1]')" >/dev/null 2>&1 || ok=1
+  if [ "$ok" = 1 ]; then
+    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -t 30 || true
+  fi
+  "$PGBIN/psql" -q -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  if [ "$ok" = 1 ]; then
+    if tail -n 50 "$DATA/server.log" | grep -q "Illegal instruction"; then
+      echo "start-postgres: pgvector crashed with an illegal instruction: the vector.so of $PACKAGE was built for a CPU with instructions this one lacks (AVX-512; this CPU: $(grep -m1 -o 'avx512[a-z]*' /proc/cpuinfo || echo 'no avx512')). PostgreSQL tests cannot run on this machine with this package." >&2
+    else
+      echo "start-postgres: pgvector failed a test insert (see $DATA/server.log)" >&2
+    fi
+    return 1
+  fi
+}
+
 if [ "${1:-}" = stop ]; then
   as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
   exit 0
@@ -51,6 +76,7 @@ fi
 PORT=${TC_PG_PORT:-$(cat "$PORT_FILE" 2>/dev/null || echo 55432)}
 if [ -f "$DATA/postmaster.pid" ] && [ "$(sed -n 4p "$DATA/postmaster.pid")" = "$PORT" ] \
   && "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  probe_vectors || exit 1
   echo "postgres://postgres@127.0.0.1:$PORT/postgres"
   exit 0
 fi
@@ -70,4 +96,5 @@ fi
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 \
   -o "-p $PORT -c listen_addresses=127.0.0.1 -k $DATA -c max_connections=300 -c fsync=off \
       -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=$SHARED_BUFFERS $OPTIONS" start >&2 9>&-
+probe_vectors || exit 1
 echo "postgres://postgres@127.0.0.1:$PORT/postgres"

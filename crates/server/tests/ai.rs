@@ -595,6 +595,17 @@ async fn the_agent_stops_calling_tools_at_the_step_limit() {
         requests[1].get("tools").is_none_or(|t| t.as_array().unwrap().is_empty()),
         "the last step offers none"
     );
+
+    // A model that fails after calling a tool: the calls stay on record with the error.
+    fake.push(again());
+    for _ in 0..4 {
+        fake.push(Reply::Status(500, json!({"error": {"message": "overloaded"}})));
+    }
+    let failed = app.post("/chat", Some(&ana.api_key), json!({"message": "list, then fail"})).await;
+    let failed = failed.assert_status(200);
+    assert_eq!(failed["message"]["status"], "error", "{failed}");
+    assert_eq!(failed["message"]["mode"], "llm");
+    assert_eq!(failed["tool_calls"].as_array().unwrap().len(), 1, "{failed}");
     app.shutdown().await;
 }
 

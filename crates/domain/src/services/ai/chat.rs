@@ -208,8 +208,12 @@ impl Services {
             None => None,
         };
         match streamed {
-            Some(s) if s.failed.is_none() || !s.text.trim().is_empty() => {
-                let (text, _) = keep_valid_citations(s.text.trim_end(), turn.sources.len());
+            // An agent that already called tools keeps its record even if the model then
+            // failed: what the calls did is part of the answer.
+            Some(s) if s.failed.is_none() || !s.text.trim().is_empty() || !s.made.is_empty() => {
+                // An agent's text may end with the paragraph break put after its last calls.
+                let text = if turn.tools.is_some() { s.text.trim_end() } else { &s.text };
+                let (text, _) = keep_valid_citations(text, turn.sources.len());
                 record.content = text;
                 record.tool_calls = s.made;
                 record.mode = Some("llm".into());
@@ -229,7 +233,8 @@ impl Services {
                 }
             }
             other => {
-                // No model, or it failed before writing a word: the extractive answer.
+                // No model, or it failed before writing a word or calling a tool: the
+                // extractive answer.
                 let reason = other.and_then(|s| s.failed);
                 if let Some(reason) = &reason {
                     run.push(ChatEvent::Fallback { reason: reason.clone() });
