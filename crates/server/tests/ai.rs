@@ -1211,7 +1211,7 @@ async fn uploaded_documents_become_searchable_context() {
     assert_eq!(
         read,
         [
-            ("markdown", "documents/deploys.md.md"),
+            ("markdown", "documents/deploys.md"),
             ("html", "documents/hooks.html.md"),
             ("text", "documents/oncall.txt.md")
         ],

@@ -1,8 +1,9 @@
 //! Documents uploaded to be remembered (`POST /ai/upload`): each file's text is extracted at
 //! once (so a file that cannot be read is refused with its reason, before anything is stored),
 //! as Markdown, and the documents are indexed by a scan job of the project like uploaded files,
-//! under `documents/<file name>.md`: split along their headings, embedded, searchable, and
-//! updated in place when the same file is uploaded again. The job is the upload's task.
+//! under `documents/` (`<file name>.md` unless it is Markdown already): split along their
+//! headings, embedded, searchable, and updated in place when the same file is uploaded again.
+//! The job is the upload's task.
 
 use tc_documents::DocumentError;
 use tracing::instrument;
@@ -73,7 +74,13 @@ impl Services {
         let mut files = Vec::with_capacity(extracted.len());
         let mut views = Vec::with_capacity(extracted.len());
         for (name, doc) in extracted {
-            let path = format!("{FOLDER}/{name}.md");
+            // A Markdown file keeps its name; the others are named as what they became
+            // (`guide.pdf.md`), so `guide.pdf` and `guide.docx` do not overwrite each other.
+            let path = if name.to_ascii_lowercase().ends_with(".md") {
+                format!("{FOLDER}/{name}")
+            } else {
+                format!("{FOLDER}/{name}.md")
+            };
             views.push(UploadedDocumentView {
                 file_name: name,
                 kind: doc.kind.as_str().to_string(),
