@@ -115,3 +115,20 @@ fn base_name(raw: &str) -> String {
         _ => cleaned,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::base_name;
+
+    #[test]
+    fn a_file_name_loses_its_folders_and_never_hides() {
+        assert_eq!(base_name("guide.pdf"), "guide.pdf");
+        assert_eq!(base_name("team/docs/guide.pdf"), "guide.pdf");
+        assert_eq!(base_name(r"C:\Users\ann\guide.docx"), "guide.docx");
+        assert_eq!(base_name("../../etc/passwd"), "passwd");
+        assert_eq!(base_name(".md"), "document.md");
+        assert_eq!(base_name(".."), "document");
+        assert_eq!(base_name("  notes.txt "), "notes.txt");
+        assert_eq!(base_name("a:b\u{7}.md"), "a_b_.md");
+    }
+}
