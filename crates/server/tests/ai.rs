@@ -1228,12 +1228,36 @@ async fn uploaded_documents_become_searchable_context() {
     assert!(hit["content"].as_str().unwrap().contains("**signing secret**"), "HTML as Markdown");
     let indexed = contexts(&app, key, &project).await;
     assert!(indexed >= 3);
+    assert_eq!(hit["metadata"]["source"], "document_upload", "{hit}");
+
+    let uploaded =
+        app.get(&format!("/projects/{project}/context?source=document_upload"), key).await;
+    assert_eq!(uploaded.assert_status(200)["items"].as_array().unwrap().len(), indexed);
+
+    // A full scan of the codebase (an archive) leaves the documents alone.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut zip, b"def main():\n    return 1\n").unwrap();
+    let archive = zip.finish().unwrap().into_inner();
+    let code = Form::new().part("archive", Part::bytes(archive).file_name("code.zip"));
+    let scan = app
+        .client
+        .post(app.url(&format!("/projects/{project}/scan")))
+        .bearer_auth(key)
+        .multipart(code)
+        .send()
+        .await
+        .unwrap();
+    let scan = TestApp::read(scan).await;
+    let scan = scan.assert_status(202)["job_id"].as_str().unwrap().to_string();
+    assert_eq!(upload_finished(&app, key, &scan).await["status"], "succeeded");
+    assert_eq!(contexts(&app, key, &project).await, indexed + 1, "the documents are still there");
 
     // Uploading the same files again updates them in place.
     let again = send_form(&app, Some(key), form()).await;
     let again = again.assert_status(202)["task_id"].as_str().unwrap().to_string();
     assert_eq!(upload_finished(&app, key, &again).await["status"], "succeeded");
-    assert_eq!(contexts(&app, key, &project).await, indexed);
+    assert_eq!(contexts(&app, key, &project).await, indexed + 1);
 
     // Refused, with nothing stored: no credential, not a form, no project, a stranger's
     // project, an unknown or malformed project, no file, an unsupported or broken file, too
@@ -1274,7 +1298,7 @@ async fn uploaded_documents_become_searchable_context() {
         .text("project_id", project.clone())
         .part("file", doc("big.txt", &"word ".repeat(50_000)));
     send_form(&app, Some(key), big).await.assert_error(413, "CONTEXT_TOO_LARGE");
-    assert_eq!(contexts(&app, key, &project).await, indexed, "nothing half-written");
+    assert_eq!(contexts(&app, key, &project).await, indexed + 1, "nothing half-written");
 
     // Someone else's task, an unknown one, a malformed id.
     for id in [task.as_str(), "01a20000-0000-7000-8000-000000000000", "not-a-uuid"] {

@@ -10,8 +10,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct ContextMetadataInput {
     /// Where it came from: `manual`, `api`, `claude`, `cursor`, `chatgpt`, `codebase_scan`,
-    /// `jira`, `confluence`, … (lower-case letters, digits, `-`, `_`). Defaults to the MCP
-    /// client's name, or `api`.
+    /// `document_upload`, `jira`, `confluence`, `agent`, … (lower-case letters, digits, `-`,
+    /// `_`). Defaults to the MCP client's name, or `api`.
     pub source: Option<String>,
     pub tags: Option<Vec<String>>,
     pub file_path: Option<String>,

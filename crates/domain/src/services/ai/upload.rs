@@ -3,7 +3,8 @@
 //! as Markdown, and the documents are indexed by a scan job of the project like uploaded files,
 //! under `documents/` (`<file name>.md` unless it is Markdown already): split along their
 //! headings, embedded, searchable, and updated in place when the same file is uploaded again.
-//! The job is the upload's task.
+//! Their source is `document_upload`, tracked apart from the codebase's files, so a full scan
+//! of the repository leaves them alone. The job is the upload's task.
 
 use tc_documents::DocumentError;
 use tracing::instrument;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
+use crate::services::scan::DOCUMENT_SOURCE;
 use crate::services::{Services, Upload};
 use crate::views::{ScanRequest, UploadAccepted, UploadedDocumentView};
 
@@ -89,8 +91,9 @@ impl Services {
             });
             files.push((path, doc.markdown.into_bytes()));
         }
+        let upload = Some(Upload::Files(files));
         let started = self
-            .start_scan(caller, project_id, ScanRequest::default(), Some(Upload::Files(files)))
+            .start_scan_of(caller, project_id, ScanRequest::default(), upload, DOCUMENT_SOURCE)
             .await?;
         Ok(UploadAccepted {
             task_id: started.job_id,

@@ -16,8 +16,8 @@ use tracing::warn;
 use uuid::Uuid;
 
 use super::{
-    CHUNK_DEADLINE, DATABASE_UNAVAILABLE, FILES_IN_FLIGHT, MAX_LISTED, SCAN_KIND, SOURCE,
-    ScanPayload, ScanSource, check_git_url,
+    CHUNK_DEADLINE, DATABASE_UNAVAILABLE, FILES_IN_FLIGHT, MAX_LISTED, SCAN_KIND, ScanPayload,
+    ScanSource, check_git_url,
 };
 use crate::ErrorCode;
 use crate::services::Services;
@@ -122,7 +122,7 @@ impl Services {
 
         let previous: HashMap<String, String> = self
             .store
-            .indexed_items(project_id, SOURCE)
+            .indexed_items(project_id, &payload.origin)
             .await
             .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?
             .into_iter()
@@ -147,7 +147,14 @@ impl Services {
         // (By index: a closure over `&SourceFile` returning a future trips the compiler's
         // higher-ranked lifetime inference inside an `async_trait` method.)
         let files = &selection.files;
-        let run = ScanRun { job, project_id, sizes, previous: &previous, model_down: &model_down };
+        let run = ScanRun {
+            job,
+            project_id,
+            origin: &payload.origin,
+            sizes,
+            previous: &previous,
+            model_down: &model_down,
+        };
         let mut indexed = stream::iter(0..files.len())
             .map(|i| self.index_file(&run, &files[i].path, &files[i].abs_path))
             .buffered(FILES_IN_FLIGHT);
@@ -183,7 +190,7 @@ impl Services {
                 previous.keys().filter(|p| !present.contains(p.as_str())).cloned().collect();
             if !gone.is_empty() {
                 self.store
-                    .remove_indexed_items(project_id, SOURCE, &gone)
+                    .remove_indexed_items(project_id, &payload.origin, &gone)
                     .await
                     .map_err(|e| JobError::internal(DATABASE_UNAVAILABLE, e))?;
                 files_removed = gone.len();
@@ -215,7 +222,7 @@ impl Services {
             model: None,
             price_per_mtok: None,
             estimated_savings_usd: 0.0,
-            source: Some(SOURCE.into()),
+            source: Some(payload.origin.clone()),
         });
         let skipped_total = skipped.len();
         skipped.truncate(MAX_LISTED);
@@ -245,7 +252,7 @@ impl Services {
         path: &str,
         abs_path: &Path,
     ) -> Result<Indexed, FileError> {
-        let ScanRun { job, project_id, sizes, previous, model_down } = *run;
+        let ScanRun { job, project_id, origin, sizes, previous, model_down } = *run;
         let bytes = tokio::fs::read(abs_path)
             .await
             .map_err(|e| FileError::Skip(format!("unreadable: {e}")))?;
@@ -276,7 +283,7 @@ impl Services {
                     project_id,
                     content_hash: crate::services::context::sha256_hex(&chunk.text),
                     token_count: tokens,
-                    source: SOURCE.into(),
+                    source: origin.into(),
                     file_path: Some(path.to_string()),
                     parent_id: None,
                     chunk_index: Some(i as i64),
@@ -316,7 +323,7 @@ impl Services {
         let rows: Vec<_> = records.into_iter().zip(passages).collect();
         let file = IndexedItem { file_path: path.to_string(), content_hash: hash };
         self.store
-            .replace_indexed_item(project_id, SOURCE, &file, &rows)
+            .replace_indexed_item(project_id, origin, &file, &rows)
             .await
             .map_err(|e| FileError::Job(JobError::internal(DATABASE_UNAVAILABLE, e)))?;
         Ok(Indexed::Stored { chunks: rows.len(), tokens, deferred })
@@ -328,6 +335,8 @@ impl Services {
 struct ScanRun<'a> {
     job: &'a JobRecord,
     project_id: Uuid,
+    /// The contexts' source (`codebase_scan`, or `document_upload` for uploaded documents).
+    origin: &'a str,
     sizes: Sizes,
     /// The content hash of each file the last scan stored, by path.
     previous: &'a HashMap<String, String>,

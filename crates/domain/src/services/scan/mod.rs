@@ -36,6 +36,9 @@ pub use job::ScanJob;
 
 pub const SCAN_KIND: &str = "scan_codebase";
 const SOURCE: &str = "codebase_scan";
+/// The source of documents uploaded through `/ai/upload`: tracked apart from the codebase, so
+/// that a full scan of the repository never removes them (they are not in it).
+pub(crate) const DOCUMENT_SOURCE: &str = "document_upload";
 const DEFAULT_CHUNK_SIZE: u32 = 1000;
 const DEFAULT_CHUNK_OVERLAP: u32 = 200;
 /// At most this many skipped files are listed in a result (the rest are counted).
@@ -92,11 +95,19 @@ enum ScanSource {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ScanPayload {
     source: ScanSource,
+    /// The contexts' source, and the set of indexed files this scan updates (jobs queued
+    /// before it existed are codebase scans).
+    #[serde(default = "codebase")]
+    origin: String,
     git_url: Option<String>,
     branch: Option<String>,
     file_patterns: Vec<String>,
     chunk_size: u32,
     chunk_overlap: u32,
+}
+
+fn codebase() -> String {
+    SOURCE.into()
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> DomainError {
@@ -136,6 +147,19 @@ impl Services {
         project_id: Uuid,
         req: ScanRequest,
         upload: Option<Upload>,
+    ) -> DomainResult<ScanAccepted> {
+        self.start_scan_of(caller, project_id, req, upload, SOURCE).await
+    }
+
+    /// [`start_scan`](Self::start_scan) of the files of `origin` (a source of their own,
+    /// such as uploaded documents).
+    pub(crate) async fn start_scan_of(
+        &self,
+        caller: &Caller,
+        project_id: Uuid,
+        req: ScanRequest,
+        upload: Option<Upload>,
+        origin: &str,
     ) -> DomainResult<ScanAccepted> {
         self.authorize_scan(caller, project_id).await?;
         let settings = self.scan_settings()?.clone();
@@ -195,6 +219,7 @@ impl Services {
         }
         let payload = ScanPayload {
             source,
+            origin: origin.to_string(),
             git_url,
             branch: req.branch.filter(|b| !b.trim().is_empty()),
             file_patterns,
