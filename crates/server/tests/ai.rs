@@ -1235,21 +1235,9 @@ async fn uploaded_documents_become_searchable_context() {
     assert_eq!(uploaded.assert_status(200)["items"].as_array().unwrap().len(), indexed);
 
     // A full scan of the codebase (an archive) leaves the documents alone.
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    zip.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
-    std::io::Write::write_all(&mut zip, b"def main():\n    return 1\n").unwrap();
-    let archive = zip.finish().unwrap().into_inner();
-    let code = Form::new().part("archive", Part::bytes(archive).file_name("code.zip"));
-    let scan = app
-        .client
-        .post(app.url(&format!("/projects/{project}/scan")))
-        .bearer_auth(key)
-        .multipart(code)
-        .send()
-        .await
-        .unwrap();
-    let scan = TestApp::read(scan).await;
-    let scan = scan.assert_status(202)["job_id"].as_str().unwrap().to_string();
+    let code = support::archives::tar_gz(&[("app.py", b"def main():\n    return 1\n")], &[]);
+    let code = support::archives::archive_form("code.tar.gz", code, None);
+    let scan = app.scan_archive(key, &project, code).await;
     assert_eq!(upload_finished(&app, key, &scan).await["status"], "succeeded");
     assert_eq!(contexts(&app, key, &project).await, indexed + 1, "the documents are still there");
 
