@@ -45,6 +45,13 @@ struct Shared {
     finished: AtomicUsize,
 }
 
+impl Reply {
+    /// These payloads, all at once.
+    pub fn chunks(chunks: Vec<String>) -> Self {
+        Reply::Stream { chunks, delay: Duration::ZERO }
+    }
+}
+
 /// The fake on its loopback port; stops when dropped.
 pub struct FakeLlm {
     addr: std::net::SocketAddr,

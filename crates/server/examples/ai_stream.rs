@@ -90,10 +90,11 @@ async fn main() -> anyhow::Result<()> {
     let mut done = Vec::new();
     let mut session: Option<String> = None;
     for turn in 0..turns {
-        fake.push(Reply::Stream {
-            chunks: recorded::openai_text(&["The answer ", "is in ", "the notes [1]."], 400, 9),
-            delay: Duration::ZERO,
-        });
+        fake.push(Reply::chunks(recorded::openai_text(
+            &["The answer ", "is in ", "the notes [1]."],
+            400,
+            9,
+        )));
         // A new session every ten turns, so the history stays realistic (up to ten turns).
         if turn % 10 == 0 {
             session = None;

@@ -334,10 +334,7 @@ async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
     let session = events[7].data.clone();
 
     // The next turn is rebuilt from the database: the earlier question and answer are sent.
-    fake.push(Reply::Stream {
-        chunks: recorded::llamacpp_text(&["The release ", "manager [1]."]),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::llamacpp_text(&["The release ", "manager [1]."])));
     let next = app
         .post(
             "/ai/chat",
@@ -356,10 +353,7 @@ async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
     assert_eq!(sent[2]["content"], "Tuesdays [1] and.");
 
     // vLLM's usage chunk with `choices: null` and its `reasoning` field.
-    fake.push(Reply::Stream {
-        chunks: recorded::vllm_text(&["Two ", "approvals."]),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::vllm_text(&["Two ", "approvals."])));
     let vllm = app
         .post("/ai/chat", Some(key), json!({"message": "Hotfixes?", "session_id": session}))
         .await;
@@ -373,10 +367,7 @@ async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
     // A mind map is the model's outline, its citations mapped to the sources' contexts.
     let outline =
         ["Sure:\n- Deploys [1]\n", "  - Tuesdays after review [1]\n", "- Rollbacks [9]\n"];
-    fake.push(Reply::Stream {
-        chunks: recorded::openai_text(&outline, 200, 30),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::openai_text(&outline, 200, 30)));
     let map = app
         .post("/ai/mindmap", Some(key), json!({"project_id": project, "topic": "deploys"}))
         .await;
@@ -419,32 +410,24 @@ async fn agent_calls_tools_and_records_them(db: Option<&TestDatabase>) {
     let save = json!({"content": "Decision: from March, production deploys move to Wednesdays.",
                       "project_id": project, "tags": ["decision"]})
     .to_string();
-    fake.push(Reply::Stream {
-        chunks: recorded::openai_tool_calls(&[
-            ("call_1", "get_relevant_context", &search),
-            ("call_2", "save_to_context", &save),
-        ]),
-        delay: Duration::ZERO,
-    });
-    fake.push(Reply::Stream {
-        chunks: recorded::ollama_tool_calls(&[
-            ("call_3", "get_context", json!({"id": bobs_context})),
-            ("call_4", "delete_everything", json!({})),
-        ]),
-        delay: Duration::ZERO,
-    });
-    fake.push(Reply::Stream {
-        chunks: recorded::openai_tool_calls(&[("call_5", "get_context", "{\"id\": ")]),
-        delay: Duration::ZERO,
-    });
-    fake.push(Reply::Stream {
-        chunks: recorded::openai_text(
-            &["Deploys are on Tuesdays [1]", "; I saved the move."],
-            90,
-            9,
-        ),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::openai_tool_calls(&[
+        ("call_1", "get_relevant_context", &search),
+        ("call_2", "save_to_context", &save),
+    ])));
+    fake.push(Reply::chunks(recorded::ollama_tool_calls(&[
+        ("call_3", "get_context", json!({"id": bobs_context})),
+        ("call_4", "delete_everything", json!({})),
+    ])));
+    fake.push(Reply::chunks(recorded::openai_tool_calls(&[(
+        "call_5",
+        "get_context",
+        "{\"id\": ",
+    )])));
+    fake.push(Reply::chunks(recorded::openai_text(
+        &["Deploys are on Tuesdays [1]", "; I saved the move."],
+        90,
+        9,
+    )));
     let asked = json!({"message": "When do we deploy? Note that we move to Wednesdays.",
                        "project_id": project, "agent": true});
     let (status, events) = stream(&app, key, asked).await;
@@ -532,10 +515,7 @@ async fn agent_calls_tools_and_records_them(db: Option<&TestDatabase>) {
     let stored = app.get(&format!("/ai/sessions/{session}/messages?limit=1"), key).await;
     let stored = stored.assert_status(200)["items"][0].clone();
     assert_eq!(stored["tool_calls"], completed["tool_calls"]);
-    fake.push(Reply::Stream {
-        chunks: recorded::openai_text(&["Wednesdays, from March."], 40, 4),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::openai_text(&["Wednesdays, from March."], 40, 4)));
     let next = app
         .post(
             "/chat",
@@ -578,10 +558,7 @@ async fn the_agent_stops_calling_tools_at_the_step_limit() {
     let fake = FakeLlm::start().await;
     let app = with_model(&fake, None, &[("AGENT_MAX_STEPS", "1")]).await;
     let (ana, _) = team(&app, "ana").await;
-    let again = || Reply::Stream {
-        chunks: recorded::openai_tool_calls(&[("call_x", "list_projects", "{}")]),
-        delay: Duration::ZERO,
-    };
+    let again = || Reply::chunks(recorded::openai_tool_calls(&[("call_x", "list_projects", "{}")]));
     fake.push(again());
     fake.push(again());
     let answered = app.post("/chat", Some(&ana.api_key), json!({"message": "list, forever"})).await;
@@ -637,7 +614,7 @@ async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
     assert!(reason.starts_with("the language model did not answer"), "{reason}");
 
     // Failing before any text: the extractive answer follows a `fallback` event.
-    fake.push(Reply::Stream { chunks: recorded::error_mid_stream(&[]), delay: Duration::ZERO });
+    fake.push(Reply::chunks(recorded::error_mid_stream(&[])));
     let (_, events) =
         stream(&app, key, json!({"message": "When do we deploy?", "project_id": project})).await;
     assert_eq!(kinds(&events), ["start", "sources", "fallback", "delta", "completed", "done"]);
@@ -646,10 +623,7 @@ async fn a_failing_model_is_answered_for_extractively_with_the_reason() {
     assert!(events[4].json()["error"].as_str().unwrap().contains("the model crashed"));
 
     // Failing after some text: what was written is kept, marked as an error.
-    fake.push(Reply::Stream {
-        chunks: recorded::error_mid_stream(&["Deploys are on "]),
-        delay: Duration::ZERO,
-    });
+    fake.push(Reply::chunks(recorded::error_mid_stream(&["Deploys are on "])));
     let session = events.last().unwrap().data.clone();
     let (_, events) = stream(&app, key, json!({"message": "Again?", "session_id": session})).await;
     assert_eq!(kinds(&events), ["start", "sources", "delta", "error", "completed", "done"]);
@@ -1152,15 +1126,7 @@ async fn contexts(app: &TestApp, key: &str, project: &str) -> usize {
 
 /// Polls an upload's task until it is final.
 async fn upload_finished(app: &TestApp, key: &str, task: &str) -> Value {
-    for _ in 0..600 {
-        let r = app.get(&format!("/ai/upload/status/{task}"), key).await;
-        let body = r.assert_status(200).clone();
-        if ["succeeded", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("upload {task} did not finish");
+    app.until_final(key, &format!("/ai/upload/status/{task}")).await
 }
 
 async fn send_form(

@@ -38,15 +38,7 @@ fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Polls a job until it is final and returns its status document.
 async fn finished(app: &TestApp, key: &str, project: &str, job: &str) -> Value {
-    for _ in 0..600 {
-        let r = app.get(&format!("/projects/{project}/scan/status/{job}"), key).await;
-        let body = r.assert_status(200).clone();
-        if ["succeeded", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("job {job} did not finish");
+    app.until_final(key, &format!("/projects/{project}/scan/status/{job}")).await
 }
 
 async fn scanned(app: &TestApp, key: &str, project: &str) -> Vec<Value> {

@@ -9,7 +9,7 @@
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use tc_domain::services::{MAX_DOCUMENTS, UploadedDocument};
 use tc_domain::views::{JobView, UploadAccepted};
 use tc_domain::{DomainError, ErrorCode};
@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::scan::UPLOADS_PER_USER;
+use super::scan::{UPLOADS_PER_USER, bad_part, is_multipart, part_error};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Id, Json, resource};
 use crate::state::AppState;
@@ -40,10 +40,6 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-fn bad_form(message: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::InvalidInput, message)
-}
-
 /// Upload documents to remember: their text is extracted at once (a file that cannot be read
 /// is refused with its reason) and indexed into the project by a background task, split along
 /// headings like any document. Uploading the same file name again updates it in place.
@@ -57,13 +53,8 @@ async fn upload(
     req: Request,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
     state.services.require_may_upload(&caller)?;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    if !is_multipart {
-        return Err(bad_form(
+    if !is_multipart(&req) {
+        return Err(bad_part(
             "send the documents as multipart/form-data: a `project_id` field and `file` parts",
         ));
     }
@@ -76,14 +67,8 @@ async fn upload(
     })?;
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     let mut multipart =
-        Multipart::from_request(req, &state).await.map_err(|e| bad_form(e.body_text()))?;
-    let part_error = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.body_text().contains("length limit") {
-            too_large(limit)
-        } else {
-            bad_form(e.body_text())
-        }
-    };
+        Multipart::from_request(req, &state).await.map_err(|e| bad_part(e.body_text()))?;
+    let part_error = |e| part_error(e, too_large(limit));
     let mut project_id = None;
     let mut documents = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(part_error)? {
@@ -101,7 +86,7 @@ async fn upload(
                     .file_name()
                     .map(str::to_string)
                     .filter(|n| !n.trim().is_empty())
-                    .ok_or_else(|| bad_form("each `file` part needs a file name"))?;
+                    .ok_or_else(|| bad_part("each `file` part needs a file name"))?;
                 if documents.len() == MAX_DOCUMENTS {
                     return Err(ApiError(DomainError::validation(
                         "file",
@@ -111,7 +96,7 @@ async fn upload(
                 let bytes = field.bytes().await.map_err(part_error)?.to_vec();
                 documents.push(UploadedDocument { file_name, bytes });
             }
-            other => return Err(bad_form(format!("unexpected form field {other:?}"))),
+            other => return Err(bad_part(format!("unexpected form field {other:?}"))),
         }
     }
     let project_id = project_id.ok_or_else(|| ApiError(DomainError::missing("project_id")))?;

@@ -47,8 +47,28 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-fn bad_part(message: impl Into<String>) -> ApiError {
+pub(super) fn bad_part(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidInput, message)
+}
+
+/// Whether a request's body is a multipart form.
+pub(super) fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+/// A multipart failure: `too_large` when the body passed the route's limit, else a bad form.
+pub(super) fn part_error(
+    e: axum::extract::multipart::MultipartError,
+    too_large: ApiError,
+) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.body_text().contains("length limit") {
+        too_large
+    } else {
+        bad_part(e.body_text())
+    }
 }
 
 /// Index a codebase into the project: from a git repository (JSON `{git_url, branch?}`) or from
@@ -64,11 +84,7 @@ async fn start_scan(
 ) -> ApiResult<(StatusCode, Json<ScanAccepted>)> {
     state.services.authorize_scan(&caller, project_id).await?;
     let limit = state.scan_upload_limit;
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let is_multipart = is_multipart(&req);
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     let (options, upload, _temp) = if is_multipart {
         let _slot = state.uploads.take(caller.user_id, UPLOADS_PER_USER).ok_or_else(|| {
@@ -104,13 +120,7 @@ async fn read_multipart(
     let mut staged = Staged::default();
     let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
     let mut archive: Option<(String, std::path::PathBuf)> = None;
-    let part_error = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE || e.body_text().contains("length limit") {
-            too_large(limit)
-        } else {
-            bad_part(e.body_text())
-        }
-    };
+    let part_error = |e| part_error(e, too_large(limit));
     while let Some(field) = multipart.next_field().await.map_err(part_error)? {
         let name = field.name().unwrap_or_default().to_string();
         match name.as_str() {

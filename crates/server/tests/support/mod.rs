@@ -255,6 +255,18 @@ impl TestApp {
         }
     }
 
+    /// Polls a job's status document at `status_path` until the job is final, and returns it.
+    pub async fn until_final(&self, key: &str, status_path: &str) -> Value {
+        for _ in 0..600 {
+            let body = self.get(status_path, key).await.assert_status(200).clone();
+            if ["succeeded", "failed", "cancelled"].contains(&body["status"].as_str().unwrap()) {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{status_path}: the job did not finish");
+    }
+
     pub async fn create_project(&self, auth: &str, name: &str) -> String {
         let r = self
             .post(
