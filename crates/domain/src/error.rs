@@ -42,6 +42,8 @@ pub enum ErrorCode {
     JiraAuthExpired,
     /// Jira or Confluence kept answering 429 (429).
     JiraRateLimit,
+    /// A registered MCP server could not be reached or did not speak MCP (502).
+    McpServerFailed,
 }
 
 impl ErrorCode {
@@ -71,6 +73,7 @@ impl ErrorCode {
             ErrorCode::JiraConnectionFailed => "JIRA_CONNECTION_FAILED",
             ErrorCode::JiraAuthExpired => "JIRA_AUTH_EXPIRED",
             ErrorCode::JiraRateLimit => "JIRA_RATE_LIMIT",
+            ErrorCode::McpServerFailed => "MCP_SERVER_FAILED",
         }
     }
 
@@ -97,7 +100,7 @@ impl ErrorCode {
             | ErrorCode::DatabaseError
             | ErrorCode::EmbeddingGenerationFailed => 500,
             ErrorCode::MailNotConfigured => 503,
-            ErrorCode::JiraConnectionFailed => 502,
+            ErrorCode::JiraConnectionFailed | ErrorCode::McpServerFailed => 502,
         }
     }
 }

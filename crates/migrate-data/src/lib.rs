@@ -35,6 +35,7 @@ const TABLES: &[&str] = &[
     "refresh_tokens",
     "connections",
     "connection_secrets",
+    "mcp_servers",
     "chat_sessions",
     "chat_messages",
     "chat_tool_calls",

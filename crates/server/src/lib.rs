@@ -302,10 +302,21 @@ pub async fn rotate_encryption_key(config: &Config) -> anyhow::Result<String> {
         &sealer,
         chrono::Utc::now(),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{}", e.message));
+    .await;
+    let servers = match &report {
+        Ok(_) => {
+            tc_domain::services::reseal_mcp_servers(
+                store.shared().as_ref(),
+                &sealer,
+                chrono::Utc::now(),
+            )
+            .await
+        }
+        Err(e) => Err(e.clone()),
+    };
     store.close().await;
-    let report = report?;
+    let report = report.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let servers = servers.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if file_mode {
         std::fs::rename(&next_path, config.data_dir.join(KEY_FILE))?;
     }
@@ -319,6 +330,16 @@ pub async fn rotate_encryption_key(config: &Config) -> anyhow::Result<String> {
         text.push_str(&format!(
             "; {} could not be opened with any key given and were disabled (their owners must connect again)",
             report.unreadable.len()
+        ));
+    }
+    text.push_str(&format!(
+        "; {} MCP server token(s) resealed, {} already were",
+        servers.resealed, servers.current
+    ));
+    if !servers.unreadable.is_empty() {
+        text.push_str(&format!(
+            "; {} MCP server token(s) could not be opened (their owners must register them again)",
+            servers.unreadable.len()
         ));
     }
     if !file_mode {

@@ -553,6 +553,289 @@ async fn the_agent_calls_tools_and_records_them_on_postgres() {
     agent_calls_tools_and_records_them(Some(&db)).await;
 }
 
+/// The outbound rule refuses loopback unless the operator allows it; the tests' "remote" MCP
+/// server is the test server's own `/mcp`.
+const ALLOW_LOOPBACK: (&str, &str) = ("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1");
+
+/// A key of `user`'s with only the `read` scope.
+async fn read_only_key(app: &TestApp, user: &TestUser) -> String {
+    let made = app
+        .post(
+            "/users/me/api-keys",
+            Some(&user.access_token),
+            json!({"name": "lend", "scopes": ["read"]}),
+        )
+        .await;
+    made.assert_status(201)["key"].as_str().unwrap().to_string()
+}
+
+async fn registered_mcp_servers_lend_the_agent_their_tools(db: Option<&TestDatabase>) {
+    let fake = FakeLlm::start().await;
+    let app = with_model(&fake, db, &[ALLOW_LOOPBACK]).await;
+    let (ana, project) = team(&app, "ana").await;
+    let bob = app.register("bob").await;
+    let bobs_project = app.create_project(&bob.api_key, "bob's runbooks").await;
+    let runbook =
+        "Pager runbook. The pager rotation lives in schedule PX-42; swaps go through #ops.";
+    app.post(
+        "/context/save",
+        Some(&bob.api_key),
+        json!({"content": runbook, "project_id": bobs_project}),
+    )
+    .await
+    .assert_status(201);
+    let lent = read_only_key(&app, &bob).await;
+    let key = &ana.api_key;
+
+    // Registering connects at once and caches the tool list.
+    let register = |name: &str, url: String, token: Option<&str>| {
+        let mut body = json!({"name": name, "url": url});
+        if let Some(token) = token {
+            body["bearer_token"] = json!(token);
+        }
+        app.post("/ai/mcp-servers", Some(key), body)
+    };
+    let made = register("bobs-wiki", app.url("/mcp").replace("/api/v1", ""), Some(&lent)).await;
+    let made = made.assert_status(201).clone();
+    assert!(!made.to_string().contains(&lent), "the token is never shown: {made}");
+    assert_eq!(made["has_token"], true);
+    let id = made["id"].as_str().unwrap().to_string();
+    let tool = |name: &str| {
+        made["tools"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(tool("get_relevant_context")["agent_name"], "bobs-wiki__get_relevant_context");
+    assert_eq!(tool("get_relevant_context")["writes"], false);
+    assert_eq!(tool("save_to_context")["writes"], true);
+    let refreshed_at = made["tools_refreshed_at"].as_str().unwrap().to_string();
+    assert!(made["tools_expire_at"].is_string() && made["error"].is_null());
+
+    // Servers that are not there, or refuse the token; a name taken.
+    let mcp = app.url("/mcp").replace("/api/v1", "");
+    register("bad-token", mcp.clone(), Some("tc_wrong"))
+        .await
+        .assert_error(502, "MCP_SERVER_FAILED");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}/mcp", closed.local_addr().unwrap());
+    drop(closed);
+    register("nowhere", nowhere, None).await.assert_error(502, "MCP_SERVER_FAILED");
+    register("bobs-wiki", mcp.clone(), Some(&lent)).await.assert_error(409, "CONFLICT");
+    let listed = app.get("/ai/mcp-servers", key).await;
+    assert_eq!(listed.assert_status(200)["servers"].as_array().unwrap().len(), 1);
+    // Not bob's to see, refresh or delete.
+    app.get(&format!("/ai/mcp-servers/{id}"), &bob.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.post(&format!("/ai/mcp-servers/{id}/refresh"), Some(&bob.api_key), json!({}))
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    app.delete(&format!("/ai/mcp-servers/{id}"), &bob.api_key)
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+    assert!(
+        app.get("/ai/mcp-servers", &bob.api_key).await.assert_status(200)["servers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The agent is offered the remote tools and calls them, marked with their server.
+    let asked = json!({"query": "pager rotation", "project_id": bobs_project}).to_string();
+    fake.push(Reply::chunks(recorded::openai_tool_calls(&[(
+        "call_r1",
+        "bobs-wiki__get_relevant_context",
+        &asked,
+    )])));
+    fake.push(Reply::chunks(recorded::openai_text(&["It is schedule PX-42."], 50, 5)));
+    let turn =
+        json!({"message": "Where is the pager rotation?", "project_id": project, "agent": true});
+    let (status, events) = stream(&app, key, turn.clone()).await;
+    assert_eq!(status, 200);
+    let call = events.iter().find(|e| e.event == "tool_call").unwrap().json();
+    assert_eq!(
+        (call["server"].as_str(), call["writes"].as_bool()),
+        (Some("bobs-wiki"), Some(false))
+    );
+    let result = events.iter().find(|e| e.event == "tool_result").unwrap().json();
+    assert!(result["result"].to_string().contains("PX-42"), "bob's answer: {result}");
+    let offered: Vec<String> = fake.requests()[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(offered.contains(&"bobs-wiki__save_to_context".to_string()), "{offered:?}");
+    assert!(offered.contains(&"get_relevant_context".to_string()));
+
+    // A list older than six hours is fetched again by the next turn; a refresh fetches it now.
+    app.clock.advance(chrono::Duration::hours(7));
+    fake.push(Reply::chunks(recorded::openai_text(&["Noted."], 10, 2)));
+    let (status, _) = stream(&app, key, turn).await;
+    assert_eq!(status, 200);
+    let now = app.get(&format!("/ai/mcp-servers/{id}"), key).await;
+    let now = now.assert_status(200)["tools_refreshed_at"].as_str().unwrap().to_string();
+    assert!(now > refreshed_at, "{now} after {refreshed_at}");
+    app.clock.advance(chrono::Duration::minutes(1));
+    let again = app.post(&format!("/ai/mcp-servers/{id}/refresh"), Some(key), json!({})).await;
+    assert!(again.assert_status(200)["tools_refreshed_at"].as_str().unwrap() > now.as_str());
+
+    // A server whose token stops working keeps its cached tools and says why.
+    app.delete(&format!("/users/me/api-keys/{}", key_id(&app, &bob, "lend").await), &bob.api_key)
+        .await
+        .assert_status(204);
+    app.post(&format!("/ai/mcp-servers/{id}/refresh"), Some(key), json!({}))
+        .await
+        .assert_error(502, "MCP_SERVER_FAILED");
+    let kept = app.get(&format!("/ai/mcp-servers/{id}"), key).await.assert_status(200).clone();
+    assert!(kept["error"].is_string() && !kept["tools"].as_array().unwrap().is_empty(), "{kept}");
+
+    // Deleted: no longer offered.
+    app.delete(&format!("/ai/mcp-servers/{id}"), key).await.assert_status(204);
+    app.get(&format!("/ai/mcp-servers/{id}"), key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    fake.push(Reply::chunks(recorded::openai_text(&["Fine."], 10, 2)));
+    let turn = json!({"message": "And now?", "project_id": project, "agent": true});
+    stream(&app, key, turn).await;
+    let last = fake.requests().last().unwrap()["tools"].to_string();
+    assert!(!last.contains("bobs-wiki__"), "{last}");
+
+    if db.is_none() {
+        // The token never reaches the database file in the clear.
+        let dir = app.shutdown_keeping_data().await;
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains("teamcontext.db") {
+                stored.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        assert!(!stored.is_empty());
+        assert!(!stored.windows(lent.len()).any(|w| w == lent.as_bytes()));
+    } else {
+        app.shutdown().await;
+    }
+}
+
+/// The id of `user`'s key named `name`.
+async fn key_id(app: &TestApp, user: &TestUser, name: &str) -> String {
+    let keys = app.get("/users/me/api-keys", &user.api_key).await;
+    let keys = keys.assert_status(200).as_array().unwrap().clone();
+    keys.iter().find(|k| k["name"] == name).unwrap()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn registered_mcp_servers_lend_the_agent_their_tools_on_sqlite() {
+    registered_mcp_servers_lend_the_agent_their_tools(None).await;
+}
+
+#[tokio::test]
+async fn registered_mcp_servers_lend_the_agent_their_tools_on_postgres() {
+    let db = TestDatabase::create().await;
+    registered_mcp_servers_lend_the_agent_their_tools(Some(&db)).await;
+}
+
+#[tokio::test]
+async fn mcp_server_routes_refuse_bad_requests_and_strangers() {
+    // No OUTBOUND_ALLOWED_HOSTS: the server's own network is out of reach.
+    let app = TestApp::with_env(&[("MAX_BODY_BYTES", "4096")]).await;
+    let ana = app.register("ana").await;
+    let eve = app.register("eve").await;
+    let key = &ana.api_key;
+    let mcp = app.url("/mcp").replace("/api/v1", "");
+    for (method, path) in [
+        ("GET", "/ai/mcp-servers"),
+        ("POST", "/ai/mcp-servers"),
+        ("GET", "/ai/mcp-servers/01a20000-0000-7000-8000-000000000000"),
+        ("DELETE", "/ai/mcp-servers/01a20000-0000-7000-8000-000000000000"),
+        ("POST", "/ai/mcp-servers/01a20000-0000-7000-8000-000000000000/refresh"),
+    ] {
+        let r = app.send(method.parse().unwrap(), path, None, Some(json!({}))).await;
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let refused = app.post("/ai/mcp-servers", Some(key), json!({"name": "own", "url": mcp})).await;
+    refused.assert_error(422, "INVALID_INPUT");
+    assert!(refused.body.to_string().contains("OUTBOUND_ALLOWED_HOSTS"), "{}", refused.body);
+    for (body, status, code) in [
+        (json!({}), 400, "MISSING_REQUIRED_FIELD"),
+        (json!({"name": "x"}), 400, "MISSING_REQUIRED_FIELD"),
+        (
+            json!({"name": "Has Space", "url": "https://tools.example.com/mcp"}),
+            422,
+            "INVALID_INPUT",
+        ),
+        (json!({"name": "a__b", "url": "https://tools.example.com/mcp"}), 422, "INVALID_INPUT"),
+        (
+            json!({"name": "x".repeat(33), "url": "https://tools.example.com/mcp"}),
+            422,
+            "INVALID_INPUT",
+        ),
+        (json!({"name": "ftp", "url": "ftp://tools.example.com/mcp"}), 422, "INVALID_INPUT"),
+        (
+            json!({"name": "creds", "url": "https://u:p@tools.example.com/mcp"}),
+            422,
+            "INVALID_INPUT",
+        ),
+        (
+            json!({"name": "tok", "url": "https://tools.example.com/mcp", "bearer_token": "a\nb"}),
+            422,
+            "INVALID_INPUT",
+        ),
+        (json!({"name": 7, "url": "https://tools.example.com/mcp"}), 422, "INVALID_INPUT"),
+        (
+            json!({"name": "big", "url": "https://tools.example.com/mcp", "bearer_token": "t".repeat(5000)}),
+            413,
+            "CONTEXT_TOO_LARGE",
+        ),
+    ] {
+        app.post("/ai/mcp-servers", Some(key), body.clone()).await.assert_error(status, code);
+    }
+    let raw = app
+        .client
+        .post(app.url("/ai/mcp-servers"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body("{\"name\":")
+        .send()
+        .await
+        .unwrap();
+    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+
+    // Keys that may not manage servers: read-only, or restricted to one project.
+    let ro = read_only_key(&app, &ana).await;
+    let body = json!({"name": "x", "url": "https://tools.example.com/mcp"});
+    app.post("/ai/mcp-servers", Some(&ro), body.clone())
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    let project = app.create_project(key, "p").await;
+    let made = app
+        .post(
+            "/users/me/api-keys",
+            Some(&ana.access_token),
+            json!({"name": "narrow", "project_id": project}),
+        )
+        .await;
+    let narrow = made.assert_status(201)["key"].as_str().unwrap().to_string();
+    app.get("/ai/mcp-servers", &narrow).await.assert_error(403, "INSUFFICIENT_PERMISSIONS");
+
+    // Unknown, malformed and (below, in the registered test) someone else's ids: 404.
+    for id in ["01a20000-0000-7000-8000-000000000000", "not-a-uuid"] {
+        app.get(&format!("/ai/mcp-servers/{id}"), &eve.api_key)
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+        app.delete(&format!("/ai/mcp-servers/{id}"), &eve.api_key)
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+        app.post(&format!("/ai/mcp-servers/{id}/refresh"), Some(&eve.api_key), json!({}))
+            .await
+            .assert_error(404, "RESOURCE_NOT_FOUND");
+    }
+    assert!(
+        app.get("/ai/mcp-servers", key).await.assert_status(200)["servers"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_agent_stops_calling_tools_at_the_step_limit() {
     let fake = FakeLlm::start().await;

@@ -11,6 +11,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use support::{TestApp, TestUser};
 
+/// The victim's MCP server is the test server's own `/mcp`, on loopback.
+const ALLOW_LOOPBACK: (&str, &str) = ("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1");
+
 /// The first user's resources.
 struct Victim {
     user: TestUser,
@@ -22,6 +25,8 @@ struct Victim {
     /// run (finished, still replayable).
     session: String,
     run: String,
+    /// An MCP server registered for the victim's agent, with the victim's key as its token.
+    mcp_server: String,
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -61,7 +66,11 @@ async fn victim(app: &TestApp) -> Victim {
     let chatted = chatted.assert_status(200);
     let session = chatted["session_id"].as_str().unwrap().to_string();
     let run = chatted["message"]["id"].as_str().unwrap().to_string();
-    Victim { user, project, context, job, invitation, session, run }
+    let mcp = json!({"name": "vault", "url": app.url("/mcp").replace("/api/v1", ""),
+                     "bearer_token": user.api_key});
+    let registered = app.post("/ai/mcp-servers", Some(&user.api_key), mcp).await;
+    let mcp_server = registered.assert_status(201)["id"].as_str().unwrap().to_string();
+    Victim { user, project, context, job, invitation, session, run, mcp_server }
 }
 
 /// The victim's id for a path parameter.
@@ -78,6 +87,7 @@ fn victim_id(v: &Victim, template: &str, name: &str) -> String {
         "id" if template.starts_with("/context/") => v.context.clone(),
         "id" if template.starts_with("/jobs/") => v.job.clone(),
         "id" if template.starts_with("/ai/sessions/") => v.session.clone(),
+        "id" if template.starts_with("/ai/mcp-servers/") => v.mcp_server.clone(),
         "id" if template.starts_with("/users/me/api-keys/") => v.user.api_key_id.clone(),
         "id" if template.starts_with("/users/me/invitations/") => v.invitation.clone(),
         other => panic!("no victim id for {{{other}}} in {template}: add one"),
@@ -116,7 +126,7 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
 
 #[tokio::test]
 async fn another_user_reaches_nothing_of_the_first_users() {
-    let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
+    let app = TestApp::with_env(&[("JOB_WORKERS", "0"), ALLOW_LOOPBACK]).await;
     let v = victim(&app).await;
     let attacker = app.register("attacker").await;
     app.create_project(&attacker.api_key, "attacker's own").await;
@@ -139,6 +149,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             || own_connection
             || op.template == "/projects"
             || (op.template == "/ai/sessions" && op.method == Method::GET)
+            || (op.template == "/ai/mcp-servers" && op.method == Method::GET)
             || op.template.starts_with("/analytics/")
         {
             continue;
@@ -156,10 +167,14 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             }
         }
     }
-    // The session list is the caller's own.
+    // The session and MCP server lists are the caller's own.
     let sessions = app.get("/ai/sessions", &attacker.api_key).await;
     if sessions.body.to_string().contains(&v.session) {
         leaks.push(format!("GET /ai/sessions: {}", sessions.body));
+    }
+    let servers = app.get("/ai/mcp-servers", &attacker.api_key).await;
+    if servers.body.to_string().contains(&v.mcp_server) {
+        leaks.push(format!("GET /ai/mcp-servers: {}", servers.body));
     }
     assert!(tried >= 20, "{tried} operations tried");
 
@@ -195,7 +210,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
 /// every write and the other project.
 #[tokio::test]
 async fn narrow_keys_stay_narrow() {
-    let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
+    let app = TestApp::with_env(&[("JOB_WORKERS", "0"), ALLOW_LOOPBACK]).await;
     let v = victim(&app).await;
     let other = app.create_project(&v.user.api_key, "other").await;
     let restricted = app
@@ -264,7 +279,7 @@ async fn mcp(
 
 #[tokio::test]
 async fn every_mcp_tool_refuses_another_users_ids() {
-    let app = TestApp::with_env(&[("JOB_WORKERS", "0")]).await;
+    let app = TestApp::with_env(&[("JOB_WORKERS", "0"), ALLOW_LOOPBACK]).await;
     let v = victim(&app).await;
     let attacker = app.register("attacker").await;
     app.create_project(&attacker.api_key, "attacker's own").await;

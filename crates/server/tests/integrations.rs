@@ -649,6 +649,15 @@ async fn rotating_the_generated_key_keeps_connections_working() {
         .assert_status(200);
     let project = app.create_project(&ana.api_key, "ops").await;
     sync(&app, &ana.api_key, json!({"project_id": project, "issue_keys": ["OPS-1"]})).await;
+    // An MCP server registered for the agent, with a token sealed by the same key: another
+    // TeamContext, up for the whole test.
+    let remote = TestApp::new().await;
+    let lender = remote.register("lender").await;
+    let registration = json!({"name": "remote", "url": remote.url("/mcp").replace("/api/v1", ""),
+                              "bearer_token": lender.api_key});
+    let registered = app.post("/ai/mcp-servers", Some(&ana.api_key), registration).await;
+    let mcp_server = registered.assert_status(201)["id"].as_str().unwrap().to_string();
+    let refresh = format!("/ai/mcp-servers/{mcp_server}/refresh");
     // Not even the debug log holds the token.
     let (logs, _) = server.stop();
     assert!(logs.contains("jira_sync") && !logs.contains(DC_TOKEN), "{logs}");
@@ -659,6 +668,7 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains("1 connection(s) resealed"), "{printed}");
+    assert!(printed.contains("1 MCP server token(s) resealed"), "{printed}");
     let after = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
     assert_ne!(before, after);
     assert!(!dir.path().join("encryption_key.next").exists());
@@ -672,6 +682,7 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let app = TestApp::remote(&server.base);
     let issue = app.get("/jira/issues/OPS-2", &ana.api_key).await;
     assert_eq!(issue.assert_status(200)["key"], "OPS-2", "the token opens with the new key");
+    app.post(&refresh, Some(&ana.api_key), json!({})).await.assert_status(200);
 
     // A key that opens nothing: the connection is disabled and says why.
     server.stop();
@@ -679,14 +690,20 @@ async fn rotating_the_generated_key_keeps_connections_working() {
         .unwrap();
     let out =
         support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 could not be opened"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("1 could not be opened"), "{printed}");
+    assert!(printed.contains("1 MCP server token(s) could not be opened"), "{printed}");
     let server = serve_with(dir.path(), "warn", &env);
     let app = TestApp::remote(&server.base);
     let status =
         app.get("/integrations/jira/status", &ana.api_key).await.assert_status(200).clone();
     assert_eq!(status["connected"], false);
     assert!(status["error"].as_str().unwrap().contains("connect again"), "{status}");
+    let failed = app.post(&refresh, Some(&ana.api_key), json!({})).await;
+    failed.assert_error(502, "MCP_SERVER_FAILED");
+    assert!(failed.body.to_string().contains("register it again"), "{}", failed.body);
     server.stop();
+    remote.shutdown().await;
 }
 
 async fn confluence_contexts(app: &TestApp, key: &str, project: &str) -> Vec<Value> {

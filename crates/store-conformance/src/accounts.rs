@@ -1,5 +1,5 @@
-//! Conformance scenarios: Users, API keys, refresh tokens, email tokens and Jira or Confluence
-//! connections.
+//! Conformance scenarios: Users, API keys, refresh tokens, email tokens, Jira or Confluence
+//! connections and the MCP servers registered for the agent.
 
 use std::sync::Arc;
 
@@ -25,6 +25,7 @@ macro_rules! accounts_scenarios {
             email_tokens_are_spent_once_with_their_siblings,
             concurrent_email_token_use_has_one_winner,
             connections_keep_sealed_secrets_and_swap_them_once,
+            mcp_servers_are_per_user_with_their_tool_cache,
         );
     };
 }
@@ -351,4 +352,62 @@ pub async fn connections_keep_sealed_secrets_and_swap_them_once<S: Store>(s: Arc
     assert!(!s.delete_connection(u.id, "jira").await.unwrap());
     assert!(s.connection(u.id, "jira").await.unwrap().is_none());
     assert_eq!(s.list_connections().await.unwrap().len(), 1);
+}
+
+fn mcp_server(user_id: Uuid, name: &str, token: Option<&[u8]>) -> McpServerRecord {
+    McpServerRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        name: name.into(),
+        url: "https://tools.example.com/mcp".into(),
+        token: token.map(|t| SecretRecord {
+            kind: "bearer_token".into(),
+            key_version: 3,
+            sealed: t.to_vec(),
+        }),
+        tools: serde_json::json!([{"name": "lookup", "input_schema": {"type": "object"}}]),
+        tools_refreshed_at: Some(t0()),
+        error: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+pub async fn mcp_servers_are_per_user_with_their_tool_cache<S: Store>(s: Arc<S>) {
+    let (ana, bo) = (user("mcp-ana@example.com"), user("mcp-bo@example.com"));
+    s.insert_user(&ana).await.unwrap();
+    s.insert_user(&bo).await.unwrap();
+    let wiki = mcp_server(ana.id, "wiki", Some(&[1, 0, 255]));
+    let crm = mcp_server(ana.id, "crm", None);
+    s.insert_mcp_server(&wiki).await.unwrap();
+    s.insert_mcp_server(&crm).await.unwrap();
+    s.insert_mcp_server(&mcp_server(bo.id, "wiki", None)).await.unwrap();
+    let err = s.insert_mcp_server(&mcp_server(ana.id, "wiki", None)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { constraint: "mcp_servers.name" }), "{err:?}");
+
+    let mine = s.mcp_servers(ana.id).await.unwrap();
+    assert_eq!(mine, vec![crm.clone(), wiki.clone()], "by name, token and tools intact");
+    assert_eq!(s.mcp_server(wiki.id).await.unwrap().unwrap(), wiki);
+    assert!(s.mcp_server(Uuid::now_v7()).await.unwrap().is_none());
+
+    // A failed refresh keeps the cached tools; a good one replaces them and clears the error.
+    let later = t0() + Duration::hours(7);
+    s.set_mcp_server_error(wiki.id, "connection refused", later).await.unwrap();
+    let now = s.mcp_server(wiki.id).await.unwrap().unwrap();
+    assert_eq!((now.error.as_deref(), &now.tools), (Some("connection refused"), &wiki.tools));
+    let fresh = serde_json::json!([{"name": "search"}, {"name": "page"}]);
+    s.set_mcp_server_tools(wiki.id, &fresh, later).await.unwrap();
+    let now = s.mcp_server(wiki.id).await.unwrap().unwrap();
+    assert_eq!((now.error, now.tools, now.tools_refreshed_at), (None, fresh, Some(later)));
+
+    let resealed = SecretRecord { kind: "bearer_token".into(), key_version: 4, sealed: vec![9] };
+    s.replace_mcp_server_token(wiki.id, &resealed, later).await.unwrap();
+    assert_eq!(s.mcp_server(wiki.id).await.unwrap().unwrap().token, Some(resealed));
+    assert_eq!(s.list_all_mcp_servers().await.unwrap().len(), 3);
+
+    // Only its owner deletes a server.
+    assert!(!s.delete_mcp_server(bo.id, wiki.id).await.unwrap());
+    assert!(s.delete_mcp_server(ana.id, wiki.id).await.unwrap());
+    assert!(!s.delete_mcp_server(ana.id, wiki.id).await.unwrap());
+    assert_eq!(s.mcp_servers(ana.id).await.unwrap(), vec![crm]);
 }

@@ -21,6 +21,7 @@ mod email_tokens;
 mod embedding;
 mod invitations;
 mod jobs;
+mod mcp_servers;
 mod mcp_sessions;
 mod projects;
 mod rows;
@@ -144,6 +145,7 @@ pub fn db_err(e: tokio_postgres::Error) -> StoreError {
             Some("api_keys_hash") => "api_keys.hash",
             Some("refresh_tokens_hash") => "refresh_tokens.hash",
             Some("jobs_one_active_embed") => "jobs.one_active",
+            Some("mcp_servers_user_name") => "mcp_servers.name",
             _ => "unknown",
         };
         return StoreError::Conflict { constraint };

@@ -89,6 +89,7 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE mcp_sessions; \
              DROP INDEX jobs_one_active_embed; \
              DROP TABLE email_tokens; \
+             DROP TABLE mcp_servers; \
              DROP TABLE chat_tool_calls, chat_messages, chat_sessions; \
              DROP TABLE connection_secrets, connections; \
              CREATE TABLE scanned_files (project_id uuid NOT NULL, file_path text NOT NULL, \
@@ -100,7 +101,7 @@ async fn migrating_replaces_full_precision_graphs() {
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 8, "V7 to V14");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 9, "V7 to V15");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

@@ -24,6 +24,7 @@ mod embedding;
 mod indexed;
 mod invitations;
 mod jobs;
+mod mcp_servers;
 mod mcp_sessions;
 mod projects;
 mod search;
@@ -56,6 +57,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0012_integrations.sql")),
     M::up(include_str!("../migrations/0013_chat.sql")),
     M::up(include_str!("../migrations/0014_chat_tool_calls.sql")),
+    M::up(include_str!("../migrations/0015_mcp_servers.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -284,6 +286,8 @@ fn constraint_name(message: &str) -> &'static str {
         "refresh_tokens.hash"
     } else if message.contains("jobs.kind") {
         "jobs.one_active"
+    } else if message.contains("mcp_servers.name") {
+        "mcp_servers.name"
     } else {
         "unknown"
     }

@@ -56,6 +56,7 @@ pub trait Store:
     + EmbeddingStore
     + IndexedItemStore
     + ConnectionStore
+    + McpServerStore
     + ChatStore
     + JobStore
     + AnalyticsStore
@@ -75,6 +76,7 @@ impl<T> Store for T where
         + EmbeddingStore
         + IndexedItemStore
         + ConnectionStore
+        + McpServerStore
         + ChatStore
         + JobStore
         + AnalyticsStore
@@ -87,8 +89,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         AccountStore, AnalyticsStore, ChatStore, ConnectionStore, ContextStore, EmailTokenStore,
-        EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpSessionStore, ProjectStore,
-        SearchStore, Store, StoreHealth,
+        EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpServerStore,
+        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth,
     };
 }
 
@@ -457,6 +459,41 @@ pub trait ConnectionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Every connection (for `rotate-encryption-key`).
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
+}
+
+/// The MCP servers users registered for the agent, with their sealed tokens and tool caches.
+#[async_trait]
+pub trait McpServerStore: Send + Sync {
+    /// Conflict `mcp_servers.name` when the user has a server of that name.
+    async fn insert_mcp_server(&self, server: &McpServerRecord) -> StoreResult<()>;
+    /// A user's servers by name.
+    async fn mcp_servers(&self, user_id: Uuid) -> StoreResult<Vec<McpServerRecord>>;
+    async fn mcp_server(&self, id: Uuid) -> StoreResult<Option<McpServerRecord>>;
+    /// False when the user has no server with this id.
+    async fn delete_mcp_server(&self, user_id: Uuid, id: Uuid) -> StoreResult<bool>;
+    /// A fresh tool list: replaces the cache and clears the error.
+    async fn set_mcp_server_tools(
+        &self,
+        id: Uuid,
+        tools: &serde_json::Value,
+        refreshed_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A failed refresh: the cached tools stay.
+    async fn set_mcp_server_error(
+        &self,
+        id: Uuid,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Replaces the sealed token (for `rotate-encryption-key`).
+    async fn replace_mcp_server_token(
+        &self,
+        id: Uuid,
+        token: &SecretRecord,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Every user's servers (for `rotate-encryption-key`).
+    async fn list_all_mcp_servers(&self) -> StoreResult<Vec<McpServerRecord>>;
 }
 
 /// AI chat sessions and their messages.

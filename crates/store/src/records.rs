@@ -478,6 +478,26 @@ pub struct ConnectionRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An MCP server a user registered for the agent. Its bearer token is sealed by the domain
+/// before it gets here; `tools` caches the server's tool list as the domain wrote it (a JSON
+/// array), refreshed when older than the cache's lifetime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServerRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// Unique per user: the prefix of its tools' names.
+    pub name: String,
+    pub url: String,
+    /// Kind `bearer_token`; `None` for a server that needs no authentication.
+    pub token: Option<SecretRecord>,
+    pub tools: serde_json::Value,
+    pub tools_refreshed_at: Option<DateTime<Utc>>,
+    /// Why the last refresh failed (the cached tools are kept); `None` after a success.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// One sealed secret of a connection: its kind (`personal_access_token`, `api_token`,
 /// `access_token`, `refresh_token`), the key version that sealed it, nonce ‖ ciphertext.
 #[derive(Clone, PartialEq, Eq)]

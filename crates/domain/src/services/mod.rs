@@ -38,8 +38,9 @@ use tc_store::Store;
 use uuid::Uuid;
 
 pub use ai::{
-    AgentTool, AgentTools, AiSettings, ChatRun, MAX_DOCUMENTS, NOT_CONFIGURED, UploadedDocument,
-    Watch,
+    AgentTool, AgentTools, AiSettings, ChatRun, MAX_DOCUMENTS, MAX_SERVERS, McpResealReport,
+    NOT_CONFIGURED, RemoteTool, RemoteToolset, TOOL_CACHE_TTL, TurnServer, UploadedDocument, Watch,
+    agent_tool_name, outcome, reseal_mcp_servers,
 };
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;

@@ -322,3 +322,50 @@ pub struct UploadedDocumentView {
     /// Where it is indexed in the project (the contexts' `file_path`).
     pub path: String,
 }
+
+/// `POST /api/v1/ai/mcp-servers`: an MCP server (Streamable HTTP) whose tools the agent may
+/// call on the user's behalf.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RegisterMcpServerRequest {
+    /// Lowercase letters, digits, `-` and `_`, at most 32, unique among the user's servers:
+    /// the agent sees its tools as `<name>__<tool>`.
+    pub name: Option<String>,
+    /// The server's MCP endpoint, e.g. `https://tools.example.com/mcp`.
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer <token>`; stored encrypted, never shown again.
+    pub bearer_token: Option<String>,
+}
+
+/// A tool of a registered MCP server, as its last listing described it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct McpServerToolView {
+    /// The server's own name for it.
+    pub name: String,
+    /// The name the agent calls it by (`<server>__<name>`).
+    pub agent_name: String,
+    pub description: String,
+    /// Not annotated read-only: the agent marks its calls as writes.
+    pub writes: bool,
+}
+
+/// A registered MCP server, without its token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct McpServerView {
+    pub id: Uuid,
+    pub name: String,
+    pub url: String,
+    pub has_token: bool,
+    pub tools: Vec<McpServerToolView>,
+    /// When the tool list was last fetched; it is fetched again when older than six hours.
+    pub tools_refreshed_at: Option<DateTime<Utc>>,
+    pub tools_expire_at: Option<DateTime<Utc>>,
+    /// Why the last refresh failed (the cached tools are still offered).
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/ai/mcp-servers`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct McpServerList {
+    pub servers: Vec<McpServerView>,
+}

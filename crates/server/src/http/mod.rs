@@ -12,6 +12,7 @@ mod documents;
 mod health;
 mod integrations;
 mod invitations;
+mod mcp_servers;
 mod metrics;
 mod pages;
 mod projects;
@@ -112,6 +113,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(ai::router())
         .merge(documents::router())
+        .merge(mcp_servers::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

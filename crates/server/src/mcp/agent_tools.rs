@@ -2,16 +2,15 @@
 //! session over an in-memory pipe to a [`TeamContextMcp`] bound to the caller, so the agent
 //! sees exactly the names, descriptions and schemas an assistant sees and every call goes
 //! through the same checks (scope, project restriction, rate limit, validation) and comes back
-//! with the same errors.
+//! with the same errors; then the tools of the MCP servers the caller registered, named
+//! `<server>__<tool>` (the domain's `RemoteToolset`).
 
 use async_trait::async_trait;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation, Tool,
-};
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, Tool};
 use rmcp::service::{RunningService, ServiceExt};
 use rmcp::{RoleClient, ServiceError};
 use serde_json::Value;
-use tc_domain::services::{AgentTool, AgentTools};
+use tc_domain::services::{AgentTool, AgentTools, RemoteTool, RemoteToolset, outcome};
 use tc_domain::{Caller, DomainError};
 use tc_llm::ToolSpec;
 
@@ -31,11 +30,14 @@ type Session = RunningService<RoleClient, ClientConfig>;
 
 /// The tools of one caller's agent turn.
 pub struct CallerTools {
+    /// TeamContext's tools, then the remote ones.
     tools: Vec<AgentTool>,
     local: Session,
+    remote: RemoteToolset,
 }
 
-/// Opens the caller's tools: an MCP session to TeamContext's tools as the caller.
+/// Opens the caller's tools: an MCP session to TeamContext's tools as the caller, and the
+/// tools of the servers they registered.
 pub async fn open(state: &AppState, caller: &Caller) -> Result<Box<dyn AgentTools>, DomainError> {
     let (client_end, server_end) = tokio::io::duplex(PIPE_BYTES);
     let server = TeamContextMcp::for_caller(state.clone(), caller.clone());
@@ -51,44 +53,28 @@ pub async fn open(state: &AppState, caller: &Caller) -> Result<Box<dyn AgentTool
         .await
         .map_err(|e| DomainError::internal(format!("cannot open the agent's tools: {e}")))?;
     let listed = local.list_all_tools().await.map_err(internal)?;
-    let tools = listed
+    let mut tools: Vec<AgentTool> = listed
         .into_iter()
         .filter(|t| !NOT_FOR_THE_AGENT.contains(&t.name.as_ref()))
-        .map(|t| agent_tool(t, None))
+        .map(agent_tool)
         .collect();
-    Ok(Box::new(CallerTools { tools, local }))
+    let remote = state.services.agent_remote_tools(caller).await?;
+    tools.extend(remote.tools.iter().map(|(tool, ..)| tool.clone()));
+    Ok(Box::new(CallerTools { tools, local, remote }))
 }
 
-/// An MCP tool as the agent sees it. A tool writes unless it says it only reads.
-pub(crate) fn agent_tool(tool: Tool, server: Option<String>) -> AgentTool {
-    let writes = !tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
+/// One of TeamContext's tools as the agent sees it. A tool writes unless it says it only reads.
+fn agent_tool(tool: Tool) -> AgentTool {
+    let tool = RemoteTool::from(tool);
     AgentTool {
         spec: ToolSpec {
-            name: tool.name.to_string(),
-            description: tool.description.map(|d| d.to_string()).unwrap_or_default(),
-            parameters: Value::Object((*tool.input_schema).clone()),
+            name: tool.name,
+            description: tool.description,
+            parameters: tool.input_schema,
         },
-        writes,
-        server,
+        writes: !tool.read_only,
+        server: None,
     }
-}
-
-/// A tool's answer: its structured content, else its text (parsed when it is JSON); a tool
-/// error's text is the error.
-pub(crate) fn outcome(result: CallToolResult) -> Result<Value, String> {
-    let text = result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
-        .collect::<Vec<_>>()
-        .join("\n");
-    if result.is_error == Some(true) {
-        return Err(if text.is_empty() { "the tool failed".into() } else { text });
-    }
-    if let Some(structured) = result.structured_content {
-        return Ok(structured);
-    }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn internal(e: ServiceError) -> DomainError {
@@ -102,6 +88,13 @@ impl AgentTools for CallerTools {
     }
 
     async fn call(&self, tool: &AgentTool, arguments: Value) -> Result<Value, String> {
+        if tool.server.is_some() {
+            let found = self.remote.tools.iter().find(|(t, ..)| t.spec.name == tool.spec.name);
+            let Some((_, server, name)) = found else {
+                return Err(format!("there is no tool `{}`", tool.spec.name));
+            };
+            return self.remote.servers[*server].call(name, arguments).await;
+        }
         let Value::Object(arguments) = arguments else {
             return Err("the arguments must be a JSON object".into());
         };

@@ -1,6 +1,7 @@
 //! The AI features of SPEC §9: questions answered with numbered sources (`qa`), summaries
 //! (`summarize`), mind maps (`mindmap`), chat sessions whose turns stream as events (`chat`,
-//! `sessions`), the agent, a chat turn that calls tools (`agent`), and documents uploaded to be
+//! `sessions`), the agent, a chat turn that calls tools (`agent`) including those of the MCP
+//! servers a user registers (`mcp_servers`, `remote_tools`), and documents uploaded to be
 //! indexed (`upload`). Each
 //! answers with the configured language model when there is one, and otherwise (or when it
 //! fails) builds its answer from the retrieved text itself with the local embedding model
@@ -9,9 +10,11 @@
 mod agent;
 mod chat;
 mod extractive;
+mod mcp_servers;
 mod mindmap;
 mod prompt;
 mod qa;
+mod remote_tools;
 mod runs;
 mod sessions;
 mod sources;
@@ -27,6 +30,11 @@ use crate::views::{AnswerMode, UsageView};
 
 pub use agent::{AgentTool, AgentTools};
 pub use chat::ChatRun;
+pub use mcp_servers::{
+    MAX_SERVERS, McpResealReport, RemoteToolset, TOOL_CACHE_TTL, agent_tool_name,
+    reseal_mcp_servers,
+};
+pub use remote_tools::{RemoteTool, TurnServer, outcome};
 pub use runs::{RunRegistry, Watch};
 pub use upload::{MAX_DOCUMENTS, UploadedDocument};
 

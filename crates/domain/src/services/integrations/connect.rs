@@ -40,7 +40,11 @@ fn product(name: &str) -> DomainResult<Product> {
 impl Services {
     /// Connections are account-level: managing them needs a verified account and a credential
     /// not restricted to one project.
-    fn require_account_credential(&self, caller: &Caller, scope: Scope) -> DomainResult<()> {
+    pub(crate) fn require_account_credential(
+        &self,
+        caller: &Caller,
+        scope: Scope,
+    ) -> DomainResult<()> {
         self.require_verified(caller)?;
         caller.require_scope(scope)?;
         if caller.project_restriction().is_some() {

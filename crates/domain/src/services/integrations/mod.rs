@@ -103,6 +103,16 @@ impl Services {
             .ok_or_else(|| DomainError::internal("integrations are not configured"))
     }
 
+    /// The key that seals every stored secret (connections, MCP servers' tokens).
+    pub(crate) fn sealer(&self) -> DomainResult<&Sealer> {
+        Ok(&self.integrations()?.settings.sealer)
+    }
+
+    /// Where the server may connect on a user's behalf.
+    pub(crate) fn outbound(&self) -> DomainResult<&AllowList> {
+        Ok(&self.integrations()?.settings.allow)
+    }
+
     /// One of a stored connection's secrets, opened.
     fn open_secret(&self, conn: &ConnectionRecord, kind: &str) -> DomainResult<String> {
         let sealed = conn.secrets.iter().find(|s| s.kind == kind).ok_or_else(|| {
