@@ -36,6 +36,7 @@ const TABLES: &[&str] = &[
     "connections",
     "connection_secrets",
     "mcp_servers",
+    "user_llms",
     "chat_sessions",
     "chat_messages",
     "chat_tool_calls",

@@ -129,6 +129,9 @@ async fn main() -> anyhow::Result<()> {
             price_per_mtok: Some(3.0),
             estimated_savings_usd: if retrieve { tokens as f64 * 3.0 / 1e6 } else { 0.0 },
             source: Some(sources[(r >> 48) as usize % sources.len()].into()),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_cost_usd: 0.0,
         });
         if batch.len() == batch.capacity() {
             store.insert_analytics_events(&batch).await?;

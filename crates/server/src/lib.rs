@@ -33,7 +33,10 @@ use crate::store::Backend;
 use tc_atlassian::RetryPolicy;
 use tc_atlassian::oauth::OAuthApp;
 use tc_domain::sealing::Sealer;
-use tc_domain::services::{AiSettings, IntegrationSettings, JobSettings, Pricing, ScanSettings};
+use tc_domain::services::{
+    AiSettings, IntegrationSettings, JobSettings, Pricing, ScanSettings, reseal_connections,
+    reseal_mcp_servers, reseal_user_llms,
+};
 use tc_domain::{AuthSettings, Clock, Services};
 use tc_embed::{Embedder, LocalEmbedder, OpenAiConfig, OpenAiEmbedder};
 use tc_llm::{OpenAiCompatible, OpenAiSettings};
@@ -203,6 +206,8 @@ fn ai_settings(config: &Config) -> Result<AiSettings, StartError> {
         timeout,
         resume_grace: Duration::from_secs(config.chat_resume_grace_secs),
         agent_max_steps: config.agent_max_steps,
+        input_price_per_mtok: config.llm_input_price_per_mtok,
+        output_price_per_mtok: config.llm_output_price_per_mtok,
         ..AiSettings::default()
     })
 }
@@ -297,51 +302,57 @@ pub async fn rotate_encryption_key(config: &Config) -> anyhow::Result<String> {
     }
     let sealer = Sealer::new(&key, &previous);
     let store = Backend::open(&config.database).await?;
-    let report = tc_domain::services::reseal_connections(
-        store.shared().as_ref(),
-        &sealer,
-        chrono::Utc::now(),
-    )
+    let resealed = async {
+        let shared = store.shared();
+        let now = chrono::Utc::now();
+        let connections = reseal_connections(shared.as_ref(), &sealer, now).await?;
+        let servers = reseal_mcp_servers(shared.as_ref(), &sealer, now).await?;
+        let models = reseal_user_llms(shared.as_ref(), &sealer).await?;
+        Ok::<_, tc_domain::DomainError>((connections, servers, models))
+    }
     .await;
-    let servers = match &report {
-        Ok(_) => {
-            tc_domain::services::reseal_mcp_servers(
-                store.shared().as_ref(),
-                &sealer,
-                chrono::Utc::now(),
-            )
-            .await
-        }
-        Err(e) => Err(e.clone()),
-    };
     store.close().await;
-    let report = report.map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let servers = servers.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let (connections, servers, models) = resealed.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if file_mode {
         std::fs::rename(&next_path, config.data_dir.join(KEY_FILE))?;
     }
-    let mut text = format!(
-        "{} connection(s) resealed with key version {}, {} already were",
-        report.resealed,
-        sealer.key_version(),
-        report.current
-    );
-    if !report.unreadable.is_empty() {
-        text.push_str(&format!(
-            "; {} could not be opened with any key given and were disabled (their owners must connect again)",
-            report.unreadable.len()
-        ));
-    }
-    text.push_str(&format!(
-        "; {} MCP server token(s) resealed, {} already were",
-        servers.resealed, servers.current
-    ));
-    if !servers.unreadable.is_empty() {
-        text.push_str(&format!(
-            "; {} MCP server token(s) could not be opened (their owners must register them again)",
-            servers.unreadable.len()
-        ));
-    }
+    let mut text = format!("key version {}: ", sealer.key_version());
+    let what = [
+        (
+            "connection(s)",
+            connections.resealed,
+            connections.current,
+            connections.unreadable.len(),
+            "were disabled (their owners must connect again)",
+        ),
+        (
+            "MCP server token(s)",
+            servers.resealed,
+            servers.current,
+            servers.unreadable.len(),
+            "were kept with an error (their owners must register them again)",
+        ),
+        (
+            "language model setting(s)",
+            models.resealed,
+            models.current,
+            models.unreadable.len(),
+            "were removed (their owners use the server's model until they set theirs again)",
+        ),
+    ];
+    let parts: Vec<String> = what
+        .iter()
+        .map(|(name, resealed, current, unreadable, then)| {
+            let mut part = format!("{resealed} {name} resealed, {current} already were");
+            if *unreadable > 0 {
+                part.push_str(&format!(
+                    " ({unreadable} {name} could not be opened with any key given and {then})"
+                ));
+            }
+            part
+        })
+        .collect();
+    text.push_str(&parts.join("; "));
     if !file_mode {
         text.push_str("; ENCRYPTION_KEY_PREVIOUS may now be removed");
     }

@@ -253,6 +253,14 @@ async fn without_a_model_every_feature_answers_extractively() {
     let (_, events) = stream(&app, key, json!({"message": "Deploys?", "agent": true})).await;
     assert_eq!(events[0].json()["agent"], false, "no model, no tools");
 
+    // Extractive answers are counted as AI calls that cost nothing.
+    app.services().flush_pending().await;
+    let usage = app.get("/analytics/usage", key).await;
+    let ai = usage.assert_status(200)["ai"].clone();
+    assert!(ai["by_feature"]["chat"]["calls"].as_i64().unwrap() >= 2, "{ai}");
+    assert!(ai["by_feature"]["qa"]["calls"].as_i64().unwrap() >= 1, "{ai}");
+    assert_eq!((ai["prompt_tokens"].as_i64(), ai["cost_usd"].as_f64()), (Some(0), Some(0.0)));
+
     app.delete(&format!("/ai/sessions/{session}"), key).await.assert_status(204);
     app.get(&format!("/ai/sessions/{session}/messages"), key)
         .await
@@ -280,7 +288,8 @@ async fn with_model(fake: &FakeLlm, db: Option<&TestDatabase>, extra: &[(&str, &
 
 async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
     let fake = FakeLlm::start().await;
-    let app = with_model(&fake, db, &[]).await;
+    let prices = [("LLM_INPUT_PRICE_PER_MTOK", "2"), ("LLM_OUTPUT_PRICE_PER_MTOK", "10")];
+    let app = with_model(&fake, db, &prices).await;
     let (ana, project) = team(&app, "ana").await;
     let key = &ana.api_key;
 
@@ -381,6 +390,43 @@ async fn llm_answers_cite_stream_and_remember(db: Option<&TestDatabase>) {
     assert_eq!(map["root"]["children"][1]["label"], "Rollbacks");
     assert!(map["root"]["children"][1].get("context_ids").is_none(), "[9] named no source");
     assert_eq!(map["usage"], json!({"prompt_tokens": 200, "completion_tokens": 30}));
+
+    // Every AI call is an analytics event with the model's tokens and their price.
+    app.services().flush_pending().await;
+    let usage = app.get("/analytics/usage", key).await;
+    let ai = usage.assert_status(200)["ai"].clone();
+    let cost = |prompt: f64, completion: f64| (prompt * 2.0 + completion * 10.0) / 1e6;
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-12;
+    let qa_usage = &ai["by_feature"]["qa"];
+    assert_eq!(
+        (qa_usage["calls"].as_i64(), qa_usage["prompt_tokens"].as_i64()),
+        (Some(1), Some(321))
+    );
+    assert!(close(&qa_usage["cost_usd"], cost(321.0, 17.0)), "{ai}");
+    let chat_usage = &ai["by_feature"]["chat"];
+    assert_eq!(
+        (chat_usage["calls"].as_i64(), chat_usage["prompt_tokens"].as_i64()),
+        (Some(3), Some(90 + 120 + 50))
+    );
+    assert_eq!(ai["by_feature"]["mindmap"]["completion_tokens"], 30);
+    assert_eq!(ai["calls"], 5);
+    let total: f64 = ["qa", "chat", "mindmap"]
+        .iter()
+        .map(|f| ai["by_feature"][f]["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(close(&ai["cost_usd"], total));
+    let savings = app.get("/analytics/cost-savings", key).await;
+    let savings = savings.assert_status(200);
+    assert!(close(&savings["llm_cost_usd"], total), "{savings}");
+    let net = savings["estimated_savings_usd"].as_f64().unwrap() - total;
+    assert!(close(&savings["net_savings_usd"], net));
+    let by_period: f64 = savings["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["llm_cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!((by_period - total).abs() < 1e-12);
     app.shutdown().await;
 }
 
@@ -557,16 +603,20 @@ async fn the_agent_calls_tools_and_records_them_on_postgres() {
 /// server is the test server's own `/mcp`.
 const ALLOW_LOOPBACK: (&str, &str) = ("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1");
 
+/// A new key of `user`'s made with `body`.
+async fn new_key(app: &TestApp, user: &TestUser, body: Value) -> String {
+    let made = app.post("/users/me/api-keys", Some(&user.access_token), body).await;
+    made.assert_status(201)["key"].as_str().unwrap().to_string()
+}
+
 /// A key of `user`'s with only the `read` scope.
 async fn read_only_key(app: &TestApp, user: &TestUser) -> String {
-    let made = app
-        .post(
-            "/users/me/api-keys",
-            Some(&user.access_token),
-            json!({"name": "lend", "scopes": ["read"]}),
-        )
-        .await;
-    made.assert_status(201)["key"].as_str().unwrap().to_string()
+    new_key(app, user, json!({"name": "lend", "scopes": ["read"]})).await
+}
+
+/// A key of `user`'s restricted to `project`.
+async fn project_key(app: &TestApp, user: &TestUser, project: &str) -> String {
+    new_key(app, user, json!({"name": "narrow", "project_id": project})).await
 }
 
 async fn registered_mcp_servers_lend_the_agent_their_tools(db: Option<&TestDatabase>) {
@@ -699,16 +749,7 @@ async fn registered_mcp_servers_lend_the_agent_their_tools(db: Option<&TestDatab
 
     if db.is_none() {
         // The token never reaches the database file in the clear.
-        let dir = app.shutdown_keeping_data().await;
-        let mut stored = Vec::new();
-        for entry in std::fs::read_dir(dir.path()).unwrap() {
-            let path = entry.unwrap().path();
-            if path.to_string_lossy().contains("teamcontext.db") {
-                stored.extend(std::fs::read(&path).unwrap());
-            }
-        }
-        assert!(!stored.is_empty());
-        assert!(!stored.windows(lent.len()).any(|w| w == lent.as_bytes()));
+        app.shutdown_asserting_not_stored(&[&lent]).await;
     } else {
         app.shutdown().await;
     }
@@ -805,14 +846,7 @@ async fn mcp_server_routes_refuse_bad_requests_and_strangers() {
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
     let project = app.create_project(key, "p").await;
-    let made = app
-        .post(
-            "/users/me/api-keys",
-            Some(&ana.access_token),
-            json!({"name": "narrow", "project_id": project}),
-        )
-        .await;
-    let narrow = made.assert_status(201)["key"].as_str().unwrap().to_string();
+    let narrow = project_key(&app, &ana, &project).await;
     app.get("/ai/mcp-servers", &narrow).await.assert_error(403, "INSUFFICIENT_PERMISSIONS");
 
     // Unknown, malformed and (below, in the registered test) someone else's ids: 404.
@@ -832,6 +866,153 @@ async fn mcp_server_routes_refuse_bad_requests_and_strangers() {
             .as_array()
             .unwrap()
             .is_empty()
+    );
+    app.shutdown().await;
+}
+
+async fn a_users_own_model_answers_their_calls(db: Option<&TestDatabase>) {
+    let fake = FakeLlm::start().await;
+    let own = FakeLlm::start().await;
+    let app = with_model(&fake, db, &[ALLOW_LOOPBACK]).await;
+    let (ana, _) = team(&app, "ana").await;
+    let (bob, _) = team(&app, "bob").await;
+    let key = &ana.api_key;
+    let settings = app.get("/ai/llm-settings", key).await;
+    let settings = settings.assert_status(200);
+    assert_eq!(
+        (settings["source"].as_str(), settings["model"].as_str()),
+        (Some("server"), Some(fake_llm::MODEL))
+    );
+
+    let mine = json!({"base_url": own.base_url(), "model": "ana-model", "api_key": "sk-ana-secret",
+                      "headers": {"Cookie": "sso=ana-session"}});
+    let set = app.put("/ai/llm-settings", key, mine).await;
+    let set = set.assert_status(200).clone();
+    assert_eq!((set["source"].as_str(), set["model"].as_str()), (Some("user"), Some("ana-model")));
+    assert_eq!(
+        (set["has_api_key"].as_bool(), set["header_names"].clone()),
+        (Some(true), json!(["Cookie"]))
+    );
+    assert!(!set.to_string().contains("sk-ana-secret") && !set.to_string().contains("ana-session"));
+
+    // The connection test asks her model, with her credentials, and is recorded.
+    own.push(Reply::chunks(recorded::openai_text(&["OK"], 12, 1)));
+    let tested = app.post("/ai/llm-settings/test", Some(key), json!({})).await;
+    let tested = tested.assert_status(200).clone();
+    assert_eq!((tested["ok"].as_bool(), tested["source"].as_str()), (Some(true), Some("user")));
+    assert_eq!(
+        (tested["model"].as_str(), tested["reply"].as_str()),
+        (Some("ana-model"), Some("OK"))
+    );
+    assert_eq!(own.headers()[0]["authorization"], "Bearer sk-ana-secret");
+    assert_eq!(own.headers()[0]["cookie"], "sso=ana-session");
+    assert_eq!(own.requests()[0]["model"], "ana-model");
+
+    // Her questions go to her model, priced as an unknown model (nothing); bob's to the server's.
+    own.push(Reply::chunks(recorded::openai_text(&["Tuesdays [1]."], 40, 4)));
+    let qa = app.post("/ai/qa", Some(key), json!({"question": "When do we deploy?"})).await;
+    assert_eq!(qa.assert_status(200)["llm"], "ana-model");
+    assert_eq!(own.requests().len(), 2);
+    let served = fake.requests().len();
+    let theirs =
+        app.post("/ai/qa", Some(&bob.api_key), json!({"question": "When do we deploy?"})).await;
+    assert_eq!(theirs.assert_status(200)["llm"], fake_llm::MODEL);
+    assert_eq!((fake.requests().len(), own.requests().len()), (served + 1, 2));
+
+    // A model that refuses: the test says why; her calls fall back to extractive answers.
+    own.push(Reply::Status(401, json!({"error": {"message": "invalid key"}})));
+    let failed = app.post("/ai/llm-settings/test", Some(key), json!({})).await;
+    let failed = failed.assert_status(200).clone();
+    assert_eq!(failed["ok"], false);
+    assert!(failed["error"].as_str().unwrap().contains("refused"), "{failed}");
+    let recorded = app.get("/ai/llm-settings", key).await.assert_status(200).clone();
+    assert!(recorded["test_error"].is_string() && recorded["tested_at"].is_string(), "{recorded}");
+
+    // Forgotten: the server's model again.
+    app.delete("/ai/llm-settings", key).await.assert_status(204);
+    app.delete("/ai/llm-settings", key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    let back = app.get("/ai/llm-settings", key).await;
+    assert_eq!(back.assert_status(200)["source"], "server");
+
+    if db.is_none() {
+        app.shutdown_asserting_not_stored(&["sk-ana-secret", "ana-session"]).await;
+    } else {
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_users_own_model_answers_their_calls_on_sqlite() {
+    a_users_own_model_answers_their_calls(None).await;
+}
+
+#[tokio::test]
+async fn a_users_own_model_answers_their_calls_on_postgres() {
+    let db = TestDatabase::create().await;
+    a_users_own_model_answers_their_calls(Some(&db)).await;
+}
+
+#[tokio::test]
+async fn llm_settings_refuse_bad_requests_and_strangers() {
+    // No model on the server and no OUTBOUND_ALLOWED_HOSTS.
+    let app = TestApp::with_env(&[("MAX_BODY_BYTES", "4096")]).await;
+    let ana = app.register("ana").await;
+    let key = &ana.api_key;
+    for (method, path) in [
+        ("GET", "/ai/llm-settings"),
+        ("PUT", "/ai/llm-settings"),
+        ("DELETE", "/ai/llm-settings"),
+        ("POST", "/ai/llm-settings/test"),
+    ] {
+        let r = app.send(method.parse().unwrap(), path, None, Some(json!({}))).await;
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let none = app.get("/ai/llm-settings", key).await;
+    assert_eq!(none.assert_status(200)["source"], "none");
+    app.post("/ai/llm-settings/test", Some(key), json!({}))
+        .await
+        .assert_error(400, "INVALID_INPUT");
+    let inside = json!({"base_url": "http://127.0.0.1:9/v1", "model": "m"});
+    let refused = app.put("/ai/llm-settings", key, inside).await;
+    refused.assert_error(422, "INVALID_INPUT");
+    assert!(refused.body.to_string().contains("OUTBOUND_ALLOWED_HOSTS"), "{}", refused.body);
+    let url = "https://llm.example.com/v1";
+    for (body, status, code) in [
+        (json!({}), 400, "MISSING_REQUIRED_FIELD"),
+        (json!({"base_url": url}), 400, "MISSING_REQUIRED_FIELD"),
+        (json!({"base_url": "ftp://llm.example.com", "model": "m"}), 422, "INVALID_INPUT"),
+        (json!({"base_url": "not a url", "model": "m"}), 422, "INVALID_INPUT"),
+        (
+            json!({"base_url": url, "model": "m", "headers": {"Bad Header": "x"}}),
+            422,
+            "INVALID_INPUT",
+        ),
+        (json!({"base_url": url, "model": "m", "headers": {"Host": "x"}}), 422, "INVALID_INPUT"),
+        (json!({"base_url": url, "model": "m", "api_key": "a\nb"}), 422, "INVALID_INPUT"),
+        (json!({"base_url": url, "model": 7}), 422, "INVALID_INPUT"),
+        (
+            json!({"base_url": url, "model": "m", "api_key": "k".repeat(5000)}),
+            413,
+            "CONTEXT_TOO_LARGE",
+        ),
+    ] {
+        app.put("/ai/llm-settings", key, body.clone()).await.assert_error(status, code);
+    }
+    app.delete("/ai/llm-settings", key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    let ro = read_only_key(&app, &ana).await;
+    let body = json!({"base_url": url, "model": "m"});
+    app.put("/ai/llm-settings", &ro, body.clone())
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    let project = app.create_project(key, "p").await;
+    let narrow = project_key(&app, &ana, &project).await;
+    app.get("/ai/llm-settings", &narrow).await.assert_error(403, "INSUFFICIENT_PERMISSIONS");
+    // Someone else's settings are never shown: each user reads only their own.
+    app.put("/ai/llm-settings", key, body).await.assert_status(200);
+    let eve = app.register("eve").await;
+    assert_eq!(
+        app.get("/ai/llm-settings", &eve.api_key).await.assert_status(200)["source"],
+        "none"
     );
     app.shutdown().await;
 }
@@ -1135,14 +1316,7 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
 
     // A key restricted to another project sees neither the session nor its messages.
     let other = app.create_project(key, "elsewhere").await;
-    let made = app
-        .post(
-            "/users/me/api-keys",
-            Some(&ana.access_token),
-            json!({"name": "narrow", "project_id": other}),
-        )
-        .await;
-    let narrow = made.assert_status(201)["key"].as_str().unwrap().to_string();
+    let narrow = project_key(&app, &ana, &other).await;
     assert!(
         app.get("/ai/sessions", &narrow).await.assert_status(200)["items"]
             .as_array()

@@ -150,6 +150,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             || op.template == "/projects"
             || (op.template == "/ai/sessions" && op.method == Method::GET)
             || (op.template == "/ai/mcp-servers" && op.method == Method::GET)
+            || (op.template == "/ai/llm-settings" && op.method == Method::GET)
             || op.template.starts_with("/analytics/")
         {
             continue;

@@ -189,21 +189,7 @@ async fn each_kind_connects_and_bad_tokens_are_refused_before_anything_is_stored
     assert_eq!(status.assert_status(200)["connected"], false);
 
     // The tokens never reach the database file in the clear.
-    let dir = app.shutdown_keeping_data().await;
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().contains("teamcontext.db") {
-            stored.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    assert!(!stored.is_empty());
-    for token in [CLOUD_TOKEN, DC_TOKEN] {
-        assert!(
-            !stored.windows(token.len()).any(|w| w == token.as_bytes()),
-            "{token} is in the database file"
-        );
-    }
+    let dir = app.shutdown_asserting_not_stored(&[CLOUD_TOKEN, DC_TOKEN]).await;
     let key_file = dir.path().join("encryption_key");
     #[cfg(unix)]
     {
@@ -658,6 +644,9 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let registered = app.post("/ai/mcp-servers", Some(&ana.api_key), registration).await;
     let mcp_server = registered.assert_status(201)["id"].as_str().unwrap().to_string();
     let refresh = format!("/ai/mcp-servers/{mcp_server}/refresh");
+    // Her own language model's credentials, sealed by the same key.
+    let model = json!({"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "sk-own"});
+    app.put("/ai/llm-settings", &ana.api_key, model).await.assert_status(200);
     // Not even the debug log holds the token.
     let (logs, _) = server.stop();
     assert!(logs.contains("jira_sync") && !logs.contains(DC_TOKEN), "{logs}");
@@ -669,6 +658,7 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains("1 connection(s) resealed"), "{printed}");
     assert!(printed.contains("1 MCP server token(s) resealed"), "{printed}");
+    assert!(printed.contains("1 language model setting(s) resealed"), "{printed}");
     let after = std::fs::read_to_string(dir.path().join("encryption_key")).unwrap();
     assert_ne!(before, after);
     assert!(!dir.path().join("encryption_key.next").exists());
@@ -683,6 +673,8 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let issue = app.get("/jira/issues/OPS-2", &ana.api_key).await;
     assert_eq!(issue.assert_status(200)["key"], "OPS-2", "the token opens with the new key");
     app.post(&refresh, Some(&ana.api_key), json!({})).await.assert_status(200);
+    let own = app.get("/ai/llm-settings", &ana.api_key).await;
+    assert_eq!(own.assert_status(200)["has_api_key"], true, "the credentials open");
 
     // A key that opens nothing: the connection is disabled and says why.
     server.stop();
@@ -691,8 +683,9 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let out =
         support::process::teamcontext(dir.path()).arg("rotate-encryption-key").output().unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(printed.contains("1 could not be opened"), "{printed}");
+    assert!(printed.contains("1 connection(s) could not be opened"), "{printed}");
     assert!(printed.contains("1 MCP server token(s) could not be opened"), "{printed}");
+    assert!(printed.contains("1 language model setting(s) could not be opened"), "{printed}");
     let server = serve_with(dir.path(), "warn", &env);
     let app = TestApp::remote(&server.base);
     let status =
@@ -702,6 +695,8 @@ async fn rotating_the_generated_key_keeps_connections_working() {
     let failed = app.post(&refresh, Some(&ana.api_key), json!({})).await;
     failed.assert_error(502, "MCP_SERVER_FAILED");
     assert!(failed.body.to_string().contains("register it again"), "{}", failed.body);
+    let own = app.get("/ai/llm-settings", &ana.api_key).await;
+    assert_eq!(own.assert_status(200)["source"], "none", "removed, so nothing half-usable");
     server.stop();
     remote.shutdown().await;
 }

@@ -26,6 +26,7 @@ macro_rules! accounts_scenarios {
             concurrent_email_token_use_has_one_winner,
             connections_keep_sealed_secrets_and_swap_them_once,
             mcp_servers_are_per_user_with_their_tool_cache,
+            a_users_own_language_model_is_replaced_whole,
         );
     };
 }
@@ -410,4 +411,51 @@ pub async fn mcp_servers_are_per_user_with_their_tool_cache<S: Store>(s: Arc<S>)
     assert!(s.delete_mcp_server(ana.id, wiki.id).await.unwrap());
     assert!(!s.delete_mcp_server(ana.id, wiki.id).await.unwrap());
     assert_eq!(s.mcp_servers(ana.id).await.unwrap(), vec![crm]);
+}
+
+fn user_llm(user_id: Uuid, model: &str, sealed: &[u8]) -> UserLlmRecord {
+    UserLlmRecord {
+        user_id,
+        base_url: "https://llm.example.com/v1".into(),
+        model: model.into(),
+        credentials: SecretRecord {
+            kind: "llm_credentials".into(),
+            key_version: 5,
+            sealed: sealed.to_vec(),
+        },
+        tested_at: None,
+        test_error: None,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+pub async fn a_users_own_language_model_is_replaced_whole<S: Store>(s: Arc<S>) {
+    let (ana, bo) = (user("llm-ana@example.com"), user("llm-bo@example.com"));
+    s.insert_user(&ana).await.unwrap();
+    s.insert_user(&bo).await.unwrap();
+    assert!(s.user_llm(ana.id).await.unwrap().is_none());
+    let first = user_llm(ana.id, "small", &[1, 2, 0, 255]);
+    s.put_user_llm(&first).await.unwrap();
+    s.put_user_llm(&user_llm(bo.id, "other", &[7])).await.unwrap();
+    assert_eq!(s.user_llm(ana.id).await.unwrap().unwrap(), first);
+
+    let later = t0() + Duration::minutes(3);
+    s.set_user_llm_tested(ana.id, later, Some("401 Unauthorized")).await.unwrap();
+    let tested = s.user_llm(ana.id).await.unwrap().unwrap();
+    assert_eq!(
+        (tested.tested_at, tested.test_error.as_deref()),
+        (Some(later), Some("401 Unauthorized"))
+    );
+
+    // Setting it again replaces everything, the test result included.
+    let second = user_llm(ana.id, "large", &[9, 9]);
+    s.put_user_llm(&second).await.unwrap();
+    assert_eq!(s.user_llm(ana.id).await.unwrap().unwrap(), second);
+    assert_eq!(s.list_user_llms().await.unwrap().len(), 2);
+
+    assert!(s.delete_user_llm(ana.id).await.unwrap());
+    assert!(!s.delete_user_llm(ana.id).await.unwrap());
+    assert!(s.user_llm(ana.id).await.unwrap().is_none());
+    assert_eq!(s.user_llm(bo.id).await.unwrap().unwrap().model, "other");
 }

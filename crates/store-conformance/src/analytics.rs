@@ -44,6 +44,9 @@ fn event(
         price_per_mtok: Some(3.0),
         estimated_savings_usd: tokens as f64 * 3.0 / 1e6,
         source: source.map(str::to_string),
+        prompt_tokens: 2 * tokens,
+        completion_tokens: tokens,
+        llm_cost_usd: tokens as f64 / 1e6,
     }
 }
 
@@ -112,6 +115,10 @@ pub async fn event_totals_by_day_project_and_source<S: Store>(s: Arc<S>) {
     let savings: f64 = all.iter().map(|t| t.estimated_savings_usd).sum();
     assert!((savings - 198.0 * 3.0 / 1e6).abs() < 1e-12, "{savings}");
     assert_eq!(all.iter().map(|t| t.contexts_retrieved).sum::<i64>(), 4);
+    assert_eq!(all.iter().map(|t| t.prompt_tokens).sum::<i64>(), 2 * 198);
+    assert_eq!(all.iter().map(|t| t.completion_tokens).sum::<i64>(), 198);
+    let cost: f64 = all.iter().map(|t| t.llm_cost_usd).sum();
+    assert!((cost - 198.0 / 1e6).abs() < 1e-12, "{cost}");
 
     let project_only = EventScope { include_projectless: false, ..mine.clone() };
     assert_eq!(
@@ -182,6 +189,17 @@ pub async fn event_totals_split_partial_days<S: Store>(s: Arc<S>) {
         count(at(3, 6), at(6, 12)).await,
         vec![(day(3), 3), (day(4), 4), (day(5), 4), (day(6), 2)]
     );
+    // The model's tokens add up the same way over the rollup and the raw partial days.
+    let scope = EventScope {
+        user_id: Some(u.id),
+        project_ids: vec![p.id],
+        include_projectless: false,
+        from: at(3, 6),
+        until: at(6, 12),
+    };
+    let rows = s.event_totals(&scope, EventGroup::Day).await.unwrap();
+    let prompt: i64 = rows.iter().map(|t| t.prompt_tokens).sum();
+    assert_eq!(prompt, 2 * (3 * 3 + 4 * 4 + 4 * 5 + 2 * 6));
     // Within one day, and one millisecond either side of an event.
     assert_eq!(count(at(4, 6), at(4, 18)).await, vec![(day(4), 2)]);
     assert_eq!(count(at(4, 6) + Duration::milliseconds(1), at(4, 12)).await, vec![]);

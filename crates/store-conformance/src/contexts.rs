@@ -132,6 +132,9 @@ pub async fn access_counts_and_description_vectors<S: Store>(s: Arc<S>) {
         price_per_mtok: Some(3.0),
         estimated_savings_usd: 0.00036,
         source: Some("claude".into()),
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        llm_cost_usd: 0.0,
     };
     s.insert_analytics_events(&[event]).await.unwrap();
 }

@@ -26,22 +26,25 @@ pub(crate) async fn insert_events(pool: &Pool, events: &[AnalyticsEventRecord]) 
         "WITH batch AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
                  $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::float8[], $11::text[],
-                 $12::float8[], $13::float8[], $14::text[])
+                 $12::float8[], $13::float8[], $14::text[], $15::bigint[], $16::bigint[],
+                 $17::float8[])
              AS t (id, user_id, project_id, event_type, timestamp, tokens_saved, tokens_avoided,
                    contexts_retrieved, api_calls_made, processing_time_ms, model, price_per_mtok,
-                   estimated_savings_usd, source)
+                   estimated_savings_usd, source, prompt_tokens, completion_tokens, llm_cost_usd)
          ), stored AS (
              INSERT INTO analytics_events (id, user_id, project_id, event_type, timestamp,
                  tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made,
-                 processing_time_ms, model, price_per_mtok, estimated_savings_usd, source)
+                 processing_time_ms, model, price_per_mtok, estimated_savings_usd, source,
+                 prompt_tokens, completion_tokens, llm_cost_usd)
              SELECT * FROM batch
          )
          INSERT INTO analytics_daily (day, user_id, project_id, source, event_type, events,
              tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made,
-             estimated_savings_usd)
+             estimated_savings_usd, prompt_tokens, completion_tokens, llm_cost_usd)
          SELECT {DAY_OF}, user_id, COALESCE(project_id, '00000000-0000-0000-0000-000000000000'),
                 COALESCE(source, ''), event_type, count(*), sum(tokens_saved), sum(tokens_avoided),
-                sum(contexts_retrieved), sum(api_calls_made), sum(estimated_savings_usd)
+                sum(contexts_retrieved), sum(api_calls_made), sum(estimated_savings_usd),
+                sum(prompt_tokens), sum(completion_tokens), sum(llm_cost_usd)
          FROM batch GROUP BY 1, 2, 3, 4, 5
          ON CONFLICT (project_id, day, user_id, source, event_type) DO UPDATE SET
              events = analytics_daily.events + excluded.events,
@@ -50,7 +53,10 @@ pub(crate) async fn insert_events(pool: &Pool, events: &[AnalyticsEventRecord]) 
              contexts_retrieved = analytics_daily.contexts_retrieved + excluded.contexts_retrieved,
              api_calls_made = analytics_daily.api_calls_made + excluded.api_calls_made,
              estimated_savings_usd = analytics_daily.estimated_savings_usd
-                 + excluded.estimated_savings_usd"
+                 + excluded.estimated_savings_usd,
+             prompt_tokens = analytics_daily.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = analytics_daily.completion_tokens + excluded.completion_tokens,
+             llm_cost_usd = analytics_daily.llm_cost_usd + excluded.llm_cost_usd"
     );
     db::execute(
         &client(pool).await?,
@@ -70,6 +76,9 @@ pub(crate) async fn insert_events(pool: &Pool, events: &[AnalyticsEventRecord]) 
             &e.iter().map(|e| e.price_per_mtok).collect::<Vec<_>>(),
             &e.iter().map(|e| e.estimated_savings_usd).collect::<Vec<_>>(),
             &e.iter().map(|e| e.source.as_deref()).collect::<Vec<_>>(),
+            &e.iter().map(|e| e.prompt_tokens).collect::<Vec<_>>(),
+            &e.iter().map(|e| e.completion_tokens).collect::<Vec<_>>(),
+            &e.iter().map(|e| e.llm_cost_usd).collect::<Vec<_>>(),
         ],
     )
     .await?;
@@ -96,7 +105,8 @@ pub(crate) async fn event_totals(
     let raw = format!(
         "SELECT {DAY_OF} AS day, COALESCE(project_id, '00000000-0000-0000-0000-000000000000') \
          AS project_id, COALESCE(source, '') AS source, event_type, 1 AS events, tokens_saved, \
-         tokens_avoided, contexts_retrieved, api_calls_made, estimated_savings_usd \
+         tokens_avoided, contexts_retrieved, api_calls_made, estimated_savings_usd, \
+         prompt_tokens, completion_tokens, llm_cost_usd \
          FROM analytics_events \
          WHERE ($1::uuid IS NULL OR user_id = $1) \
            AND (project_id = ANY($2) OR ($3 AND project_id IS NULL))"
@@ -111,7 +121,8 @@ pub(crate) async fn event_totals(
                         AS last_midnight
          ), scoped AS (
              SELECT day, project_id, source, event_type, events, tokens_saved, tokens_avoided,
-                    contexts_retrieved, api_calls_made, estimated_savings_usd
+                    contexts_retrieved, api_calls_made, estimated_savings_usd, prompt_tokens,
+                    completion_tokens, llm_cost_usd
              FROM analytics_daily, bounds
              WHERE ($1::uuid IS NULL OR user_id = $1)
                AND (project_id = ANY($2)
@@ -130,7 +141,10 @@ pub(crate) async fn event_totals(
                 sum(tokens_avoided)::bigint AS tokens_avoided,
                 sum(contexts_retrieved)::bigint AS contexts_retrieved,
                 sum(api_calls_made)::bigint AS api_calls_made,
-                sum(estimated_savings_usd)::float8 AS estimated_savings_usd
+                sum(estimated_savings_usd)::float8 AS estimated_savings_usd,
+                sum(prompt_tokens)::bigint AS prompt_tokens,
+                sum(completion_tokens)::bigint AS completion_tokens,
+                sum(llm_cost_usd)::float8 AS llm_cost_usd
          FROM scoped GROUP BY 1, 2"
     );
     let found = db::query(
@@ -166,6 +180,9 @@ pub(crate) async fn event_totals(
             contexts_retrieved: rows::get(r, "contexts_retrieved")?,
             api_calls_made: rows::get(r, "api_calls_made")?,
             estimated_savings_usd: rows::get(r, "estimated_savings_usd")?,
+            prompt_tokens: rows::get(r, "prompt_tokens")?,
+            completion_tokens: rows::get(r, "completion_tokens")?,
+            llm_cost_usd: rows::get(r, "llm_cost_usd")?,
         })
     })
 }

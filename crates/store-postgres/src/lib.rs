@@ -26,6 +26,7 @@ mod mcp_sessions;
 mod projects;
 mod rows;
 mod search;
+mod user_llms;
 
 pub use search::vector_index_sql;
 #[cfg(feature = "testing")]

@@ -1,7 +1,8 @@
-//! The MCP servers users registered for the agent, in PostgreSQL.
+//! The MCP servers users registered for the agent, in PostgreSQL; the trait's methods for users'
+//! own language models are in `user_llms`.
 
 use chrono::{DateTime, Utc};
-use tc_store::{McpServerRecord, SecretRecord, StoreResult};
+use tc_store::{McpServerRecord, SecretRecord, StoreResult, UserLlmRecord};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -139,5 +140,26 @@ impl tc_store::McpServerStore for crate::PgStore {
     }
     async fn list_all_mcp_servers(&self) -> StoreResult<Vec<McpServerRecord>> {
         self.select_mcp_servers("ORDER BY created_at", &[]).await
+    }
+
+    async fn put_user_llm(&self, llm: &UserLlmRecord) -> StoreResult<()> {
+        self.put_user_llm_row(llm).await
+    }
+    async fn user_llm(&self, user_id: Uuid) -> StoreResult<Option<UserLlmRecord>> {
+        self.user_llm_row(user_id).await
+    }
+    async fn delete_user_llm(&self, user_id: Uuid) -> StoreResult<bool> {
+        self.delete_user_llm_row(user_id).await
+    }
+    async fn set_user_llm_tested(
+        &self,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        self.set_user_llm_tested_row(user_id, at, error).await
+    }
+    async fn list_user_llms(&self) -> StoreResult<Vec<UserLlmRecord>> {
+        self.list_user_llm_rows().await
     }
 }

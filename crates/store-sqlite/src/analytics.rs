@@ -21,7 +21,7 @@ const DAY_MS: i64 = 86_400_000;
 /// An event as a rollup row (one event, its day, `''` for none).
 const RAW_COLUMNS: &str = "(timestamp / 86400000) * 86400000, COALESCE(project_id, ''), \
      COALESCE(source, ''), event_type, 1, tokens_saved, tokens_avoided, contexts_retrieved, \
-     api_calls_made, estimated_savings_usd";
+     api_calls_made, estimated_savings_usd, prompt_tokens, completion_tokens, llm_cost_usd";
 
 pub(crate) fn insert_events(
     c: &mut Connection,
@@ -33,21 +33,26 @@ pub(crate) fn insert_events(
             .prepare_cached(
                 "INSERT INTO analytics_events (id, user_id, project_id, event_type, timestamp, \
                  tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made, \
-                 processing_time_ms, model, price_per_mtok, estimated_savings_usd, source) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 processing_time_ms, model, price_per_mtok, estimated_savings_usd, source, \
+                 prompt_tokens, completion_tokens, llm_cost_usd) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .map_err(db_err)?;
         let mut roll_up = tx
             .prepare_cached(
                 "INSERT INTO analytics_daily (day, user_id, project_id, source, event_type, \
                  events, tokens_saved, tokens_avoided, contexts_retrieved, api_calls_made, \
-                 estimated_savings_usd) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) \
+                 estimated_savings_usd, prompt_tokens, completion_tokens, llm_cost_usd) \
+                 VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT DO UPDATE SET events = events + 1, \
                  tokens_saved = tokens_saved + excluded.tokens_saved, \
                  tokens_avoided = tokens_avoided + excluded.tokens_avoided, \
                  contexts_retrieved = contexts_retrieved + excluded.contexts_retrieved, \
                  api_calls_made = api_calls_made + excluded.api_calls_made, \
-                 estimated_savings_usd = estimated_savings_usd + excluded.estimated_savings_usd",
+                 estimated_savings_usd = estimated_savings_usd + excluded.estimated_savings_usd, \
+                 prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+                 completion_tokens = completion_tokens + excluded.completion_tokens, \
+                 llm_cost_usd = llm_cost_usd + excluded.llm_cost_usd",
             )
             .map_err(db_err)?;
         for e in events {
@@ -68,6 +73,9 @@ pub(crate) fn insert_events(
                     e.price_per_mtok,
                     e.estimated_savings_usd,
                     e.source,
+                    e.prompt_tokens,
+                    e.completion_tokens,
+                    e.llm_cost_usd,
                 ])
                 .map_err(db_err)?;
             roll_up
@@ -82,6 +90,9 @@ pub(crate) fn insert_events(
                     e.contexts_retrieved,
                     e.api_calls_made,
                     e.estimated_savings_usd,
+                    e.prompt_tokens,
+                    e.completion_tokens,
+                    e.llm_cost_usd,
                 ])
                 .map_err(db_err)?;
         }
@@ -121,7 +132,8 @@ pub(crate) fn event_totals(
     let sql = format!(
         "WITH scoped AS (
             SELECT day, project_id, source, event_type, events, tokens_saved, tokens_avoided,
-                   contexts_retrieved, api_calls_made, estimated_savings_usd
+                   contexts_retrieved, api_calls_made, estimated_savings_usd, prompt_tokens,
+                   completion_tokens, llm_cost_usd
             FROM analytics_daily WHERE {daily_filter} AND day >= ? AND day < ?
           UNION ALL
             SELECT {RAW_COLUMNS} FROM analytics_events
@@ -131,7 +143,8 @@ pub(crate) fn event_totals(
             WHERE {tail_filter} AND timestamp >= ? AND timestamp < ?
         )
         SELECT {key}, event_type, sum(events), sum(tokens_saved), sum(tokens_avoided),
-               sum(contexts_retrieved), sum(api_calls_made), sum(estimated_savings_usd)
+               sum(contexts_retrieved), sum(api_calls_made), sum(estimated_savings_usd),
+               sum(prompt_tokens), sum(completion_tokens), sum(llm_cost_usd)
         FROM scoped GROUP BY 1, 2"
     );
     let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
@@ -167,6 +180,9 @@ pub(crate) fn event_totals(
             contexts_retrieved: r.get(5).map_err(db_err)?,
             api_calls_made: r.get(6).map_err(db_err)?,
             estimated_savings_usd: r.get(7).map_err(db_err)?,
+            prompt_tokens: r.get(8).map_err(db_err)?,
+            completion_tokens: r.get(9).map_err(db_err)?,
+            llm_cost_usd: r.get(10).map_err(db_err)?,
         })
     })
 }

@@ -28,6 +28,7 @@ mod mcp_servers;
 mod mcp_sessions;
 mod projects;
 mod search;
+mod user_llms;
 pub mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0013_chat.sql")),
     M::up(include_str!("../migrations/0014_chat_tool_calls.sql")),
     M::up(include_str!("../migrations/0015_mcp_servers.sql")),
+    M::up(include_str!("../migrations/0016_ai_usage.sql")),
+    M::up(include_str!("../migrations/0017_user_llms.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

@@ -461,7 +461,8 @@ pub trait ConnectionStore: Send + Sync {
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
 }
 
-/// The MCP servers users registered for the agent, with their sealed tokens and tool caches.
+/// What users configured for the AI features themselves: the MCP servers registered for the
+/// agent (sealed tokens, tool caches) and their own language models (sealed credentials).
 #[async_trait]
 pub trait McpServerStore: Send + Sync {
     /// Conflict `mcp_servers.name` when the user has a server of that name.
@@ -494,6 +495,22 @@ pub trait McpServerStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Every user's servers (for `rotate-encryption-key`).
     async fn list_all_mcp_servers(&self) -> StoreResult<Vec<McpServerRecord>>;
+
+    // ---- users' own language models ----
+    /// Sets a user's language model, replacing the one they had.
+    async fn put_user_llm(&self, llm: &UserLlmRecord) -> StoreResult<()>;
+    async fn user_llm(&self, user_id: Uuid) -> StoreResult<Option<UserLlmRecord>>;
+    /// False when the user had none.
+    async fn delete_user_llm(&self, user_id: Uuid) -> StoreResult<bool>;
+    /// Records a connection test.
+    async fn set_user_llm_tested(
+        &self,
+        user_id: Uuid,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Every user's (for `rotate-encryption-key`).
+    async fn list_user_llms(&self) -> StoreResult<Vec<UserLlmRecord>>;
 }
 
 /// AI chat sessions and their messages.

@@ -302,6 +302,10 @@ pub struct AnalyticsEventRecord {
     /// Who acted: a saved context's `source`, or the assistant (MCP client) or `api` that
     /// retrieved; reports break usage down by it.
     pub source: Option<String>,
+    /// An AI call's use of the language model (0 for other events) and what it cost.
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub llm_cost_usd: f64,
 }
 
 /// Which analytics events a report covers: `from` ≤ timestamp < `until`, optionally one user's,
@@ -344,6 +348,9 @@ pub struct EventTotals {
     pub contexts_retrieved: i64,
     pub api_calls_made: i64,
     pub estimated_savings_usd: f64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub llm_cost_usd: f64,
 }
 
 /// Size and access figures over the contexts of some projects.
@@ -494,6 +501,23 @@ pub struct McpServerRecord {
     pub tools_refreshed_at: Option<DateTime<Utc>>,
     /// Why the last refresh failed (the cached tools are kept); `None` after a success.
     pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user's own language model, used by their AI calls instead of the server's. Its
+/// credentials (API key and extra headers, as JSON) are sealed by the domain before they get
+/// here, bound to the user's id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserLlmRecord {
+    pub user_id: Uuid,
+    pub base_url: String,
+    pub model: String,
+    /// Kind `llm_credentials`.
+    pub credentials: SecretRecord,
+    /// The last "test connection": when, and why it failed (`None`: it answered).
+    pub tested_at: Option<DateTime<Utc>>,
+    pub test_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

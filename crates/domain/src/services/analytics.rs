@@ -14,10 +14,11 @@ use uuid::Uuid;
 
 use super::Services;
 use super::access::Access;
+use super::ai::AI_EVENT_TYPES;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::views::{
-    AccessedContext, ContextInsightsReport, CostSavingsReport, ProjectUsage, ReportQuery,
+    AccessedContext, AiUsage, ContextInsightsReport, CostSavingsReport, ProjectUsage, ReportQuery,
     ReportScope, SavingsPeriod, UsageReport,
 };
 
@@ -216,6 +217,11 @@ impl Services {
         let rows = self.store.event_totals(&scope, EventGroup::Day).await?;
         let retrievals: Vec<&EventTotals> =
             rows.iter().filter(|t| t.event_type == RETRIEVE).collect();
+        let mut llm_cost: BTreeMap<NaiveDate, f64> = BTreeMap::new();
+        for t in rows.iter().filter(|t| AI_EVENT_TYPES.contains(&t.event_type.as_str())) {
+            let EventKey::Day(day) = t.key else { continue };
+            *llm_cost.entry(period.start(day.date_naive())).or_default() += t.llm_cost_usd;
+        }
 
         let mut by_period: BTreeMap<NaiveDate, (i64, i64, i64)> =
             periods.iter().map(|start| (*start, (0, 0, 0))).collect();
@@ -236,8 +242,10 @@ impl Services {
                 tokens_avoided: avoided,
                 contexts_retrieved: retrieved,
                 savings_usd: usd(saved),
+                llm_cost_usd: llm_cost.get(&start).copied().unwrap_or_default(),
             })
             .collect();
+        let llm_cost_usd: f64 = llm_cost.values().sum();
         let saved = sum(retrievals.iter().copied(), |t| t.tokens_saved);
         let avoided = sum(retrievals.iter().copied(), |t| t.tokens_avoided);
         Ok(CostSavingsReport {
@@ -245,6 +253,8 @@ impl Services {
             total_tokens_avoided: avoided,
             estimated_cost_usd: usd(avoided),
             estimated_savings_usd: usd(saved),
+            llm_cost_usd,
+            net_savings_usd: usd(saved) - llm_cost_usd,
             contexts_retrieved: sum(retrievals.iter().copied(), |t| t.contexts_retrieved),
             searches: sum(retrievals.iter().copied(), |t| t.api_calls_made),
             model,
@@ -294,7 +304,18 @@ impl Services {
             let name = source.clone().unwrap_or_else(|| "unknown".into());
             *sources_breakdown.entry(name).or_default() += count;
         }
+        let mut ai = AiUsage::default();
+        for t in by_project.iter().filter(|t| AI_EVENT_TYPES.contains(&t.event_type.as_str())) {
+            let feature = t.event_type.trim_start_matches("ai_").to_string();
+            for calls in [&mut ai.total, ai.by_feature.entry(feature).or_default()] {
+                calls.calls += t.events;
+                calls.prompt_tokens += t.prompt_tokens;
+                calls.completion_tokens += t.completion_tokens;
+                calls.cost_usd += t.llm_cost_usd;
+            }
+        }
         Ok(UsageReport {
+            ai,
             contexts_created: sum(of_type(SAVE), |t| t.events),
             contexts_retrieved: sum(of_type(RETRIEVE), |t| t.contexts_retrieved),
             searches: sum(of_type(RETRIEVE), |t| t.api_calls_made),

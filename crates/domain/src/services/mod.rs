@@ -38,9 +38,9 @@ use tc_store::Store;
 use uuid::Uuid;
 
 pub use ai::{
-    AgentTool, AgentTools, AiSettings, ChatRun, MAX_DOCUMENTS, MAX_SERVERS, McpResealReport,
-    NOT_CONFIGURED, RemoteTool, RemoteToolset, TOOL_CACHE_TTL, TurnServer, UploadedDocument, Watch,
-    agent_tool_name, outcome, reseal_mcp_servers,
+    AgentTool, AgentTools, AiSettings, ChatRun, LlmResealReport, MAX_DOCUMENTS, MAX_SERVERS,
+    McpResealReport, NOT_CONFIGURED, RemoteTool, RemoteToolset, TOOL_CACHE_TTL, TurnServer,
+    UploadedDocument, Watch, agent_tool_name, outcome, reseal_mcp_servers, reseal_user_llms,
 };
 pub use analytics::MAX_REPORT_DAYS;
 pub(crate) use auth::mask_email;
@@ -53,7 +53,7 @@ pub use integrations::{
 };
 pub use invitations::SIGNUP_INVITATION_DAYS;
 pub use jobs::{JobContext, JobError, JobHandler, JobSettings};
-pub use pricing::{Pricing, default_prices};
+pub use pricing::{Pricing, default_output_prices, default_prices};
 pub use save::{EMBEDDER_UNAVAILABLE, MAX_BATCH};
 pub use scan::{SCAN_KIND, ScanJob, ScanSettings, Upload};
 pub use search::{

@@ -39,6 +39,15 @@ pub fn default_prices() -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The same models' prices per million output (completion) tokens, for what the AI features'
+/// answers cost.
+pub fn default_output_prices() -> BTreeMap<String, f64> {
+    [("claude-3-opus", 75.0), ("claude-3-sonnet", 15.0), ("gpt-4-turbo", 30.0), ("gpt-4o", 15.0)]
+        .into_iter()
+        .map(|(m, p)| (m.to_string(), p))
+        .collect()
+}
+
 impl Services {
     /// Records a search's analytics: one `context_retrieve` event per project that supplied
     /// results (so project reports see retrievals that spanned several projects), or one event
@@ -81,6 +90,9 @@ impl Services {
                 price_per_mtok: Some(self.pricing.price_per_mtok),
                 estimated_savings_usd: self.pricing.value_of(tokens),
                 source: Some(source.to_string()),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                llm_cost_usd: 0.0,
             });
         }
     }

@@ -381,6 +381,9 @@ impl Services {
             price_per_mtok: None,
             estimated_savings_usd: 0.0,
             source: Some(p.source.clone()),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_cost_usd: 0.0,
         });
     }
 }

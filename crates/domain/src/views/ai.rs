@@ -369,3 +369,48 @@ pub struct McpServerView {
 pub struct McpServerList {
     pub servers: Vec<McpServerView>,
 }
+
+/// `PUT /api/v1/ai/llm-settings`: the caller's own language model, used by their questions,
+/// summaries, mind maps, chats and agent instead of the server's.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct LlmSettingsRequest {
+    /// An OpenAI-compatible Chat Completions base URL, e.g. `https://api.example.com/v1`.
+    pub base_url: Option<String>,
+    /// The model's name.
+    pub model: Option<String>,
+    /// Sent as `Authorization: Bearer <api_key>`; stored encrypted.
+    pub api_key: Option<String>,
+    /// Extra headers for gateways that authenticate otherwise (seed 003's cookie), stored
+    /// encrypted; only their names are shown again.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The language model the caller's AI calls use.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LlmSettingsView {
+    /// `user` (their own), `server` (the operator's) or `none` (answers are extractive).
+    pub source: String,
+    pub model: Option<String>,
+    /// Shown for the user's own model only.
+    pub base_url: Option<String>,
+    pub has_api_key: bool,
+    pub header_names: Vec<String>,
+    /// The last connection test of the user's own model, and why it failed.
+    pub tested_at: Option<DateTime<Utc>>,
+    pub test_error: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/ai/llm-settings/test`: one short completion from the model the caller's AI
+/// calls use.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LlmTestView {
+    pub ok: bool,
+    /// `user` or `server`.
+    pub source: String,
+    pub model: String,
+    pub latency_ms: u64,
+    /// What the model answered (cut to 200 characters).
+    pub reply: Option<String>,
+    pub error: Option<String>,
+}

@@ -47,6 +47,8 @@ pub struct SavingsPeriod {
     pub tokens_avoided: i64,
     pub contexts_retrieved: i64,
     pub savings_usd: f64,
+    /// What the AI features' language model cost in the period.
+    pub llm_cost_usd: f64,
 }
 
 /// Tokens that assistants received from TeamContext instead of having them pasted, and their
@@ -71,6 +73,11 @@ pub struct CostSavingsReport {
     pub end_date: DateTime<Utc>,
     pub group_by: String,
     pub scope: ReportScope,
+    /// What the AI features' language model cost (prompt and completion tokens at
+    /// `LLM_INPUT_PRICE_PER_MTOK` / `LLM_OUTPUT_PRICE_PER_MTOK`), in USD.
+    pub llm_cost_usd: f64,
+    /// `estimated_savings_usd` less `llm_cost_usd`.
+    pub net_savings_usd: f64,
     /// Every period overlapping the range, oldest first, including empty ones.
     pub breakdown: Vec<SavingsPeriod>,
 }
@@ -97,9 +104,29 @@ pub struct UsageReport {
     /// Saves and searches per source: the assistant (`claude`, `cursor`, …), `api` for REST
     /// searches, or a saved context's own source.
     pub sources_breakdown: BTreeMap<String, i64>,
+    /// Questions, summaries, mind maps and chat turns, and what their model used.
+    pub ai: AiUsage,
     pub start_date: DateTime<Utc>,
     pub end_date: DateTime<Utc>,
     pub scope: ReportScope,
+}
+
+/// The AI features' calls and the language model's tokens and cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema, JsonSchema)]
+pub struct AiCalls {
+    /// Calls answered, by the model or extractively (those use no tokens).
+    pub calls: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// [`AiCalls`] in all, and per feature: `qa`, `summarize`, `mindmap`, `chat`.
+#[derive(Debug, Clone, Default, Serialize, ToSchema, JsonSchema)]
+pub struct AiUsage {
+    #[serde(flatten)]
+    pub total: AiCalls,
+    pub by_feature: BTreeMap<String, AiCalls>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]

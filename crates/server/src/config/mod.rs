@@ -157,6 +157,9 @@ pub struct Config {
     pub llm_max_tokens: u32,
     pub chat_resume_grace_secs: u64,
     pub agent_max_steps: u32,
+    /// The language model's price per million prompt and completion tokens, in USD.
+    pub llm_input_price_per_mtok: f64,
+    pub llm_output_price_per_mtok: f64,
     /// The bearer token `/metrics` requires, if any.
     pub metrics_token: Option<Secret>,
     pub outbound_allowed_hosts: Vec<String>,
@@ -387,7 +390,18 @@ impl Config {
                 format!("no price for {:?}; add it with LLM_PRICES", s.default_llm_model),
             )
         })?;
+        let llm_model = llm.as_ref().map(|l| l.model.as_str()).unwrap_or_default();
+        let llm_input_price_per_mtok = s
+            .llm_input_price_per_mtok
+            .or_else(|| llm_prices.get(llm_model).copied())
+            .unwrap_or_default();
+        let llm_output_price_per_mtok = s
+            .llm_output_price_per_mtok
+            .or_else(|| tc_domain::services::default_output_prices().get(llm_model).copied())
+            .unwrap_or_default();
         Ok(Config {
+            llm_input_price_per_mtok,
+            llm_output_price_per_mtok,
             data_dir: s.data_dir,
             database,
             redis_url: s.redis_url,

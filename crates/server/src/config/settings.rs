@@ -310,6 +310,17 @@ pub struct Settings {
     #[arg(long, env = "AGENT_MAX_STEPS", default_value = "6", value_parser = at_least(1u32))]
     pub agent_max_steps: u32,
 
+    /// what the language model costs per million prompt tokens, in USD (analytics of the AI
+    /// features). Unset: LLM_MODEL's price in LLM_PRICES or the built-in table, else 0
+    #[arg(long, env = "LLM_INPUT_PRICE_PER_MTOK", value_parser = price)]
+    pub llm_input_price_per_mtok: Option<f64>,
+
+    /// what the language model costs per million completion tokens, in USD. Unset: LLM_MODEL's
+    /// built-in output price (claude-3-opus 75, claude-3-sonnet 15, gpt-4-turbo 30, gpt-4o 15),
+    /// else 0
+    #[arg(long, env = "LLM_OUTPUT_PRICE_PER_MTOK", value_parser = price)]
+    pub llm_output_price_per_mtok: Option<f64>,
+
     /// saves above this many tokens answer with a warning
     #[arg(long, env = "CONTEXT_WARN_TOKENS", default_value = "10000", value_parser = at_least(0usize))]
     pub context_warn_tokens: usize,
@@ -532,6 +543,13 @@ fn prices(list: &str) -> Result<Prices, String> {
         })
         .collect::<Result<_, _>>()
         .map(Prices)
+}
+
+fn price(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!("{text:?} is not a price (USD per million tokens, 0 or more)")),
+    }
 }
 
 fn http_url(url: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@ mod documents;
 mod health;
 mod integrations;
 mod invitations;
+mod llm_settings;
 mod mcp_servers;
 mod metrics;
 mod pages;
@@ -114,6 +115,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ai::router())
         .merge(documents::router())
         .merge(mcp_servers::router())
+        .merge(llm_settings::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

@@ -114,7 +114,7 @@ pub async fn for_turn(
     caller: &Caller,
     agent: bool,
 ) -> Result<Option<Box<dyn AgentTools>>, DomainError> {
-    if !agent || !state.services.has_language_model() {
+    if !agent || !state.services.has_language_model_for(caller.user_id).await {
         return Ok(None);
     }
     open(state, caller).await.map(Some)

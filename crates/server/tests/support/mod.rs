@@ -170,6 +170,25 @@ impl TestApp {
         self.dir
     }
 
+    /// Stops the server and checks that none of `secrets` reached its SQLite files (database
+    /// and write-ahead log) in the clear; hands over the data directory.
+    pub async fn shutdown_asserting_not_stored(self, secrets: &[&str]) -> tempfile::TempDir {
+        let dir = self.shutdown_keeping_data().await;
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains("teamcontext.db") {
+                stored.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        assert!(!stored.is_empty(), "no database file");
+        for secret in secrets {
+            let found = stored.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} is in the database file");
+        }
+        dir
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;

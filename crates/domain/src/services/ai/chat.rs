@@ -18,11 +18,13 @@ use uuid::Uuid;
 
 use super::agent::{self, AgentTools};
 use super::failure_reason;
+use super::llm_label;
 use super::prompt;
 use super::qa::{MAX_QUESTION_CHARS, required_text};
 use super::runs::{Run, Watch};
 use super::sessions::{message_view, title_from};
 use super::sources::{Retrieved, keep_valid_citations};
+use super::usage::AiFeature;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
@@ -49,6 +51,8 @@ struct Turn {
     sources: Vec<Retrieved>,
     /// An agent turn's tools.
     tools: Option<Box<dyn AgentTools>>,
+    /// The caller's model, or the server's.
+    model: Option<Arc<dyn tc_llm::ChatModel>>,
 }
 
 /// How the model's part of a turn (or one step of an agent's) ended.
@@ -111,8 +115,16 @@ impl Services {
         };
         self.store.append_chat_message(&user_message, Some(&title_from(&question))).await?;
 
-        let turn =
-            Turn { session, user_message_id: user_message.id, question, history, sources, tools };
+        let model = self.model_for(caller.user_id).await;
+        let turn = Turn {
+            session,
+            user_message_id: user_message.id,
+            question,
+            history,
+            sources,
+            tools,
+            model,
+        };
         let session_id = turn.session.id;
         let run_id = Uuid::now_v7();
         let run = self.runs.start(run_id, session_id, caller.user_id, self.ai.resume_grace);
@@ -189,21 +201,22 @@ impl Services {
     }
 
     async fn run_turn(&self, mut turn: Turn, run: &Run) {
+        let started = std::time::Instant::now();
         let session_id = turn.session.id;
-        let mode = if self.ai.model.is_some() { AnswerMode::Llm } else { AnswerMode::Extractive };
+        let mode = if turn.model.is_some() { AnswerMode::Llm } else { AnswerMode::Extractive };
         let views: Vec<SourceView> = turn.sources.iter().map(|s| s.view.clone()).collect();
         run.push(ChatEvent::Start {
             session_id,
             run_id: run.id,
             user_message_id: turn.user_message_id,
             mode,
-            llm: self.llm_label(),
-            agent: turn.tools.is_some() && self.ai.model.is_some(),
+            llm: llm_label(turn.model.as_ref()),
+            agent: turn.tools.is_some() && turn.model.is_some(),
         });
         run.push(ChatEvent::Sources(views));
 
         let mut record = new_message(run.id, session_id, "assistant", self.now());
-        let streamed = match &self.ai.model {
+        let streamed = match &turn.model {
             Some(model) => Some(self.stream_answer(model.as_ref(), &turn, run).await),
             None => None,
         };
@@ -217,7 +230,7 @@ impl Services {
                 record.content = text;
                 record.tool_calls = s.made;
                 record.mode = Some("llm".into());
-                record.model = self.ai.model.as_ref().map(|m| m.model().to_string());
+                record.model = turn.model.as_ref().map(|m| m.model().to_string());
                 record.prompt_tokens = s.usage.map(|u| u.prompt_tokens as i64);
                 record.completion_tokens = s.usage.map(|u| u.completion_tokens as i64);
                 record.finish_reason = Some(finish_name(s.finish.as_ref(), s.cancelled));
@@ -254,6 +267,12 @@ impl Services {
         record.created_at = self.now();
         match self.store.append_chat_message(&record, None).await {
             Ok(seq) => {
+                let usage = record.prompt_tokens.zip(record.completion_tokens).map(|(p, c)| {
+                    UsageView { prompt_tokens: p as u64, completion_tokens: c as u64 }
+                });
+                let used = turn.model.as_ref().filter(|_| record.mode.as_deref() == Some("llm"));
+                let (user, project) = (turn.session.user_id, turn.session.project_id);
+                self.ai_event(user, project, AiFeature::Chat, used, usage, started);
                 record.seq = seq;
                 let message_id = record.id;
                 let finish_reason = record.finish_reason.clone().unwrap_or_default();

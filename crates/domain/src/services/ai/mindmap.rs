@@ -13,7 +13,9 @@ use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::extractive;
+use super::llm_label;
 use super::sources::{Retrieved, clip, title_of};
+use super::usage::AiFeature;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::pagination::PageParams;
@@ -64,8 +66,10 @@ impl Services {
             other => other,
         };
         let use_documents = req.use_documents.unwrap_or(true);
+        let started = std::time::Instant::now();
         let (project, _) = self.project_for(caller, project_id, Access::Read).await?;
-        if !use_documents && self.ai.model.is_none() {
+        let model = self.model_for(caller.user_id).await;
+        if !use_documents && model.is_none() {
             return Err(DomainError::validation(
                 "use_documents",
                 "without a language model a mind map is built from the project's contexts; \
@@ -82,13 +86,22 @@ impl Services {
         };
 
         let mut fallback_reason = None;
-        if let Some(model) = &self.ai.model {
+        if let Some(model) = &model {
             match self.outline(model.as_ref(), &root_label, &sources, depth).await {
                 Ok((root, usage)) => {
+                    let feature = AiFeature::Mindmap;
+                    self.ai_event(
+                        caller.user_id,
+                        Some(project_id),
+                        feature,
+                        Some(model),
+                        usage,
+                        started,
+                    );
                     return Ok(MindMapResponse {
                         root,
                         mode: AnswerMode::Llm,
-                        llm: self.llm_label(),
+                        llm: llm_label(Some(model)),
                         fallback_reason: None,
                         sources: sources.into_iter().map(|s| s.view).collect(),
                         usage,
@@ -104,10 +117,11 @@ impl Services {
             }
         }
         let root = self.clustered_map(&root_label, &sources, depth).await;
+        self.ai_event(caller.user_id, Some(project_id), AiFeature::Mindmap, None, None, started);
         Ok(MindMapResponse {
             root,
             mode: AnswerMode::Extractive,
-            llm: self.llm_label(),
+            llm: llm_label(model.as_ref()),
             fallback_reason,
             sources: sources.into_iter().map(|s| s.view).collect(),
             usage: None,

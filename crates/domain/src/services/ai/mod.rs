@@ -10,6 +10,7 @@
 mod agent;
 mod chat;
 mod extractive;
+mod llm_settings;
 mod mcp_servers;
 mod mindmap;
 mod prompt;
@@ -20,6 +21,7 @@ mod sessions;
 mod sources;
 mod summarize;
 mod upload;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ use crate::views::{AnswerMode, UsageView};
 
 pub use agent::{AgentTool, AgentTools};
 pub use chat::ChatRun;
+pub use llm_settings::{LlmResealReport, reseal_user_llms};
 pub use mcp_servers::{
     MAX_SERVERS, McpResealReport, RemoteToolset, TOOL_CACHE_TTL, agent_tool_name,
     reseal_mcp_servers,
@@ -37,6 +40,7 @@ pub use mcp_servers::{
 pub use remote_tools::{RemoteTool, TurnServer, outcome};
 pub use runs::{RunRegistry, Watch};
 pub use upload::{MAX_DOCUMENTS, UploadedDocument};
+pub(crate) use usage::AI_EVENT_TYPES;
 
 use super::Services;
 
@@ -58,6 +62,9 @@ pub struct AiSettings {
     pub resume_grace: Duration,
     /// Most rounds of tool calls in an agent turn.
     pub agent_max_steps: u32,
+    /// What the model costs, in USD per million prompt and completion tokens (analytics).
+    pub input_price_per_mtok: f64,
+    pub output_price_per_mtok: f64,
 }
 
 impl Default for AiSettings {
@@ -69,6 +76,8 @@ impl Default for AiSettings {
             timeout: Duration::from_secs(120),
             resume_grace: Duration::from_secs(15),
             agent_max_steps: 6,
+            input_price_per_mtok: 0.0,
+            output_price_per_mtok: 0.0,
         }
     }
 }
@@ -97,16 +106,16 @@ impl Services {
         self.require_may_retrieve(caller)
     }
 
-    /// Whether a language model is configured (else answers are extractive and the agent
-    /// calls no tools).
-    pub fn has_language_model(&self) -> bool {
-        self.ai.model.is_some()
+    /// Whether `user_id`'s calls have a language model, theirs or the server's (else answers
+    /// are extractive and the agent calls no tools).
+    pub async fn has_language_model_for(&self, user_id: uuid::Uuid) -> bool {
+        self.model_for(user_id).await.is_some()
     }
+}
 
-    /// The configured model's name, or `not configured`.
-    pub(crate) fn llm_label(&self) -> String {
-        self.ai.model.as_ref().map_or_else(|| NOT_CONFIGURED.to_string(), |m| m.model().to_string())
-    }
+/// A model's name, or `not configured`.
+pub(crate) fn llm_label(model: Option<&Arc<dyn ChatModel>>) -> String {
+    model.map_or_else(|| NOT_CONFIGURED.to_string(), |m| m.model().to_string())
 }
 
 /// An answer and how it was made.

@@ -5,13 +5,16 @@
 
 use std::collections::HashSet;
 
-use tc_llm::{ChatRequest, Finish, Message};
+use std::sync::Arc;
+
+use tc_llm::{ChatModel, ChatRequest, Finish, Message};
 use tracing::{instrument, warn};
 
 use super::extractive;
 use super::prompt;
 use super::sources::{Retrieved, keep_valid_citations};
-use super::{AnswerOutcome, failure_reason};
+use super::usage::AiFeature;
+use super::{AnswerOutcome, failure_reason, llm_label};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
@@ -38,6 +41,7 @@ impl Services {
         req: QaRequest,
     ) -> DomainResult<QaResponse> {
         self.require_may_ask(caller)?;
+        let started = std::time::Instant::now();
         let question = required_text(req.question, "question", MAX_QUESTION_CHARS)?;
         let top_k = req.top_k.unwrap_or(DEFAULT_TOP_K);
         if top_k == 0 || top_k > MAX_TOP_K {
@@ -46,12 +50,20 @@ impl Services {
                 format!("`top_k` must be between 1 and {MAX_TOP_K}"),
             ));
         }
+        // A question about one project is that project's in the reports.
+        let project = req.project_ids.as_deref().and_then(|ids| match ids {
+            [one] => Some(*one),
+            _ => None,
+        });
         let mut sources = self.retrieve_sources(caller, &question, req.project_ids, top_k).await?;
-        let outcome = self.answer_from(&question, &mut sources).await;
+        let model = self.model_for(caller.user_id).await;
+        let outcome = self.answer_from(model.as_ref(), &question, &mut sources).await;
+        let used = model.as_ref().filter(|_| outcome.mode == AnswerMode::Llm);
+        self.ai_event(caller.user_id, project, AiFeature::Qa, used, outcome.usage, started);
         Ok(QaResponse {
             answer: outcome.text,
             mode: outcome.mode,
-            llm: self.llm_label(),
+            llm: llm_label(model.as_ref()),
             fallback_reason: outcome.fallback_reason,
             sources: sources.into_iter().map(|s| s.view).collect(),
             citations: outcome.citations,
@@ -63,11 +75,12 @@ impl Services {
     /// is no model or it fails (highlighting the quoted sentences in `sources`).
     pub(crate) async fn answer_from(
         &self,
+        model: Option<&Arc<dyn ChatModel>>,
         question: &str,
         sources: &mut [Retrieved],
     ) -> AnswerOutcome {
         let mut fallback_reason = None;
-        if let (Some(model), false) = (&self.ai.model, sources.is_empty()) {
+        if let (Some(model), false) = (model, sources.is_empty()) {
             let request = ChatRequest {
                 messages: vec![
                     Message::system(prompt::QA_SYSTEM),

@@ -11,9 +11,11 @@ use tracing::{instrument, warn};
 use uuid::Uuid;
 
 use super::extractive;
+use super::llm_label;
 use super::prompt;
 use super::qa::required_text;
 use super::sources::title_of;
+use super::usage::AiFeature;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
@@ -43,6 +45,7 @@ impl Services {
         req: SummarizeRequest,
     ) -> DomainResult<SummaryResponse> {
         self.require_may_ask(caller)?;
+        let started = std::time::Instant::now();
         let style = req.style.unwrap_or_else(|| "concise".into());
         if !STYLES.contains(&style.as_str()) {
             return Err(DomainError::validation(
@@ -77,7 +80,8 @@ impl Services {
 
         let mut fallback_reason = None;
         let mut written = None;
-        if let Some(model) = &self.ai.model {
+        let model = self.model_for(caller.user_id).await;
+        if let Some(model) = &model {
             let request = ChatRequest {
                 messages: vec![
                     Message::system(prompt::summary_system(&style)),
@@ -103,11 +107,13 @@ impl Services {
                 None,
             ),
         };
+        let used = model.as_ref().filter(|_| mode == AnswerMode::Llm);
+        self.ai_event(caller.user_id, None, AiFeature::Summarize, used, usage, started);
         let (original_length, summary_length) = (original.chars().count(), summary.chars().count());
         Ok(SummaryResponse {
             style,
             mode,
-            llm: self.llm_label(),
+            llm: llm_label(model.as_ref()),
             fallback_reason,
             original_length,
             summary_length,

@@ -245,6 +245,9 @@ impl Services {
             price_per_mtok: None,
             estimated_savings_usd: 0.0,
             source: Some(source.source().into()),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_cost_usd: 0.0,
         });
         progress.phase = "done".into();
         ctx.set_progress(json!(progress));

@@ -223,6 +223,9 @@ impl Services {
             price_per_mtok: None,
             estimated_savings_usd: 0.0,
             source: Some(payload.origin.clone()),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            llm_cost_usd: 0.0,
         });
         let skipped_total = skipped.len();
         skipped.truncate(MAX_LISTED);
