@@ -6,7 +6,7 @@
 //! consistent snapshot) and written with binary `COPY` inside one PostgreSQL transaction, so
 //! the target ends up with all of it or none of it. Each value is converted by the type of its
 //! target column: text ids to `uuid`, Unix milliseconds to `timestamptz`, JSON text to
-//! `jsonb`, comma-separated scopes to `text[]`, vector blobs (little-endian f32) to `vector` and `real[]`. Columns PostgreSQL
+//! `jsonb`, comma-separated scopes and JSON lists to arrays, `YYYY-MM-DD` to `date`, vector blobs (little-endian f32) to `vector` and `real[]`. Columns PostgreSQL
 //! computes (the `tsvector`, identities) are left to it; `passages.dim` is derived from the
 //! vector. Passages are written project by project (adjacent pages for a project's filter);
 //! the HNSW index of every vector dimension is built once the rows are in.
@@ -40,6 +40,7 @@ const TABLES: &[&str] = &[
     "chat_sessions",
     "chat_messages",
     "chat_tool_calls",
+    "tasks",
     "contexts",
     "passages",
     "analytics_events",
@@ -309,9 +310,19 @@ fn cell_to_param(cell: Cell, ty: &Type) -> Result<Param, String> {
         (Cell::Integer(i), &Type::FLOAT8) => some(i as f64),
         (Cell::Real(r), &Type::FLOAT8) => some(r),
         (Cell::Text(t), &Type::TEXT) => some(t),
+        // Lists kept as JSON arrays in SQLite (a task's tags, contexts and Jira keys).
+        (Cell::Text(t), &Type::TEXT_ARRAY) if t.starts_with('[') => {
+            some(serde_json::from_str::<Vec<String>>(&t).map_err(|e| e.to_string())?)
+        }
+        (Cell::Text(t), &Type::UUID_ARRAY) => {
+            some(serde_json::from_str::<Vec<Uuid>>(&t).map_err(|e| e.to_string())?)
+        }
         // API key scopes: comma-separated in SQLite.
         (Cell::Text(t), &Type::TEXT_ARRAY) => {
             some(t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        }
+        (Cell::Text(t), &Type::DATE) => {
+            some(chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|e| e.to_string())?)
         }
         (Cell::Blob(b), &Type::BYTEA) => some(b),
         (Cell::Blob(b), &Type::FLOAT4_ARRAY) => some(floats(&b)?),

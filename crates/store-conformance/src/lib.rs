@@ -12,6 +12,7 @@ mod fixtures;
 pub mod jobs;
 pub mod projects;
 pub mod search;
+pub mod tasks;
 
 pub use fixtures::{Rng, context, passage_for, project, user};
 
@@ -29,6 +30,7 @@ macro_rules! conformance_suite {
         $crate::analytics_scenarios!($make);
         $crate::jobs_scenarios!($make);
         $crate::chat_scenarios!($make);
+        $crate::tasks_scenarios!($make);
     };
     (@tests $make:path; $area:ident; $($name:ident),* $(,)?) => {
         $(

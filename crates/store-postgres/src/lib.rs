@@ -26,6 +26,7 @@ mod mcp_sessions;
 mod projects;
 mod rows;
 mod search;
+mod tasks;
 mod user_llms;
 
 pub use search::vector_index_sql;

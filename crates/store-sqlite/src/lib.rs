@@ -28,6 +28,7 @@ mod mcp_servers;
 mod mcp_sessions;
 mod projects;
 mod search;
+mod tasks;
 mod user_llms;
 pub mod vectors;
 
@@ -61,6 +62,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0015_mcp_servers.sql")),
     M::up(include_str!("../migrations/0016_ai_usage.sql")),
     M::up(include_str!("../migrations/0017_user_llms.sql")),
+    M::up(include_str!("../migrations/0018_tasks.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

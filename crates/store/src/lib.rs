@@ -57,6 +57,7 @@ pub trait Store:
     + IndexedItemStore
     + ConnectionStore
     + McpServerStore
+    + TaskStore
     + ChatStore
     + JobStore
     + AnalyticsStore
@@ -77,6 +78,7 @@ impl<T> Store for T where
         + IndexedItemStore
         + ConnectionStore
         + McpServerStore
+        + TaskStore
         + ChatStore
         + JobStore
         + AnalyticsStore
@@ -90,7 +92,7 @@ pub mod prelude {
     pub use crate::{
         AccountStore, AnalyticsStore, ChatStore, ConnectionStore, ContextStore, EmailTokenStore,
         EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpServerStore,
-        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth,
+        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth, TaskStore,
     };
 }
 
@@ -511,6 +513,20 @@ pub trait McpServerStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Every user's (for `rotate-encryption-key`).
     async fn list_user_llms(&self) -> StoreResult<Vec<UserLlmRecord>>;
+}
+
+/// Team tasks.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    async fn insert_task(&self, task: &TaskRecord) -> StoreResult<()>;
+    async fn task(&self, id: Uuid) -> StoreResult<Option<TaskRecord>>;
+    /// Replaces a task's fields (all but `id`, `created_by`, `created_at`); `NotFound` when it
+    /// is gone.
+    async fn update_task(&self, task: &TaskRecord) -> StoreResult<()>;
+    /// False when there was no such task.
+    async fn delete_task(&self, id: Uuid) -> StoreResult<bool>;
+    /// Tasks matching `filter`, newest first; `page.before` is the previous page's last id.
+    async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> StoreResult<Vec<TaskRecord>>;
 }
 
 /// AI chat sessions and their messages.

@@ -522,6 +522,44 @@ pub struct UserLlmRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A team task: in a project (its members see it), or its creator's alone without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub title: String,
+    /// Markdown.
+    pub description: String,
+    /// `todo`, `in_progress` or `done`.
+    pub status: String,
+    /// `low`, `medium` or `high`.
+    pub priority: String,
+    pub assignee_id: Option<Uuid>,
+    pub due_date: Option<chrono::NaiveDate>,
+    pub tags: Vec<String>,
+    /// Contexts the task is about.
+    pub context_ids: Vec<Uuid>,
+    /// Jira issue keys (`OPS-12`).
+    pub jira_keys: Vec<String>,
+    pub created_by: Uuid,
+    pub updated_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which tasks a list returns: those of `project_ids`, plus `personal_of`'s own tasks without a
+/// project, narrowed by the optional conditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub project_ids: Vec<Uuid>,
+    pub personal_of: Option<Uuid>,
+    pub status: Option<String>,
+    pub assignee_id: Option<Uuid>,
+    pub tag: Option<String>,
+    /// Due strictly before this day.
+    pub due_before: Option<chrono::NaiveDate>,
+}
+
 /// One sealed secret of a connection: its kind (`personal_access_token`, `api_token`,
 /// `access_token`, `refresh_token`), the key version that sealed it, nonce ‖ ciphertext.
 #[derive(Clone, PartialEq, Eq)]
