@@ -110,6 +110,7 @@ pub mod resource {
         /// A project member, by user id.
         Contributor => DomainError::not_found("contributor");
         ChatSession => DomainError::not_found("chat session");
+        Task => DomainError::not_found("task");
         /// An MCP server registered for the agent.
         McpServer => DomainError::not_found("MCP server");
         /// A chat turn under way.

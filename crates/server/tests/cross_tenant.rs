@@ -27,6 +27,8 @@ struct Victim {
     run: String,
     /// An MCP server registered for the victim's agent, with the victim's key as its token.
     mcp_server: String,
+    /// A task in the project, naming the secret.
+    task: String,
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -70,13 +72,17 @@ async fn victim(app: &TestApp) -> Victim {
                      "bearer_token": user.api_key});
     let registered = app.post("/ai/mcp-servers", Some(&user.api_key), mcp).await;
     let mcp_server = registered.assert_status(201)["id"].as_str().unwrap().to_string();
-    Victim { user, project, context, job, invitation, session, run, mcp_server }
+    let task = json!({"title": "Move the vault root token", "project_id": project});
+    let task = app.post("/tasks", Some(&user.api_key), task).await;
+    let task = task.assert_status(201)["id"].as_str().unwrap().to_string();
+    Victim { user, project, context, job, invitation, session, run, mcp_server, task }
 }
 
 /// The victim's id for a path parameter.
 fn victim_id(v: &Victim, template: &str, name: &str) -> String {
     match name {
         "user_id" => v.user.id.clone(),
+        "task_id" if template.starts_with("/tasks/") => v.task.clone(),
         "job_id" | "task_id" => v.job.clone(),
         "run_id" => v.run.clone(),
         "invitation_id" => v.invitation.clone(),
@@ -119,6 +125,8 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         ("POST", "/ai/qa") => json!({"question": "vault root token", "project_ids": [v.project]}),
         ("POST", "/ai/summarize") => json!({"context_ids": [v.context]}),
         ("POST", "/ai/mindmap") => json!({"project_id": v.project}),
+        ("POST", "/tasks") => json!({"title": "planted", "project_id": v.project}),
+        ("PUT", "/tasks/{task_id}") => json!({"status": "done"}),
         _ => json!({}),
     };
     Some(body)
@@ -151,6 +159,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             || (op.template == "/ai/sessions" && op.method == Method::GET)
             || (op.template == "/ai/mcp-servers" && op.method == Method::GET)
             || (op.template == "/ai/llm-settings" && op.method == Method::GET)
+            || (op.template == "/tasks" && op.method == Method::GET)
             || op.template.starts_with("/analytics/")
         {
             continue;
@@ -172,6 +181,10 @@ async fn another_user_reaches_nothing_of_the_first_users() {
     let sessions = app.get("/ai/sessions", &attacker.api_key).await;
     if sessions.body.to_string().contains(&v.session) {
         leaks.push(format!("GET /ai/sessions: {}", sessions.body));
+    }
+    let tasks = app.get("/tasks", &attacker.api_key).await;
+    if tasks.body.to_string().contains(&v.task) {
+        leaks.push(format!("GET /tasks: {}", tasks.body));
     }
     let servers = app.get("/ai/mcp-servers", &attacker.api_key).await;
     if servers.body.to_string().contains(&v.mcp_server) {
@@ -302,6 +315,11 @@ async fn every_mcp_tool_refuses_another_users_ids() {
             json!({"question": "what is the vault root token?", "project_id": v.project}),
         ),
         ("summarize_context", json!({"context_ids": [v.context]})),
+        ("todo_create", json!({"title": "planted", "project_id": v.project})),
+        ("todo_read", json!({"task_id": v.task})),
+        ("todo_update", json!({"task_id": v.task, "status": "done"})),
+        ("todo_delete", json!({"task_id": v.task})),
+        ("todo_list", json!({"project_id": v.project})),
     ];
     let (listed, _) = mcp(
         &app,

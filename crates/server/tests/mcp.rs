@@ -76,7 +76,12 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
             "scan_codebase",
             "summarize_context",
             "sync_confluence_to_context",
-            "sync_jira_to_context"
+            "sync_jira_to_context",
+            "todo_create",
+            "todo_delete",
+            "todo_list",
+            "todo_read",
+            "todo_update",
         ]
     );
     for tool in tools {
@@ -214,7 +219,7 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
         "ops": [{"op": "list_tools"}, call("save_to_context", json!({"content": WEBHOOKS, "project_id": project}))],
     }))
     .await;
-    assert_eq!(ann["results"][0].as_array().unwrap().len(), 10);
+    assert_eq!(ann["results"][0].as_array().unwrap().len(), 15);
     let id = ok(&ann["results"][1])["id"].as_str().unwrap().to_string();
     let stored = app.get(&format!("/context/{id}"), &a.api_key).await;
     assert_eq!(stored.assert_status(200)["metadata"]["source"], "claude");

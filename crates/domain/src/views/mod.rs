@@ -9,6 +9,7 @@ mod context;
 mod integrations;
 mod jobs;
 mod projects;
+mod tasks;
 
 pub use accounts::*;
 pub use ai::*;
@@ -17,3 +18,4 @@ pub use context::*;
 pub use integrations::*;
 pub use jobs::*;
 pub use projects::*;
+pub use tasks::*;

@@ -18,6 +18,7 @@ mod metrics;
 mod pages;
 mod projects;
 mod scan;
+mod tasks;
 mod users;
 
 use std::time::Duration;
@@ -116,6 +117,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(documents::router())
         .merge(mcp_servers::router())
         .merge(llm_settings::router())
+        .merge(tasks::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

@@ -1,4 +1,5 @@
-//! MCP: the Streamable HTTP service nested at `/mcp` ([`router`]), its tools ([`tools`]), the
+//! MCP: the Streamable HTTP service nested at `/mcp` ([`router`]), its tools ([`tools`], and the
+//! task tools `todo_*` in `todo_tools`), the
 //! same tools opened in process for the AI agent ([`agent_tools`]), and the stdio proxy behind
 //! `teamcontext mcp` ([`proxy`]).
 //!
@@ -11,6 +12,7 @@
 pub mod agent_tools;
 pub mod proxy;
 pub mod sessions;
+mod todo_tools;
 pub mod tools;
 
 use std::sync::Arc;

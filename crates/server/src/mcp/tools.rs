@@ -30,7 +30,7 @@ use crate::state::AppState;
 /// One MCP session's handler; rmcp makes one per session from the shared [`AppState`].
 #[derive(Clone)]
 pub struct TeamContextMcp {
-    state: AppState,
+    pub(super) state: AppState,
     /// The caller of every call, for a session opened in process for the agent (a session
     /// over HTTP takes each request's caller instead).
     bound: Option<Caller>,
@@ -183,7 +183,10 @@ impl TeamContextMcp {
 
     /// The authenticated caller: the bound one, or the one the `/mcp` middleware put into the
     /// HTTP request.
-    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, CallToolResult> {
+    pub(super) fn caller(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Caller, CallToolResult> {
         if let Some(caller) = &self.bound {
             return Ok(caller.clone());
         }
@@ -464,7 +467,7 @@ impl TeamContextMcp {
 fn tools() -> &'static ToolRouter<TeamContextMcp> {
     static ROUTER: OnceLock<ToolRouter<TeamContextMcp>> = OnceLock::new();
     ROUTER.get_or_init(|| {
-        let mut router = TeamContextMcp::tool_router();
+        let mut router = TeamContextMcp::tool_router() + super::todo_tools::router();
         for route in router.map.values_mut() {
             let mut input = (*route.attr.input_schema).clone();
             standard_formats_only(&mut input);
@@ -525,7 +528,7 @@ fn project_id(raw: &str) -> Result<Uuid, CallToolResult> {
 }
 
 /// A tool error carrying the REST error envelope as its text.
-fn tool_error(e: DomainError) -> CallToolResult {
+pub(super) fn tool_error(e: DomainError) -> CallToolResult {
     if let Some(internal) = e.cause_chain() {
         error!(code = e.code.as_str(), cause = %internal, "MCP tool failed");
     }
