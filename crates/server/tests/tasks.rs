@@ -92,6 +92,20 @@ async fn tasks_are_kept_filtered_and_scoped(db: Option<&TestDatabase>) {
     let read = app.get(&format!("/tasks/{id}"), key).await;
     assert_eq!(read.assert_status(200)["status"], "done");
 
+    // Tasks are context: found by search as source `task`, kept in step, gone with the task.
+    let search = json!({"query": "rotate stripe keys billing workers", "project_ids": [project], "mode": "hybrid", "similarity_threshold": 0});
+    let found = app.post("/context/search", Some(key), search.clone()).await;
+    let found = found.assert_status(200).clone();
+    let hit = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metadata"]["task_id"] == id.as_str())
+        .cloned();
+    let hit = hit.unwrap_or_else(|| panic!("no task in {found}"));
+    assert_eq!(hit["metadata"]["source"], "task");
+    assert!(hit["content"].as_str().unwrap().contains("Status: done"), "{hit}");
+
     // A removed contributor loses the project's tasks at once.
     app.delete(&format!("/projects/{project}/contributors/{}", bob.id), &ana.access_token)
         .await
@@ -101,6 +115,10 @@ async fn tasks_are_kept_filtered_and_scoped(db: Option<&TestDatabase>) {
 
     app.delete(&format!("/tasks/{id}"), key).await.assert_status(204);
     app.get(&format!("/tasks/{id}"), key).await.assert_error(404, "RESOURCE_NOT_FOUND");
+    let after = app.post("/context/search", Some(key), search).await;
+    let after = after.assert_status(200).clone();
+    let results = after["results"].as_array().unwrap();
+    assert!(!results.iter().any(|r| r["metadata"]["task_id"] == id.as_str()), "{after}");
     app.shutdown().await;
 }
 

@@ -3,17 +3,31 @@
 //! A stranger's task, an unknown id and a malformed one are the same 404, and a contributor who
 //! is removed loses the project's tasks at once (access is checked on every call). REST and the
 //! MCP tools both call these methods.
+//!
+//! Tasks are context too: a project's task is indexed as a context of source `task` (path
+//! `tasks/<id>`, its title, fields and description as Markdown), replaced when the task changes
+//! and removed with it, so searches and `get_relevant_context` find it beside decisions and
+//! code. A personal task is not indexed (contexts live in projects).
 
 use chrono::NaiveDate;
-use tc_store::{Role, Scope, TaskFilter, TaskRecord};
+use serde_json::json;
+use tc_store::{ContextRecord, IndexedItem, Role, Scope, TaskFilter, TaskRecord};
+use tracing::warn;
 use uuid::Uuid;
 
 use super::Services;
 use super::access::Access;
+use super::context::sha256_hex;
+use super::embedding::Purpose;
+use super::save::chunks_of;
+use super::tokens::count_tokens;
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::pagination::{PageParams, Paged};
 use crate::views::{CreateTaskRequest, TaskQuery, TaskView, UpdateTaskRequest};
+
+/// The source of the contexts tasks are indexed as.
+pub const TASK_SOURCE: &str = "task";
 
 pub const STATUSES: [&str; 3] = ["todo", "in_progress", "done"];
 pub const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
@@ -140,7 +154,74 @@ fn jira_keys(values: Vec<String>) -> DomainResult<Vec<String>> {
         .collect()
 }
 
+/// A task as the Markdown its context holds.
+fn markdown(t: &TaskRecord) -> String {
+    let mut text =
+        format!("# Task: {}\n\nStatus: {} · Priority: {}", t.title, t.status, t.priority);
+    if let Some(due) = t.due_date {
+        text.push_str(&format!(" · Due: {due}"));
+    }
+    if !t.tags.is_empty() {
+        text.push_str(&format!("\nTags: {}", t.tags.join(", ")));
+    }
+    if !t.jira_keys.is_empty() {
+        text.push_str(&format!("\nJira: {}", t.jira_keys.join(", ")));
+    }
+    if !t.description.trim().is_empty() {
+        text.push_str(&format!("\n\n{}", t.description.trim()));
+    }
+    text
+}
+
+fn path_of(id: Uuid) -> String {
+    format!("tasks/{id}")
+}
+
 impl Services {
+    /// Indexes a project task as a context (replacing what it was), embedded now when the model
+    /// answers and later by the backlog when it does not. A failure is logged: the task itself
+    /// is stored.
+    async fn index_task(&self, t: &TaskRecord) {
+        let Some(project_id) = t.project_id else { return };
+        let content = markdown(t);
+        let now = self.now();
+        let parent = ContextRecord {
+            id: Uuid::now_v7(),
+            project_id,
+            content_hash: sha256_hex(&content),
+            token_count: count_tokens(&content) as i64,
+            source: TASK_SOURCE.into(),
+            file_path: Some(path_of(t.id)),
+            parent_id: None,
+            chunk_index: None,
+            metadata: json!({"title": t.title, "tags": t.tags, "task_id": t.id, "status": t.status}),
+            content,
+            created_by: t.updated_by,
+            accessed_count: 0,
+            last_accessed: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let children = chunks_of(&parent, self.pricing.limits.chunk_above_tokens);
+        let embedded: Vec<ContextRecord> =
+            if children.is_empty() { vec![parent.clone()] } else { children.clone() };
+        let passages = self.passages_for_many(&embedded, Purpose::Request).await.ok();
+        let mut passages = passages.unwrap_or_else(|| vec![Vec::new(); embedded.len()]).into_iter();
+        // A long task is stored whole and searched by its chunks, as any save.
+        let rows: Vec<_> = if children.is_empty() {
+            vec![(parent.clone(), passages.next().unwrap_or_default())]
+        } else {
+            std::iter::once((parent.clone(), Vec::new()))
+                .chain(children.into_iter().map(|c| (c, passages.next().unwrap_or_default())))
+                .collect()
+        };
+        let item = IndexedItem { file_path: path_of(t.id), content_hash: parent.content_hash };
+        if let Err(e) = self.store.replace_indexed_item(project_id, TASK_SOURCE, &item, &rows).await
+        {
+            warn!(task_id = %t.id, error = %e, "a task could not be indexed for search");
+        }
+    }
+
     /// A task as `caller` may see it (`Access::Write` to change it).
     async fn task_for(
         &self,
@@ -251,6 +332,7 @@ impl Services {
         self.check_assignee(caller, project_id, task.assignee_id).await?;
         self.check_contexts(caller, &task.context_ids).await?;
         self.store.insert_task(&task).await?;
+        self.index_task(&task).await;
         Ok(view(task))
     }
 
@@ -302,13 +384,20 @@ impl Services {
             tc_store::StoreError::NotFound => not_found(),
             e => e.into(),
         })?;
+        self.index_task(&task).await;
         Ok(view(task))
     }
 
     /// `DELETE /tasks/{task_id}` and `todo_delete`.
     pub async fn delete_task(&self, caller: &Caller, id: Uuid) -> DomainResult<()> {
-        self.task_for(caller, id, Access::Write).await?;
+        let task = self.task_for(caller, id, Access::Write).await?;
         self.store.delete_task(id).await?;
+        if let Some(project) = task.project_id
+            && let Err(e) =
+                self.store.remove_indexed_items(project, TASK_SOURCE, &[path_of(id)]).await
+        {
+            warn!(task_id = %id, error = %e, "a deleted task's context could not be removed");
+        }
         Ok(())
     }
 
