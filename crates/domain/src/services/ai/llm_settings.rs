@@ -80,8 +80,14 @@ impl Services {
     /// The model `user_id`'s AI calls use: their own when they set one (and its credentials
     /// open), else the server's.
     pub(crate) async fn model_for(&self, user_id: Uuid) -> Option<Arc<dyn ChatModel>> {
+        let own = self.store.user_llm(user_id).await.ok().flatten();
+        self.model_of(user_id, own)
+    }
+
+    /// The model for a user whose own settings (if any) are `own`.
+    fn model_of(&self, user_id: Uuid, own: Option<UserLlmRecord>) -> Option<Arc<dyn ChatModel>> {
         let server = self.ai.model.clone();
-        let Ok(Some(record)) = self.store.user_llm(user_id).await else { return server };
+        let Some(record) = own else { return server };
         let (Ok(sealer), Ok(allow)) = (self.sealer(), self.outbound()) else { return server };
         let Some(credentials) = open(sealer, &record) else {
             tracing::warn!(%user_id, "a user's language model credentials cannot be opened; using the server's");
@@ -197,7 +203,8 @@ impl Services {
     pub async fn test_llm_settings(&self, caller: &Caller) -> DomainResult<LlmTestView> {
         self.require_account_credential(caller, Scope::Write)?;
         let own = self.store.user_llm(caller.user_id).await?;
-        let Some(model) = self.model_for(caller.user_id).await else {
+        let has_own = own.is_some();
+        let Some(model) = self.model_of(caller.user_id, own) else {
             return Err(DomainError::invalid(
                 "no language model is configured: set one with PUT /api/v1/ai/llm-settings",
             ));
@@ -217,12 +224,12 @@ impl Services {
             Ok(done) => (Some(clip(done.text.trim(), 200)), None),
             Err(e) => (None, Some(super::failure_reason(&e))),
         };
-        if own.is_some() {
+        if has_own {
             self.store.set_user_llm_tested(caller.user_id, self.now(), error.as_deref()).await?;
         }
         Ok(LlmTestView {
             ok: error.is_none(),
-            source: if own.is_some() { "user" } else { "server" }.into(),
+            source: if has_own { "user" } else { "server" }.into(),
             model: model.model().to_string(),
             latency_ms,
             reply,
