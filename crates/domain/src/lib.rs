@@ -20,5 +20,7 @@ pub use caller::{Caller, Credential};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{DomainError, DomainResult, ErrorCode};
 pub use mail::{Mail, Mailer};
-pub use services::{AuthSettings, EmailVerification, Services};
+pub use services::{
+    AuthSettings, EmailVerification, OpenedWebSession, Services, WebCaller, csrf_token,
+};
 pub use shared::SharedState;

@@ -33,6 +33,7 @@ const TABLES: &[&str] = &[
     "mcp_sessions",
     "api_keys",
     "refresh_tokens",
+    "web_sessions",
     "connections",
     "connection_secrets",
     "mcp_servers",

@@ -20,6 +20,7 @@ pub mod scan_cli;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -117,6 +118,8 @@ pub async fn open_services(
     let settings = AuthSettings {
         access_token_ttl_secs: config.access_token_ttl_secs,
         refresh_token_ttl_secs: config.refresh_token_ttl_secs,
+        web_session_idle_secs: config.web_session_idle_secs,
+        web_session_max_secs: config.web_session_max_secs,
         rotation_grace_secs: config.rotation_grace_secs,
         email_verification: config.email_verification,
         registration: config.registration,
@@ -424,6 +427,10 @@ pub async fn start(
     );
     state.redis = redis.clone();
     state.trusted_proxies = config.trusted_proxies.clone().into();
+    if config.public_url_set {
+        state.public_url = Some(config.public_url.as_str().into());
+        state.secure_cookies = config.public_url.starts_with("https://");
+    }
     let mcp_shutdown = CancellationToken::new();
     let app = http::app(state, &config, mcp_shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.bind_addr)

@@ -33,6 +33,10 @@ pub struct AppState {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Scan uploads in progress per user.
     pub uploads: UploadSlots,
+    /// `PUBLIC_URL` when set: how the dashboard names the server in MCP set-up snippets.
+    pub public_url: Option<Arc<str>>,
+    /// Dashboard cookies are `Secure` (PUBLIC_URL is `https://…`).
+    pub secure_cookies: bool,
 }
 
 /// Counts the uploads each user has in progress in this process, so that one user cannot fill
@@ -89,6 +93,8 @@ impl AppState {
             redis: None,
             trusted_proxies: Arc::from([]),
             uploads: UploadSlots::default(),
+            public_url: None,
+            secure_cookies: false,
         }
     }
 

@@ -22,6 +22,7 @@ macro_rules! accounts_scenarios {
             refresh_tokens_are_spent_exactly_once,
             concurrent_refresh_has_one_winner,
             refresh_revocation_by_family_and_user,
+            web_sessions_are_found_touched_and_revoked,
             email_tokens_are_spent_once_with_their_siblings,
             concurrent_email_token_use_has_one_winner,
             connections_keep_sealed_secrets_and_swap_them_once,
@@ -202,6 +203,54 @@ pub async fn refresh_revocation_by_family_and_user<S: Store>(s: Arc<S>) {
         s.consume_refresh_token("c", now).await.unwrap(),
         RefreshOutcome::Rejected(_)
     ));
+}
+
+fn web_session(user_id: Uuid, hash: &str) -> WebSessionRecord {
+    WebSessionRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        hash: hash.to_string(),
+        created_at: t0(),
+        last_seen_at: t0(),
+        expires_at: t0() + Duration::days(7),
+        revoked_at: None,
+    }
+}
+
+pub async fn web_sessions_are_found_touched_and_revoked<S: Store>(s: Arc<S>) {
+    let ann = new_user(&*s, "browser@example.com").await;
+    let bob = new_user(&*s, "other-browser@example.com").await;
+    let (one, two, bobs) =
+        (web_session(ann.id, "one"), web_session(ann.id, "two"), web_session(bob.id, "bob"));
+    for session in [&one, &two, &bobs] {
+        s.insert_web_session(session).await.unwrap();
+    }
+    assert_eq!(s.web_session("one").await.unwrap(), Some(one.clone()));
+    assert_eq!(s.web_session("nope").await.unwrap(), None);
+    // A hash is unique: a second session with it is a conflict, not a second row.
+    assert!(matches!(
+        s.insert_web_session(&web_session(ann.id, "one")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // Touching moves last_seen_at forward only.
+    let later = t0() + Duration::minutes(5);
+    s.touch_web_session(one.id, later).await.unwrap();
+    s.touch_web_session(one.id, t0() + Duration::minutes(1)).await.unwrap();
+    assert_eq!(s.web_session("one").await.unwrap().unwrap().last_seen_at, later);
+
+    // Logout revokes one session; a second revocation keeps the first time.
+    s.revoke_web_session(one.id, later).await.unwrap();
+    s.revoke_web_session(one.id, later + Duration::minutes(1)).await.unwrap();
+    assert_eq!(s.web_session("one").await.unwrap().unwrap().revoked_at, Some(later));
+    assert_eq!(s.web_session("two").await.unwrap().unwrap().revoked_at, None);
+
+    // Logout everywhere revokes the user's sessions and nobody else's.
+    let end = later + Duration::minutes(2);
+    s.revoke_user_web_sessions(ann.id, end).await.unwrap();
+    assert_eq!(s.web_session("one").await.unwrap().unwrap().revoked_at, Some(later));
+    assert_eq!(s.web_session("two").await.unwrap().unwrap().revoked_at, Some(end));
+    assert_eq!(s.web_session("bob").await.unwrap().unwrap().revoked_at, None);
 }
 
 fn email_token(

@@ -28,6 +28,7 @@ mod rows;
 mod search;
 mod tasks;
 mod user_llms;
+mod web_sessions;
 
 pub use search::vector_index_sql;
 #[cfg(feature = "testing")]
@@ -146,6 +147,7 @@ pub fn db_err(e: tokio_postgres::Error) -> StoreError {
             Some("project_invitations_email") => "project_invitations.email",
             Some("api_keys_hash") => "api_keys.hash",
             Some("refresh_tokens_hash") => "refresh_tokens.hash",
+            Some("web_sessions_hash_key") => "web_sessions.hash",
             Some("jobs_one_active_embed") => "jobs.one_active",
             Some("mcp_servers_user_name") => "mcp_servers.name",
             _ => "unknown",

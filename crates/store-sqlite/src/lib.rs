@@ -31,6 +31,7 @@ mod search;
 mod tasks;
 mod user_llms;
 pub mod vectors;
+mod web_sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0016_ai_usage.sql")),
     M::up(include_str!("../migrations/0017_user_llms.sql")),
     M::up(include_str!("../migrations/0018_tasks.sql")),
+    M::up(include_str!("../migrations/0019_web_sessions.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.
@@ -289,6 +291,8 @@ fn constraint_name(message: &str) -> &'static str {
         "api_keys.hash"
     } else if message.contains("refresh_tokens.hash") {
         "refresh_tokens.hash"
+    } else if message.contains("web_sessions.hash") {
+        "web_sessions.hash"
     } else if message.contains("jobs.kind") {
         "jobs.one_active"
     } else if message.contains("mcp_servers.name") {

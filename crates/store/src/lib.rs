@@ -58,6 +58,7 @@ pub trait Store:
     + ConnectionStore
     + McpServerStore
     + TaskStore
+    + WebSessionStore
     + ChatStore
     + JobStore
     + AnalyticsStore
@@ -79,6 +80,7 @@ impl<T> Store for T where
         + ConnectionStore
         + McpServerStore
         + TaskStore
+        + WebSessionStore
         + ChatStore
         + JobStore
         + AnalyticsStore
@@ -92,7 +94,7 @@ pub mod prelude {
     pub use crate::{
         AccountStore, AnalyticsStore, ChatStore, ConnectionStore, ContextStore, EmailTokenStore,
         EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpServerStore,
-        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth, TaskStore,
+        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth, TaskStore, WebSessionStore,
     };
 }
 
@@ -527,6 +529,21 @@ pub trait TaskStore: Send + Sync {
     async fn delete_task(&self, id: Uuid) -> StoreResult<bool>;
     /// Tasks matching `filter`, newest first; `page.before` is the previous page's last id.
     async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> StoreResult<Vec<TaskRecord>>;
+}
+
+/// Browser sessions of the web dashboard.
+#[async_trait]
+pub trait WebSessionStore: Send + Sync {
+    async fn insert_web_session(&self, session: &WebSessionRecord) -> StoreResult<()>;
+    /// The session with this token hash, whatever its state (the caller decides whether it is
+    /// still good).
+    async fn web_session(&self, hash: &str) -> StoreResult<Option<WebSessionRecord>>;
+    /// Records a use: `last_seen_at` moves forward to `at`, never back.
+    async fn touch_web_session(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes one session (logout) if it is not revoked already.
+    async fn revoke_web_session(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Revokes every session of the user (logout everywhere, password change, deactivation).
+    async fn revoke_user_web_sessions(&self, user_id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// AI chat sessions and their messages.

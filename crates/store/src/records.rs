@@ -637,3 +637,19 @@ pub struct ChatToolCallRecord {
     pub duration_ms: i64,
     pub created_at: DateTime<Utc>,
 }
+
+/// A browser session of the web dashboard. The token itself lives only in the user's cookie;
+/// `hash` is its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+    /// Moved forward (at most once a minute) as the session is used; the idle timeout counts
+    /// from here.
+    pub last_seen_at: DateTime<Utc>,
+    /// The absolute end, however active the session is.
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

@@ -14,8 +14,8 @@ use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::passwords::{self, DUMMY_HASH};
 use crate::secrets;
 use crate::views::{
-    ChangePasswordRequest, LoginRequest, LoginResponse, RefreshRequest, RegisterRequest,
-    RegisterResponse, TokenPair, UserView,
+    ChangePasswordRequest, LoginRequest, LoginResponse, NewApiKeyView, RefreshRequest,
+    RegisterRequest, RegisterResponse, TokenPair, UserView,
 };
 
 const BEARER: &str = "Bearer";
@@ -42,6 +42,17 @@ pub(crate) fn mask_email(email: &str) -> String {
 impl Services {
     #[instrument(skip_all)]
     pub async fn register(&self, req: RegisterRequest) -> DomainResult<RegisterResponse> {
+        let (user, api_key) = self.create_account(req).await?;
+        let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
+        Ok(RegisterResponse { user: user.into(), tokens: pair, api_key })
+    }
+
+    /// A new account and its first API key (shown this once), under the server's registration
+    /// policy: what the API's and the dashboard's registrations share.
+    pub(super) async fn create_account(
+        &self,
+        req: RegisterRequest,
+    ) -> DomainResult<(UserRecord, NewApiKeyView)> {
         let email = validate::email(req.email.as_deref())?;
         let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         passwords::validate_password("password", &password)?;
@@ -78,15 +89,21 @@ impl Services {
         })?;
         info!(user_id = %user.id, email = %mask_email(&user.email), "user registered");
         self.verify_after_registration(&user);
-        let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
         let api_key = self
             .insert_new_key(user.id, "default".into(), vec![Scope::Read, Scope::Write], None)
             .await?;
-        Ok(RegisterResponse { user: user.into(), tokens: pair, api_key })
+        Ok((user, api_key))
     }
 
     #[instrument(skip_all)]
     pub async fn login(&self, req: LoginRequest) -> DomainResult<LoginResponse> {
+        let user = self.check_password(req).await?;
+        let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
+        Ok(LoginResponse { tokens: pair, user: user.into() })
+    }
+
+    /// The active account these credentials open, or INVALID_CREDENTIALS whatever is wrong.
+    pub(super) async fn check_password(&self, req: LoginRequest) -> DomainResult<UserRecord> {
         let email = req.email.ok_or_else(|| DomainError::missing("email"))?;
         let password = req.password.ok_or_else(|| DomainError::missing("password"))?;
         let user = self.store.user_by_email(email.trim()).await?;
@@ -94,12 +111,10 @@ impl Services {
         // reveal which emails are registered.
         let hash = user.as_ref().map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
         let matches = passwords::verify_password(password, hash).await?;
-        let user = match user {
-            Some(u) if matches && u.is_active => u,
-            _ => return Err(invalid_credentials()),
-        };
-        let pair = self.issue_pair(user.id, Uuid::now_v7()).await?;
-        Ok(LoginResponse { tokens: pair, user: user.into() })
+        match user {
+            Some(u) if matches && u.is_active => Ok(u),
+            _ => Err(invalid_credentials()),
+        }
     }
 
     /// Spends a refresh token for a new pair. Of concurrent uses the first wins; a spent token
@@ -319,7 +334,7 @@ impl Services {
     }
 
     /// Changes the caller's password after checking the current one, and signs out every
-    /// session (all refresh tokens). API keys are left alone: rotating them is the user's call.
+    /// session (all refresh tokens and dashboard sessions). API keys are left alone: rotating them is the user's call.
     #[instrument(skip_all, fields(user_id = %caller.user_id))]
     pub async fn change_password(
         &self,
@@ -344,6 +359,7 @@ impl Services {
         let now = self.now();
         self.store.update_user_password(user_id, &hash, now).await?;
         self.store.revoke_user_refresh_tokens(user_id, now).await?;
+        self.store.revoke_user_web_sessions(user_id, now).await?;
         Ok(())
     }
 

@@ -27,6 +27,7 @@ mod tasks;
 mod tokens;
 mod users;
 mod validate;
+mod web_sessions;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub use search::{
     ASSISTANT_DEFAULT_LIMIT, CODE_QUERY_VECTOR_WEIGHT, DEFAULT_SIMILARITY_THRESHOLD, VECTOR_WEIGHT,
     fuse, names_code, vector_weight,
 };
+pub use web_sessions::{OpenedWebSession, WebCaller, csrf_token};
 
 use crate::clock::Clock;
 use crate::jwt::JwtKeys;
@@ -117,6 +119,10 @@ impl Registration {
 pub struct AuthSettings {
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
+    /// A dashboard session unused for this long is over.
+    pub web_session_idle_secs: i64,
+    /// A dashboard session is over this long after sign-in, however active.
+    pub web_session_max_secs: i64,
     /// How long a rotated API key keeps working.
     pub rotation_grace_secs: i64,
     /// A spent refresh token presented again later than this is treated as stolen.
@@ -133,6 +139,8 @@ impl Default for AuthSettings {
         AuthSettings {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 7 * 24 * 3600,
+            web_session_idle_secs: 12 * 3600,
+            web_session_max_secs: 7 * 24 * 3600,
             rotation_grace_secs: 24 * 3600,
             refresh_reuse_window_secs: 5,
             email_verification: EmailVerification::Off,

@@ -16,7 +16,7 @@ impl Services {
     }
 
     /// Deactivation stops the account's API keys and access tokens on their next use and
-    /// revokes its refresh tokens.
+    /// revokes its refresh tokens and dashboard sessions.
     pub async fn admin_set_active(&self, email: &str, active: bool) -> DomainResult<UserView> {
         let mut user = self.user_by_email_or_404(email).await?;
         let now = self.now();
@@ -24,6 +24,7 @@ impl Services {
         self.credentials_changed().await;
         if !active {
             self.store.revoke_user_refresh_tokens(user.id, now).await?;
+            self.store.revoke_user_web_sessions(user.id, now).await?;
         }
         info!(email = %mask_email(email), active, "account activation changed");
         user.is_active = active;

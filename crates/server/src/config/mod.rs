@@ -171,6 +171,8 @@ pub struct Config {
     pub embedding_timeout_secs: u64,
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
+    pub web_session_idle_secs: i64,
+    pub web_session_max_secs: i64,
     pub rotation_grace_secs: i64,
     pub auth_cache_ttl_ms: u64,
     pub email_verification: EmailVerification,
@@ -195,6 +197,9 @@ pub struct Config {
     pub mail: Option<MailConfig>,
     /// Where users reach the server, for links in mail; no trailing slash.
     pub public_url: String,
+    /// Whether `PUBLIC_URL` was set (otherwise pages name the server by the `Host` they were
+    /// asked under).
+    pub public_url_set: bool,
 }
 
 /// The SMTP server and the sender of the mail the server sends.
@@ -334,6 +339,7 @@ impl Config {
                 }
             }
         };
+        let public_url_set = s.public_url.is_some();
         let public_url = match s.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             // A wildcard bind answers on every address; `localhost` is the one sure to work here.
@@ -433,6 +439,8 @@ impl Config {
             embedding_timeout_secs: s.embedding_timeout_secs,
             access_token_ttl_secs: s.access_token_ttl_secs,
             refresh_token_ttl_secs: s.refresh_token_ttl_secs,
+            web_session_idle_secs: s.web_session_idle_secs,
+            web_session_max_secs: s.web_session_max_secs,
             rotation_grace_secs: s.api_key_rotation_grace_secs,
             auth_cache_ttl_ms: s.auth_cache_ttl_ms,
             email_verification: s.email_verification,
@@ -460,6 +468,7 @@ impl Config {
             log_level: s.log_level,
             mail,
             public_url,
+            public_url_set,
         })
     }
 }

@@ -123,6 +123,14 @@ pub struct Settings {
     #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value = "604800", value_parser = at_least(1i64))]
     pub refresh_token_ttl_secs: i64,
 
+    /// a dashboard session ends after this long unused (12 hours)
+    #[arg(long, env = "WEB_SESSION_IDLE_SECS", default_value = "43200", value_parser = at_least(60i64))]
+    pub web_session_idle_secs: i64,
+
+    /// a dashboard session ends this long after sign-in, however active (7 days)
+    #[arg(long, env = "WEB_SESSION_MAX_SECS", default_value = "604800", value_parser = at_least(60i64))]
+    pub web_session_max_secs: i64,
+
     /// how long a rotated API key keeps working
     #[arg(long, env = "API_KEY_ROTATION_GRACE_SECS", default_value = "86400", value_parser = at_least(1i64))]
     pub api_key_rotation_grace_secs: i64,

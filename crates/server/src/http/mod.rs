@@ -27,6 +27,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
 use tc_domain::{DomainError, ErrorCode};
 use tokio_util::sync::CancellationToken;
 use tower_http::compression::CompressionLayer;
@@ -141,9 +142,15 @@ pub fn app(state: AppState, config: &Config, shutdown: CancellationToken) -> Rou
         .merge(crate::mcp::router(state.clone(), config, shutdown))
         .merge(api)
         .merge(pages::router())
+        .merge(crate::web::router(state.clone()))
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
-        .fallback(|| async {
-            ApiError(DomainError::new(ErrorCode::ResourceNotFound, "no such route"))
+        .fallback(|uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
+            let missing = DomainError::new(ErrorCode::ResourceNotFound, "no such page");
+            // A browser asking for a page outside the API gets one, in the dashboard's style.
+            if crate::web::wants_html(&headers) && !uri.path().starts_with("/api/") {
+                return crate::web::error_page(None, missing);
+            }
+            ApiError(DomainError::new(ErrorCode::ResourceNotFound, "no such route")).into_response()
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), ip_rate_limit))

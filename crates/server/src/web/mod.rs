@@ -1,0 +1,89 @@
+//! The web dashboard, served by the same binary at `/`: server-rendered pages (maud) that are
+//! thin views over the same services as REST and MCP, with htmx for the parts that update in
+//! place. One module per area: `account` (sign-in, registration, password, sign-out),
+//! `projects` (list, settings, people), `contexts` (browse, read, notes), `search`, `keys`;
+//! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
+//! `assets` (embedded CSS and JS). The cookie authenticates these pages only: `/api/v1` and
+//! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
+
+mod account;
+mod assets;
+mod contexts;
+mod keys;
+mod layout;
+mod projects;
+mod search;
+mod session;
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+pub use layout::error_page;
+use session::MaybeWeb;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(account::login_form).post(account::login_submit))
+        .route("/register", get(account::register_form).post(account::register_submit))
+        .route("/logout", post(account::logout))
+        .route("/logout-everywhere", post(account::logout_everywhere))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route("/account/verify", post(account::resend_verification))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{id}", get(contexts::project))
+        .route("/projects/{id}/notes", post(contexts::save_note))
+        .route("/projects/{id}/settings", get(projects::settings).post(projects::update))
+        .route("/projects/{id}/delete", post(projects::delete))
+        .route("/projects/{id}/restore", post(projects::restore))
+        .route("/projects/{id}/contributors", post(projects::invite))
+        .route("/projects/{id}/contributors/{user_id}/remove", post(projects::remove))
+        .route("/projects/{id}/invitations/{invitation_id}/revoke", post(projects::withdraw))
+        .route("/invitations/{id}/{answer}", post(projects::answer))
+        .route("/contexts/{id}", get(contexts::read))
+        .route("/contexts/{id}/delete", post(contexts::delete))
+        .route("/search", get(search::search))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}/rotate", post(keys::rotate))
+        .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(from_fn_with_state(state, session::csrf_guard))
+}
+
+/// `/`: the projects of a signed-in user, the sign-in page for anyone else.
+async fn home(MaybeWeb(web): MaybeWeb) -> Response {
+    match web {
+        Some(_) => Redirect::to("/projects").into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+/// A path segment as an id; a malformed one names nothing (the page answers 404).
+fn path_id(raw: &str) -> Option<Uuid> {
+    Uuid::parse_str(raw).ok()
+}
+
+/// How MCP clients reach this server: `PUBLIC_URL`, else the host this page was asked under.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost:8080");
+    format!("http://{host}")
+}
+
+/// Whether a request was made by a browser navigating (it asks for HTML), for answering an
+/// unknown path with a page instead of the API's JSON envelope.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}

@@ -1,0 +1,175 @@
+//! Search across the user's projects, in any mode, rendered as a page: each result with its
+//! project, source and best passage, the query's words marked in it, and a link to the whole
+//! context. The same search service as `POST /api/v1/context/search`.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+use tc_domain::pagination::PageParams;
+use tc_domain::views::{SearchRequest, SearchResult};
+
+use super::contexts::title_from;
+use super::layout::{Chrome, Nav, form_error, page};
+use super::session::Web;
+use crate::state::AppState;
+
+/// How dashboard searches are recorded in analytics.
+const RETRIEVED_BY: &str = "dashboard";
+const MODES: &[(&str, &str)] = &[
+    ("hybrid", "Hybrid (meaning and words)"),
+    ("vector", "Meaning only"),
+    ("keyword", "Words only"),
+    ("two_level", "Best projects first"),
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    mode: Option<String>,
+    project: Option<String>,
+}
+
+/// `GET /search`
+pub async fn search(
+    State(state): State<AppState>,
+    Web(web): Web,
+    Query(q): Query<SearchQuery>,
+) -> Response {
+    let text = q.q.as_deref().map(str::trim).unwrap_or_default().to_string();
+    let mode = q
+        .mode
+        .clone()
+        .filter(|m| MODES.iter().any(|(k, _)| k == m))
+        .unwrap_or_else(|| "hybrid".into());
+    let project = q.project.as_deref().and_then(|p| uuid::Uuid::parse_str(p).ok());
+    let projects = state
+        .services
+        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default();
+    let outcome = if text.is_empty() {
+        None
+    } else {
+        let req = SearchRequest {
+            query: Some(text.clone()),
+            project_ids: project.map(|p| vec![p]),
+            limit: Some(20),
+            similarity_threshold: None,
+            mode: Some(mode.clone()),
+            retrieved_by: Some(RETRIEVED_BY.into()),
+        };
+        Some(state.services.search(&web.caller, req).await)
+    };
+    let body = html! {
+        h1 { "Search" }
+        form.panel.stack method="get" action="/search" role="search" {
+            label { "Search for" input type="search" name="q" value=(text) placeholder="How do we rotate the Stripe keys?" autofocus[text.is_empty()] required; }
+            div.row {
+                label { "Mode" select name="mode" {
+                    @for (key, label) in MODES { option value=(key) selected[*key == mode] { (label) } }
+                } }
+                label { "Project" select name="project" {
+                    option value="" { "All my projects" }
+                    @for p in &projects { option value=(p.id) selected[Some(p.id) == project] { (p.name) } }
+                } }
+                div.shrink { button type="submit" { "Search" } }
+            }
+        }
+        @match outcome {
+            None => {
+                @if projects.is_empty() {
+                    div.empty.panel { strong { "Nothing to search yet" } a href="/projects" { "Create a project" } " and save a note or scan a codebase first." }
+                } @else {
+                    p.meta { "Ask in your own words, or paste an identifier or an error message." }
+                }
+            }
+            Some(Err(e)) => (form_error(&e)),
+            Some(Ok(found)) => {
+                @if found.degraded.is_some() {
+                    div.notice role="status" { "The embedding model is unavailable: these results come from word search alone." }
+                }
+                @if found.results.is_empty() {
+                    div.empty.panel { strong { "No results" } "Try other words, another mode, or all projects." }
+                } @else {
+                    p.meta role="status" { (found.results.len()) " results" }
+                    ol.results { @for r in &found.results { li { (result(r, &text)) } } }
+                }
+            }
+        }
+    };
+    let title = if text.is_empty() { "Search".to_string() } else { format!("{text} – Search") };
+    page(Chrome::signed_in(&web, Nav::Search), &title, body)
+}
+
+fn result(r: &SearchResult, query: &str) -> Markup {
+    let source = r.metadata.get("source").and_then(|v| v.as_str()).unwrap_or("unknown");
+    let passage = match &r.passage {
+        Some(p) => p.text.clone(),
+        None => r.content.chars().take(600).collect(),
+    };
+    html! {
+        h2 { a href={"/contexts/" (r.id)} { (title_from(&r.metadata, &r.content)) } }
+        p.meta { (r.project_name) " · " (source)
+            @if let Some(sim) = r.similarity_score { " · similarity " (format!("{sim:.2}")) } }
+        pre.snippet { (highlight(&passage, query)) }
+    }
+}
+
+/// `text` with the query's words (two characters or more, ignoring ASCII case) in `<mark>`.
+pub fn highlight(text: &str, query: &str) -> Markup {
+    let lower = text.to_ascii_lowercase();
+    let terms: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|t| t.chars().count() >= 2)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for term in &terms {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(term.as_str()) {
+            let start = from + at;
+            ranges.push((start, start + term.len()));
+            from = start + term.len();
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let mut segments: Vec<(&str, bool)> = Vec::with_capacity(merged.len() * 2 + 1);
+    let mut at = 0;
+    for (start, end) in merged {
+        segments.push((&text[at..start], false));
+        segments.push((&text[start..end], true));
+        at = end;
+    }
+    segments.push((&text[at..], false));
+    html! {
+        @for (segment, marked) in segments {
+            @if marked { mark { (segment) } } @else { (segment) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_words_are_marked_and_the_rest_escaped() {
+        let html =
+            highlight("Rotate the <Stripe> keys; stripe rotation", "stripe rotate").into_string();
+        assert_eq!(
+            html,
+            "<mark>Rotate</mark> the &lt;<mark>Stripe</mark>&gt; keys; <mark>stripe</mark> <mark>rotate</mark>ion"
+        );
+        assert_eq!(highlight("nothing here", "x").into_string(), "nothing here");
+        assert_eq!(highlight("é café é", "café").into_string(), "é <mark>café</mark> é");
+    }
+}

@@ -1,0 +1,52 @@
+// The dashboard's own script: progressive enhancement only; every page works without it.
+// Loaded from /assets under a Content-Security-Policy that allows no inline script.
+"use strict";
+
+// Copy buttons: <button data-copy="element-id"> copies that element's text.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.getElementById(button.dataset.copy);
+  if (!source) return;
+  try {
+    await navigator.clipboard.writeText(source.textContent.trim());
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  } catch {
+    // Clipboard refused (an insecure origin): select the text so the user can copy it.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+});
+
+// Forms that destroy something ask first: <form data-confirm="Delete this note?">.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
+// Tabs of the MCP set-up snippets: <button role="tab" aria-controls="panel-id">.
+document.addEventListener("click", (event) => {
+  const tab = event.target.closest("[role=tab]");
+  if (!tab) return;
+  const list = tab.closest("[role=tablist]");
+  for (const other of list.querySelectorAll("[role=tab]")) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+  }
+});
+document.addEventListener("keydown", (event) => {
+  const tab = event.target.closest("[role=tab]");
+  if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
+  const tabs = [...tab.closest("[role=tablist]").querySelectorAll("[role=tab]")];
+  const step = event.key === "ArrowRight" ? 1 : tabs.length - 1;
+  const next = tabs[(tabs.indexOf(tab) + step) % tabs.length];
+  next.focus();
+  next.click();
+});
