@@ -17,7 +17,7 @@ mod mcp_servers;
 mod metrics;
 mod pages;
 mod projects;
-mod scan;
+pub(crate) mod scan;
 mod tasks;
 mod users;
 

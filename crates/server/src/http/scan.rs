@@ -82,7 +82,20 @@ async fn start_scan(
     Id(project_id, ..): Id<resource::Project>,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<ScanAccepted>)> {
-    state.services.authorize_scan(&caller, project_id).await?;
+    let accepted = accept_scan(&state, &caller, project_id, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Starts a scan from a request whose body is JSON options or a multipart form, after checking
+/// access and before reading the body: what the REST route and the dashboard's scan form share.
+/// The route must not limit the body itself (this applies `SCAN_MAX_UPLOAD_BYTES`).
+pub(crate) async fn accept_scan(
+    state: &AppState,
+    caller: &tc_domain::Caller,
+    project_id: uuid::Uuid,
+    req: Request,
+) -> ApiResult<ScanAccepted> {
+    state.services.authorize_scan(caller, project_id).await?;
     let limit = state.scan_upload_limit;
     let is_multipart = is_multipart(&req);
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
@@ -96,16 +109,15 @@ async fn start_scan(
             )
         })?;
         let multipart =
-            Multipart::from_request(req, &state).await.map_err(|e| bad_part(e.body_text()))?;
-        read_multipart(&state, multipart, limit).await?
+            Multipart::from_request(req, state).await.map_err(|e| bad_part(e.body_text()))?;
+        read_multipart(state, multipart, limit).await?
     } else {
-        let Json(options) = Json::<ScanRequest>::from_request(req, &state).await.map_err(|e| {
+        let Json(options) = Json::<ScanRequest>::from_request(req, state).await.map_err(|e| {
             if e.0.code == ErrorCode::ContextTooLarge { too_large(limit) } else { e }
         })?;
         (options, None, None)
     };
-    let accepted = state.services.start_scan(&caller, project_id, options, upload).await?;
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok(state.services.start_scan(caller, project_id, options, upload).await?)
 }
 
 /// Reads a scan's multipart form: options, then `files` parts or one `archive` part, each

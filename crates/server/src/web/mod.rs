@@ -1,21 +1,25 @@
 //! The web dashboard, served by the same binary at `/`: server-rendered pages (maud) that are
 //! thin views over the same services as REST and MCP, with htmx for the parts that update in
 //! place. One module per area: `account` (sign-in, registration, password, sign-out),
-//! `projects` (list, settings, people), `contexts` (browse, read, notes), `search`, `keys`;
+//! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `analytics`,
+//! `keys`;
 //! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
 //! `assets` (embedded CSS and JS). The cookie authenticates these pages only: `/api/v1` and
 //! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
 
 mod account;
+mod analytics;
 mod assets;
 mod contexts;
 mod keys;
 mod layout;
 mod projects;
+mod scans;
 mod search;
 mod session;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -49,7 +53,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/invitations/{id}/{answer}", post(projects::answer))
         .route("/contexts/{id}", get(contexts::read))
         .route("/contexts/{id}/delete", post(contexts::delete))
+        // Uploads have their own limit (SCAN_MAX_UPLOAD_BYTES), applied by the scan service.
+        .route(
+            "/projects/{id}/scans",
+            get(scans::form).post(scans::start).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/projects/{id}/scans/{job_id}", get(scans::status))
+        .route("/projects/{id}/scans/{job_id}/progress", get(scans::fragment))
+        .route("/jobs/{id}/cancel", post(scans::cancel))
         .route("/search", get(search::search))
+        .route("/analytics", get(analytics::analytics))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/keys/{id}/revoke", post(keys::revoke))
