@@ -11,7 +11,7 @@ use tc_domain::{DomainError, WebCaller};
 
 use super::assets::ASSETS;
 use super::session::{CSRF_FIELD, CSRF_HEADER};
-use crate::error::ErrorLog;
+use crate::error::{ErrorLog, OwnBody};
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
@@ -121,6 +121,8 @@ pub fn page_with_status(
 
 fn with_headers(status: StatusCode, html: String) -> Response {
     let mut response = (status, axum::response::Html(html)).into_response();
+    // A form answered with its error is a page, not an API error for the envelope.
+    response.extensions_mut().insert(OwnBody);
     let headers = response.headers_mut();
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),

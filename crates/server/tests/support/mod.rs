@@ -9,6 +9,7 @@ pub mod archives;
 pub mod mcp_clients;
 pub mod process;
 pub mod smtp;
+pub mod web;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
