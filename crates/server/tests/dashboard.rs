@@ -201,6 +201,13 @@ async fn forms_without_the_sessions_token_or_from_another_site_are_refused() {
         .unwrap();
     assert_eq!(resp.status(), 303);
 
+    // The password-reset form is guarded the same way, and answers on its page.
+    let mut visitor = Browser::new(&app.base);
+    assert_eq!(visitor.post_raw("/forgot-password", &[("email", "ann@example.com")]).await.status, 403);
+    let page = visitor.post_from("/forgot-password", "/forgot-password", &[("email", "not-an-address")]).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    assert!(page.html.contains("role=\"alert\""));
+
     // The sign-in form needs its own pre-session token too (no login CSRF).
     let mut fresh = Browser::new(&app.base);
     let page = fresh

@@ -9,7 +9,9 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tc_domain::services::Registration;
-use tc_domain::views::{ChangePasswordRequest, LoginRequest, RegisterRequest};
+use tc_domain::views::{
+    ChangePasswordRequest, ForgotPasswordRequest, LoginRequest, RegisterRequest,
+};
 use tc_domain::{DomainError, EmailVerification};
 
 use super::layout::{
@@ -100,7 +102,68 @@ fn login_body(token: &str, next: Option<&str>, email: &str, error: Option<&Domai
             button type="submit" { "Sign in" }
         }
         p { "New here? " a href="/register" { "Create an account" } }
-        p.meta { "Forgot your password? Ask for a reset link with " code { "POST /api/v1/auth/forgot-password" } " or from your administrator." }
+        p { a href="/forgot-password" { "Forgot your password?" } }
+    }
+}
+
+/// `GET /forgot-password`
+pub async fn forgot_form(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let (jar, token) = session::pre_session(jar, state.secure_cookies);
+    (jar, page(Chrome::signed_out(), "Reset your password", forgot_body(&token, "", None)))
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForgotForm {
+    email: Option<String>,
+}
+
+/// `POST /forgot-password`: mails a reset link if the address has an account; the answer is
+/// the same either way.
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    let email = form.email.clone().unwrap_or_default();
+    match state.services.forgot_password(ForgotPasswordRequest { email: form.email }).await {
+        Ok(sent) => {
+            let body = html! {
+                h1 { "Check your mail" }
+                div.notice role="status" { (super::layout::sentence(&sent.message)) }
+                p { a href="/login" { "Back to sign in" } }
+            };
+            page(Chrome::signed_out(), "Check your mail", body)
+        }
+        Err(e) => {
+            let (jar, token) = session::pre_session(jar, state.secure_cookies);
+            let status =
+                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (
+                jar,
+                page_with_status(
+                    status,
+                    Chrome::signed_out(),
+                    "Reset your password",
+                    forgot_body(&token, &email, Some(&e)),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn forgot_body(token: &str, email: &str, error: Option<&DomainError>) -> Markup {
+    html! {
+        h1 { "Reset your password" }
+        p { "We mail a link to choose a new password to the address of your account." }
+        @if let Some(e) = error { (form_error(e)) }
+        form.stack.panel method="post" action="/forgot-password" {
+            input type="hidden" name=(CSRF_FIELD) value=(token);
+            label { "Email" input type="email" name="email" value=(email) autocomplete="username" required autofocus; }
+            button type="submit" { "Mail me a link" }
+        }
+        p { a href="/login" { "Back to sign in" } }
     }
 }
 

@@ -69,12 +69,12 @@ pub async fn analytics(
         }
         div.stats {
             div.stat { b #tokens-saved { (thousands(savings.total_tokens_saved)) } span { "tokens served instead of pasted" } }
-            div.stat { b { (format!("${:.2}", savings.estimated_savings_usd)) } span { "saved at " (savings.model) " prices" } }
+            div.stat { b { (usd(savings.estimated_savings_usd)) } span { "saved at " (savings.model) " prices" } }
             div.stat { b { (thousands(savings.searches)) } span { "searches" } }
             div.stat { b { (thousands(savings.contexts_retrieved)) } span { "contexts retrieved" } }
             div.stat { b { (thousands(usage.contexts_created)) } span { "contexts saved" } }
             @if usage.ai.total.calls > 0 {
-                div.stat { b { (format!("${:.2}", savings.net_savings_usd)) } span { "net of " (format!("${:.2}", savings.llm_cost_usd)) " AI cost" } }
+                div.stat { b { (usd(savings.net_savings_usd)) } span { "net of " (usd(savings.llm_cost_usd)) " AI cost" } }
             }
         }
         section.panel aria-labelledby="over-time" {
@@ -130,6 +130,11 @@ pub async fn analytics(
         }
     };
     page(Chrome::signed_in(&web, Nav::Analytics), "Analytics", body)
+}
+
+/// Dollars, with cents or, below one dollar, enough places to show a small saving.
+fn usd(v: f64) -> String {
+    if v.abs() >= 1.0 || v == 0.0 { format!("${v:.2}") } else { format!("${v:.4}") }
 }
 
 /// 1234567 → "1,234,567".
@@ -192,5 +197,8 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(-12345), "-12,345");
+        assert_eq!(usd(0.0), "$0.00");
+        assert_eq!(usd(0.000051), "$0.0001");
+        assert_eq!(usd(12.345), "$12.35");
     }
 }

@@ -134,16 +134,16 @@ async fn keys_page(
             @if keys.is_empty() {
                 div.empty.panel { strong { "No keys yet" } "Create one above to connect Claude, Cursor or a script." }
             } @else {
-                div.table-wrap { table {
-                    thead { tr { th { "Name" } th { "Key" } th { "Scopes" } th.hide-narrow { "Project" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
+                div.table-wrap { table.stack-narrow {
+                    thead { tr { th { "Name" } th { "Key" } th { "Scopes" } th { "Project" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for k in &keys {
                             tr {
                                 td { (k.name) @if let Some(exp) = k.expires_at { br; span.meta { "works until " (when(exp)) } } }
-                                td { code { (k.prefix) "…" } }
-                                td { (k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
-                                td.hide-narrow { @match k.project_id { Some(id) => (project_name(id)), None => "all" } }
-                                td { @match k.last_used_at { Some(t) => (when(t)), None => "never" } }
+                                td data-label="Key" { code { (k.prefix) "…" } }
+                                td data-label="Scopes" { (k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                                td data-label="Project" { @match k.project_id { Some(id) => (project_name(id)), None => "all" } }
+                                td data-label="Last used" { @match k.last_used_at { Some(t) => (when(t)), None => "never" } }
                                 td {
                                     div.actions {
                                         form.inline method="post" action={"/keys/" (k.id) "/rotate"} {

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(account::login_form).post(account::login_submit))
         .route("/register", get(account::register_form).post(account::register_submit))
+        .route("/forgot-password", get(account::forgot_form).post(account::forgot_submit))
         .route("/logout", post(account::logout))
         .route("/logout-everywhere", post(account::logout_everywhere))
         .route("/account", get(account::account))

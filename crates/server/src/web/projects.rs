@@ -236,14 +236,14 @@ async fn settings_page(
         }
         section.panel aria-labelledby="people" {
             h2 #people { "People" }
-            div.table-wrap { table {
+            div.table-wrap { table.stack-narrow {
                 thead { tr { th { "Name" } th { "Email" } th { "Role" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for m in &members {
                         tr {
                             td { (m.name) }
-                            td { (m.email) }
-                            td { (if m.role == Role::Owner { "owner" } else { "contributor" }) }
+                            td data-label="Email" { (m.email) }
+                            td data-label="Role" { (if m.role == Role::Owner { "owner" } else { "contributor" }) }
                             td {
                                 @if m.role != Role::Owner && (owner || m.user_id == web.caller.user_id) {
                                     form.inline method="post" action={(base) "/contributors/" (m.user_id) "/remove"}

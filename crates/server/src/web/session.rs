@@ -25,7 +25,7 @@ pub const PRE_SESSION_COOKIE: &str = "tc_presession";
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Posts that need no session: their token is the pre-session cookie's.
-const SIGNED_OUT_POSTS: &[&str] = &["/login", "/register"];
+const SIGNED_OUT_POSTS: &[&str] = &["/login", "/register", "/forgot-password"];
 /// The largest form body the guard reads for its token (a long note, with room to spare).
 const MAX_FORM_BYTES: usize = 8 * 1024 * 1024;
 

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod archives;
+pub mod chrome;
 pub mod mcp_clients;
 pub mod process;
 pub mod smtp;
