@@ -6,7 +6,8 @@
 #   - POST /api/v1/auth/login: latency, i.e. the argon2id cost (wrk, one connection)
 #   - the server's resident memory at idle and after the load
 #   - search latency over this repository's own docs and code, the same query through REST
-#     (POST /context/search) and through MCP (tools/call get_relevant_context on a session)
+#     (POST /context/search), through MCP (tools/call get_relevant_context on a session) and as
+#     the dashboard's search page (GET /search with a browser session, rendered as HTML)
 #   - the vector index alone: 100k and 1M synthetic passages, project filters of 1/10/100%
 #   - a codebase scan of the tokio 1.54.1 source (fetched through cargo) and its unchanged
 #     re-scan, end to end through `teamcontext scan`, and search latency while a scan runs
@@ -129,6 +130,25 @@ curl -sf -X POST "$MCP_URL" -H "authorization: Bearer $KEY" -H 'content-type: ap
   -H "mcp-session-id: $SESSION" -H 'mcp-protocol-version: 2025-06-18' \
   -d "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"get_relevant_context\",\"arguments\":{\"query\":\"$QUERY\",\"project_id\":\"$PROJECT\",\"limit\":5}}}" \
   | grep -q '"isError":false' || { echo "MCP search failed"; exit 1; }
+# The dashboard's search page: the same query rendered as HTML for a signed-in browser session,
+# beside the JSON endpoint asked what the page asks (limit 20, the default threshold).
+WEB="http://127.0.0.1:$PORT"
+JAR="$DATA/cookies"
+PRE=$(curl -sf -c "$JAR" "$WEB/login" | python3 -c 'import re, sys; print(re.search(r"name=\"csrf\" value=\"([^\"]+)", sys.stdin.read()).group(1))')
+curl -sf -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "csrf=$PRE" --data-urlencode "email=bench@example.com" \
+  --data-urlencode "password=bench password" "$WEB/login"
+WEB_SESSION=$(awk '$6 == "tc_session" {print $7}' "$JAR")
+[ -n "$WEB_SESSION" ] || { echo "dashboard sign-in failed"; exit 1; }
+WEB_QUERY=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote_plus(sys.argv[1]))' "$QUERY")
+curl -sf -H "cookie: tc_session=$WEB_SESSION" "$WEB/search?q=$WEB_QUERY&mode=hybrid&project=$PROJECT" | grep -q '<ol class="results">' \
+  || { echo "dashboard search failed"; exit 1; }
+PAGE=$(wrk -t1 -c1 -d"$DURATION" --latency -H "cookie: tc_session=$WEB_SESSION" "$WEB/search?q=$WEB_QUERY&mode=hybrid&project=$PROJECT")
+cat >"$DATA/search20.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"query":"$QUERY","project_ids":["$PROJECT"],"limit":20,"mode":"hybrid"}'
+LUA
+JSON20=$(wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" -s "$DATA/search20.lua" "$BASE/context/search")
 search_row() {
   printf '| %s (1 connection, %s contexts) | %s searches/s, p50 %s ms, p99 %s ms%s |\n' "$1" "$SEEDED" \
     "$(printf '%s\n' "$2" | awk '/Requests\/sec/ {printf "%.1f", $2}')" \
@@ -147,6 +167,8 @@ echo "| server RSS, idle after start | $((IDLE_RSS / 1024)) MiB |"
 echo "| server RSS, after the load | $((LOADED_RSS / 1024)) MiB |"
 search_row "REST POST /api/v1/context/search, hybrid, limit 5" "$REST"
 search_row "MCP tools/call get_relevant_context, same query" "$MCP"
+search_row "REST POST /api/v1/context/search, hybrid, limit 20 (what the dashboard asks)" "$JSON20"
+search_row "Dashboard GET /search, same query rendered as HTML (limit 20)" "$PAGE"
 
 # A second server with the int8 graph (PORT8, KEY8), for the rows that compare precisions.
 start_int8() {

@@ -182,6 +182,32 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
     let after = chart_total(&chrome.html().await);
     assert!(after > before, "the chart did not move: {before} → {after}");
 
+    // Ask a question: the answer streams in with its sources, then the stored answer shows.
+    chrome.goto("/chat").await;
+    chrome.check("chat-empty").await;
+    chrome.fill("textarea[name=message]", "How often do we rotate the Stripe keys?").await;
+    chrome.click("#ask button[type=submit]").await;
+    until(&chrome, "the stored answer", "return !!document.querySelector('article.message.assistant') && !document.getElementById('live')").await;
+    let answer = chrome.html().await;
+    assert!(answer.contains("Friday"), "the answer quotes the note: {answer}");
+    assert!(answer.contains("href=\"/contexts/"), "the answer cites its source");
+    chrome.check("chat").await;
+
+    // A task on the board, moved to "in progress" with its button.
+    chrome.goto("/tasks").await;
+    chrome.fill("input[name=title]", "Rotate the Stripe keys").await;
+    chrome.fill("input[name=tags]", "ops").await;
+    chrome.click("form[method=post][action='/tasks'] button[type=submit]").await;
+    until(&chrome, "the task", "return document.body.innerText.includes('Task added')").await;
+    chrome.click("#col-todo ~ ul form button").await;
+    until(
+        &chrome,
+        "the moved task",
+        "return !!document.querySelector('#col-in_progress ~ ul article')",
+    )
+    .await;
+    chrome.check("tasks").await;
+
     // The remaining pages, audited and photographed.
     chrome.goto(&format!("/projects/{project}/settings")).await;
     chrome.check("settings").await;

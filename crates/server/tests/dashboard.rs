@@ -203,8 +203,13 @@ async fn forms_without_the_sessions_token_or_from_another_site_are_refused() {
 
     // The password-reset form is guarded the same way, and answers on its page.
     let mut visitor = Browser::new(&app.base);
-    assert_eq!(visitor.post_raw("/forgot-password", &[("email", "ann@example.com")]).await.status, 403);
-    let page = visitor.post_from("/forgot-password", "/forgot-password", &[("email", "not-an-address")]).await;
+    assert_eq!(
+        visitor.post_raw("/forgot-password", &[("email", "ann@example.com")]).await.status,
+        403
+    );
+    let page = visitor
+        .post_from("/forgot-password", "/forgot-password", &[("email", "not-an-address")])
+        .await;
     assert_eq!(page.status, 422, "{}", page.html);
     assert!(page.html.contains("role=\"alert\""));
 
@@ -655,4 +660,205 @@ async fn projects_people_notes_keys_and_scans_from_the_browser() {
             .contains("project-restored")
     );
     assert_eq!(ann.get(&format!("/projects/{project}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_task_board_adds_moves_edits_and_deletes() {
+    let app = TestApp::new().await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    let project = ann.create_project("Payments").await;
+    assert!(ann.get("/tasks").await.html.contains("No tasks yet"));
+
+    let page = ann
+        .post(
+            "/tasks",
+            &[
+                ("title", "Rotate the Stripe keys"),
+                ("project_id", &project),
+                ("priority", "high"),
+                ("due_date", "2026-12-11"),
+                ("tags", "ops, stripe"),
+                ("back", "/tasks"),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), "/tasks?done=task-added");
+    let board = ann.get("/tasks").await;
+    let todo = board
+        .html
+        .split("id=\"col-todo\"")
+        .nth(1)
+        .unwrap()
+        .split("id=\"col-in_progress\"")
+        .next()
+        .unwrap();
+    assert!(
+        todo.contains("Rotate the Stripe keys")
+            && todo.contains("high priority")
+            && todo.contains("2026-12-11"),
+        "{todo}"
+    );
+    let id =
+        board.html.split("href=\"/tasks/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    // The task is context: search finds it.
+    assert!(
+        ann.get("/search?q=rotate+stripe&mode=keyword")
+            .await
+            .html
+            .contains("Rotate the Stripe keys")
+    );
+
+    // Bad input answers on the form; nothing is created.
+    let page = ann.post("/tasks", &[("title", ""), ("back", "/tasks")]).await;
+    assert_eq!(page.status, 400, "a missing title, as the API answers it");
+    let page =
+        ann.post("/tasks", &[("title", "x"), ("priority", "urgent"), ("back", "/tasks")]).await;
+    assert_eq!(page.status, 422);
+    assert!(page.html.contains("role=\"alert\""));
+
+    // Move it along the board.
+    assert_eq!(
+        ann.post(&format!("/tasks/{id}/move"), &[("status", "in_progress"), ("back", "/tasks")])
+            .await
+            .location(),
+        "/tasks"
+    );
+    let board = ann.get("/tasks").await;
+    let doing = board
+        .html
+        .split("id=\"col-in_progress\"")
+        .nth(1)
+        .unwrap()
+        .split("id=\"col-done\"")
+        .next()
+        .unwrap();
+    assert!(doing.contains("Rotate the Stripe keys"));
+    assert_eq!(ann.post(&format!("/tasks/{id}/move"), &[("status", "sideways")]).await.status, 422);
+
+    // Edit: assign to a member; a stranger cannot be assigned.
+    let mut bob = Browser::new(&app.base);
+    let bob_key = bob.register("bob").await;
+    let bob_id = app.get("/users/me", &bob_key).await.body["id"].as_str().unwrap().to_string();
+    let page = ann
+        .post(
+            &format!("/tasks/{id}"),
+            &[
+                ("title", "Rotate the Stripe keys"),
+                ("status", "in_progress"),
+                ("priority", "high"),
+                ("assignee_id", &bob_id),
+                ("due_date", ""),
+                ("tags", ""),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    let edit = ann.get(&format!("/tasks/{id}")).await;
+    assert!(edit.html.contains("Rotate the Stripe keys"));
+    let page = ann
+        .post(
+            &format!("/tasks/{id}"),
+            &[
+                ("title", "Rotate Stripe and Adyen keys"),
+                ("status", "done"),
+                ("priority", "low"),
+                ("assignee_id", ""),
+                ("due_date", ""),
+                ("tags", "ops"),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), format!("/tasks/{id}?done=task-saved"));
+    assert!(
+        ann.get("/tasks")
+            .await
+            .html
+            .split("id=\"col-done\"")
+            .nth(1)
+            .unwrap()
+            .contains("Rotate Stripe and Adyen keys")
+    );
+
+    // Someone else's task is not found, for reading and for changing.
+    assert_eq!(bob.get(&format!("/tasks/{id}")).await.status, 404);
+    assert_eq!(bob.post(&format!("/tasks/{id}/move"), &[("status", "todo")]).await.status, 404);
+    assert_eq!(bob.post(&format!("/tasks/{id}/delete"), &[]).await.status, 404);
+    assert!(!bob.get("/tasks").await.html.contains("Adyen"));
+    assert_eq!(ann.get("/tasks/not-an-id").await.status, 404);
+
+    assert_eq!(
+        ann.post(&format!("/tasks/{id}/delete"), &[]).await.location(),
+        "/tasks?done=task-deleted"
+    );
+    assert_eq!(ann.get(&format!("/tasks/{id}")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_question_streams_its_sources_and_answer_and_stays_private() {
+    let app = TestApp::new().await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    let project = ann.create_project("Payments").await;
+    ann.post(
+        &format!("/projects/{project}/notes"),
+        &[("content", "We rotate the Stripe API keys every Friday with the vault CLI.")],
+    )
+    .await;
+
+    let page = ann
+        .post(
+            "/chat",
+            &[("message", "When do we rotate the Stripe keys?"), ("project_id", &project)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let to = page.location().to_string();
+    assert!(to.starts_with("/chat?session=") && to.contains("&run="), "{to}");
+    let page = ann.get(to.split('#').next().unwrap()).await;
+    let stream =
+        page.html.split("data-stream=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    // The events, as the page's script receives them.
+    let events = reqwest::Client::new()
+        .get(format!("{}{stream}", app.base))
+        .header("cookie", format!("tc_session={}", ann.cookies["tc_session"]))
+        .send()
+        .await
+        .unwrap();
+    let status = events.status();
+    if status == 200 {
+        assert!(
+            events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream")
+        );
+        let text = events.text().await.unwrap();
+        let sources = text.find("event: sources").expect("sources");
+        let done = text.find("event: done").expect("done");
+        assert!(sources < done, "{text}");
+        assert!(text.contains("Friday"), "{text}");
+    } else {
+        assert_eq!(status, 204, "the turn was over already");
+    }
+    // The stored conversation shows the answer and its source.
+    let session = to.split("session=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let page = ann.get(&format!("/chat?session={session}")).await;
+    assert!(page.html.contains("article class=\"message assistant\""), "{}", page.html);
+    assert!(page.html.contains("Friday") && page.html.contains("href=\"/contexts/"));
+
+    // Nobody else reads it, follows its stream or deletes it.
+    let mut bob = Browser::new(&app.base);
+    bob.register("bob").await;
+    assert_eq!(bob.get(&format!("/chat?session={session}")).await.status, 404);
+    assert_eq!(bob.get(&stream).await.status, 404);
+    assert_eq!(bob.post(&format!("/chat/sessions/{session}/delete"), &[]).await.status, 404);
+    assert!(!bob.get("/chat").await.html.contains(&session));
+    // Bad input: an empty question, a malformed session.
+    assert_eq!(ann.post("/chat", &[("message", "  ")]).await.status, 422);
+    assert_eq!(ann.post("/chat", &[("message", "x"), ("session_id", "nope")]).await.status, 404);
+    assert_eq!(ann.get("/chat?session=nope").await.status, 404);
+
+    assert_eq!(
+        ann.post(&format!("/chat/sessions/{session}/delete"), &[]).await.location(),
+        "/chat"
+    );
+    assert_eq!(ann.get(&format!("/chat?session={session}")).await.status, 404);
 }

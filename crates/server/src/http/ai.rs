@@ -162,7 +162,7 @@ async fn chat_stream(
 }
 
 /// The events of a watch as a Server-Sent Events response.
-fn sse_response(watch: Watch) -> Response {
+pub(crate) fn sse_response(watch: Watch) -> Response {
     let events = stream::unfold(watch, |mut watch| async move {
         let (seq, event) = watch.next().await?;
         Some((sse_event(event, seq), watch))

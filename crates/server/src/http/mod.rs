@@ -4,7 +4,7 @@
 //! layers every request passes through (request context, CORS, body limit, per-IP rate limit,
 //! gzip).
 
-mod ai;
+pub(crate) mod ai;
 mod analytics;
 mod auth;
 mod context;

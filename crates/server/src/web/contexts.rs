@@ -183,7 +183,11 @@ pub fn title_of(c: &ContextView) -> String {
 }
 
 pub fn title_from(metadata: &serde_json::Value, content: &str) -> String {
-    if let Some(path) = metadata.get("file_path").and_then(|v| v.as_str()) {
+    // A task's path is only its id: its first line names it better.
+    let is_task = metadata.get("source").and_then(|v| v.as_str()) == Some("task");
+    if let Some(path) = metadata.get("file_path").and_then(|v| v.as_str())
+        && !is_task
+    {
         return path.to_string();
     }
     let line = content.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty)");
@@ -347,6 +351,8 @@ mod tests {
         assert_eq!(title_from(&meta, "fn main() {}"), "src/lib.rs");
         assert_eq!(title_from(&serde_json::json!({}), "\n\n## Use JWT\nbody"), "Use JWT");
         assert_eq!(title_from(&serde_json::json!({}), ""), "(empty)");
+        let task = serde_json::json!({ "source": "task", "file_path": "tasks/1" });
+        assert_eq!(title_from(&task, "# Task: Rotate keys\n\nStatus: todo"), "Task: Rotate keys");
         assert!(title_from(&serde_json::json!({}), &"x".repeat(200)).ends_with('…'));
     }
 }

@@ -26,6 +26,8 @@ const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"
 pub enum Nav {
     Projects,
     Search,
+    Chat,
+    Tasks,
     Keys,
     Analytics,
     Account,
@@ -35,6 +37,8 @@ pub enum Nav {
 const SECTIONS: &[(Nav, &str, &str)] = &[
     (Nav::Projects, "/projects", "Projects"),
     (Nav::Search, "/search", "Search"),
+    (Nav::Chat, "/chat", "Ask"),
+    (Nav::Tasks, "/tasks", "Tasks"),
     (Nav::Analytics, "/analytics", "Analytics"),
     (Nav::Keys, "/keys", "API keys"),
     (Nav::Account, "/account", "Account"),
@@ -191,6 +195,9 @@ pub fn notice(done: Option<&str>) -> Markup {
         "password-changed" => "Password changed. Your other sessions were signed out.",
         "key-revoked" => "API key revoked.",
         "scan-cancelled" => "Scan cancelled.",
+        "task-added" => "Task added.",
+        "task-saved" => "Task saved.",
+        "task-deleted" => "Task deleted.",
         _ => return html! {},
     };
     html! { div.notice role="status" { (text) } }

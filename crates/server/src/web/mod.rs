@@ -1,8 +1,8 @@
 //! The web dashboard, served by the same binary at `/`: server-rendered pages (maud) that are
 //! thin views over the same services as REST and MCP, with htmx for the parts that update in
 //! place. One module per area: `account` (sign-in, registration, password, sign-out),
-//! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `analytics`,
-//! `keys`;
+//! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `chat` (questions
+//! answered with sources, streamed), `analytics`, `tasks` (the board), `keys`;
 //! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
 //! `assets` (embedded CSS and JS). The cookie authenticates these pages only: `/api/v1` and
 //! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
@@ -10,6 +10,7 @@
 mod account;
 mod analytics;
 mod assets;
+mod chat;
 mod contexts;
 mod keys;
 mod layout;
@@ -17,6 +18,7 @@ mod projects;
 mod scans;
 mod search;
 mod session;
+mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -64,6 +66,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}/cancel", post(scans::cancel))
         .route("/search", get(search::search))
         .route("/analytics", get(analytics::analytics))
+        .route("/chat", get(chat::chat).post(chat::ask))
+        .route("/chat/sessions/{id}/runs/{run_id}/events", get(chat::events))
+        .route("/chat/sessions/{id}/delete", post(chat::delete))
+        .route("/tasks", get(tasks::board).post(tasks::create))
+        .route("/tasks/{id}", get(tasks::edit).post(tasks::update))
+        .route("/tasks/{id}/move", post(tasks::move_to))
+        .route("/tasks/{id}/delete", post(tasks::delete))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/keys/{id}/revoke", post(keys::revoke))

@@ -86,6 +86,18 @@ impl Chrome {
 
     pub async fn goto(&self, path: &str) {
         self.client.goto(&format!("{}{path}", self.base)).await.expect("navigates");
+        self.loaded().await;
+    }
+
+    /// Waits until the current document has loaded completely.
+    pub async fn loaded(&self) {
+        for _ in 0..200 {
+            if self.script("return document.readyState").await == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{} never finished loading", self.path().await);
     }
 
     pub async fn path(&self) -> String {
@@ -125,6 +137,7 @@ impl Chrome {
     }
 
     pub async fn html(&self) -> String {
+        self.loaded().await;
         self.client.source().await.unwrap()
     }
 

@@ -50,3 +50,52 @@ document.addEventListener("keydown", (event) => {
   next.focus();
   next.click();
 });
+
+// A chat turn streaming into the page: <div data-stream="…/events"> receives the run's
+// Server-Sent Events: the sources first, then the answer as it is written. When the turn is
+// done, the page reloads to show the stored answer, rendered.
+for (const live of document.querySelectorAll("[data-stream]")) {
+  const status = live.querySelector("#live-status");
+  const answer = live.querySelector("#live-answer");
+  const sources = live.querySelector("#live-sources");
+  const events = new EventSource(live.dataset.stream);
+  const data = (event) => { try { return JSON.parse(event.data); } catch { return null; } };
+  events.addEventListener("sources", (event) => {
+    for (const source of data(event) || []) {
+      const item = document.createElement("li");
+      item.value = source.n;
+      const link = document.createElement("a");
+      link.href = "/contexts/" + source.context_id;
+      link.textContent = source.title;
+      item.append(link, " · " + source.source);
+      sources.append(item);
+    }
+  });
+  events.addEventListener("delta", (event) => {
+    status.textContent = "Writing…";
+    answer.textContent += (data(event) || {}).text || "";
+  });
+  events.addEventListener("tool_call", (event) => {
+    status.textContent = "Using " + ((data(event) || {}).name || "a tool") + "…";
+  });
+  events.addEventListener("error", (event) => {
+    const failure = event.data && data(event);
+    if (failure) status.textContent = failure.message || "The answer failed.";
+  });
+  events.addEventListener("done", () => {
+    events.close();
+    live.setAttribute("aria-busy", "false");
+    const url = new URL(location.href);
+    url.searchParams.delete("run");
+    url.hash = "";
+    location.replace(url);
+  });
+  // The run is over and nothing was left to send (204): show the stored answer.
+  events.onerror = () => {
+    if (events.readyState === EventSource.CLOSED) {
+      const url = new URL(location.href);
+      url.searchParams.delete("run");
+      location.replace(url);
+    }
+  };
+}
