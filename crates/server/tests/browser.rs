@@ -213,6 +213,8 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
     chrome.check("settings").await;
     chrome.goto("/account").await;
     chrome.check("account").await;
+    chrome.goto("/integrations").await;
+    chrome.check("integrations").await;
     chrome.goto("/projects").await;
     chrome.check("projects").await;
     chrome.goto("/no-such-page").await;

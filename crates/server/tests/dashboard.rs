@@ -862,3 +862,88 @@ async fn a_question_streams_its_sources_and_answer_and_stays_private() {
     );
     assert_eq!(ann.get(&format!("/chat?session={session}")).await.status, 404);
 }
+
+#[tokio::test]
+async fn jira_connects_syncs_and_disconnects_from_the_browser() {
+    use fake_atlassian::{DC_TOKEN, FakeJira, Flavour};
+    let fake = FakeJira::start(Flavour::DataCenter).await;
+    let keys = fake.seed("PAY", 3, 1);
+    let app = TestApp::with_env(&[("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    let project = ann.create_project("Payments").await;
+    let page = ann.get("/integrations").await;
+    assert!(page.html.contains("Not connected") && page.html.contains("Connect Jira"));
+
+    // A refused token is said on the page, and nothing is connected.
+    let connect = |token: &'static str| {
+        let url = fake.url();
+        move || {
+            vec![
+                ("kind", "datacenter".to_string()),
+                ("base_url", url.clone()),
+                ("personal_access_token", token.to_string()),
+            ]
+        }
+    };
+    let fields = connect("wrong-token")();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = ann.post("/integrations/jira/connect", &fields).await;
+    assert!(page.status.is_client_error() || page.status.is_server_error(), "{}", page.status);
+    assert!(page.html.contains("role=\"alert\""), "{}", page.html);
+    assert!(ann.get("/integrations").await.html.contains("Connect Jira"));
+
+    let fields = connect(DC_TOKEN)();
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = ann.post("/integrations/jira/connect", &fields).await;
+    assert_eq!(page.location(), "/integrations?done=jira-connected", "{}", page.html);
+    let page = ann.get("/integrations?done=jira-connected").await;
+    assert!(page.html.contains("Jira connected.") && page.html.contains("Sync into a project"));
+    assert!(!page.html.contains(DC_TOKEN), "the token is never shown");
+
+    // Sync by key, followed on the job page to its result.
+    let joined = keys.join(", ");
+    let page = ann
+        .post(
+            "/integrations/jira/sync",
+            &[("project_id", &project), ("query", ""), ("keys", &joined)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let job = page.location().to_string();
+    assert!(job.starts_with("/jobs/"), "{job}");
+    let mut done = String::new();
+    for _ in 0..400 {
+        let fragment = ann.get(&format!("{job}/progress")).await;
+        if !fragment.html.contains("hx-trigger") {
+            done = fragment.html;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done.contains("id=\"job-status\">succeeded"), "{done}");
+    assert!(done.contains("<b>3</b><span>synced</span>"), "{done}");
+    let listed = ann.get(&format!("/projects/{project}?source=jira")).await.html;
+    assert!(listed.contains("PAY-1"), "{listed}");
+
+    // Another user sees neither the job nor the connection; a sync without a project fails.
+    let mut bob = Browser::new(&app.base);
+    bob.register("bob").await;
+    assert_eq!(bob.get(&job).await.status, 404);
+    assert!(bob.get("/integrations").await.html.contains("Connect Jira"));
+    assert_eq!(
+        bob.post("/integrations/jira/sync", &[("project_id", &project), ("keys", "PAY-1")])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(ann.post("/integrations/jira/sync", &[("project_id", "nope")]).await.status, 404);
+    assert_eq!(
+        ann.post("/integrations/trello/connect", &[("kind", "datacenter")]).await.status,
+        404
+    );
+
+    let page = ann.post("/integrations/jira/disconnect", &[]).await;
+    assert_eq!(page.location(), "/integrations?done=jira-disconnected");
+    assert!(ann.get("/integrations").await.html.contains("Connect Jira"));
+}

@@ -159,7 +159,7 @@ fn message(m: &MessageView) -> Markup {
             @if !m.sources.is_empty() {
                 ol.sources aria-label="Sources" {
                     @for src in &m.sources {
-                        li value=(src.n) { a href={"/contexts/" (src.context_id)} { (src.title) } span.meta { " · " (src.source) } }
+                        li value=(src.n) { a href={"/contexts/" (src.context_id)} { (src.title.trim_start_matches('#').trim()) } span.meta { " · " (src.source) } }
                     }
                 }
             }

@@ -177,12 +177,19 @@ pub fn context_item(c: &ContextView) -> Markup {
     }
 }
 
-/// A context's name for people: its file path, else its first non-empty line, shortened.
+/// A context's name for people: its title (synced issues and pages), its file path, else its
+/// first non-empty line, shortened.
 pub fn title_of(c: &ContextView) -> String {
     title_from(&c.metadata, &c.content)
 }
 
 pub fn title_from(metadata: &serde_json::Value, content: &str) -> String {
+    // Synced issues and pages carry their own title ("PAY-1: Refunds fail", a page's title).
+    if let Some(title) =
+        metadata.get("title").and_then(|v| v.as_str()).filter(|t| !t.trim().is_empty())
+    {
+        return title.to_string();
+    }
     // A task's path is only its id: its first line names it better.
     let is_task = metadata.get("source").and_then(|v| v.as_str()) == Some("task");
     if let Some(path) = metadata.get("file_path").and_then(|v| v.as_str())
@@ -351,6 +358,8 @@ mod tests {
         assert_eq!(title_from(&meta, "fn main() {}"), "src/lib.rs");
         assert_eq!(title_from(&serde_json::json!({}), "\n\n## Use JWT\nbody"), "Use JWT");
         assert_eq!(title_from(&serde_json::json!({}), ""), "(empty)");
+        let issue = serde_json::json!({ "title": "PAY-1: Refunds fail", "file_path": "jira/x/1" });
+        assert_eq!(title_from(&issue, "body"), "PAY-1: Refunds fail");
         let task = serde_json::json!({ "source": "task", "file_path": "tasks/1" });
         assert_eq!(title_from(&task, "# Task: Rotate keys\n\nStatus: todo"), "Task: Rotate keys");
         assert!(title_from(&serde_json::json!({}), &"x".repeat(200)).ends_with('…'));

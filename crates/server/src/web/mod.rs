@@ -2,7 +2,7 @@
 //! thin views over the same services as REST and MCP, with htmx for the parts that update in
 //! place. One module per area: `account` (sign-in, registration, password, sign-out),
 //! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `chat` (questions
-//! answered with sources, streamed), `analytics`, `tasks` (the board), `keys`;
+//! answered with sources, streamed), `integrations` (Jira and Confluence, syncs), `analytics`, `tasks` (the board), `keys`;
 //! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
 //! `assets` (embedded CSS and JS). The cookie authenticates these pages only: `/api/v1` and
 //! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
@@ -12,6 +12,7 @@ mod analytics;
 mod assets;
 mod chat;
 mod contexts;
+mod integrations;
 mod keys;
 mod layout;
 mod projects;
@@ -63,7 +64,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/projects/{id}/scans/{job_id}", get(scans::status))
         .route("/projects/{id}/scans/{job_id}/progress", get(scans::fragment))
+        .route("/jobs/{id}", get(integrations::job))
+        .route("/jobs/{id}/progress", get(integrations::fragment))
         .route("/jobs/{id}/cancel", post(scans::cancel))
+        .route("/integrations", get(integrations::integrations))
+        .route("/integrations/{product}/connect", post(integrations::connect))
+        .route("/integrations/{product}/disconnect", post(integrations::disconnect))
+        .route("/integrations/{product}/sync", post(integrations::sync))
         .route("/search", get(search::search))
         .route("/analytics", get(analytics::analytics))
         .route("/chat", get(chat::chat).post(chat::ask))

@@ -66,7 +66,7 @@ for (const live of document.querySelectorAll("[data-stream]")) {
       item.value = source.n;
       const link = document.createElement("a");
       link.href = "/contexts/" + source.context_id;
-      link.textContent = source.title;
+      link.textContent = source.title.replace(/^#+\s*/, "");
       item.append(link, " · " + source.source);
       sources.append(item);
     }
