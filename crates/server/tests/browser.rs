@@ -25,6 +25,7 @@ async fn until(chrome: &Chrome, what: &str, js: &str) {
 
 async fn register(chrome: &Chrome, name: &str) -> String {
     chrome.goto("/register").await;
+    chrome.loaded().await;
     chrome.fill("input[name=name]", name).await;
     chrome.fill("input[name=email]", &format!("{name}@example.com")).await;
     chrome.fill("input[name=password]", &format!("{name}-secret-pw")).await;
@@ -207,6 +208,9 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
     )
     .await;
     chrome.check("tasks").await;
+    chrome.click("#col-in_progress ~ ul article h3 a").await;
+    until(&chrome, "the task page", "return location.pathname.startsWith('/tasks/0')").await;
+    chrome.check("task").await;
 
     // The remaining pages, audited and photographed.
     chrome.goto(&format!("/projects/{project}/settings")).await;
@@ -227,10 +231,35 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strangers_forged_forms_and_signed_out_sessions_are_refused() {
-    let app = TestApp::new().await;
+    use fake_atlassian::{DC_TOKEN, FakeJira, Flavour};
+    let fake = FakeJira::start(Flavour::DataCenter).await;
+    let keys = fake.seed("OPS", 4, 1);
+    let app = TestApp::with_env(&[("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")]).await;
     let chrome = Chrome::start(&app.base).await;
+    chrome.goto("/forgot-password").await;
+    chrome.check("forgot-password").await;
     register(&chrome, "ann").await;
     let project = create_project(&chrome, "Ann's launch", "secret plans").await;
+
+    // Connect Jira Data Center and sync issues, followed live on the job page.
+    chrome.goto("/integrations").await;
+    chrome.fill("section[aria-labelledby=p-jira] input[name=base_url]", &fake.url()).await;
+    chrome
+        .fill("section[aria-labelledby=p-jira] input[name=personal_access_token]", DC_TOKEN)
+        .await;
+    chrome.click("section[aria-labelledby=p-jira] form button[type=submit]").await;
+    until(&chrome, "the connection", "return document.body.innerText.includes('Jira connected')")
+        .await;
+    chrome.fill("section[aria-labelledby=p-jira] input[name=keys]", &keys.join(", ")).await;
+    chrome.click("form[action='/integrations/jira/sync'] button[type=submit]").await;
+    until(
+        &chrome,
+        "the sync to finish",
+        "return document.getElementById('job-status')?.textContent === 'succeeded'",
+    )
+    .await;
+    assert!(chrome.html().await.contains("<b>4</b><span>synced</span>"));
+    chrome.check("sync-job").await;
 
     // A forged CSRF token is refused, and nothing changes.
     chrome.goto("/projects").await;
