@@ -947,3 +947,61 @@ async fn jira_connects_syncs_and_disconnects_from_the_browser() {
     assert_eq!(page.location(), "/integrations?done=jira-disconnected");
     assert!(ann.get("/integrations").await.html.contains("Connect Jira"));
 }
+
+#[tokio::test]
+async fn documents_uploaded_from_the_project_page_become_context() {
+    let app = TestApp::new().await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    let project = ann.create_project("Handbook").await;
+    let page = ann.get(&format!("/projects/{project}")).await;
+    assert!(
+        page.html.contains("Upload documents")
+            && page.html.contains(&format!("/projects/{project}/documents?csrf="))
+    );
+    let form = reqwest::multipart::Form::new().text("project_id", project.clone()).part(
+        "file",
+        reqwest::multipart::Part::bytes(
+            b"# On-call\n\nPage the secondary after 15 minutes.".to_vec(),
+        )
+        .file_name("oncall.md"),
+    );
+    let page = ann.post_multipart(&format!("/projects/{project}/documents"), form).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let job = page.location().to_string();
+    assert!(job.starts_with(&format!("/projects/{project}/scans/")), "{job}");
+    let mut done = String::new();
+    for _ in 0..200 {
+        let fragment = ann.get(&format!("{job}/progress")).await;
+        if !fragment.html.contains("hx-trigger") {
+            done = fragment.html;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(done.contains("id=\"scan-status\">finished"), "{done}");
+    assert!(
+        ann.get("/search?q=secondary+minutes&mode=keyword")
+            .await
+            .html
+            .contains("<mark>secondary</mark>")
+    );
+
+    // A file that cannot be read is refused on the page; someone else's project is not found.
+    let form = reqwest::multipart::Form::new().text("project_id", project.clone()).part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![0, 159, 146, 150]).file_name("blob.exe"),
+    );
+    let page = ann.post_multipart(&format!("/projects/{project}/documents"), form).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    assert!(page.html.contains("role=\"alert\""));
+    let mut bob = Browser::new(&app.base);
+    bob.register("bob").await;
+    let form = reqwest::multipart::Form::new()
+        .text("project_id", project.clone())
+        .part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("x.md"));
+    assert_eq!(
+        bob.post_multipart(&format!("/projects/{project}/documents"), form).await.status,
+        404
+    );
+}

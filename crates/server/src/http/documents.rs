@@ -52,7 +52,19 @@ async fn upload(
     Auth(caller): Auth,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<UploadAccepted>)> {
-    state.services.require_may_upload(&caller)?;
+    let accepted = accept_upload(&state, &caller, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Reads an upload's multipart form (`project_id`, then `file` parts) under its own limit and
+/// the per-user upload slots, and hands the documents to the service: what the REST route and
+/// the dashboard's upload form share. The route must not limit the body itself.
+pub(crate) async fn accept_upload(
+    state: &AppState,
+    caller: &tc_domain::Caller,
+    req: Request,
+) -> ApiResult<UploadAccepted> {
+    state.services.require_may_upload(caller)?;
     if !is_multipart(&req) {
         return Err(bad_part(
             "send the documents as multipart/form-data: a `project_id` field and `file` parts",
@@ -67,7 +79,7 @@ async fn upload(
     })?;
     let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
     let mut multipart =
-        Multipart::from_request(req, &state).await.map_err(|e| bad_part(e.body_text()))?;
+        Multipart::from_request(req, state).await.map_err(|e| bad_part(e.body_text()))?;
     let part_error = |e| part_error(e, too_large(limit));
     let mut project_id = None;
     let mut documents = Vec::new();
@@ -78,7 +90,7 @@ async fn upload(
                 // A malformed id is a project that does not exist, as in paths.
                 let id = Uuid::parse_str(text.trim())
                     .map_err(|_| ApiError(DomainError::project_not_found()))?;
-                state.services.authorize_upload(&caller, id).await?;
+                state.services.authorize_upload(caller, id).await?;
                 project_id = Some(id);
             }
             "file" | "files" => {
@@ -100,8 +112,7 @@ async fn upload(
         }
     }
     let project_id = project_id.ok_or_else(|| ApiError(DomainError::missing("project_id")))?;
-    let accepted = state.services.upload_documents(&caller, project_id, documents).await?;
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+    Ok(state.services.upload_documents(caller, project_id, documents).await?)
 }
 
 /// An upload's task: the job indexing its documents (`queued`, `running`, `completed` with

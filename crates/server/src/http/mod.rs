@@ -8,7 +8,7 @@ pub(crate) mod ai;
 mod analytics;
 mod auth;
 mod context;
-mod documents;
+pub(crate) mod documents;
 mod health;
 mod integrations;
 mod invitations;

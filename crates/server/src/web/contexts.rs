@@ -83,7 +83,10 @@ async fn project_page(
             a.button.secondary href={"/search?project=" (id)} { "Search this project" }
             a.button.secondary href={(base) "/settings"} { "Settings and people" }
         }
-        @if may_write { (note_form(web, &project, error, note)) }
+        @if may_write {
+            (note_form(web, &project, error, note))
+            (upload_form(web, &project))
+        }
         section aria-labelledby="ctx" {
             h2 #ctx { "Context" }
             form.row.panel method="get" action=(base) role="search" aria-label="Filter the context" {
@@ -156,6 +159,54 @@ fn note_form(
                     input type="text" name="tags" value=(note.tags.as_deref().unwrap_or_default()); }
                 button type="submit" { "Save the note" }
             }
+        }
+    }
+}
+
+fn upload_form(web: &WebCaller, project: &ProjectView) -> Markup {
+    html! {
+        section.panel aria-labelledby="docs" {
+            h2 #docs { "Upload documents" }
+            form.stack method="post" action={"/projects/" (project.id) "/documents?csrf=" (web.csrf)} enctype="multipart/form-data" {
+                input type="hidden" name="project_id" value=(project.id);
+                label { "Documents" span.hint { "PDF, Word (.docx), HTML, Markdown or text, up to 20 at once. Their text is split along headings; uploading a file of the same name again updates it." }
+                    input type="file" name="file" multiple required accept=".pdf,.docx,.html,.htm,.md,.markdown,.txt"; }
+                button type="submit" { "Upload" }
+            }
+        }
+    }
+}
+
+/// `POST /projects/{id}/documents` (multipart; its CSRF token rides in the query): the
+/// documents are read at once and indexed by a job whose page follows.
+pub async fn upload(
+    State(state): State<AppState>,
+    Web(web): Web,
+    Path(raw): Path<String>,
+    req: axum::extract::Request,
+) -> Response {
+    // The form names its project in a field (checked by the upload path before any file is
+    // read); a malformed path names nothing.
+    if path_id(&raw).is_none() {
+        return error_page(Some(&web), DomainError::project_not_found());
+    }
+    match crate::http::documents::accept_upload(&state, &web.caller, req).await {
+        // Documents are indexed by a scan of their text: its page follows the job.
+        Ok(accepted) => {
+            Redirect::to(&format!("/projects/{}/scans/{}", accepted.project_id, accepted.task_id))
+                .into_response()
+        }
+        Err(e) if matches!(e.0.code, ErrorCode::ProjectNotFound) => error_page(Some(&web), e.0),
+        Err(e) => {
+            project_page(
+                &state,
+                &web,
+                &raw,
+                &BrowseQuery::default(),
+                Some(&e.0),
+                &NoteForm::default(),
+            )
+            .await
         }
     }
 }

@@ -48,6 +48,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{id}", get(contexts::project))
         .route("/projects/{id}/notes", post(contexts::save_note))
+        // Document uploads have their own limit, applied by the upload path.
+        .route(
+            "/projects/{id}/documents",
+            post(contexts::upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/projects/{id}/settings", get(projects::settings).post(projects::update))
         .route("/projects/{id}/delete", post(projects::delete))
         .route("/projects/{id}/restore", post(projects::restore))
