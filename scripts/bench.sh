@@ -44,7 +44,7 @@ DATA=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT/api/v1"
 TEAMCONTEXT_DATA_DIR="$DATA" BIND_ADDR="127.0.0.1:$PORT" LOG_LEVEL=warn LOG_FORMAT=json EMBEDDING_MODEL_DIR="$MODEL_DIR" \
-  RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
+  RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 RATE_LIMIT_LOGIN_PER_MIN=0 "$BIN" serve >"$DATA/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 
@@ -175,7 +175,7 @@ start_int8() {
   DATA8=$(mktemp -d)
   PORT8=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   TEAMCONTEXT_DATA_DIR="$DATA8" BIND_ADDR="127.0.0.1:$PORT8" LOG_LEVEL=warn EMBEDDING_MODEL_DIR="$MODEL_DIR" EMBEDDING_PRECISION=int8 \
-    RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 "$BIN" serve >"$DATA8/server.log" 2>&1 &
+    RATE_LIMIT_PER_KEY_PER_MIN=0 RATE_LIMIT_PER_IP_PER_MIN=0 RATE_LIMIT_SEARCH_PER_MIN=0 RATE_LIMIT_LOGIN_PER_MIN=0 "$BIN" serve >"$DATA8/server.log" 2>&1 &
   PID8=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT8/api/v1/health" >/dev/null && break; sleep 0.1; done
   KEY8=$(curl -sf -X POST "http://127.0.0.1:$PORT8/api/v1/auth/register" -H 'content-type: application/json' \

@@ -1005,3 +1005,44 @@ async fn documents_uploaded_from_the_project_page_become_context() {
         404
     );
 }
+
+#[tokio::test]
+async fn guessing_a_password_in_the_browser_is_throttled_like_the_api() {
+    let app = TestApp::with_env(&[("RATE_LIMIT_LOGIN_PER_MIN", "3")]).await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    ann.post("/logout", &[]).await;
+    let mut guesser = Browser::new(&app.base);
+    for _ in 0..3 {
+        let page = guesser
+            .post_from(
+                "/login",
+                "/login",
+                &[("email", "ann@example.com"), ("password", "guess-guess")],
+            )
+            .await;
+        assert_eq!(page.status, 401);
+    }
+    let page = guesser
+        .post_from(
+            "/login",
+            "/login",
+            &[("email", "ann@example.com"), ("password", "ann-secret-pw")],
+        )
+        .await;
+    assert_eq!(page.status, 429, "{}", page.html);
+    assert!(page.html.contains("role=\"alert\""));
+    assert!(!guesser.cookies.contains_key("tc_session"));
+    // The API shares the count.
+    app.post(
+        "/auth/login",
+        None,
+        serde_json::json!({"email": "ann@example.com", "password": "ann-secret-pw"}),
+    )
+    .await
+    .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let page = guesser
+        .post_from("/forgot-password", "/forgot-password", &[("email", "ann@example.com")])
+        .await;
+    assert_eq!(page.status, 429);
+}

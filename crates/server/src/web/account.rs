@@ -64,8 +64,15 @@ pub async fn login_submit(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let email = form.email.clone().unwrap_or_default();
-    let req = LoginRequest { email: form.email, password: form.password };
-    match state.services.open_web_session(req).await {
+    // The API's throttle per account: guessing a password here is no cheaper than there.
+    let outcome = match state.limits.check_login(&email).await {
+        Err(e) => Err(e.0),
+        Ok(()) => {
+            let req = LoginRequest { email: form.email, password: form.password };
+            state.services.open_web_session(req).await
+        }
+    };
+    match outcome {
         Ok(opened) => {
             let jar = signed_in(jar, &state, opened.token);
             (jar, Redirect::to(safe_next(form.next.as_deref()))).into_response()
@@ -126,7 +133,12 @@ pub async fn forgot_submit(
     Form(form): Form<ForgotForm>,
 ) -> Response {
     let email = form.email.clone().unwrap_or_default();
-    match state.services.forgot_password(ForgotPasswordRequest { email: form.email }).await {
+    // The login throttle per address, as the API's: nobody floods one inbox through this page.
+    let outcome = match state.limits.check_login(&email).await {
+        Err(e) => Err(e.0),
+        Ok(()) => state.services.forgot_password(ForgotPasswordRequest { email: form.email }).await,
+    };
+    match outcome {
         Ok(sent) => {
             let body = html! {
                 h1 { "Check your mail" }
