@@ -103,7 +103,7 @@ async fn migrating_replaces_full_precision_graphs() {
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 12, "V7 to V18");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 13, "V7 to V19");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);
