@@ -219,6 +219,10 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
     chrome.check("account").await;
     chrome.goto("/integrations").await;
     chrome.check("integrations").await;
+    chrome.goto("/account/ai").await;
+    chrome.check("ai-settings").await;
+    chrome.goto("/reset-password?token=not-a-real-token").await;
+    chrome.check("reset-password").await;
     chrome.goto("/projects").await;
     chrome.check("projects").await;
     chrome.goto("/no-such-page").await;

@@ -1046,3 +1046,99 @@ async fn guessing_a_password_in_the_browser_is_throttled_like_the_api() {
         .await;
     assert_eq!(page.status, 429);
 }
+
+#[tokio::test]
+async fn ai_settings_set_a_model_test_it_and_lend_the_agent_an_mcp_server() {
+    use fake_llm::{FakeLlm, Reply, recorded};
+    let own = FakeLlm::start().await;
+    let app = TestApp::with_env(&[("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let mut ann = Browser::new(&app.base);
+    let key = ann.register("ann").await;
+    let page = ann.get("/account/ai").await;
+    assert!(page.html.contains("No model is set up"), "{}", page.html);
+
+    // A bad URL is refused on the form; a good one is saved and tested.
+    let page = ann
+        .post("/account/ai/model", &[("base_url", "ftp://x"), ("model", "m"), ("api_key", "")])
+        .await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    assert!(page.html.contains("role=\"alert\""));
+    let base = own.base_url();
+    let page = ann
+        .post(
+            "/account/ai/model",
+            &[("base_url", &base), ("model", "ann-model"), ("api_key", "sk-ann-secret")],
+        )
+        .await;
+    assert_eq!(page.location(), "/account/ai?done=model-saved", "{}", page.html);
+    own.push(Reply::chunks(recorded::openai_text(&["OK"], 12, 1)));
+    let page = ann.post("/account/ai/model/test", &[]).await;
+    assert!(page.html.contains("The model answered in"), "{}", page.html);
+    assert_eq!(own.headers()[0]["authorization"], "Bearer sk-ann-secret");
+    let page = ann.get("/account/ai").await;
+    assert!(page.html.contains("ann-model") && !page.html.contains("sk-ann-secret"));
+    assert!(
+        ann.get("/chat").await.html.contains("name=\"agent\"")
+            && !ann.get("/chat").await.html.contains("No language model")
+    );
+
+    // An MCP server (this server's own /mcp, with a read-only key) lends its tools.
+    let created = app
+        .post(
+            "/users/me/api-keys",
+            Some(&key),
+            serde_json::json!({"name": "lent", "scopes": ["read"]}),
+        )
+        .await;
+    let lent = created.assert_status(201)["key"].as_str().unwrap().to_string();
+    let page = ann
+        .post(
+            "/account/ai/servers",
+            &[("name", "Bad Name"), ("url", &format!("{}/mcp", app.base)), ("bearer_token", "")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let page = ann
+        .post(
+            "/account/ai/servers",
+            &[("name", "wiki"), ("url", &format!("{}/mcp", app.base)), ("bearer_token", &lent)],
+        )
+        .await;
+    assert_eq!(page.location(), "/account/ai?done=server-added", "{}", page.html);
+    let page = ann.get("/account/ai").await;
+    assert!(
+        page.html.contains("wiki__get_relevant_context") && !page.html.contains(&lent),
+        "{}",
+        page.html
+    );
+    let id = page
+        .html
+        .split("/account/ai/servers/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ann.post(&format!("/account/ai/servers/{id}/refresh"), &[]).await.location(),
+        "/account/ai?done=server-refreshed"
+    );
+
+    // Nobody else touches them.
+    let mut bob = Browser::new(&app.base);
+    bob.register("bob").await;
+    assert!(!bob.get("/account/ai").await.html.contains("wiki"));
+    assert_eq!(bob.post(&format!("/account/ai/servers/{id}/delete"), &[]).await.status, 404);
+    assert_eq!(ann.post("/account/ai/servers/nope/delete", &[]).await.status, 404);
+
+    assert_eq!(
+        ann.post(&format!("/account/ai/servers/{id}/delete"), &[]).await.location(),
+        "/account/ai?done=server-removed"
+    );
+    assert_eq!(
+        ann.post("/account/ai/model/delete", &[]).await.location(),
+        "/account/ai?done=model-removed"
+    );
+    assert!(ann.get("/account/ai").await.html.contains("No model is set up"));
+}

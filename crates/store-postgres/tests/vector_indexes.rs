@@ -91,7 +91,7 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE email_tokens; \
              ALTER TABLE analytics_events DROP COLUMN prompt_tokens, DROP COLUMN completion_tokens, DROP COLUMN llm_cost_usd; \
              ALTER TABLE analytics_daily DROP COLUMN prompt_tokens, DROP COLUMN completion_tokens, DROP COLUMN llm_cost_usd; \
-             DROP TABLE mcp_servers, user_llms, tasks; \
+             DROP TABLE mcp_servers, user_llms, tasks, web_sessions; \
              DROP TABLE chat_tool_calls, chat_messages, chat_sessions; \
              DROP TABLE connection_secrets, connections; \
              CREATE TABLE scanned_files (project_id uuid NOT NULL, file_path text NOT NULL, \

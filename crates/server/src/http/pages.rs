@@ -6,14 +6,14 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde::Deserialize;
 use tc_domain::views::{ResetPasswordRequest, VerifyEmailRequest};
 
 use crate::state::AppState;
+use crate::web::sentence;
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -54,7 +54,7 @@ async fn reset_submit(State(state): State<AppState>, Form(form): Form<ResetForm>
         // A spent or expired link cannot be retried from here: say so, without the form.
         Err(e) if is_token_error(&e) => page(
             "This link no longer works",
-            html! { p.error role="alert" { (sentence(&e.message)) } },
+            html! { div.error-box role="alert" { (sentence(&e.message)) } },
         ),
         Err(e) => page("Choose a new password", reset_body(&token, Some(&sentence(&e.message)))),
     }
@@ -62,7 +62,7 @@ async fn reset_submit(State(state): State<AppState>, Form(form): Form<ResetForm>
 
 fn reset_body(token: &str, error: Option<&str>) -> Markup {
     html! {
-        @if let Some(error) = error { p.error role="alert" { (error) } }
+        @if let Some(error) = error { div.error-box role="alert" { (error) } }
         form method="post" action="/reset-password" {
             input type="hidden" name="token" value=(token);
             label { "New password (at least 8 characters)"
@@ -79,7 +79,7 @@ async fn verify_form(Query(q): Query<TokenQuery>) -> Response {
     page(
         "Confirm your address",
         html! {
-            form method="post" action="/verify-email" {
+            form.panel method="post" action="/verify-email" {
                 input type="hidden" name="token" value=(token);
                 button type="submit" { "Confirm this address" }
             }
@@ -95,7 +95,7 @@ async fn verify_submit(State(state): State<AppState>, Form(q): Form<TokenQuery>)
         ),
         Err(e) => page(
             "This link no longer works",
-            html! { p.error role="alert" { (sentence(&e.message)) } },
+            html! { div.error-box role="alert" { (sentence(&e.message)) } },
         ),
     }
 }
@@ -104,49 +104,8 @@ fn is_token_error(e: &tc_domain::DomainError) -> bool {
     e.details.as_ref().and_then(|d| d.get("field")).is_some_and(|f| f == "token")
 }
 
-/// An API message (lower case, no full stop) as a sentence on a page.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
-    let rest = chars.as_str();
-    if rest.ends_with('.') { format!("{first}{rest}") } else { format!("{first}{rest}.") }
-}
-
-/// The page around `body`, with headers that keep the token in it to this page: no caching,
-/// no referrer, no framing, and no script at all.
+/// The page around `body`: the dashboard's frame and style, with no script at all and headers
+/// that keep the token in it to this page (no caching, no referrer, no framing).
 fn page(title: &str, body: Markup) -> Response {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · TeamContext" }
-                style { (STYLE) }
-            }
-            body { main { h1 { (title) } (body) } }
-        }
-    };
-    let mut response = Html(markup.into_string()).into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-    response
+    crate::web::scriptless_page(title, body)
 }
-
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}\
-main{max-width:26rem;margin:4rem auto;padding:2rem;background:#fff;border:1px solid #d8dde3;border-radius:8px}\
-h1{font-size:1.4rem;margin-top:0}label{display:block;margin:1rem 0}\
-input[type=password]{display:block;width:100%;box-sizing:border-box;padding:.5rem;margin-top:.25rem;font:inherit}\
-button{padding:.6rem 1rem;font:inherit;background:#1f5fbf;color:#fff;border:0;border-radius:6px;cursor:pointer}\
-.error{color:#a4161a;font-weight:600}";

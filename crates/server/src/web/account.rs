@@ -345,6 +345,10 @@ fn account_page(
                 button type="submit" { "Change the password" }
             }
         }
+        section.panel aria-labelledby="ai" {
+            h2 #ai { "AI" }
+            p { "Choose the language model that answers you, and the MCP servers your agent may use, on the " a href="/account/ai" { "AI settings" } " page." }
+        }
         section.panel aria-labelledby="out" {
             h2 #out { "Sign out everywhere" }
             p { "Ends every dashboard session and every API client signed in with your password, on every device. API keys keep working: revoke them on the " a href="/keys" { "API keys" } " page." }

@@ -87,7 +87,7 @@ async fn chat_page(
             }
             div.conversation {
                 @if !has_model {
-                    p.meta { "No language model is set up, so answers are built from the retrieved text itself (extractive), with their sources. Your administrator can configure one (LLM_BASE_URL), or you can use your own through " code { "PUT /api/v1/ai/llm-settings" } "." }
+                    p.meta { "No language model is set up, so answers are built from the retrieved text itself (extractive), with their sources. Your administrator can configure one (LLM_BASE_URL), or you can set your own in your " a href="/account/ai" { "AI settings" } "." }
                 }
                 @match &current {
                     None => {

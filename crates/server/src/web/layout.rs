@@ -125,6 +125,37 @@ pub fn page_with_status(
     with_headers(status, markup.into_string())
 }
 
+/// A page that must run nothing at all (the pages links in mail open, which hold a token): the
+/// product's frame and style sheet, no script, no referrer, and a policy that allows only the
+/// style sheet and posting back to this site.
+pub fn scriptless_page(title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · TeamContext" }
+                link rel="stylesheet" href=(ASSETS.css.url);
+            }
+            body {
+                header.top { div.bar { a.brand href="/" { "TeamContext" } } }
+                main #main.narrow { h1 { (title) } (body) }
+            }
+        }
+    };
+    let mut response = with_headers(StatusCode::OK, markup.into_string());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
 fn with_headers(status: StatusCode, html: String) -> Response {
     let mut response = (status, axum::response::Html(html)).into_response();
     // A form answered with its error is a page, not an API error for the envelope.
@@ -201,6 +232,11 @@ pub fn notice(done: Option<&str>) -> Markup {
         "confluence-connected" => "Confluence connected.",
         "jira-disconnected" => "Jira disconnected. What was synced stays.",
         "confluence-disconnected" => "Confluence disconnected. What was synced stays.",
+        "model-saved" => "Your model is saved. Test it to be sure it answers.",
+        "model-removed" => "Your own model is removed.",
+        "server-added" => "MCP server added: its tools are offered to your agent.",
+        "server-refreshed" => "Tool list refreshed.",
+        "server-removed" => "MCP server removed.",
         "task-added" => "Task added.",
         "task-saved" => "Task saved.",
         "task-deleted" => "Task deleted.",

@@ -1,6 +1,7 @@
 //! The web dashboard, served by the same binary at `/`: server-rendered pages (maud) that are
 //! thin views over the same services as REST and MCP, with htmx for the parts that update in
-//! place. One module per area: `account` (sign-in, registration, password, sign-out),
+//! place. One module per area: `account` (sign-in, registration, password, sign-out), `ai_settings` (the user's model and
+//! MCP servers),
 //! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `chat` (questions
 //! answered with sources, streamed), `integrations` (Jira and Confluence, syncs), `analytics`, `tasks` (the board), `keys`;
 //! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
@@ -8,6 +9,7 @@
 //! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
 
 mod account;
+mod ai_settings;
 mod analytics;
 mod assets;
 mod chat;
@@ -29,7 +31,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use uuid::Uuid;
 
-pub use layout::error_page;
+pub use layout::{error_page, scriptless_page, sentence};
 use session::MaybeWeb;
 
 use crate::state::AppState;
@@ -45,6 +47,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account", get(account::account))
         .route("/account/password", post(account::change_password))
         .route("/account/verify", post(account::resend_verification))
+        .route("/account/ai", get(ai_settings::settings))
+        .route("/account/ai/model", post(ai_settings::set_model))
+        .route("/account/ai/model/test", post(ai_settings::test_model))
+        .route("/account/ai/model/delete", post(ai_settings::delete_model))
+        .route("/account/ai/servers", post(ai_settings::add_server))
+        .route("/account/ai/servers/{id}/{action}", post(ai_settings::server_action))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{id}", get(contexts::project))
         .route("/projects/{id}/notes", post(contexts::save_note))

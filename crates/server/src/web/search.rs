@@ -167,9 +167,11 @@ mod tests {
             highlight("Rotate the <Stripe> keys; stripe rotation", "stripe rotate").into_string();
         assert_eq!(
             html,
-            "<mark>Rotate</mark> the &lt;<mark>Stripe</mark>&gt; keys; <mark>stripe</mark> <mark>rotate</mark>ion"
+            "<mark>Rotate</mark> the &lt;<mark>Stripe</mark>&gt; keys; <mark>stripe</mark> rotation"
         );
         assert_eq!(highlight("nothing here", "x").into_string(), "nothing here");
+        // Overlapping words merge into one mark.
+        assert_eq!(highlight("rotates", "rotate tes").into_string(), "<mark>rotates</mark>");
         assert_eq!(highlight("é café é", "café").into_string(), "é <mark>café</mark> é");
     }
 }
