@@ -623,15 +623,7 @@ async fn projects_people_notes_keys_and_scans_from_the_browser() {
     let page = ann.post_multipart(&format!("/projects/{project}/scans"), form).await;
     assert_eq!(page.status, 303, "{}", page.html);
     let status_page = page.location().to_string();
-    let mut done = String::new();
-    for _ in 0..200 {
-        let fragment = ann.get(&format!("{status_page}/progress")).await;
-        if !fragment.html.contains("hx-trigger") {
-            done = fragment.html;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = ann.until_finished(&status_page).await;
     assert!(done.contains("id=\"scan-status\">finished"), "{done}");
     assert!(done.contains("<b>2</b><span>files indexed</span>"), "{done}");
     // A scan upload without its token is refused before the body is read.
@@ -912,15 +904,7 @@ async fn jira_connects_syncs_and_disconnects_from_the_browser() {
     assert_eq!(page.status, 303, "{}", page.html);
     let job = page.location().to_string();
     assert!(job.starts_with("/jobs/"), "{job}");
-    let mut done = String::new();
-    for _ in 0..400 {
-        let fragment = ann.get(&format!("{job}/progress")).await;
-        if !fragment.html.contains("hx-trigger") {
-            done = fragment.html;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = ann.until_finished(&job).await;
     assert!(done.contains("id=\"job-status\">succeeded"), "{done}");
     assert!(done.contains("<b>3</b><span>synced</span>"), "{done}");
     let listed = ann.get(&format!("/projects/{project}?source=jira")).await.html;
@@ -970,15 +954,7 @@ async fn documents_uploaded_from_the_project_page_become_context() {
     assert_eq!(page.status, 303, "{}", page.html);
     let job = page.location().to_string();
     assert!(job.starts_with(&format!("/projects/{project}/scans/")), "{job}");
-    let mut done = String::new();
-    for _ in 0..200 {
-        let fragment = ann.get(&format!("{job}/progress")).await;
-        if !fragment.html.contains("hx-trigger") {
-            done = fragment.html;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = ann.until_finished(&job).await;
     assert!(done.contains("id=\"scan-status\">finished"), "{done}");
     assert!(
         ann.get("/search?q=secondary+minutes&mode=keyword")

@@ -15,7 +15,7 @@ use tc_domain::views::{
 use tc_domain::{DomainError, EmailVerification};
 
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page, page_with_status,
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page, page_with_status, status_of,
 };
 use super::session::{
     self, CSRF_FIELD, MaybeWeb, PRE_SESSION_COOKIE, SESSION_COOKIE, Web, safe_next,
@@ -79,8 +79,7 @@ pub async fn login_submit(
         }
         Err(e) => {
             let (jar, token) = session::pre_session(jar, state.secure_cookies);
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = status_of(&e);
             let body = login_body(&token, form.next.as_deref(), &email, Some(&e));
             (jar, page_with_status(status, Chrome::signed_out(), "Sign in", body)).into_response()
         }
@@ -149,8 +148,7 @@ pub async fn forgot_submit(
         }
         Err(e) => {
             let (jar, token) = session::pre_session(jar, state.secure_cookies);
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = status_of(&e);
             (
                 jar,
                 page_with_status(
@@ -232,8 +230,7 @@ pub async fn register_submit(
         }
         Err(e) => {
             let (jar, token) = session::pre_session(jar, state.secure_cookies);
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = status_of(&e);
             let body = register_body(&state, &token, &form, Some(&e));
             (jar, page_with_status(status, Chrome::signed_out(), "Create an account", body))
                 .into_response()
@@ -381,7 +378,7 @@ pub async fn change_password(
         new_password: form.new_password.clone(),
     };
     if let Err(e) = state.services.change_password(&web.caller, req).await {
-        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = status_of(&e);
         return account_page(&state, &web, None, Some(&e), status);
     }
     let login = LoginRequest { email: Some(email), password: form.new_password };

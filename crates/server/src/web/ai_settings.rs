@@ -15,7 +15,7 @@ use tc_domain::{DomainError, WebCaller};
 
 use super::account::DoneQuery;
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, when,
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of, when,
 };
 use super::path_id;
 use super::session::Web;
@@ -120,9 +120,7 @@ async fn settings_page(
             }
         }
     };
-    let status = error.map_or(StatusCode::OK, |(_, e)| {
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(&e));
     page_with_status(status, Chrome::signed_in(web, Nav::Account), "AI settings", body)
 }
 

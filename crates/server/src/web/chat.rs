@@ -15,7 +15,9 @@ use tc_domain::pagination::PageParams;
 use tc_domain::views::{AnswerMode, ChatRequest, MessageView};
 use tc_domain::{DomainError, WebCaller};
 
-use super::layout::{Chrome, Nav, csrf_field, error_page, form_error, page_with_status, trusted};
+use super::layout::{
+    Chrome, Nav, csrf_field, error_page, form_error, page_with_status, status_of, trusted,
+};
 use super::path_id;
 use super::session::Web;
 use crate::state::AppState;
@@ -210,8 +212,7 @@ pub async fn ask(
                 .into_response()
         }
         Err(e) => {
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = status_of(&e);
             let q = ChatQuery { session: session_id.map(|s| s.to_string()), run: None };
             chat_page(&state, &web, &q, Some(&e), status).await
         }

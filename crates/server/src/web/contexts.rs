@@ -14,7 +14,8 @@ use tc_domain::{DomainError, ErrorCode, WebCaller};
 use tc_store::{ContextFilter, Role};
 
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page, page_with_status, trusted, when,
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page, page_with_status, status_of,
+    trusted, when,
 };
 use super::path_id;
 use super::session::Web;
@@ -121,9 +122,7 @@ async fn project_page(
             }
         }
     };
-    let status = error.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = error.map_or(StatusCode::OK, |e| status_of(&e));
     page_with_status(status, Chrome::signed_in(web, Nav::Projects), &project.name, body)
 }
 

@@ -20,7 +20,8 @@ use tc_store::JobStatus;
 
 use super::account::DoneQuery;
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page, page_with_status, when,
+    Chrome, Nav, csrf_field, error_page, form_error, live_fragment, notice, page, page_with_status,
+    status_of, when,
 };
 use super::path_id;
 use super::session::Web;
@@ -65,9 +66,7 @@ async fn integrations_page(
         (notice(done))
         @for section in &sections { (section) }
     };
-    let status = error.map_or(StatusCode::OK, |(_, e)| {
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(&e));
     page_with_status(status, Chrome::signed_in(web, Nav::Integrations), "Jira and Confluence", body)
 }
 
@@ -327,15 +326,7 @@ pub async fn fragment(
         return error_page(Some(&web), DomainError::not_found("job"));
     };
     match state.services.job(&web.caller, id).await {
-        Ok(job) => {
-            let mut response =
-                axum::response::Html(progress(&web, &job).into_string()).into_response();
-            response.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            response
-        }
+        Ok(job) => live_fragment(progress(&web, &job)),
         Err(e) => error_page(Some(&web), e),
     }
 }

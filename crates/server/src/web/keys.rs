@@ -14,7 +14,7 @@ use tc_domain::{DomainError, WebCaller};
 
 use super::account::DoneQuery;
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, when,
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of, when,
 };
 use super::session::Web;
 use super::{base_url, path_id};
@@ -203,8 +203,7 @@ pub async fn create(
             keys_page(&state, &web, None, Some(shown), None, StatusCode::CREATED).await
         }
         Err(e) => {
-            let status =
-                StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = status_of(&e);
             keys_page(&state, &web, None, None, Some(&e), status).await
         }
     }

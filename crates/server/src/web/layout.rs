@@ -204,6 +204,18 @@ pub fn error_page(web: Option<&WebCaller>, e: DomainError) -> Response {
     response
 }
 
+/// The status a page answering with `e` on its form carries.
+pub fn status_of(e: &DomainError) -> StatusCode {
+    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// A piece of a page that htmx swaps in (progress that updates itself): never cached.
+pub fn live_fragment(markup: Markup) -> Response {
+    let mut response = axum::response::Html(markup.into_string()).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// An error to show above the form that caused it.
 pub fn form_error(e: &DomainError) -> Markup {
     html! { div.error-box role="alert" { (sentence(&e.message)) } }

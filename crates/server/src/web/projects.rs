@@ -17,17 +17,13 @@ use tc_store::{Role, Visibility};
 
 use super::account::DoneQuery;
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, when,
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of, when,
 };
 use super::path_id;
 use super::session::Web;
 use crate::state::AppState;
 
 const ALL: PageParams = PageParams { limit: Some(100), cursor: None };
-
-fn status_of(e: &DomainError) -> StatusCode {
-    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-}
 
 /// `GET /projects` (and `/`)
 pub async fn list(

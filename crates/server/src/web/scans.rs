@@ -13,7 +13,8 @@ use tc_domain::{DomainError, ErrorCode, WebCaller};
 use tc_store::JobStatus;
 
 use super::layout::{
-    Chrome, Nav, csrf_field, error_page, form_error, page, page_with_status, when,
+    Chrome, Nav, csrf_field, error_page, form_error, live_fragment, page, page_with_status,
+    status_of, when,
 };
 use super::path_id;
 use super::session::Web;
@@ -79,9 +80,7 @@ async fn form_page(
             }
         }
     };
-    let status = error.map_or(StatusCode::OK, |e| {
-        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
-    });
+    let status = error.map_or(StatusCode::OK, |e| status_of(&e));
     page_with_status(
         status,
         Chrome::signed_in(web, Nav::Projects),
@@ -154,15 +153,7 @@ pub async fn fragment(
     Path((raw, raw_job)): Path<(String, String)>,
 ) -> Response {
     match load(&state, &web, &raw, &raw_job).await {
-        Ok((id, job)) => {
-            let mut response =
-                axum::response::Html(progress(&web, id, &job).into_string()).into_response();
-            response.headers_mut().insert(
-                axum::http::header::CACHE_CONTROL,
-                axum::http::HeaderValue::from_static("no-store"),
-            );
-            response
-        }
+        Ok((id, job)) => live_fragment(progress(&web, id, &job)),
         Err(e) => error_page(Some(&web), e),
     }
 }

@@ -15,7 +15,9 @@ use tc_domain::pagination::PageParams;
 use tc_domain::views::{CreateTaskRequest, MemberView, TaskQuery, TaskView, UpdateTaskRequest};
 use tc_domain::{DomainError, WebCaller};
 
-use super::layout::{Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status};
+use super::layout::{
+    Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of,
+};
 use super::path_id;
 use super::session::Web;
 use crate::state::AppState;
@@ -26,10 +28,6 @@ const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
 
 fn task_not_found() -> DomainError {
     DomainError::not_found("task")
-}
-
-fn status_of(e: &DomainError) -> StatusCode {
-    StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -113,6 +113,19 @@ impl Browser {
         self.finish(req).await
     }
 
+    /// Polls a job page's live fragment (`{page}/progress`) until it stops asking to be polled;
+    /// returns the final fragment.
+    pub async fn until_finished(&mut self, page: &str) -> String {
+        for _ in 0..400 {
+            let fragment = self.get(&format!("{page}/progress")).await;
+            if !fragment.html.contains("hx-trigger") {
+                return fragment.html;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{page} did not finish");
+    }
+
     /// Registers `name@example.com` from the registration page; returns the first API key the
     /// welcome page shows.
     pub async fn register(&mut self, name: &str) -> String {
