@@ -120,7 +120,7 @@ async fn settings_page(
             }
         }
     };
-    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(&e));
+    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(e));
     page_with_status(status, Chrome::signed_in(web, Nav::Account), "AI settings", body)
 }
 

@@ -66,7 +66,7 @@ async fn integrations_page(
         (notice(done))
         @for section in &sections { (section) }
     };
-    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(&e));
+    let status = error.map_or(StatusCode::OK, |(_, e)| status_of(e));
     page_with_status(status, Chrome::signed_in(web, Nav::Integrations), "Jira and Confluence", body)
 }
 

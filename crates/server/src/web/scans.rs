@@ -80,7 +80,7 @@ async fn form_page(
             }
         }
     };
-    let status = error.map_or(StatusCode::OK, |e| status_of(&e));
+    let status = error.map_or(StatusCode::OK, status_of);
     page_with_status(
         status,
         Chrome::signed_in(web, Nav::Projects),
