@@ -14,6 +14,7 @@ pub mod sealing;
 pub mod secrets;
 pub mod services;
 pub mod shared;
+pub mod stories;
 pub mod views;
 
 pub use caller::{Caller, Credential};

@@ -1,0 +1,233 @@
+//! A draft without a language model: the requirements fill the Connextra template ("As a
+//! ⟨role⟩, I want ⟨means⟩, so that ⟨end⟩") when they say who wants what, each requirement
+//! sentence gets a Given/When/Then skeleton, and the contexts the retrieval found are listed
+//! in the description as the sources to read. [`refine`] applies the fixes a rule can make
+//! without understanding the text (drops vague words, splits an "and" into its own story).
+
+use super::rules::{VAGUE_TERMS, connextra};
+use super::{StoryFormat, StoryParts};
+
+/// A context the retrieval found for the requirements: listed in the draft as a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Related {
+    pub title: String,
+    /// Where to read it: a Jira key, a file path, a context id.
+    pub reference: String,
+}
+
+/// The sentences of `text` (split at `.`, `!`, `?`, `;` and line breaks), trimmed, non-empty.
+fn sentences(text: &str) -> Vec<String> {
+    text.split(['.', '!', '?', ';', '\n'])
+        .map(|s| s.trim().trim_start_matches(['-', '*', ' ']).trim().to_string())
+        .filter(|s| s.split_whitespace().count() >= 2)
+        .collect()
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// At most `max` characters, cut at a word.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    if let Some(space) = out.rfind(' ') {
+        out.truncate(space);
+    }
+    format!("{out}…")
+}
+
+/// The draft the template makes of `requirements` for `format`, citing `related`.
+pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> StoryParts {
+    let sentences = sentences(requirements);
+    let first = sentences.first().cloned().unwrap_or_else(|| requirements.trim().to_string());
+    let summary = match format {
+        StoryFormat::Story => match connextra(&first) {
+            Some(_) => cut(&first, 250),
+            None => {
+                cut(&format!("As a user, I want {}, so that ⟨the benefit⟩", wanted(&first)), 250)
+            }
+        },
+        _ => cut(&capitalised(&first), 250),
+    };
+    let criteria: Vec<String> = sentences
+        .iter()
+        .skip(usize::from(connextra(&first).is_some()))
+        .take(8)
+        .map(|s| {
+            format!(
+                "Given ⟨the starting state⟩, when {}, then ⟨what can be observed⟩",
+                lower_first(s)
+            )
+        })
+        .collect();
+    let criteria = if criteria.is_empty() {
+        vec![
+            "Given ⟨the starting state⟩, when ⟨the action⟩, then ⟨what can be observed⟩"
+                .to_string(),
+        ]
+    } else {
+        criteria
+    };
+    let mut description = format!("## Requirements\n\n{}\n", requirements.trim());
+    if !related.is_empty() {
+        description.push_str("\n## Related context\n\n");
+        for r in related {
+            description.push_str(&format!("- {} ({})\n", r.title, r.reference));
+        }
+    }
+    description
+        .push_str("\n_Drafted from a template (no language model): fill in the parts in ⟨ ⟩._\n");
+    StoryParts {
+        format,
+        summary,
+        description,
+        acceptance_criteria: criteria,
+        labels: Vec::new(),
+        estimate: None,
+    }
+}
+
+/// What the user wants, as the template's object: "to rotate the keys" for an action, "a
+/// report" for a thing.
+fn wanted(requirement: &str) -> String {
+    let first_word = requirement.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+    let determiners = ["a", "an", "the", "my", "our", "their", "every", "each", "to"];
+    let text = lower_first(requirement);
+    if determiners.contains(&first_word.as_str()) { text } else { format!("to {text}") }
+}
+
+fn lower_first(s: &str) -> String {
+    // Acronyms and identifiers ("API keys", "OAuth") keep their case.
+    let first_word = s.split_whitespace().next().unwrap_or_default();
+    let keep = first_word.chars().count() > 1 && first_word.chars().skip(1).any(char::is_uppercase);
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if !keep => c.to_lowercase().chain(chars).collect(),
+        Some(c) => std::iter::once(c).chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The fixes that need no understanding: vague words are removed from the summary and the
+/// criteria' outcomes, and a story whose means joins two features with "and" keeps the first
+/// (the second is returned, to become a story of its own).
+pub fn refine(story: &StoryParts) -> (StoryParts, Option<String>) {
+    let mut out = story.clone();
+    out.summary = without_vague_terms(&out.summary);
+    out.acceptance_criteria =
+        out.acceptance_criteria.iter().map(|c| without_vague_terms(c)).collect();
+    let mut split_off = None;
+    if story.format == StoryFormat::Story
+        && let Some(parts) = connextra(&out.summary)
+        && let Some(at) = parts.means.find(" and ")
+    {
+        let (kept, rest) = (&parts.means[..at], &parts.means[at + 5..]);
+        let end = parts.end.map(|e| format!(", so that {e}")).unwrap_or_default();
+        split_off = Some(format!("As a {}, I want {rest}{end}", parts.role));
+        out.summary = format!("As a {}, I want {kept}{end}", parts.role);
+    }
+    (out, split_off)
+}
+
+fn without_vague_terms(text: &str) -> String {
+    let is_vague = |w: &str| {
+        let bare = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_ascii_lowercase();
+        VAGUE_TERMS.contains(&bare.as_str())
+    };
+    let mut out: Vec<String> = Vec::new();
+    // The index of an article whose next word was dropped: it must agree with the new one.
+    let mut article: Option<usize> = None;
+    for word in text.split(' ') {
+        if is_vague(word) {
+            if matches!(out.last().map(String::as_str), Some("a" | "an")) {
+                article = Some(out.len() - 1);
+            }
+            continue;
+        }
+        if let Some(i) = article.take() {
+            let vowel = word.chars().next().is_some_and(|c| "aeiouAEIOU".contains(c));
+            out[i] = if vowel { "an" } else { "a" }.to_string();
+        }
+        out.push(word.to_string());
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::{Severity, check};
+    use super::*;
+
+    #[test]
+    fn plain_requirements_fill_the_template() {
+        let related =
+            [Related { title: "PAY-7: Keys leaked in logs".into(), reference: "PAY-7".into() }];
+        let d = draft(
+            "Rotate the Stripe API keys every Friday. Old keys stop working after an hour.",
+            StoryFormat::Story,
+            &related,
+        );
+        assert_eq!(
+            d.summary,
+            "As a user, I want to rotate the Stripe API keys every Friday, so that ⟨the benefit⟩"
+        );
+        assert_eq!(d.acceptance_criteria.len(), 2);
+        assert!(
+            d.acceptance_criteria[1]
+                .starts_with("Given ⟨the starting state⟩, when old keys stop working")
+        );
+        assert!(d.description.contains("- PAY-7: Keys leaked in logs (PAY-7)"));
+        // The template draft is well-formed and testable by the rules' measure.
+        assert!(check(&d).iter().all(|f| f.severity != Severity::Error), "{:?}", check(&d));
+    }
+
+    #[test]
+    fn a_story_sentence_is_kept_and_the_rest_become_criteria() {
+        let d = draft(
+            "As an admin, I want to export invoices, so that accounting closes the month. Exports include VAT.",
+            StoryFormat::Story,
+            &[],
+        );
+        assert_eq!(
+            d.summary,
+            "As an admin, I want to export invoices, so that accounting closes the month"
+        );
+        assert_eq!(d.acceptance_criteria.len(), 1);
+        let thing = draft("A monthly invoice report for the finance team", StoryFormat::Story, &[]);
+        assert!(
+            thing.summary.starts_with("As a user, I want a monthly invoice report"),
+            "{}",
+            thing.summary
+        );
+        let t = draft("fix the login redirect", StoryFormat::Bug, &[]);
+        assert_eq!(t.summary, "Fix the login redirect");
+    }
+
+    #[test]
+    fn refining_drops_vague_words_and_splits_an_and() {
+        let story = StoryParts {
+            format: StoryFormat::Story,
+            summary: "As a user, I want a fast export and a PDF print, so that I can file taxes"
+                .into(),
+            description: String::new(),
+            acceptance_criteria: vec!["Given data, when I export, then it is quick".into()],
+            labels: vec![],
+            estimate: Some(3),
+        };
+        let (refined, split) = refine(&story);
+        assert_eq!(refined.summary, "As a user, I want an export, so that I can file taxes");
+        assert_eq!(
+            split.as_deref(),
+            Some("As a user, I want a PDF print, so that I can file taxes")
+        );
+        assert_eq!(refined.acceptance_criteria[0], "Given data, when I export, then it is");
+        assert_eq!(
+            without_vague_terms("an hour, an easy test, a efficient run"),
+            "an hour, a test, a run"
+        );
+    }
+}
