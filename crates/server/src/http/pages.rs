@@ -63,7 +63,7 @@ async fn reset_submit(State(state): State<AppState>, Form(form): Form<ResetForm>
 fn reset_body(token: &str, error: Option<&str>) -> Markup {
     html! {
         @if let Some(error) = error { div.error-box role="alert" { (error) } }
-        form method="post" action="/reset-password" {
+        form.stack.panel method="post" action="/reset-password" {
             input type="hidden" name="token" value=(token);
             label { "New password (at least 8 characters)"
                 input type="password" name="new_password" autocomplete="new-password" minlength="8" required; }
