@@ -8,6 +8,7 @@
 
 pub mod adf;
 pub mod client;
+pub mod compose;
 pub mod confluence;
 pub mod html;
 pub mod jira;
