@@ -62,7 +62,17 @@ async fn registration_signs_in_with_a_safe_cookie_and_shows_the_key_once() {
 async fn signed_out_visitors_are_sent_to_sign_in_and_back() {
     let app = TestApp::new().await;
     let mut visitor = Browser::new(&app.base);
-    for path in ["/projects", "/search?q=x", "/keys", "/analytics", "/account"] {
+    for path in [
+        "/projects",
+        "/search?q=x",
+        "/keys",
+        "/analytics",
+        "/account",
+        "/account/ai",
+        "/tasks",
+        "/chat",
+        "/integrations",
+    ] {
         let page = visitor.get(path).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
         assert!(page.location().starts_with("/login?next=%2F"), "{path} → {}", page.location());

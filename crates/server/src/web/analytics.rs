@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tc_domain::pagination::PageParams;
 use tc_domain::views::{ReportQuery, SavingsPeriod};
 
 use super::layout::{Chrome, Nav, error_page, page};
@@ -49,11 +48,7 @@ pub async fn analytics(
         Err(e) => return error_page(Some(&web), e),
     };
     let insights = s.context_insights(&web.caller, &query).await.ok();
-    let projects = s
-        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let projects = super::my_projects(&state, &web).await;
     let source_max = usage.sources_breakdown.values().copied().max().unwrap_or(0);
     let body = html! {
         h1 { "Analytics" }

@@ -49,8 +49,8 @@ async fn chat_page(
     status: StatusCode,
 ) -> Response {
     let s = &state.services;
-    let all = PageParams { limit: Some(50), cursor: None };
-    let sessions = match s.list_chat_sessions(&web.caller, &all).await {
+    let recent = PageParams { limit: Some(50), cursor: None };
+    let sessions = match s.list_chat_sessions(&web.caller, &recent).await {
         Ok(p) => p.items,
         Err(e) => return error_page(Some(web), e),
     };
@@ -71,8 +71,7 @@ async fn chat_page(
             },
         },
     };
-    let projects =
-        s.list_projects(&web.caller, false, &all).await.map(|p| p.items).unwrap_or_default();
+    let projects = super::my_projects(state, web).await;
     let has_model = s.has_language_model_for(web.caller.user_id).await;
     let run = q.run.as_deref().and_then(path_id);
     let body = html! {

@@ -210,15 +210,20 @@ pub async fn upload(
     }
 }
 
+/// The tags saved with a context.
+fn tags_of(metadata: &serde_json::Value) -> Vec<&str> {
+    metadata
+        .get("tags")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+        .unwrap_or_default()
+}
+
 /// One context in a list: its title line, where it came from, and its start.
 pub fn context_item(c: &ContextView) -> Markup {
     let meta = &c.metadata;
     let source = meta.get("source").and_then(|v| v.as_str()).unwrap_or("unknown");
-    let tags: Vec<&str> = meta
-        .get("tags")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
-        .unwrap_or_default();
+    let tags = tags_of(meta);
     html! {
         h3 { a href={"/contexts/" (c.id)} { (title_of(c)) } }
         p.meta { (source) " · " (c.token_count) " tokens · " (when(c.created_at))
@@ -315,11 +320,7 @@ pub async fn read(
     let meta = &c.metadata;
     let text = |k: &str| meta.get(k).and_then(|v| v.as_str()).map(String::from);
     let is_code = text("language").is_some() || text("source").as_deref() == Some("codebase_scan");
-    let tags: Vec<&str> = meta
-        .get("tags")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
-        .unwrap_or_default();
+    let tags = tags_of(meta);
     let may_delete =
         project.as_ref().is_some_and(|p| matches!(p.role, Some(Role::Owner | Role::Contributor)));
     let title = title_of(&c);

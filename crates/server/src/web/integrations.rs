@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tc_domain::pagination::PageParams;
 use tc_domain::views::{
     ConfluenceSyncRequest, ConnectRequest, ConnectionStatus, JiraSyncRequest, JobView, ProjectView,
     SyncProgress, SyncResult,
@@ -49,11 +48,7 @@ async fn integrations_page(
     error: Option<(&str, &DomainError)>,
 ) -> Response {
     let s = &state.services;
-    let projects = s
-        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let projects = super::my_projects(state, web).await;
     let mut sections = Vec::new();
     for (product, label) in PRODUCTS {
         let status = s.connection_status(&web.caller, product).await;

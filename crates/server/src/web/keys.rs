@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
-use tc_domain::pagination::PageParams;
 use tc_domain::views::{CreateApiKeyRequest, RotateApiKeyRequest};
 use tc_domain::{DomainError, WebCaller};
 
@@ -91,12 +90,7 @@ async fn keys_page(
         Ok(keys) => keys,
         Err(e) => return error_page(Some(web), e),
     };
-    let projects = state
-        .services
-        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let projects = super::my_projects(state, web).await;
     let project_name = |id: uuid::Uuid| {
         projects
             .iter()

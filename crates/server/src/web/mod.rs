@@ -108,6 +108,21 @@ async fn home(MaybeWeb(web): MaybeWeb) -> Response {
     }
 }
 
+/// The projects a signed-in user works in (up to 100), for the project selectors of forms; a
+/// failure leaves the selector with its "all projects" choice only.
+async fn my_projects(
+    state: &AppState,
+    web: &tc_domain::WebCaller,
+) -> Vec<tc_domain::views::ProjectView> {
+    let first_page = tc_domain::pagination::PageParams { limit: Some(100), cursor: None };
+    state
+        .services
+        .list_projects(&web.caller, false, &first_page)
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default()
+}
+
 /// A path segment as an id; a malformed one names nothing (the page answers 404).
 fn path_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()

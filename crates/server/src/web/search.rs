@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tc_domain::pagination::PageParams;
 use tc_domain::views::{SearchRequest, SearchResult};
 
 use super::contexts::title_from;
@@ -43,12 +42,7 @@ pub async fn search(
         .filter(|m| MODES.iter().any(|(k, _)| k == m))
         .unwrap_or_else(|| "hybrid".into());
     let project = q.project.as_deref().and_then(|p| uuid::Uuid::parse_str(p).ok());
-    let projects = state
-        .services
-        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let projects = super::my_projects(&state, &web).await;
     let outcome = if text.is_empty() {
         None
     } else {

@@ -62,11 +62,7 @@ async fn board_page(
         Ok(t) => t.items,
         Err(e) => return error_page(Some(web), e),
     };
-    let projects = s
-        .list_projects(&web.caller, false, &PageParams { limit: Some(100), cursor: None })
-        .await
-        .map(|p| p.items)
-        .unwrap_or_default();
+    let projects = super::my_projects(state, web).await;
     let names: HashMap<uuid::Uuid, String> =
         projects.iter().map(|p| (p.id, p.name.clone())).collect();
     let people = people_of(state, web, &tasks).await;
