@@ -42,6 +42,7 @@ const TABLES: &[&str] = &[
     "chat_messages",
     "chat_tool_calls",
     "tasks",
+    "story_drafts",
     "contexts",
     "passages",
     "analytics_events",

@@ -26,7 +26,7 @@ fn migrate_then_operator_commands() {
     let dir = tempfile::tempdir().unwrap();
     let out = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("19 migration(s) applied"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("20 migration(s) applied"));
     let again = teamcontext(dir.path()).arg("migrate").output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 migration(s) applied"));
 

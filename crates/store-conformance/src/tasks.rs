@@ -1,4 +1,4 @@
-//! Conformance scenarios: team tasks.
+//! Conformance scenarios: team tasks and Jira story drafts.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ macro_rules! tasks_scenarios {
     ($make:path) => {
         $crate::conformance_suite!(@tests $make; tasks;
             tasks_round_trip_and_filter_by_scope_status_assignee_tag_and_due_date,
+            story_drafts_round_trip_change_only_from_the_version_read_and_follow_their_task,
         );
     };
 }
@@ -132,4 +133,93 @@ pub async fn tasks_round_trip_and_filter_by_scope_status_assignee_tag_and_due_da
     assert!(s.delete_task(docs.id).await.unwrap());
     assert!(!s.delete_task(docs.id).await.unwrap());
     assert_eq!(only(scope.clone()).await, ["Call the bank", "Rotate the Stripe keys"]);
+}
+
+fn draft(project_id: Uuid, created_by: Uuid, summary: &str) -> StoryDraftRecord {
+    let story = serde_json::json!({"format": "story", "summary": summary});
+    StoryDraftRecord {
+        id: Uuid::now_v7(),
+        project_id,
+        created_by,
+        task_id: None,
+        jira_project_key: Some("OPS".into()),
+        parent_key: None,
+        requirements: "Rotate the keys every 90 days.".into(),
+        story: story.clone(),
+        sources: serde_json::json!([{"n": 1, "title": "ADR 7"}]),
+        revisions: serde_json::json!([{"n": 1, "kind": "draft", "story": story}]),
+        status: "draft".into(),
+        create_marker: None,
+        jira_key: None,
+        jira_url: None,
+        last_error: None,
+        version: 1,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+pub async fn story_drafts_round_trip_change_only_from_the_version_read_and_follow_their_task<
+    S: Store,
+>(
+    s: Arc<S>,
+) {
+    let ana = user("stories-ana@example.com");
+    s.insert_user(&ana).await.unwrap();
+    let p = project(ana.id, "ops");
+    s.insert_project(&p).await.unwrap();
+    let other = project(ana.id, "web");
+    s.insert_project(&other).await.unwrap();
+    let t = task(Some(p.id), ana.id, "Rotate the keys");
+    s.insert_task(&t).await.unwrap();
+
+    let first = StoryDraftRecord { task_id: Some(t.id), ..draft(p.id, ana.id, "first") };
+    s.insert_story_draft(&first).await.unwrap();
+    let second = draft(p.id, ana.id, "second");
+    s.insert_story_draft(&second).await.unwrap();
+    let elsewhere = draft(other.id, ana.id, "elsewhere");
+    s.insert_story_draft(&elsewhere).await.unwrap();
+    assert_eq!(s.story_draft(first.id).await.unwrap().unwrap(), first, "every field round-trips");
+    assert!(s.story_draft(Uuid::now_v7()).await.unwrap().is_none());
+
+    let page = Page { before: None, limit: 10 };
+    let ids = |v: Vec<StoryDraftRecord>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_story_drafts(&[p.id], page).await.unwrap()), [second.id, first.id]);
+    assert_eq!(
+        ids(s
+            .list_story_drafts(&[p.id], Page { before: Some(second.id), limit: 10 })
+            .await
+            .unwrap()),
+        [first.id]
+    );
+    assert_eq!(s.list_story_drafts(&[p.id, other.id], page).await.unwrap().len(), 3);
+    assert!(s.list_story_drafts(&[], page).await.unwrap().is_empty());
+
+    // A change lands only on the version it was made from: of two racing, one wins.
+    let created = StoryDraftRecord {
+        status: "created".into(),
+        create_marker: Some("teamcontext-draft-1".into()),
+        jira_key: Some("OPS-7".into()),
+        jira_url: Some("https://jira.example.com/browse/OPS-7".into()),
+        last_error: Some("a timeout, then found".into()),
+        story: serde_json::json!({"format": "story", "summary": "first, refined"}),
+        version: 2,
+        updated_at: t0() + Duration::minutes(5),
+        ..first.clone()
+    };
+    assert!(s.update_story_draft(&created, 1).await.unwrap());
+    assert!(
+        !s.update_story_draft(&StoryDraftRecord { version: 2, ..first.clone() }, 1).await.unwrap()
+    );
+    assert_eq!(s.story_draft(first.id).await.unwrap().unwrap(), created);
+    assert!(!s.update_story_draft(&draft(p.id, ana.id, "never stored"), 0).await.unwrap());
+
+    // Deleting the task unlinks it; deleting the project takes its drafts.
+    assert!(s.delete_task(t.id).await.unwrap());
+    assert_eq!(s.story_draft(first.id).await.unwrap().unwrap().task_id, None);
+    assert!(s.delete_story_draft(second.id).await.unwrap());
+    assert!(!s.delete_story_draft(second.id).await.unwrap());
+    s.set_project_deleted(other.id, Some(t0()), t0()).await.unwrap();
+    s.purge_deleted_projects(t0() + Duration::days(60)).await.unwrap();
+    assert!(s.story_draft(elsewhere.id).await.unwrap().is_none());
 }

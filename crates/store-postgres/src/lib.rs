@@ -26,6 +26,7 @@ mod mcp_sessions;
 mod projects;
 mod rows;
 mod search;
+mod stories;
 mod tasks;
 mod user_llms;
 mod web_sessions;

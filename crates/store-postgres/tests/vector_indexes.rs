@@ -91,6 +91,7 @@ async fn migrating_replaces_full_precision_graphs() {
              DROP TABLE email_tokens; \
              ALTER TABLE analytics_events DROP COLUMN prompt_tokens, DROP COLUMN completion_tokens, DROP COLUMN llm_cost_usd; \
              ALTER TABLE analytics_daily DROP COLUMN prompt_tokens, DROP COLUMN completion_tokens, DROP COLUMN llm_cost_usd; \
+             DROP TABLE story_drafts; \
              DROP TABLE mcp_servers, user_llms, tasks, web_sessions; \
              DROP TABLE chat_tool_calls, chat_messages, chat_sessions; \
              DROP TABLE connection_secrets, connections; \
@@ -103,7 +104,7 @@ async fn migrating_replaces_full_precision_graphs() {
         .unwrap();
     assert_eq!(graphs(&client).await, ["passages_hnsw_4"]);
 
-    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 13, "V7 to V19");
+    assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 14, "V7 to V20");
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"], "dropped and rebuilt");
     assert_eq!(PgStore::migrate(db.url()).await.unwrap(), 0);
     assert_eq!(graphs(&client).await, ["passages_hnsw_half_4"]);

@@ -28,6 +28,7 @@ mod mcp_servers;
 mod mcp_sessions;
 mod projects;
 mod search;
+mod stories;
 mod tasks;
 mod user_llms;
 pub mod vectors;
@@ -65,6 +66,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/0017_user_llms.sql")),
     M::up(include_str!("../migrations/0018_tasks.sql")),
     M::up(include_str!("../migrations/0019_web_sessions.sql")),
+    M::up(include_str!("../migrations/0020_story_drafts.sql")),
 ];
 
 /// Idle reader connections kept for reuse; more are opened on demand under load.

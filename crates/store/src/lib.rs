@@ -58,6 +58,7 @@ pub trait Store:
     + ConnectionStore
     + McpServerStore
     + TaskStore
+    + StoryStore
     + WebSessionStore
     + ChatStore
     + JobStore
@@ -80,6 +81,8 @@ impl<T> Store for T where
         + ConnectionStore
         + McpServerStore
         + TaskStore
+        + StoryStore
+        + StoryStore
         + WebSessionStore
         + ChatStore
         + JobStore
@@ -94,7 +97,8 @@ pub mod prelude {
     pub use crate::{
         AccountStore, AnalyticsStore, ChatStore, ConnectionStore, ContextStore, EmailTokenStore,
         EmbeddingStore, IndexedItemStore, InvitationStore, JobStore, McpServerStore,
-        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth, TaskStore, WebSessionStore,
+        McpSessionStore, ProjectStore, SearchStore, Store, StoreHealth, StoryStore, TaskStore,
+        WebSessionStore,
     };
 }
 
@@ -529,6 +533,29 @@ pub trait TaskStore: Send + Sync {
     async fn delete_task(&self, id: Uuid) -> StoreResult<bool>;
     /// Tasks matching `filter`, newest first; `page.before` is the previous page's last id.
     async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> StoreResult<Vec<TaskRecord>>;
+}
+
+/// Jira story drafts (issue 19).
+#[async_trait]
+pub trait StoryStore: Send + Sync {
+    async fn insert_story_draft(&self, draft: &StoryDraftRecord) -> StoreResult<()>;
+    async fn story_draft(&self, id: Uuid) -> StoreResult<Option<StoryDraftRecord>>;
+    /// Replaces a draft's changing fields (all but `id`, `project_id`, `created_by`,
+    /// `created_at`) and sets `version` to `draft.version`, only if the stored version is
+    /// still `expected_version`: false when it changed meanwhile or the draft is gone.
+    async fn update_story_draft(
+        &self,
+        draft: &StoryDraftRecord,
+        expected_version: i64,
+    ) -> StoreResult<bool>;
+    /// False when there was no such draft.
+    async fn delete_story_draft(&self, id: Uuid) -> StoreResult<bool>;
+    /// The drafts of these projects, newest first; `page.before` is the previous page's last id.
+    async fn list_story_drafts(
+        &self,
+        project_ids: &[Uuid],
+        page: Page,
+    ) -> StoreResult<Vec<StoryDraftRecord>>;
 }
 
 /// Browser sessions of the web dashboard.

@@ -547,6 +547,38 @@ pub struct TaskRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A Jira story draft: the story as it is now, every version it went through, and what
+/// creating it in Jira did. The domain owns the JSON shapes; the store keeps them whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryDraftRecord {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub created_by: Uuid,
+    /// The task the created issue's key is linked to.
+    pub task_id: Option<Uuid>,
+    pub jira_project_key: Option<String>,
+    pub parent_key: Option<String>,
+    pub requirements: String,
+    /// The current story (format, summary, description, criteria, labels, estimate).
+    pub story: serde_json::Value,
+    /// The contexts the draft was made from, as cited.
+    pub sources: serde_json::Value,
+    /// Every version, oldest first, with what made it.
+    pub revisions: serde_json::Value,
+    /// `draft`, `creating` (a create is under way) or `created`.
+    pub status: String,
+    /// The label a create stamps on the issue, to find it if Jira's answer is lost.
+    pub create_marker: Option<String>,
+    pub jira_key: Option<String>,
+    pub jira_url: Option<String>,
+    /// Why the last create failed.
+    pub last_error: Option<String>,
+    /// Bumped by every change.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Which tasks a list returns: those of `project_ids`, plus `personal_of`'s own tasks without a
 /// project, narrowed by the optional conditions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
