@@ -56,7 +56,7 @@ const COMMENT_PAGE: u64 = 100;
 /// A Jira site through one connection.
 #[derive(Debug, Clone)]
 pub struct Jira {
-    endpoint: Endpoint,
+    pub(crate) endpoint: Endpoint,
     flavour: Flavour,
     /// The site's browsing URL (for issue links), which differs from the API base under OAuth.
     site_url: String,
@@ -67,7 +67,7 @@ impl Jira {
         Jira { endpoint, flavour, site_url: site_url.trim_end_matches('/').to_string() }
     }
 
-    fn api(&self) -> &'static str {
+    pub(crate) fn api(&self) -> &'static str {
         match self.flavour {
             Flavour::Cloud => "/rest/api/3",
             Flavour::DataCenter => "/rest/api/2",

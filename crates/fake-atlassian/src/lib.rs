@@ -9,13 +9,17 @@
 //! Tests seed issues, edit and delete them as users would in Jira, script faults per path
 //! (429 with any `Retry-After`, 5xx), and read the request journal (method, path, auth scheme;
 //! never a secret). JQL is a subset: `project = X`, `key = K`, `key in (…)`, `AND`, `OR`,
-//! parentheses, and a trailing `ORDER BY`; anything else answers 400 as Jira does.
+//! `labels = L`, `summary ~ "text"`, parentheses, and a trailing `ORDER BY`; anything else answers 400 as Jira
+//! does. Issues are created as Jira creates them (`create`: create metadata, `POST /issue`).
 
 pub mod confluence;
+mod create;
+
+pub use create::{story_points_field, validate_adf};
 
 pub use confluence::FakeConfluence;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -71,6 +75,8 @@ pub struct Issue {
     pub subtasks: Vec<String>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// The request body that created it through `POST /issue` (seeded issues have none).
+    pub sent: Option<Value>,
 }
 
 /// A scripted answer instead of the real one.
@@ -80,6 +86,9 @@ pub enum Fault {
     RateLimited(Option<String>),
     /// This status with Atlassian's error body.
     Status(u16),
+    /// The request is carried out, but the answer leaves only after this long (a client
+    /// that gives up sooner never learns that Jira acted).
+    AnswerLate(std::time::Duration),
 }
 
 /// One request as the fake saw it.
@@ -121,6 +130,12 @@ struct Db {
     /// Added to every answer (to make a sync last long enough to interrupt).
     latency: std::time::Duration,
     oauth: OAuthState,
+    /// Project keys issues can be created in (every seeded project, and those added).
+    projects: BTreeSet<String>,
+    /// Required custom fields on every create screen: (key, name).
+    required_fields: Vec<(String, String)>,
+    /// Whether `labels` is off the create screens.
+    labels_hidden: bool,
 }
 
 /// The OAuth 2.0 (3LO) authorization server and gateway (Cloud).
@@ -173,6 +188,9 @@ impl FakeJira {
             journal: Vec::new(),
             latency: std::time::Duration::ZERO,
             oauth: OAuthState { lifetime: 3600, ..OAuthState::default() },
+            projects: BTreeSet::new(),
+            required_fields: Vec::new(),
+            labels_hidden: false,
         }));
         let app = Router::new().fallback(handle).with_state(db.clone());
         let task = tokio::spawn(async move {
@@ -190,6 +208,7 @@ impl FakeJira {
     /// their keys.
     pub fn seed(&self, project: &str, count: usize, comments: usize) -> Vec<String> {
         let mut db = self.db.lock();
+        db.projects.insert(project.to_string());
         let first = db.issues.values().filter(|i| i.project == project).count() + 1;
         (first..first + count)
             .map(|n| {
@@ -218,11 +237,32 @@ impl FakeJira {
                     subtasks: Vec::new(),
                     created,
                     updated: created,
+                    sent: None,
                 };
                 db.issues.insert(id, issue);
                 key
             })
             .collect()
+    }
+
+    /// A project issues can be created in, even before it has any.
+    pub fn add_project(&self, key: &str) {
+        self.db.lock().projects.insert(key.to_string());
+    }
+
+    /// Puts a required text field on every create screen.
+    pub fn require_field(&self, key: &str, name: &str) {
+        self.db.lock().required_fields.push((key.to_string(), name.to_string()));
+    }
+
+    /// Takes `labels` off the create screens (some sites do).
+    pub fn hide_labels(&self) {
+        self.db.lock().labels_hidden = true;
+    }
+
+    /// Every issue, in id order.
+    pub fn issues(&self) -> Vec<Issue> {
+        self.db.lock().issues.values().cloned().collect()
     }
 
     /// Changes an issue as a user would in Jira (its `updated` moves on).
@@ -332,16 +372,38 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let mut db = db.lock();
-    db.journal.push(Logged::of(&method, &uri, &headers));
+    let (response, late) = {
+        let mut db = db.lock();
+        answer(&mut db, &method, &uri, &headers, &body)
+    };
+    if let Some(late) = late {
+        tokio::time::sleep(late).await;
+    }
+    response
+}
+
+/// The answer to one request, and how long to hold it back (a scripted late answer).
+fn answer(
+    db: &mut Db,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, Option<std::time::Duration>) {
+    db.journal.push(Logged::of(method, uri, headers));
     let path = uri.path().to_string();
+    let mut late = None;
     if let Some(fault) = db
         .faults
         .iter_mut()
         .find(|(needle, queue)| path.contains(needle.as_str()) && !queue.is_empty())
         .and_then(|(_, queue)| queue.pop_front())
     {
-        return match fault {
+        let response = match fault {
+            Fault::AnswerLate(delay) => {
+                late = Some(delay);
+                None
+            }
             Fault::RateLimited(retry_after) => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded.");
                 if let Some(value) = retry_after {
@@ -350,13 +412,28 @@ async fn handle(
                 response
                     .headers_mut()
                     .insert("RateLimit-Reason", "jira-burst-based".parse().unwrap());
-                response
+                Some(response)
             }
             Fault::Status(code) => {
-                error(StatusCode::from_u16(code).unwrap(), "The service is unavailable.")
+                Some(error(StatusCode::from_u16(code).unwrap(), "The service is unavailable."))
             }
         };
+        if let Some(response) = response {
+            return (response, None);
+        }
     }
+    (route(db, method, uri, headers, body, path), late)
+}
+
+/// What Jira answers to a request no fault intercepted.
+fn route(
+    db: &mut Db,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    path: String,
+) -> Response {
     let flavour = db.flavour;
     let api = if flavour == Flavour::Cloud { "/rest/api/3" } else { "/rest/api/2" };
     // The search Cloud removed (CHANGE-2046), whatever the version.
@@ -369,7 +446,7 @@ async fn handle(
     }
     let query = parse_query(uri.query().unwrap_or(""));
     if flavour == Flavour::Cloud
-        && let Some(answer) = oauth_route(&mut db, &method, &path, &query, &headers, &body)
+        && let Some(answer) = oauth_route(db, method, &path, &query, headers, body)
     {
         return answer;
     }
@@ -379,9 +456,9 @@ async fn handle(
         None => (path, false),
     };
     let ok = if gateway {
-        bearer(&headers).is_some_and(|t| db.oauth.access.iter().any(|a| a == t))
+        bearer(headers).is_some_and(|t| db.oauth.access.iter().any(|a| a == t))
     } else {
-        authorized(flavour, &headers)
+        authorized(flavour, headers)
     };
     if !ok {
         return unauthorized(flavour);
@@ -405,22 +482,29 @@ async fn handle(
             }),
         })
         .into_response(),
-        (Method::POST, ["search", "jql"]) if flavour == Flavour::Cloud => search_cloud(&db, &body),
-        (Method::POST, ["search"]) if flavour == Flavour::DataCenter => search_dc(&db, &body),
-        (Method::GET, ["issue", id_or_key]) => match find(&db, id_or_key) {
+        (Method::POST, ["search", "jql"]) if flavour == Flavour::Cloud => search_cloud(db, body),
+        (Method::POST, ["search"]) if flavour == Flavour::DataCenter => search_dc(db, body),
+        (Method::GET, ["issue", "createmeta", project, "issuetypes"]) => {
+            create::issue_types(db, project, &query)
+        }
+        (Method::GET, ["issue", "createmeta", project, "issuetypes", type_id]) => {
+            create::fields(db, project, type_id, &query)
+        }
+        (Method::POST, ["issue"]) => create::create(db, body),
+        (Method::GET, ["issue", id_or_key]) => match find(db, id_or_key) {
             Some(issue) => {
                 let rendered = query.get("expand").is_some_and(|e| e.contains("renderedFields"));
                 let fields = query
                     .get("fields")
                     .map(|f| f.split(',').map(str::to_string).collect::<Vec<_>>());
-                axum::Json(issue_json(&db, issue, fields.as_deref(), rendered)).into_response()
+                axum::Json(issue_json(db, issue, fields.as_deref(), rendered)).into_response()
             }
             None => error(
                 StatusCode::NOT_FOUND,
                 "Issue does not exist or you do not have permission to see it.",
             ),
         },
-        (Method::GET, ["issue", id_or_key, "comment"]) => match find(&db, id_or_key) {
+        (Method::GET, ["issue", id_or_key, "comment"]) => match find(db, id_or_key) {
             Some(issue) => {
                 let start: usize = query.get("startAt").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let max: usize =
@@ -586,6 +670,9 @@ enum Expr {
     And(Vec<Expr>),
     Project(String),
     Keys(Vec<String>),
+    Label(String),
+    /// `summary ~ "text"`: the summary contains the text, case aside.
+    SummaryHas(String),
 }
 
 impl Expr {
@@ -595,6 +682,8 @@ impl Expr {
             Expr::And(terms) => terms.iter().all(|t| t.matches(issue)),
             Expr::Project(p) => issue.project.eq_ignore_ascii_case(p),
             Expr::Keys(keys) => keys.iter().any(|k| k.eq_ignore_ascii_case(&issue.key)),
+            Expr::Label(label) => issue.labels.iter().any(|l| l == label),
+            Expr::SummaryHas(text) => issue.summary.to_lowercase().contains(&text.to_lowercase()),
         }
     }
 }
@@ -643,6 +732,18 @@ fn parse_expr(text: &str) -> Result<Expr, String> {
         lower.strip_prefix("project").and_then(|rest| rest.trim_start().strip_prefix('='))
     {
         return Ok(Expr::Project(unquote(&t[t.len() - value.len()..])));
+    }
+    if let Some(value) =
+        lower.strip_prefix("summary").and_then(|rest| rest.trim_start().strip_prefix('~'))
+    {
+        let value = t[t.len() - value.len()..].trim();
+        let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        return Ok(Expr::SummaryHas(inner.replace("\\\"", "").trim().to_string()));
+    }
+    if let Some(value) =
+        lower.strip_prefix("labels").and_then(|rest| rest.trim_start().strip_prefix('='))
+    {
+        return Ok(Expr::Label(unquote(&t[t.len() - value.len()..])));
     }
     if let Some(rest) = lower.strip_prefix("key") {
         let rest_original = &t[t.len() - rest.len()..];

@@ -23,6 +23,7 @@ mod projects;
 mod save;
 mod scan;
 mod search;
+mod stories;
 mod tasks;
 mod tokens;
 mod users;

@@ -4,13 +4,13 @@
 //! small, testable). Each finding names its rule, a severity, the text it is about and a fix.
 //! "Unique" (no duplicate of an open issue) needs a search and is checked by the service.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{StoryFormat, StoryParts};
 
 /// How much a finding matters: `error` blocks a good story, `warning` weakens it, `info` is a
 /// suggestion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,

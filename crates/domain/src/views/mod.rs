@@ -9,6 +9,7 @@ mod context;
 mod integrations;
 mod jobs;
 mod projects;
+mod stories;
 mod tasks;
 
 pub use accounts::*;
@@ -18,4 +19,5 @@ pub use context::*;
 pub use integrations::*;
 pub use jobs::*;
 pub use projects::*;
+pub use stories::*;
 pub use tasks::*;

@@ -18,7 +18,7 @@ mod qa;
 mod remote_tools;
 mod runs;
 mod sessions;
-mod sources;
+pub(crate) mod sources;
 mod summarize;
 mod upload;
 mod usage;
@@ -40,7 +40,7 @@ pub use mcp_servers::{
 pub use remote_tools::{RemoteTool, TurnServer, outcome};
 pub use runs::{RunRegistry, Watch};
 pub use upload::{MAX_DOCUMENTS, UploadedDocument};
-pub(crate) use usage::AI_EVENT_TYPES;
+pub(crate) use usage::{AI_EVENT_TYPES, AiFeature};
 
 use super::Services;
 

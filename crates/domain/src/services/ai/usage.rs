@@ -1,5 +1,6 @@
-//! What the AI features cost: one analytics event per question, summary, mind map or chat turn
-//! (`ai_qa`, `ai_summarize`, `ai_mindmap`, `ai_chat`), carrying the language model's prompt and
+//! What the AI features cost: one analytics event per question, summary, mind map, chat turn or
+//! story draft
+//! (`ai_qa`, `ai_summarize`, `ai_mindmap`, `ai_chat`, `ai_story`), carrying the language model's prompt and
 //! completion tokens and their price at `LLM_INPUT_PRICE_PER_MTOK` / `LLM_OUTPUT_PRICE_PER_MTOK`.
 //! Extractive answers are counted too, with no tokens and no cost, so reports show how much
 //! each feature is used whatever answered.
@@ -22,6 +23,7 @@ pub(crate) enum AiFeature {
     Summarize,
     Mindmap,
     Chat,
+    Story,
 }
 
 impl AiFeature {
@@ -31,12 +33,14 @@ impl AiFeature {
             AiFeature::Summarize => "ai_summarize",
             AiFeature::Mindmap => "ai_mindmap",
             AiFeature::Chat => "ai_chat",
+            AiFeature::Story => "ai_story",
         }
     }
 }
 
 /// Every AI event type, for reports.
-pub(crate) const AI_EVENT_TYPES: [&str; 4] = ["ai_qa", "ai_summarize", "ai_mindmap", "ai_chat"];
+pub(crate) const AI_EVENT_TYPES: [&str; 5] =
+    ["ai_qa", "ai_summarize", "ai_mindmap", "ai_chat", "ai_story"];
 
 impl Services {
     /// A model's prices per million prompt and completion tokens: the configured ones for the

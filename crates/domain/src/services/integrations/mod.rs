@@ -172,13 +172,13 @@ impl Services {
         .map_err(|e| atlassian_error(Product::Jira, e))
     }
 
-    async fn jira_client(&self, conn: &ConnectionRecord) -> DomainResult<Jira> {
+    pub(crate) async fn jira_client(&self, conn: &ConnectionRecord) -> DomainResult<Jira> {
         let flavour = if conn.kind == "datacenter" { Flavour::DataCenter } else { Flavour::Cloud };
         Ok(Jira::new(self.endpoint(conn).await?, flavour, &conn.site_url))
     }
 
     /// The caller's usable connection to `product`, or why there is none.
-    async fn active_connection(
+    pub(crate) async fn active_connection(
         &self,
         user_id: uuid::Uuid,
         product: Product,
