@@ -82,7 +82,23 @@ pub fn adf_from_markdown(markdown: &str) -> Value {
             paragraph.implicit = true;
             stack.push(paragraph);
         }
-        stack.last_mut().expect("a block").content.push(node);
+        let content = &mut stack.last_mut().expect("a block").content;
+        // Markdown splits text at `[`, `]` and entities; Jira's editor keeps one node per run
+        // of equal marks, and so do we.
+        if let Some(last) = content.last_mut()
+            && last.get("type") == Some(&json!("text"))
+            && node.get("type") == Some(&json!("text"))
+            && last.get("marks") == node.get("marks")
+        {
+            let joined = format!(
+                "{}{}",
+                last["text"].as_str().unwrap_or_default(),
+                node["text"].as_str().unwrap_or_default()
+            );
+            last["text"] = json!(joined);
+            return;
+        }
+        content.push(node);
     }
     let text = |t: &str, marks: &[Value]| {
         let mut node = json!({"type": "text", "text": t});

@@ -296,7 +296,8 @@ impl FakeJira {
         self.db.lock().issues.values().find(|i| i.key == key).expect("issue").id
     }
 
-    /// Answers the next requests whose path contains `path` with `faults`, in order.
+    /// Answers the next requests whose path contains `path` (or, ending in `$`, is exactly
+    /// it) with `faults`, in order.
     pub fn fail(&self, path: &str, faults: Vec<Fault>) {
         self.db.lock().faults.push((path.to_string(), faults.into()));
     }
@@ -396,7 +397,13 @@ fn answer(
     if let Some(fault) = db
         .faults
         .iter_mut()
-        .find(|(needle, queue)| path.contains(needle.as_str()) && !queue.is_empty())
+        .find(|(needle, queue)| {
+            let hit = match needle.strip_suffix('$') {
+                Some(exact) => path == exact,
+                None => path.contains(needle.as_str()),
+            };
+            hit && !queue.is_empty()
+        })
         .and_then(|(_, queue)| queue.pop_front())
     {
         let response = match fault {

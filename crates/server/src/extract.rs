@@ -111,6 +111,8 @@ pub mod resource {
         Contributor => DomainError::not_found("contributor");
         ChatSession => DomainError::not_found("chat session");
         Task => DomainError::not_found("task");
+        /// A Jira story draft.
+        StoryDraft => DomainError::not_found("story draft");
         /// An MCP server registered for the agent.
         McpServer => DomainError::not_found("MCP server");
         /// A chat turn under way.

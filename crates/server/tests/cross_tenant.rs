@@ -29,6 +29,8 @@ struct Victim {
     mcp_server: String,
     /// A task in the project, naming the secret.
     task: String,
+    /// A Jira story draft in the project, naming the secret.
+    story: String,
 }
 
 async fn victim(app: &TestApp) -> Victim {
@@ -75,7 +77,10 @@ async fn victim(app: &TestApp) -> Victim {
     let task = json!({"title": "Move the vault root token", "project_id": project});
     let task = app.post("/tasks", Some(&user.api_key), task).await;
     let task = task.assert_status(201)["id"].as_str().unwrap().to_string();
-    Victim { user, project, context, job, invitation, session, run, mcp_server, task }
+    let story = json!({"project_id": project, "requirements": "Move the vault root token to the new safe."});
+    let story = app.post("/ai/stories/draft", Some(&user.api_key), story).await;
+    let story = story.assert_status(201)["id"].as_str().unwrap().to_string();
+    Victim { user, project, context, job, invitation, session, run, mcp_server, task, story }
 }
 
 /// The victim's id for a path parameter.
@@ -94,6 +99,7 @@ fn victim_id(v: &Victim, template: &str, name: &str) -> String {
         "id" if template.starts_with("/jobs/") => v.job.clone(),
         "id" if template.starts_with("/ai/sessions/") => v.session.clone(),
         "id" if template.starts_with("/ai/mcp-servers/") => v.mcp_server.clone(),
+        "id" if template.starts_with("/ai/stories/") => v.story.clone(),
         "id" if template.starts_with("/users/me/api-keys/") => v.user.api_key_id.clone(),
         "id" if template.starts_with("/users/me/invitations/") => v.invitation.clone(),
         other => panic!("no victim id for {{{other}}} in {template}: add one"),
@@ -127,6 +133,11 @@ fn body_for(method: &Method, template: &str, v: &Victim) -> Option<Value> {
         ("POST", "/ai/mindmap") => json!({"project_id": v.project}),
         ("POST", "/tasks") => json!({"title": "planted", "project_id": v.project}),
         ("PUT", "/tasks/{task_id}") => json!({"status": "done"}),
+        ("POST", "/ai/stories/draft") => {
+            json!({"project_id": v.project, "requirements": "Rotate the vault root token."})
+        }
+        ("POST", "/ai/stories/{id}/refine") => json!({"instructions": "shorter"}),
+        ("POST", "/ai/stories/{id}/create") => json!({"jira_project_key": "OPS"}),
         _ => json!({}),
     };
     Some(body)
@@ -160,6 +171,7 @@ async fn another_user_reaches_nothing_of_the_first_users() {
             || (op.template == "/ai/mcp-servers" && op.method == Method::GET)
             || (op.template == "/ai/llm-settings" && op.method == Method::GET)
             || (op.template == "/tasks" && op.method == Method::GET)
+            || (op.template == "/ai/stories" && op.method == Method::GET)
             || op.template.starts_with("/analytics/")
         {
             continue;
@@ -185,6 +197,10 @@ async fn another_user_reaches_nothing_of_the_first_users() {
     let tasks = app.get("/tasks", &attacker.api_key).await;
     if tasks.body.to_string().contains(&v.task) {
         leaks.push(format!("GET /tasks: {}", tasks.body));
+    }
+    let stories = app.get("/ai/stories", &attacker.api_key).await;
+    if stories.body.to_string().contains(&v.story) {
+        leaks.push(format!("GET /ai/stories: {}", stories.body));
     }
     let servers = app.get("/ai/mcp-servers", &attacker.api_key).await;
     if servers.body.to_string().contains(&v.mcp_server) {
@@ -320,6 +336,8 @@ async fn every_mcp_tool_refuses_another_users_ids() {
         ("todo_update", json!({"task_id": v.task, "status": "done"})),
         ("todo_delete", json!({"task_id": v.task})),
         ("todo_list", json!({"project_id": v.project})),
+        ("draft_jira_story", json!({"project_id": v.project, "requirements": "Rotate the token."})),
+        ("create_jira_story", json!({"draft_id": v.story, "jira_project_key": "OPS"})),
     ];
     let (listed, _) = mcp(
         &app,

@@ -68,6 +68,8 @@ async fn python_and_typescript_clients_share_memory_and_outsiders_see_nothing() 
         names,
         [
             "ask_question",
+            "create_jira_story",
+            "draft_jira_story",
             "get_context",
             "get_cost_savings",
             "get_relevant_context",

@@ -18,6 +18,7 @@ mod metrics;
 mod pages;
 mod projects;
 pub(crate) mod scan;
+mod stories;
 mod tasks;
 mod users;
 
@@ -119,6 +120,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mcp_servers::router())
         .merge(llm_settings::router())
         .merge(tasks::router())
+        .merge(stories::router())
         .merge(users::router())
         .merge(projects::router())
         .merge(invitations::router())

@@ -12,6 +12,7 @@
 pub mod agent_tools;
 pub mod proxy;
 pub mod sessions;
+mod story_tools;
 mod todo_tools;
 pub mod tools;
 

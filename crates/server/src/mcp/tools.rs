@@ -467,7 +467,9 @@ impl TeamContextMcp {
 fn tools() -> &'static ToolRouter<TeamContextMcp> {
     static ROUTER: OnceLock<ToolRouter<TeamContextMcp>> = OnceLock::new();
     ROUTER.get_or_init(|| {
-        let mut router = TeamContextMcp::tool_router() + super::todo_tools::router();
+        let mut router = TeamContextMcp::tool_router()
+            + super::todo_tools::router()
+            + super::story_tools::router();
         for route in router.map.values_mut() {
             let mut input = (*route.attr.input_schema).clone();
             standard_formats_only(&mut input);

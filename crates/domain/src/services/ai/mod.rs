@@ -9,7 +9,7 @@
 
 mod agent;
 mod chat;
-mod extractive;
+pub(crate) mod extractive;
 mod llm_settings;
 mod mcp_servers;
 mod mindmap;

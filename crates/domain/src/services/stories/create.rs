@@ -24,9 +24,10 @@ use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::services::Services;
 use crate::services::access::Access;
+use crate::services::ai::sources::keep_valid_citations;
 use crate::services::integrations::{Product, atlassian_error};
 use crate::stories::{StoryFormat, StoryParts};
-use crate::views::{CreateStoryRequest, StoryDraftView, UpdateTaskRequest};
+use crate::views::{CreateStoryRequest, SourceView, StoryDraftView, UpdateTaskRequest};
 
 /// Jira Cloud's description limit.
 const MAX_DESCRIPTION_CHARS: usize = 32_767;
@@ -54,13 +55,22 @@ fn issue_type(types: &[IssueType], format: StoryFormat) -> Option<&IssueType> {
     }
 }
 
-/// The description Jira gets: the draft's Markdown and its acceptance criteria.
-fn description_markdown(p: &StoryParts) -> String {
+/// The description Jira gets: the draft's Markdown, its acceptance criteria, and the sources
+/// it cites (`[n]` means nothing to a reader in Jira without them).
+fn description_markdown(p: &StoryParts, sources: &[SourceView]) -> String {
     let mut md = p.description.trim().to_string();
     if !p.acceptance_criteria.is_empty() {
         md.push_str("\n\n## Acceptance criteria\n\n");
         for c in &p.acceptance_criteria {
             md.push_str(&format!("- {c}\n"));
+        }
+    }
+    let (_, cited) = keep_valid_citations(&p.description, sources.len());
+    if !cited.is_empty() {
+        md.push_str("\n\n## Sources\n\nFrom the team's context in TeamContext:\n\n");
+        for n in cited {
+            let s = &sources[n - 1];
+            md.push_str(&format!("{n}. {} ({})\n", s.title, s.source));
         }
     }
     md
@@ -88,7 +98,7 @@ fn plan(
     fields.insert("project".into(), json!({ "key": project }));
     fields.insert("issuetype".into(), json!({ "id": itype.id }));
     fields.insert("summary".into(), json!(parts.summary));
-    let markdown = description_markdown(parts);
+    let markdown = description_markdown(parts, &draft.sources);
     if markdown.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(DomainError::validation(
             "description",

@@ -1,6 +1,6 @@
 //! `POST /ai/stories/{id}/validate`: every rule that needs no model ([`rules::check`]), the
-//! "unique" criterion (no open Jira issue of the project says the same: a search by meaning of
-//! the summary among the synced issues), and, with a language model, its review of the
+//! "unique" criterion (no open Jira issue of the project says the same: the synced issues a
+//! search for the summary finds, compared summary to summary by meaning), and, with a language model, its review of the
 //! criteria a rule cannot judge. The rules that did not run are listed with the reason.
 
 use tc_store::Scope;
@@ -12,6 +12,7 @@ use crate::caller::Caller;
 use crate::error::DomainResult;
 use crate::services::Services;
 use crate::services::access::Access;
+use crate::services::ai::extractive::cosine;
 use crate::services::ai::{AiFeature, llm_label};
 use crate::services::integrations::JIRA_SOURCE;
 use crate::stories::StoryParts;
@@ -35,6 +36,8 @@ const RULE_NAMES: [&str; 11] = [
 /// Cosine similarity of two summaries from which they say the same thing (all-MiniLM-L6-v2:
 /// paraphrases of one request score 0.75–0.95, related but different work 0.4–0.65).
 const DUPLICATE_SIMILARITY: f32 = 0.75;
+/// Issues a search offers for the comparison.
+const CANDIDATES: u32 = 20;
 /// Jira statuses of work that is over: a duplicate of it is not a duplicate.
 const CLOSED: [&str; 5] = ["done", "closed", "resolved", "cancelled", "won't do"];
 
@@ -140,7 +143,10 @@ impl Services {
         })
     }
 
-    /// Open Jira issues of the project whose meaning is the story's (QUS "unique").
+    /// Open Jira issues of the project whose summary means what the story's does (QUS
+    /// "unique"): the issues a search for the summary finds, compared summary to summary by
+    /// meaning (a whole issue's text, with its fields and comments, dilutes the comparison).
+    /// Without the embedding model the check is skipped rather than guessed.
     async fn duplicates(
         &self,
         caller: &Caller,
@@ -154,41 +160,59 @@ impl Services {
                 SearchRequest {
                     query: Some(story.summary.clone()),
                     project_ids: Some(vec![project_id]),
-                    limit: Some(20),
-                    similarity_threshold: Some(DUPLICATE_SIMILARITY),
-                    mode: Some("vector".into()),
+                    limit: Some(CANDIDATES),
+                    similarity_threshold: Some(0.0),
                     retrieved_by: Some("teamcontext_ai".into()),
+                    ..SearchRequest::default()
                 },
             )
             .await?;
-        Ok(found
+        let candidates: Vec<(String, String, String)> = found
             .results
-            .into_iter()
+            .iter()
             .filter(|r| r.metadata.get("source").and_then(|s| s.as_str()) == Some(JIRA_SOURCE))
-            .filter(|r| r.similarity_score.is_some_and(|s| s >= DUPLICATE_SIMILARITY))
             .filter_map(|r| {
                 let meta = &r.metadata;
                 let key = meta.get("jira_issue_key").and_then(|k| k.as_str())?.to_string();
                 let status = meta.get("jira_status").and_then(|s| s.as_str()).unwrap_or("");
                 let closed = CLOSED.contains(&status.to_ascii_lowercase().as_str());
-                (!closed && Some(key.as_str()) != own_key).then(|| {
-                    let title = meta.get("title").and_then(|t| t.as_str()).unwrap_or(&key).to_string();
-                    StoryFindingView {
-                        rule: "unique".into(),
-                        severity: "warning".into(),
-                        field: "summary".into(),
-                        excerpt: Some(title),
-                        message: format!(
-                            "the open issue {key} ({status}) says much the same (similarity {:.2})",
-                            r.similarity_score.unwrap_or_default()
-                        ),
-                        suggestion: format!(
-                            "Read {key}: extend or link it instead of creating a second issue, or say in the story how it differs."
-                        ),
-                    }
-                })
+                let title = meta.get("title").and_then(|t| t.as_str()).unwrap_or("");
+                let summary = title.strip_prefix(&format!("{key}: ")).unwrap_or(title).to_string();
+                (!closed && Some(key.as_str()) != own_key && !summary.is_empty())
+                    .then(|| (key, status.to_string(), summary))
             })
-            .take(3)
-            .collect())
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut texts = vec![story.summary.clone()];
+        texts.extend(candidates.iter().map(|(_, _, s)| s.clone()));
+        let Ok(vectors) = self.embed(texts).await else {
+            warn!("the embedding model did not answer; the duplicate check is skipped");
+            return Ok(Vec::new());
+        };
+        let mut dupes: Vec<(f32, StoryFindingView)> = candidates
+            .into_iter()
+            .zip(&vectors[1..])
+            .map(|((key, status, summary), v)| (cosine(&vectors[0], v), key, status, summary))
+            .filter(|(similarity, ..)| *similarity >= DUPLICATE_SIMILARITY)
+            .map(|(similarity, key, status, summary)| {
+                let finding = StoryFindingView {
+                    rule: "unique".into(),
+                    severity: "warning".into(),
+                    field: "summary".into(),
+                    excerpt: Some(format!("{key}: {summary}")),
+                    message: format!(
+                        "the open issue {key} ({status}) says much the same (similarity {similarity:.2})"
+                    ),
+                    suggestion: format!(
+                        "Read {key}: extend or link it instead of creating a second issue, or say in the story how it differs."
+                    ),
+                };
+                (similarity, finding)
+            })
+            .collect();
+        dupes.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(dupes.into_iter().take(3).map(|(_, f)| f).collect())
     }
 }
