@@ -264,8 +264,14 @@ async fn narrow_keys_stay_narrow() {
     for op in app.operations().await.into_iter().filter(|op| op.secured) {
         let path = op.path(|name| victim_id(&v, &op.template, name));
         let body = body_for(&op.method, &op.template, &v);
-        // A search, a question and a summary are reads sent with POST.
-        let reads = ["/context/search", "/ai/qa", "/ai/summarize", "/ai/mindmap"];
+        // A search, a question, a summary and a story's validation are reads sent with POST.
+        let reads = [
+            "/context/search",
+            "/ai/qa",
+            "/ai/summarize",
+            "/ai/mindmap",
+            "/ai/stories/{id}/validate",
+        ];
         let is_write = op.method != Method::GET && !reads.contains(&op.template.as_str());
         // The read-only key: no write succeeds (logout-style routes are not secured).
         if is_write {

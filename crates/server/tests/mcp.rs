@@ -221,7 +221,7 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
         "ops": [{"op": "list_tools"}, call("save_to_context", json!({"content": WEBHOOKS, "project_id": project}))],
     }))
     .await;
-    assert_eq!(ann["results"][0].as_array().unwrap().len(), 15);
+    assert_eq!(ann["results"][0].as_array().unwrap().len(), 17);
     let id = ok(&ann["results"][1])["id"].as_str().unwrap().to_string();
     let stored = app.get(&format!("/context/{id}"), &a.api_key).await;
     assert_eq!(stored.assert_status(200)["metadata"]["source"], "claude");
