@@ -70,6 +70,7 @@ async fn signed_out_visitors_are_sent_to_sign_in_and_back() {
         "/account",
         "/account/ai",
         "/tasks",
+        "/stories",
         "/chat",
         "/integrations",
     ] {
@@ -1127,4 +1128,93 @@ async fn ai_settings_set_a_model_test_it_and_lend_the_agent_an_mcp_server() {
         "/account/ai?done=model-removed"
     );
     assert!(ann.get("/account/ai").await.html.contains("No model is set up"));
+}
+
+#[tokio::test]
+async fn a_story_is_drafted_checked_refined_and_created_from_the_browser() {
+    use fake_atlassian::{DC_TOKEN, FakeJira, Flavour};
+    let fake = FakeJira::start(Flavour::DataCenter).await;
+    fake.add_project("PAY");
+    let app = TestApp::with_env(&[("OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")]).await;
+    let mut ann = Browser::new(&app.base);
+    ann.register("ann").await;
+    let project = ann.create_project("Payments").await;
+    assert!(ann.get("/stories").await.html.contains("No drafts yet"));
+
+    // Bad input answers on the form; nothing is drafted.
+    let page = ann.post("/stories", &[("project_id", &project), ("requirements", "")]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("role=\"alert\""));
+
+    let requirements = "As a support agent, I want failed webhooks listed with their last error, \
+                        so that I can answer customers. Retry one from the list.";
+    let page = ann
+        .post(
+            "/stories",
+            &[
+                ("project_id", &project),
+                ("requirements", requirements),
+                ("format", "story"),
+                ("jira_project_key", "pay"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let at = page.location().to_string();
+    assert!(at.starts_with("/stories/") && at.ends_with("?done=story-drafted"), "{at}");
+    let story = ann.get(&at).await;
+    assert!(
+        story.html.contains("As a support agent, I want failed webhooks listed"),
+        "{}",
+        story.html
+    );
+    assert!(story.html.contains("from the template") && story.html.contains("Jira project PAY"));
+    let path = at.split('?').next().unwrap().to_string();
+
+    // The check runs on request and says which rules it skipped.
+    let checked = ann.post(&format!("{path}/validate"), &[]).await;
+    assert_eq!(checked.status, 200);
+    assert!(checked.html.contains("Not checked: conceptually sound"), "{}", checked.html);
+
+    // Refining by hand makes a revision; a bad estimate is said on the page.
+    let page = ann.post(&format!("{path}/refine"), &[("estimate", "three")]).await;
+    assert_eq!(page.status, 422);
+    let page = ann
+        .post(&format!("{path}/refine"), &[("instructions", ""), ("labels", "webhooks, support")])
+        .await;
+    assert_eq!(page.location(), format!("{path}?done=story-refined"));
+    let story = ann.get(&path).await;
+    assert!(story.html.contains("Revision 2, refine (edit)") && story.html.contains(">webhooks<"));
+
+    // Creating needs a connection; with one, the issue is made once.
+    let page = ann.post(&format!("{path}/create"), &[("jira_project_key", "PAY")]).await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("Jira is not connected"), "{}", page.html);
+    let url = fake.url();
+    let fields =
+        [("kind", "datacenter"), ("base_url", url.as_str()), ("personal_access_token", DC_TOKEN)];
+    ann.post("/integrations/jira/connect", &fields).await;
+    let page = ann.post(&format!("{path}/create"), &[("jira_project_key", "PAY")]).await;
+    assert_eq!(page.location(), format!("{path}?done=story-created"), "{}", page.html);
+    let story = ann.get(&path).await;
+    assert!(story.html.contains("created as") && story.html.contains("PAY-1"));
+    assert!(!story.html.contains("Create the issue"), "no second create");
+    assert_eq!(
+        ann.post(&format!("{path}/create"), &[("jira_project_key", "PAY")]).await.status,
+        409
+    );
+    assert!(ann.get("/stories").await.html.contains("PAY-1"));
+
+    // Another user reaches none of it.
+    let mut bob = Browser::new(&app.base);
+    bob.register("bob").await;
+    assert_eq!(bob.get(&path).await.status, 404);
+    assert_eq!(bob.post(&format!("{path}/refine"), &[("instructions", "x")]).await.status, 404);
+    assert_eq!(bob.post(&format!("{path}/delete"), &[]).await.status, 404);
+    assert!(bob.get("/stories").await.html.contains("No drafts yet"));
+    assert_eq!(
+        ann.post(&format!("{path}/delete"), &[]).await.location(),
+        "/stories?done=story-deleted"
+    );
+    assert_eq!(ann.get(&path).await.status, 404);
 }

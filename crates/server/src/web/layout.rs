@@ -28,6 +28,7 @@ pub enum Nav {
     Search,
     Chat,
     Tasks,
+    Stories,
     Integrations,
     Keys,
     Analytics,
@@ -40,6 +41,7 @@ const SECTIONS: &[(Nav, &str, &str)] = &[
     (Nav::Search, "/search", "Search"),
     (Nav::Chat, "/chat", "Ask"),
     (Nav::Tasks, "/tasks", "Tasks"),
+    (Nav::Stories, "/stories", "Stories"),
     (Nav::Integrations, "/integrations", "Jira & Confluence"),
     (Nav::Analytics, "/analytics", "Analytics"),
     (Nav::Keys, "/keys", "API keys"),
@@ -252,6 +254,10 @@ pub fn notice(done: Option<&str>) -> Markup {
         "task-added" => "Task added.",
         "task-saved" => "Task saved.",
         "task-deleted" => "Task deleted.",
+        "story-drafted" => "Story drafted. Check it, refine it, then create it in Jira.",
+        "story-refined" => "Story refined: a new revision.",
+        "story-created" => "Created in Jira.",
+        "story-deleted" => "Draft deleted.",
         _ => return html! {},
     };
     html! { div.notice role="status" { (text) } }

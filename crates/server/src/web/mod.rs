@@ -3,7 +3,8 @@
 //! place. One module per area: `account` (sign-in, registration, password, sign-out), `ai_settings` (the user's model and
 //! MCP servers),
 //! `projects` (list, settings, people), `contexts` (browse, read, notes), `scans` (upload, live progress), `search`, `chat` (questions
-//! answered with sources, streamed), `integrations` (Jira and Confluence, syncs), `analytics`, `tasks` (the board), `keys`;
+//! answered with sources, streamed), `integrations` (Jira and Confluence, syncs), `analytics`, `tasks` (the board),
+//! `stories` (Jira stories: draft, check, refine, create), `keys`;
 //! `session` (the cookie and the CSRF guard), `layout` (the frame and error pages) and
 //! `assets` (embedded CSS and JS). The cookie authenticates these pages only: `/api/v1` and
 //! `/mcp` take bearer credentials alone, so the API has no CSRF surface.
@@ -21,6 +22,7 @@ mod projects;
 mod scans;
 mod search;
 mod session;
+mod stories;
 mod tasks;
 
 use axum::Router;
@@ -93,6 +95,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tasks/{id}", get(tasks::edit).post(tasks::update))
         .route("/tasks/{id}/move", post(tasks::move_to))
         .route("/tasks/{id}/delete", post(tasks::delete))
+        .route("/stories", get(stories::list).post(stories::draft))
+        .route("/stories/{id}", get(stories::show))
+        .route("/stories/{id}/validate", post(stories::validate))
+        .route("/stories/{id}/refine", post(stories::refine))
+        .route("/stories/{id}/create", post(stories::create))
+        .route("/stories/{id}/delete", post(stories::delete))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}/rotate", post(keys::rotate))
         .route("/keys/{id}/revoke", post(keys::revoke))
