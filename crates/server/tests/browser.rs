@@ -212,6 +212,23 @@ async fn a_new_user_goes_from_registration_to_a_finished_scan() {
     until(&chrome, "the task page", "return location.pathname.startsWith('/tasks/0')").await;
     chrome.check("task").await;
 
+    // A Jira story drafted from the project's context, then checked.
+    chrome.goto("/stories").await;
+    chrome
+        .fill(
+            "textarea[name=requirements]",
+            "As a support agent, I want failed webhooks listed, so that I can answer customers.",
+        )
+        .await;
+    chrome.fill("input[name=jira_project_key]", "PAY").await;
+    chrome.click("form[method=post][action='/stories'] button[type=submit]").await;
+    until(&chrome, "the draft", "return document.body.innerText.includes('Story drafted')").await;
+    chrome.click("form[action$='/validate'] button").await;
+    until(&chrome, "the check", "return !!document.getElementById('check')").await;
+    chrome.check("story").await;
+    chrome.goto("/stories").await;
+    chrome.check("stories").await;
+
     // The remaining pages, audited and photographed.
     chrome.goto(&format!("/projects/{project}/settings")).await;
     chrome.check("settings").await;

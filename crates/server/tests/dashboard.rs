@@ -1180,7 +1180,14 @@ async fn a_story_is_drafted_checked_refined_and_created_from_the_browser() {
     let page = ann.post(&format!("{path}/refine"), &[("estimate", "three")]).await;
     assert_eq!(page.status, 422);
     let page = ann
-        .post(&format!("{path}/refine"), &[("instructions", ""), ("labels", "webhooks, support")])
+        .post(
+            &format!("{path}/refine"),
+            &[
+                ("instructions", ""),
+                ("labels", "webhooks, support"),
+                ("acceptance_criteria", "Given a failed webhook, when I open the list, then I see its last error\n\nGiven a listed webhook, when I retry it, then it is sent again"),
+            ],
+        )
         .await;
     assert_eq!(page.location(), format!("{path}?done=story-refined"));
     let story = ann.get(&path).await;

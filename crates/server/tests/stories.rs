@@ -100,6 +100,13 @@ fn drafted_story() -> Value {
     })
 }
 
+/// Fills the template's acceptance criteria, as a person does before creating.
+async fn fill_criteria(app: &TestApp, key: &str, id: &str) {
+    let criteria = json!({"story": {"acceptance_criteria": [
+        "Given a failed rotation, when the job ends, then the on-call engineer is paged"]}});
+    app.post(&format!("/ai/stories/{id}/refine"), Some(key), criteria).await.assert_status(200);
+}
+
 fn created_issue(fake: &FakeJira, key: &str) -> fake_atlassian::Issue {
     fake.issues().into_iter().find(|i| i.key == key).expect("the created issue")
 }
@@ -332,6 +339,14 @@ async fn without_a_model_the_template_drafts_and_data_center_gets_wiki_markup() 
     let summary = r["story"]["summary"].as_str().unwrap();
     assert!(!summary.contains("fast") && !summary.contains("easy"), "{summary}");
 
+    // The template's slots must be filled before the story reaches Jira.
+    app.post(&format!("/ai/stories/{id}/create"), Some(key), json!({}))
+        .await
+        .assert_error(422, "INVALID_INPUT");
+    let criteria = json!({"story": {"acceptance_criteria": [
+        "Given a key older than 90 days, when the nightly job runs, then a new key is active",
+        "Given a failed rotation, when the job ends, then the on-call engineer is paged"]}});
+    app.post(&format!("/ai/stories/{id}/refine"), Some(key), criteria).await.assert_status(200);
     let made = app.post(&format!("/ai/stories/{id}/create"), Some(key), json!({})).await;
     let made = made.assert_status(201).clone();
     let created = made["jira"]["key"].as_str().unwrap().to_string();
@@ -351,6 +366,7 @@ async fn without_a_model_the_template_drafts_and_data_center_gets_wiki_markup() 
     let sub = json!({"project_id": project, "requirements": "Add a metric for failed rotations.", "format": "subtask", "jira_project_key": "OPS", "parent_key": "ops-1"});
     let sub = app.post("/ai/stories/draft", Some(key), sub).await;
     let sub_id = sub.assert_status(201)["id"].as_str().unwrap().to_string();
+    fill_criteria(&app, key, &sub_id).await;
     let made = app.post(&format!("/ai/stories/{sub_id}/create"), Some(key), json!({})).await;
     let sub_key = made.assert_status(201)["jira"]["key"].as_str().unwrap().to_string();
     let sent = created_issue(&fake, &sub_key).sent.unwrap();
@@ -375,7 +391,9 @@ async fn a_create_that_times_out_is_found_instead_of_duplicated() {
         let app = &app;
         async move {
             let d = app.post("/ai/stories/draft", Some(key), body).await;
-            d.assert_status(201)["id"].as_str().unwrap().to_string()
+            let id = d.assert_status(201)["id"].as_str().unwrap().to_string();
+            fill_criteria(app, key, &id).await;
+            id
         }
     };
 
@@ -554,8 +572,15 @@ async fn story_routes_refuse_bad_requests_and_strangers() {
         .await
         .assert_error(403, "INSUFFICIENT_PERMISSIONS");
 
-    // Creating needs a Jira project, a connection, a project Jira knows, and every required field.
+    // Creating needs the template's slots filled, a Jira project, a connection, a project Jira
+    // knows, and every required field.
     let create = format!("/ai/stories/{id}/create");
+    let slot = app.post(&create, Some(key), json!({"jira_project_key": "OPS"})).await;
+    slot.assert_error(422, "INVALID_INPUT");
+    assert!(slot.body.to_string().contains("template slot"), "{}", slot.body);
+    let summary = "As a finance clerk, I want invoices exported as CSV, so that I can load them in the ledger";
+    app.post(&refine, Some(key), json!({"story": {"summary": summary}})).await.assert_status(200);
+    fill_criteria(&app, key, &id).await;
     app.post(&create, Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
     app.post(&create, Some(key), json!({"jira_project_key": "OPS"}))
         .await

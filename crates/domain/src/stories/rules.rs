@@ -122,6 +122,47 @@ pub fn connextra(text: &str) -> Option<Connextra<'_>> {
     Some(Connextra { role, means, end: end.filter(|e| !e.is_empty()) })
 }
 
+/// The template's ⟨…⟩ slots left unfilled: a story that still holds one is not finished.
+fn placeholders(story: &StoryParts, out: &mut Vec<Finding>) {
+    let slot = |text: &str| {
+        let start = text.find('⟨')?;
+        let end = text[start..].find('⟩').map_or(text.len(), |e| start + e + '⟩'.len_utf8());
+        Some(text[start..end].to_string())
+    };
+    if let Some(s) = slot(&story.summary) {
+        out.push(finding(
+            "well_formed",
+            Severity::Error,
+            "summary",
+            Some(&s),
+            format!("the template's {s} is not filled in"),
+            "Replace it with what the story is for.",
+        ));
+    }
+    if let Some(s) = slot(&story.description) {
+        out.push(finding(
+            "full_sentence",
+            Severity::Warning,
+            "description",
+            Some(&s),
+            format!("the template's {s} is not filled in"),
+            "Replace it, or remove the sentence.",
+        ));
+    }
+    for (i, c) in story.acceptance_criteria.iter().enumerate() {
+        if let Some(s) = slot(c) {
+            out.push(finding(
+                "testable",
+                Severity::Error,
+                &format!("acceptance_criteria[{i}]"),
+                Some(&s),
+                format!("the criterion's {s} is not filled in, so it cannot be checked"),
+                "Name the starting state, the action and the outcome a tester can observe.",
+            ));
+        }
+    }
+}
+
 fn finding(
     rule: &'static str,
     severity: Severity,
@@ -222,6 +263,7 @@ pub fn check(story: &StoryParts) -> Vec<Finding> {
         }
     }
     criteria_rules(story, &mut out);
+    placeholders(story, &mut out);
     match story.estimate {
         None => out.push(finding(
             "estimable",
@@ -398,6 +440,20 @@ mod tests {
             Some(3),
         );
         assert_eq!(check(&good), vec![]);
+    }
+
+    #[test]
+    fn the_templates_unfilled_slots_are_errors() {
+        let drafted =
+            super::super::template::draft("Export invoices as CSV", StoryFormat::Story, &[]);
+        let found = check(&drafted);
+        let slots: Vec<(&str, &str)> = found
+            .iter()
+            .filter(|f| f.excerpt.as_deref().is_some_and(|e| e.starts_with('⟨')))
+            .map(|f| (f.rule, f.field.as_str()))
+            .collect();
+        assert_eq!(slots, [("well_formed", "summary"), ("testable", "acceptance_criteria[0]")]);
+        assert_eq!(found[0].excerpt.as_deref(), Some("⟨the benefit⟩"));
     }
 
     #[test]

@@ -79,8 +79,9 @@ pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> St
             description.push_str(&format!("- {} ({})\n", r.title, r.reference));
         }
     }
-    description
-        .push_str("\n_Drafted from a template (no language model): fill in the parts in ⟨ ⟩._\n");
+    description.push_str(
+        "\n_Drafted from a template (no language model): fill in the parts in angle brackets._\n",
+    );
     StoryParts {
         format,
         summary,
@@ -181,8 +182,14 @@ mod tests {
                 .starts_with("Given ⟨the starting state⟩, when old keys stop working")
         );
         assert!(d.description.contains("- PAY-7: Keys leaked in logs (PAY-7)"));
-        // The template draft is well-formed and testable by the rules' measure.
-        assert!(check(&d).iter().all(|f| f.severity != Severity::Error), "{:?}", check(&d));
+        // The template draft's only errors are the slots it leaves for a person to fill.
+        let errors: Vec<_> =
+            check(&d).into_iter().filter(|f| f.severity == Severity::Error).collect();
+        assert!(!errors.is_empty());
+        assert!(
+            errors.iter().all(|f| f.excerpt.as_deref().is_some_and(|e| e.starts_with('⟨'))),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -228,6 +228,25 @@ impl Services {
         if draft.parts.format == StoryFormat::Subtask && draft.record.parent_key.is_none() {
             return Err(DomainError::validation("parent_key", "a sub-task needs `parent_key`"));
         }
+        // A template slot left in the summary or a criterion would reach Jira as "⟨the benefit⟩".
+        let unfilled = std::iter::once(("summary".to_string(), &draft.parts.summary))
+            .chain(
+                draft
+                    .parts
+                    .acceptance_criteria
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (format!("acceptance_criteria[{i}]"), c)),
+            )
+            .find(|(_, text)| text.contains('⟨'));
+        if let Some((field, _)) = unfilled {
+            return Err(DomainError::validation(
+                &field,
+                format!(
+                    "`{field}` still holds a template slot in ⟨ ⟩: fill it in (refine) before creating"
+                ),
+            ));
+        }
         let conn = self.active_connection(caller.user_id, Product::Jira).await?;
         let jira = self.jira_client(&conn).await?;
         let jira_err = |e: AtlassianError| match e {
