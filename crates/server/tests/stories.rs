@@ -310,10 +310,9 @@ async fn without_a_model_the_template_drafts_and_data_center_gets_wiki_markup() 
     );
     let criteria = draft["story"]["acceptance_criteria"].as_array().unwrap();
     assert!(
-        criteria[0]
-            .as_str()
-            .unwrap()
-            .starts_with("Given ⟨the starting state⟩, when page the on-call engineer"),
+        criteria[0].as_str().unwrap().starts_with(
+            "Given ⟨the starting state⟩, when ⟨the action⟩, then page the on-call engineer"
+        ),
         "{criteria:?}"
     );
 

@@ -1,6 +1,6 @@
 //! A draft without a language model: the requirements fill the Connextra template ("As a
-//! ⟨role⟩, I want ⟨means⟩, so that ⟨end⟩") when they say who wants what, each requirement
-//! sentence gets a Given/When/Then skeleton, and the contexts the retrieval found are listed
+//! ⟨role⟩, I want ⟨means⟩, so that ⟨end⟩") when they say who wants what, each further
+//! requirement sentence becomes the outcome of a Given/When/Then skeleton, and the contexts the retrieval found are listed
 //! in the description as the sources to read. [`refine`] applies the fixes a rule can make
 //! without understanding the text (drops vague words, splits an "and" into its own story).
 
@@ -57,12 +57,7 @@ pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> St
         .iter()
         .skip(usize::from(connextra(&first).is_some()))
         .take(8)
-        .map(|s| {
-            format!(
-                "Given ⟨the starting state⟩, when {}, then ⟨what can be observed⟩",
-                lower_first(s)
-            )
-        })
+        .map(|s| format!("Given ⟨the starting state⟩, when ⟨the action⟩, then {}", lower_first(s)))
         .collect();
     let criteria = if criteria.is_empty() {
         vec![
@@ -179,7 +174,7 @@ mod tests {
         assert_eq!(d.acceptance_criteria.len(), 2);
         assert!(
             d.acceptance_criteria[1]
-                .starts_with("Given ⟨the starting state⟩, when old keys stop working")
+                == "Given ⟨the starting state⟩, when ⟨the action⟩, then old keys stop working after an hour"
         );
         assert!(d.description.contains("- PAY-7: Keys leaked in logs (PAY-7)"));
         // The template draft's only errors are the slots it leaves for a person to fill.
