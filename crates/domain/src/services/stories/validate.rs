@@ -33,8 +33,10 @@ const RULE_NAMES: [&str; 11] = [
     "small",
     "testable",
 ];
-/// Cosine similarity of two summaries from which they say the same thing (all-MiniLM-L6-v2:
-/// paraphrases of one request score 0.75–0.95, related but different work 0.4–0.65).
+/// Cosine similarity of two summaries from which they say the same thing. Measured with
+/// all-MiniLM-L6-v2 on twelve issue summaries against four story sentences: paraphrases of the
+/// same request scored 0.78–0.97, related but different work (an alert for the same job, a PDF
+/// instead of a CSV export, retries instead of a list) 0.66–0.69, unrelated work below 0.40.
 const DUPLICATE_SIMILARITY: f32 = 0.75;
 /// Issues a search offers for the comparison.
 const CANDIDATES: u32 = 20;
