@@ -828,16 +828,7 @@ async fn mcp_server_routes_refuse_bad_requests_and_strangers() {
     ] {
         app.post("/ai/mcp-servers", Some(key), body.clone()).await.assert_error(status, code);
     }
-    let raw = app
-        .client
-        .post(app.url("/ai/mcp-servers"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body("{\"name\":")
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+    app.post_text("/ai/mcp-servers", key, "{\"name\":").await.assert_error(400, "INVALID_INPUT");
 
     // Keys that may not manage servers: read-only, or restricted to one project.
     let ro = read_only_key(&app, &ana).await;
@@ -1250,16 +1241,7 @@ async fn every_ai_route_refuses_bad_requests_and_strangers() {
 
     // Malformed, missing, empty, out of range, oversized.
     let key = &ana.api_key;
-    let raw = app
-        .client
-        .post(app.url("/ai/qa"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body("{\"question\":")
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+    app.post_text("/ai/qa", key, "{\"question\":").await.assert_error(400, "INVALID_INPUT");
     app.post("/ai/qa", Some(key), json!({})).await.assert_error(400, "MISSING_REQUIRED_FIELD");
     app.post("/ai/qa", Some(key), json!({"question": "  "}))
         .await

@@ -490,16 +490,9 @@ async fn story_routes_refuse_bad_requests_and_strangers() {
     ] {
         app.post("/ai/stories/draft", Some(key), body.clone()).await.assert_error(status, code);
     }
-    let raw = app
-        .client
-        .post(app.url("/ai/stories/draft"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body("{\"requirements\":")
-        .send()
+    app.post_text("/ai/stories/draft", key, "{\"requirements\":")
         .await
-        .unwrap();
-    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+        .assert_error(400, "INVALID_INPUT");
     app.post("/ai/stories/draft", Some(&eve.api_key), good.clone())
         .await
         .assert_error(404, "PROJECT_NOT_FOUND");

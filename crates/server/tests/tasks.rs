@@ -210,16 +210,7 @@ async fn task_routes_refuse_bad_requests_and_strangers() {
     app.put(&format!("/tasks/{id}"), key, json!({"assignee_id": eve.id}))
         .await
         .assert_error(422, "INVALID_INPUT");
-    let raw = app
-        .client
-        .post(app.url("/tasks"))
-        .bearer_auth(key)
-        .header("content-type", "application/json")
-        .body("{\"title\":")
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(raw).await.assert_error(400, "INVALID_INPUT");
+    app.post_text("/tasks", key, "{\"title\":").await.assert_error(400, "INVALID_INPUT");
     app.get("/tasks?status=blocked", key).await.assert_error(422, "INVALID_INPUT");
     app.get("/tasks?due_before=soon", key).await.assert_error(422, "INVALID_INPUT");
     app.get("/tasks?limit=0", key).await.assert_error(422, "INVALID_INPUT");

@@ -131,6 +131,11 @@ async fn my_projects(
         .unwrap_or_default()
 }
 
+/// A form field as an optional value: blank means not given.
+fn blank_to_none(v: Option<&str>) -> Option<String> {
+    v.map(str::trim).filter(|v| !v.is_empty()).map(String::from)
+}
+
 /// A path segment as an id; a malformed one names nothing (the page answers 404).
 fn path_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()

@@ -23,8 +23,8 @@ use super::layout::{
     Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of, trusted,
     when,
 };
-use super::path_id;
 use super::session::Web;
+use super::{blank_to_none, path_id};
 use crate::state::AppState;
 
 const FORMATS: [(&str, &str); 4] =
@@ -32,10 +32,6 @@ const FORMATS: [(&str, &str); 4] =
 
 fn draft_not_found() -> DomainError {
     DomainError::not_found("story draft")
-}
-
-fn blank_to_none(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|v| !v.is_empty()).map(String::from)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,8 +18,8 @@ use tc_domain::{DomainError, WebCaller};
 use super::layout::{
     Chrome, Nav, csrf_field, error_page, form_error, notice, page_with_status, status_of,
 };
-use super::path_id;
 use super::session::Web;
+use super::{blank_to_none, path_id};
 use crate::state::AppState;
 
 const COLUMNS: [(&str, &str); 3] =
@@ -201,10 +201,6 @@ fn tags(raw: Option<&str>) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(String::from)
         .collect()
-}
-
-fn blank_to_none(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|v| !v.is_empty()).map(String::from)
 }
 
 /// `/tasks?…` pages only: where to go back to after a change.

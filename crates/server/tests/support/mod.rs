@@ -242,6 +242,20 @@ impl TestApp {
         self.send(Method::POST, path, auth, Some(body)).await
     }
 
+    /// `POST` with `text` as a JSON body as it is (malformed JSON, to see it refused).
+    pub async fn post_text(&self, path: &str, auth: &str, text: &str) -> Resp {
+        let sent = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(auth)
+            .header("content-type", "application/json")
+            .body(text.to_string())
+            .send()
+            .await
+            .expect("the request is sent");
+        Self::read(sent).await
+    }
+
     pub async fn put(&self, path: &str, auth: &str, body: Value) -> Resp {
         self.send(Method::PUT, path, Some(auth), Some(body)).await
     }
