@@ -611,3 +611,23 @@ async fn story_routes_refuse_bad_requests_and_strangers() {
     app.get(&format!("/ai/stories/{id}"), key).await.assert_error(404, "RESOURCE_NOT_FOUND");
     app.shutdown().await;
 }
+
+/// Drafting, refining and validating count against the search limit, as questions do.
+#[tokio::test]
+async fn story_drafting_counts_against_the_search_limit() {
+    let app = app_on(None, None, &[("RATE_LIMIT_SEARCH_PER_MIN", "2")]).await;
+    let ana = app.register("ana").await;
+    let key = &ana.api_key;
+    let project = app.create_project(key, "billing").await;
+    let body =
+        json!({"project_id": project, "requirements": "Export invoices as CSV for finance."});
+    let draft = app.post("/ai/stories/draft", Some(key), body.clone()).await;
+    let id = draft.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.post(&format!("/ai/stories/{id}/validate"), Some(key), json!({})).await.assert_status(200);
+    app.post("/ai/stories/draft", Some(key), body).await.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    app.post(&format!("/ai/stories/{id}/refine"), Some(key), json!({"instructions": "x"}))
+        .await
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    app.get(&format!("/ai/stories/{id}"), key).await.assert_status(200);
+    app.shutdown().await;
+}

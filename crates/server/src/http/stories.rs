@@ -1,6 +1,8 @@
 //! `/ai/stories`: Jira stories drafted from a project's context, refined, checked against the
 //! quality rules and created in Jira through the caller's connection (seed 003). The MCP tools
-//! `draft_jira_story` and `create_jira_story` call the same service.
+//! `draft_jira_story` and `create_jira_story` call the same service. Drafting, refining and
+//! validating retrieve context and may ask the language model: they count against
+//! `RATE_LIMIT_SEARCH_PER_MIN` like questions.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -32,12 +34,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/ai/stories/draft", tag = "ai", security(("bearer" = [])),
     request_body = DraftStoryRequest,
     responses((status = 201, body = StoryDraftView), (status = 400), (status = 401), (status = 403),
-        (status = 404), (status = 422)))]
+        (status = 404), (status = 422), (status = 429)))]
 async fn draft(
     State(state): State<AppState>,
     Auth(caller): Auth,
     Json(req): Json<DraftStoryRequest>,
 ) -> ApiResult<(StatusCode, Json<StoryDraftView>)> {
+    state.limits.check_search(caller.user_id).await?;
     Ok((StatusCode::CREATED, Json(state.services.draft_story(&caller, req).await?)))
 }
 
@@ -88,6 +91,7 @@ async fn refine(
     Id(id, ..): Id<resource::StoryDraft>,
     Json(req): Json<RefineStoryRequest>,
 ) -> ApiResult<Json<StoryDraftView>> {
+    state.limits.check_search(caller.user_id).await?;
     Ok(Json(state.services.refine_story(&caller, id, req).await?))
 }
 
@@ -101,6 +105,7 @@ async fn validate(
     Auth(caller): Auth,
     Id(id, ..): Id<resource::StoryDraft>,
 ) -> ApiResult<Json<StoryValidationView>> {
+    state.limits.check_search(caller.user_id).await?;
     Ok(Json(state.services.validate_story(&caller, id).await?))
 }
 

@@ -43,6 +43,7 @@ impl TeamContextMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<StoryDraftView>, CallToolResult> {
         let caller = self.caller(&ctx)?;
+        self.state.limits.check_search(caller.user_id).await.map_err(|e| tool_error(e.0))?;
         let draft = self.state.services.draft_story(&caller, input).await.map_err(tool_error)?;
         Ok(Json(draft))
     }

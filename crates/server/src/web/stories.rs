@@ -155,6 +155,9 @@ pub async fn draft(
         parent_key: blank_to_none(form.parent_key.as_deref()),
         task_id: None,
     };
+    if let Err(e) = state.limits.check_search(web.caller.user_id).await {
+        return error_page(Some(&web), e.0);
+    }
     match state.services.draft_story(&web.caller, req).await {
         Ok(d) => Redirect::to(&format!("/stories/{}?done=story-drafted", d.id)).into_response(),
         Err(e) => list_page(&state, &web, &ListQuery::default(), Some(&e), &form).await,
@@ -297,6 +300,9 @@ pub async fn validate(
     Path(raw): Path<String>,
 ) -> Response {
     let Some(id) = path_id(&raw) else { return error_page(Some(&web), draft_not_found()) };
+    if let Err(e) = state.limits.check_search(web.caller.user_id).await {
+        return error_page(Some(&web), e.0);
+    }
     match state.services.validate_story(&web.caller, id).await {
         Ok(v) => story_page(&state, &web, &raw, None, None, Some(&v)).await,
         Err(e) if e.code == tc_domain::ErrorCode::ResourceNotFound => error_page(Some(&web), e),
@@ -361,6 +367,9 @@ pub async fn refine(
         instructions: blank_to_none(form.instructions.as_deref()),
         story: changed.then_some(edits),
     };
+    if let Err(e) = state.limits.check_search(web.caller.user_id).await {
+        return error_page(Some(&web), e.0);
+    }
     match state.services.refine_story(&web.caller, id, req).await {
         Ok(_) => Redirect::to(&format!("/stories/{id}?done=story-refined")).into_response(),
         Err(e) if e.code == tc_domain::ErrorCode::ResourceNotFound => error_page(Some(&web), e),
