@@ -23,8 +23,7 @@ use uuid::Uuid;
 
 use super::Services;
 use super::access::Access;
-use super::ai::AiFeature;
-use super::ai::llm_label;
+use super::ai::{AiFeature, llm_label};
 use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult, ErrorCode};
 use crate::pagination::{PageParams, Paged};
@@ -536,65 +535,60 @@ impl Services {
                 note: None,
             },
             Some(instructions) => {
-                let mut fallback_reason = None;
-                let mut by_model = None;
-                if let Some(model) = &model {
-                    match self.rewrite(model.as_ref(), &draft, &parts, instructions).await {
-                        Ok(done) => by_model = Some(done),
-                        Err(reason) => {
-                            warn!(%reason, "the language model did not refine the story; applying the rule fixes");
-                            fallback_reason = Some(reason);
-                        }
-                    }
-                }
-                match by_model {
-                    Some((refined, usage)) => {
-                        let refined = bounded(refined)?;
-                        self.ai_event(
-                            caller.user_id,
-                            Some(draft.record.project_id),
-                            AiFeature::Story,
-                            model.as_ref(),
-                            usage,
-                            started,
-                        );
-                        Written {
-                            parts: refined,
-                            mode: "llm",
-                            llm: llm_label(model.as_ref()),
-                            fallback_reason: None,
-                            note: None,
-                        }
-                    }
-                    None => {
-                        let (fixed, split_off) = template::refine(&parts);
-                        let mut note = String::from(
-                            "No language model wrote this revision: the fixes the rules can make were applied; \
-                             your instructions are kept in the history.",
-                        );
-                        if let Some(rest) = split_off {
-                            note.push_str(&format!(" Split off as its own story: “{rest}”."));
-                        }
-                        self.ai_event(
-                            caller.user_id,
-                            Some(draft.record.project_id),
-                            AiFeature::Story,
-                            None,
-                            None,
-                            started,
-                        );
-                        Written {
-                            parts: bounded(fixed)?,
-                            mode: "template",
-                            llm: llm_label(model.as_ref()),
-                            fallback_reason,
-                            note: Some(note),
-                        }
-                    }
-                }
+                let written = self.follow(model.as_ref(), &draft, parts, instructions).await?;
+                let used = model.as_ref().filter(|_| written.0.mode == "llm");
+                let project = Some(draft.record.project_id);
+                self.ai_event(caller.user_id, project, AiFeature::Story, used, written.1, started);
+                written.0
             }
         };
         self.add_revision(caller, draft, "refine", instructions, written).await
+    }
+
+    /// `parts` changed as `instructions` ask: by the model, or without one (or when it fails)
+    /// by the fixes the rules can make, with a note saying so.
+    async fn follow(
+        &self,
+        model: Option<&std::sync::Arc<dyn tc_llm::ChatModel>>,
+        draft: &Draft,
+        parts: StoryParts,
+        instructions: &str,
+    ) -> DomainResult<(Written, Option<crate::views::UsageView>)> {
+        let mut fallback_reason = None;
+        if let Some(m) = model {
+            match self.rewrite(m.as_ref(), draft, &parts, instructions).await {
+                Ok((refined, usage)) => {
+                    let written = Written {
+                        parts: bounded(refined)?,
+                        mode: "llm",
+                        llm: llm_label(model),
+                        fallback_reason: None,
+                        note: None,
+                    };
+                    return Ok((written, usage));
+                }
+                Err(reason) => {
+                    warn!(%reason, "the language model did not refine the story; applying the rule fixes");
+                    fallback_reason = Some(reason);
+                }
+            }
+        }
+        let (fixed, split_off) = template::refine(&parts);
+        let mut note = String::from(
+            "No language model wrote this revision: the fixes the rules can make were applied; \
+             your instructions are kept in the history.",
+        );
+        if let Some(rest) = split_off {
+            note.push_str(&format!(" Split off as its own story: “{rest}”."));
+        }
+        let written = Written {
+            parts: bounded(fixed)?,
+            mode: "template",
+            llm: llm_label(model),
+            fallback_reason,
+            note: Some(note),
+        };
+        Ok((written, None))
     }
 
     /// A task the created issue may be linked to: one the caller may change, in the draft's
