@@ -48,7 +48,11 @@ pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> St
         StoryFormat::Story => match connextra(&first) {
             Some(_) => cut(&first, 250),
             None => {
-                cut(&format!("As a user, I want {}, so that ⟨the benefit⟩", wanted(&first)), 250)
+                let (role, means) = match who_wants(&first) {
+                    Some((role, means)) => (role, means),
+                    None => ("a user".to_string(), wanted(&first)),
+                };
+                cut(&format!("As {role}, I want {means}, so that ⟨the benefit⟩"), 250)
             }
         },
         _ => cut(&capitalised(&first), 250),
@@ -74,9 +78,7 @@ pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> St
             description.push_str(&format!("- {} ({})\n", r.title, r.reference));
         }
     }
-    description.push_str(
-        "\n_Drafted from a template (no language model): fill in the parts in angle brackets._\n",
-    );
+    description.push_str("\n_Drafted from a template: fill in the parts in angle brackets._\n");
     StoryParts {
         format,
         summary,
@@ -85,6 +87,58 @@ pub fn draft(requirements: &str, format: StoryFormat, related: &[Related]) -> St
         labels: Vec::new(),
         estimate: None,
     }
+}
+
+/// Who wants what, when a requirement says it in plain words: "Support agents need to see
+/// failed webhooks" is a support agent wanting "to see failed webhooks". The role gets its
+/// article ("a support agent", "an admin", "the finance team" as it is).
+fn who_wants(requirement: &str) -> Option<(String, String)> {
+    const MARKERS: [(&str, bool); 7] = [
+        (" need to ", true),
+        (" want to ", true),
+        (" needs to ", false),
+        (" wants to ", false),
+        (" would like to ", false),
+        (" should be able to ", false),
+        (" must be able to ", false),
+    ];
+    let lower = requirement.to_lowercase();
+    let (at, marker, plural) = MARKERS
+        .iter()
+        .filter_map(|(m, plural)| lower.find(m).map(|at| (at, *m, *plural)))
+        .min_by_key(|(at, ..)| *at)?;
+    let role = requirement[..at].trim();
+    let means = requirement[at + marker.len()..].trim();
+    if role.is_empty() || means.is_empty() || role.split_whitespace().count() > 5 {
+        return None;
+    }
+    let mut role = lower_first(role);
+    // "Support agents need to" names one of them: "a support agent". ("should be able to"
+    // does not say, so a plural role stays plural there only if it reads as one.)
+    let bare = !starts_with_determiner(&role);
+    if bare
+        && (plural || marker.contains(" be able "))
+        && role.ends_with('s')
+        && !role.ends_with("ss")
+    {
+        role.pop();
+    }
+    let role = if bare {
+        let article = if role.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {role}")
+    } else {
+        role
+    };
+    Some((role, format!("to {means}")))
+}
+
+fn starts_with_determiner(phrase: &str) -> bool {
+    let first = phrase.split_whitespace().next().unwrap_or_default().to_lowercase();
+    ["a", "an", "the", "my", "our", "their", "every", "each", "all"].contains(&first.as_str())
 }
 
 /// What the user wants, as the template's object: "to rotate the keys" for an action, "a
@@ -230,6 +284,27 @@ mod tests {
         assert_eq!(
             without_vague_terms("an hour, an easy test, a efficient run"),
             "an hour, a test, a run"
+        );
+    }
+
+    #[test]
+    fn plain_words_say_who_wants_what() {
+        let summary = |r: &str| draft(r, StoryFormat::Story, &[]).summary;
+        assert_eq!(
+            summary("Support agents need to see failed webhooks with their last error."),
+            "As a support agent, I want to see failed webhooks with their last error, so that ⟨the benefit⟩"
+        );
+        assert_eq!(
+            summary("The finance team needs to export invoices as CSV"),
+            "As the finance team, I want to export invoices as CSV, so that ⟨the benefit⟩"
+        );
+        assert_eq!(
+            summary("Admins should be able to revoke any key"),
+            "As an admin, I want to revoke any key, so that ⟨the benefit⟩"
+        );
+        assert_eq!(
+            summary("Rotate the keys every Friday"),
+            "As a user, I want to rotate the keys every Friday, so that ⟨the benefit⟩"
         );
     }
 }
