@@ -290,10 +290,7 @@ pub async fn job(
     Web(web): Web,
     Path(raw): Path<String>,
 ) -> Response {
-    let Some(id) = path_id(&raw) else {
-        return error_page(Some(&web), DomainError::not_found("job"));
-    };
-    match state.services.job(&web.caller, id).await {
+    match job_of(&state, &web, &raw).await {
         Ok(job) => {
             let title = match job.kind.as_str() {
                 "jira_sync" => "Jira sync",
@@ -317,13 +314,16 @@ pub async fn fragment(
     Web(web): Web,
     Path(raw): Path<String>,
 ) -> Response {
-    let Some(id) = path_id(&raw) else {
-        return error_page(Some(&web), DomainError::not_found("job"));
-    };
-    match state.services.job(&web.caller, id).await {
+    match job_of(&state, &web, &raw).await {
         Ok(job) => live_fragment(progress(&web, &job)),
         Err(e) => error_page(Some(&web), e),
     }
+}
+
+/// The job a path names, as the caller may see it (a malformed id names none).
+async fn job_of(state: &AppState, web: &WebCaller, raw: &str) -> Result<JobView, DomainError> {
+    let id = path_id(raw).ok_or_else(|| DomainError::not_found("job"))?;
+    state.services.job(&web.caller, id).await
 }
 
 fn progress(web: &WebCaller, job: &JobView) -> Markup {
