@@ -278,9 +278,7 @@ async fn with_model(fake: &FakeLlm, db: Option<&TestDatabase>, extra: &[(&str, &
         ("LLM_HEADERS", r#"{"Cookie": "gateway_session=abc; tenant=acme"}"#),
     ];
     if let Some(db) = db {
-        env.push(("DATABASE_URL", db.url()));
-        env.push(("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"));
-        env.push(("ENCRYPTION_KEY", support::ENCRYPTION_KEY));
+        env.extend(support::postgres_env(db));
     }
     env.extend_from_slice(extra);
     TestApp::with_env(&env).await

@@ -14,6 +14,7 @@ use fake_atlassian::{
     CLOUD_EMAIL, CLOUD_TOKEN, DC_TOKEN, FakeJira, Fault, Flavour, story_points_field, validate_adf,
 };
 use fake_llm::{FakeLlm, Reply, recorded};
+use reqwest::Method;
 use serde_json::{Value, json};
 use support::mcp_clients::{call, http_plan, python};
 use support::{TestApp, TestUser};
@@ -38,9 +39,7 @@ async fn app_on(
         env.push(("LLM_MODEL", fake_llm::MODEL));
     }
     if let Some(db) = db {
-        env.push(("DATABASE_URL", db.url()));
-        env.push(("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"));
-        env.push(("ENCRYPTION_KEY", support::ENCRYPTION_KEY));
+        env.extend(support::postgres_env(db));
     }
     env.extend_from_slice(extra);
     TestApp::with_env(&env).await
@@ -455,9 +454,19 @@ async fn story_routes_refuse_bad_requests_and_strangers() {
     let good =
         json!({"project_id": project, "requirements": "Export invoices as CSV for finance."});
 
-    app.post("/ai/stories/draft", None, good.clone())
-        .await
-        .assert_error(401, "INVALID_CREDENTIALS");
+    let some_id = uuid::Uuid::now_v7();
+    for (method, path) in [
+        (Method::POST, "/ai/stories/draft".to_string()),
+        (Method::GET, "/ai/stories".to_string()),
+        (Method::GET, format!("/ai/stories/{some_id}")),
+        (Method::DELETE, format!("/ai/stories/{some_id}")),
+        (Method::POST, format!("/ai/stories/{some_id}/refine")),
+        (Method::POST, format!("/ai/stories/{some_id}/validate")),
+        (Method::POST, format!("/ai/stories/{some_id}/create")),
+    ] {
+        let r = app.send(method.clone(), &path, None, Some(good.clone())).await;
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
     for (body, status, code) in [
         (json!({"project_id": project}), 400, "MISSING_REQUIRED_FIELD"),
         (json!({"requirements": "x y z"}), 400, "MISSING_REQUIRED_FIELD"),
@@ -542,6 +551,20 @@ async fn story_routes_refuse_bad_requests_and_strangers() {
     app.post(&refine, Some(key), json!({"story": {"labels": [" "]}}))
         .await
         .assert_error(422, "INVALID_INPUT");
+    app.post(&refine, Some(key), json!({"instructions": "i".repeat(9000)}))
+        .await
+        .assert_error(413, "CONTEXT_TOO_LARGE");
+    app.post(
+        &format!("/ai/stories/{id}/create"),
+        Some(key),
+        json!({"fields": {"x": "f".repeat(9000)}}),
+    )
+    .await
+    .assert_error(413, "CONTEXT_TOO_LARGE");
+    app.post_text(&refine, key, "{\"instructions\":").await.assert_error(400, "INVALID_INPUT");
+    app.post_text(&format!("/ai/stories/{id}/create"), key, "{\"fields\":")
+        .await
+        .assert_error(400, "INVALID_INPUT");
 
     // A read-only key reads and validates, and changes nothing.
     let ro = app

@@ -15,9 +15,7 @@ use tc_store_postgres::testing::TestDatabase;
 async fn app_on(db: Option<&TestDatabase>, extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![("MAX_BODY_BYTES", "65536")];
     if let Some(db) = db {
-        env.push(("DATABASE_URL", db.url()));
-        env.push(("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"));
-        env.push(("ENCRYPTION_KEY", support::ENCRYPTION_KEY));
+        env.extend(support::postgres_env(db));
     }
     env.extend_from_slice(extra);
     TestApp::with_env(&env).await

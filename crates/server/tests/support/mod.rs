@@ -52,6 +52,15 @@ pub fn embedder() -> Arc<dyn tc_embed::Embedder> {
 /// An encryption key for servers that need one given (PostgreSQL).
 pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The settings of a server on `db`: its URL, and the secrets replicas must share.
+pub fn postgres_env(db: &tc_store_postgres::testing::TestDatabase) -> [(&'static str, &str); 3] {
+    [
+        ("DATABASE_URL", db.url()),
+        ("JWT_SECRET_KEY", "a shared signing secret of at least 32 bytes"),
+        ("ENCRYPTION_KEY", ENCRYPTION_KEY),
+    ]
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
