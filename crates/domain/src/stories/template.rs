@@ -123,7 +123,26 @@ fn who_wants(requirement: &str) -> Option<(String, String)> {
     {
         role.pop();
     }
-    let role = if bare {
+    // "Finance needs to …" is a department, not one of many: "the finance team".
+    const TEAMS: [&str; 14] = [
+        "finance",
+        "support",
+        "sales",
+        "marketing",
+        "legal",
+        "security",
+        "ops",
+        "operations",
+        "engineering",
+        "product",
+        "accounting",
+        "billing",
+        "compliance",
+        "hr",
+    ];
+    let role = if bare && TEAMS.contains(&role.to_lowercase().as_str()) {
+        format!("the {} team", role.to_lowercase())
+    } else if bare {
         let article = if role.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
             "an"
         } else {
@@ -301,6 +320,10 @@ mod tests {
         assert_eq!(
             summary("Admins should be able to revoke any key"),
             "As an admin, I want to revoke any key, so that ⟨the benefit⟩"
+        );
+        assert_eq!(
+            summary("Finance needs to export the monthly invoices as CSV."),
+            "As the finance team, I want to export the monthly invoices as CSV, so that ⟨the benefit⟩"
         );
         assert_eq!(
             summary("Rotate the keys every Friday"),
