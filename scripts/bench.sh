@@ -20,6 +20,8 @@
 #   - local embedding throughput, side by side with sentence-transformers (PyTorch) on the same
 #     texts; PyTorch is installed with pip into .bench-venv on first use (several minutes;
 #     BENCH_SKIP_PYTORCH=1 skips the comparison)
+#   - serial saves of 900-character code chunks, fp32 and int8, taking turns with
+#     sentence-transformers encoding the same chunks one at a time (scripts/bench-serial.py)
 #   - the soak (scripts/bench-soak.sh): 64 clients for 5 minutes, mixed REST and MCP, on a fresh
 #     server: errors, p50/p99 per operation, RSS (BENCH_SKIP_SOAK=1 skips it)
 #
@@ -274,33 +276,26 @@ if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
 fi
 
 # Serial saves as an assistant makes them, one at a time: TeamContext over HTTP (every token of
-# each chunk embedded, in windows) beside sentence-transformers embedding the same chunks one at
-# a time, the way a plain Python server would per save.
+# each chunk embedded, in windows), fp32 and int8, beside sentence-transformers embedding the
+# same chunks one at a time, the way a plain Python server would per save. The systems take
+# turns on the same slices (scripts/bench-serial.py), since this machine's speed drifts.
 echo
 echo "Serial saves: 300 code chunks of about 900 characters from the tokio 1.54.1 source, one at a time"
 TOKIO_SRC=${TOKIO_SRC:-$(scripts/fetch-tokio-source.sh)}
-python3 scripts/bench-serial-saves.py chunks "$TOKIO_SRC" 300 >"$DATA/chunks.json"
-serial_saves() { # PORT KEY
-  local project
-  project=$(curl -sf -X POST "http://127.0.0.1:$1/api/v1/projects" -H "authorization: Bearer $2" -H 'content-type: application/json' \
-    -d '{"name":"serial saves"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
-  python3 scripts/bench-serial-saves.py save "http://127.0.0.1:$1/api/v1" "$2" "$project" "$DATA/chunks.json" | awk '{print $1}'
+python3 scripts/bench-serial.py chunks "$TOKIO_SRC" 300 >"$DATA/chunks.json"
+serial_project() { # PORT KEY
+  curl -sf -X POST "http://127.0.0.1:$1/api/v1/projects" -H "authorization: Bearer $2" -H 'content-type: application/json' \
+    -d '{"name":"serial saves"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
 }
-FP32_SAVES=$(serial_saves "$PORT" "$KEY")
 start_int8
-INT8_SAVES=$(serial_saves "$PORT8" "$KEY8")
-stop_int8
-echo
-echo "| serial saves of 900-character code chunks | saves/s |"
-echo "| --- | --- |"
-echo "| TeamContext fp32 (default), POST /context/save, every window embedded | $FP32_SAVES |"
-echo "| TeamContext int8, same | $INT8_SAVES |"
+SERIAL=("TeamContext fp32 (default), POST /context/save=http://127.0.0.1:$PORT/api/v1,$KEY,$(serial_project "$PORT" "$KEY")"
+  "TeamContext int8, same=http://127.0.0.1:$PORT8/api/v1,$KEY8,$(serial_project "$PORT8" "$KEY8")")
 if [ "${BENCH_SKIP_PYTORCH:-0}" != 1 ]; then
-  HF_HUB_OFFLINE=1 .bench-venv/bin/python scripts/bench-serial-st.py "$MODEL_DIR" "$DATA/chunks.json" 2>/dev/null |
-    while IFS='|' read -r name rate longer; do
-      echo "| sentence-transformers one at a time, $name ($longer of 300 chunks are longer) | $rate |"
-    done
+  HF_HUB_OFFLINE=1 .bench-venv/bin/python scripts/bench-serial.py compare "$DATA/chunks.json" 5 "${SERIAL[@]}" --st "$MODEL_DIR" 2>/dev/null
+else
+  python3 scripts/bench-serial.py compare "$DATA/chunks.json" 5 "${SERIAL[@]}"
 fi
+stop_int8
 
 if [ "${BENCH_SKIP_SOAK:-0}" != 1 ]; then
   scripts/bench-soak.sh
