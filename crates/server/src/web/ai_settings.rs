@@ -94,7 +94,7 @@ async fn settings_page(
             @for server in &servers {
                 article.card {
                     h3 { (server.name) }
-                    p.meta { (server.url) @if server.has_token { " · token stored" } " · " (server.tools.len()) " tools"
+                    p.meta { (server.url) @if server.has_token { " · token stored" } " · " (super::count(server.tools.len(), "tool"))
                         @if let Some(t) = server.tools_refreshed_at { " · listed " (when(t)) } }
                     @if let Some(e) = &server.error { div.error-box role="alert" { (e) } }
                     @if !server.tools.is_empty() {

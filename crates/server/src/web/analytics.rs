@@ -104,7 +104,7 @@ pub async fn analytics(
                 @else {
                     table { tbody {
                         @for p in &usage.top_projects {
-                            tr { th scope="row" { a href={"/projects/" (p.project_id)} { (p.name) } } td.num { (p.usage_count) " uses" } }
+                            tr { th scope="row" { a href={"/projects/" (p.project_id)} { (p.name) } } td.num { (super::count(p.usage_count, "use")) } }
                         }
                     } }
                 }
@@ -118,7 +118,7 @@ pub async fn analytics(
                         li { a href={"/contexts/" (c.id)} { (super::contexts::title_from(&serde_json::Value::Null, &c.content)) }
                             p.meta { (c.project_name) " · retrieved " (c.access_count) "×" } }
                     } }
-                    p.meta { (i.contexts_count) " contexts · " (format!("{:.0}", i.avg_tokens_per_context)) " tokens on average · " (format!("{:.1}", i.total_storage_mb)) " MiB stored" }
+                    p.meta { (super::count(i.contexts_count, "context")) " · " (format!("{:.0}", i.avg_tokens_per_context)) " tokens on average · " (format!("{:.1}", i.total_storage_mb)) " MiB stored" }
                 }
                 _ => { p.meta { "Nothing retrieved yet. Search, or connect an assistant on the " a href="/keys" { "API keys" } " page." } }
             }

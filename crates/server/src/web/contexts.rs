@@ -226,7 +226,7 @@ pub fn context_item(c: &ContextView) -> Markup {
     let tags = tags_of(meta);
     html! {
         h3 { a href={"/contexts/" (c.id)} { (title_of(c)) } }
-        p.meta { (source) " · " (c.token_count) " tokens · " (when(c.created_at))
+        p.meta { (source) " · " (super::count(c.token_count, "token")) " · " (when(c.created_at))
             @if c.accessed_count > 0 { " · retrieved " (c.accessed_count) "×" } }
         @if !tags.is_empty() { p { @for t in &tags { span.tag { (t) } } } }
     }
@@ -337,8 +337,8 @@ pub async fn read(
             @if let Some(url) = text("url") { dt { "Link" } dd { (url) } }
             @if !tags.is_empty() { dt { "Tags" } dd { @for t in &tags { span.tag { (t) } } } }
             dt { "Saved" } dd { (when(c.created_at)) }
-            dt { "Size" } dd { (c.token_count) " tokens" }
-            dt { "Retrieved" } dd { (c.accessed_count) " times" @if let Some(t) = c.last_accessed { ", last " (when(t)) } }
+            dt { "Size" } dd { (super::count(c.token_count, "token")) }
+            dt { "Retrieved" } dd { @if c.accessed_count == 0 { "never" } @else { (super::count(c.accessed_count, "time")) } @if let Some(t) = c.last_accessed { ", last " (when(t)) } }
         }
         @if is_code {
             pre.prose { code { (c.content) } }

@@ -136,6 +136,14 @@ fn blank_to_none(v: Option<&str>) -> Option<String> {
     v.map(str::trim).filter(|v| !v.is_empty()).map(String::from)
 }
 
+/// "1 result", "2 results": a count with its noun (regular plurals only).
+fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(0) {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// A path segment as an id; a malformed one names nothing (the page answers 404).
 fn path_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()
@@ -157,4 +165,14 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_count_names_one_thing_in_the_singular() {
+        assert_eq!(super::count(1usize, "result"), "1 result");
+        assert_eq!(super::count(0usize, "error"), "0 errors");
+        assert_eq!(super::count(12i64, "token"), "12 tokens");
+    }
 }

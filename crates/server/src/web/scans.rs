@@ -179,7 +179,7 @@ fn progress(web: &WebCaller, project_id: uuid::Uuid, job: &JobView) -> Markup {
                     label { "Files " (p.files_done) " of " (p.files_total)
                         progress max=(p.files_total.max(1)) value=(p.files_done) {} }
                 }
-                p.meta { (format!("{:?}", p.phase).to_lowercase()) " · " (p.files_indexed) " indexed · " (p.chunks) " chunks · " (p.tokens) " tokens · " (p.errors) " errors" }
+                p.meta { (format!("{:?}", p.phase).to_lowercase()) " · " (p.files_indexed) " indexed · " (super::count(p.chunks, "chunk")) " · " (super::count(p.tokens, "token")) " · " (super::count(p.errors, "error")) }
             }
             @if let Some(error) = &job.error { div.error-box role="alert" { (error) } }
             @if let Some(r) = &result { (result_view(r)) }

@@ -87,7 +87,7 @@ pub async fn search(
                 @if found.results.is_empty() {
                     div.empty.panel { strong { "No results" } "Try other words, another mode, or all projects." }
                 } @else {
-                    p.meta role="status" { (found.results.len()) " results" }
+                    p.meta role="status" { (super::count(found.results.len(), "result")) }
                     ol.results { @for r in &found.results { li { (result(r, &text)) } } }
                 }
             }

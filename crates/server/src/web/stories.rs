@@ -217,7 +217,7 @@ async fn story_page(
             h2 { "Acceptance criteria" }
             ol { @for c in &s.acceptance_criteria { li { (c) } } }
         }
-        p { @for l in &s.labels { span.tag { (l) } " " } @if let Some(e) = s.estimate { span.meta { (e) " points" } } }
+        p { @for l in &s.labels { span.tag { (l) } " " } @if let Some(e) = s.estimate { span.meta { (super::count(e, "point")) } } }
         @if let Some(check) = check { (findings(check)) }
         div.actions {
             form.inline method="post" action={"/stories/" (d.id) "/validate"} {
@@ -278,7 +278,7 @@ async fn story_page(
 fn findings(v: &StoryValidationView) -> Markup {
     html! {
         section.panel aria-labelledby="check" {
-            h2 #check { @if v.passed { "No errors" } @else { (v.errors) " error(s)" } ", " (v.warnings) " warning(s)" }
+            h2 #check { @if v.passed { "No errors" } @else { (super::count(v.errors, "error")) } ", " (super::count(v.warnings, "warning")) }
             @if v.findings.is_empty() { p { "Every rule that ran is met." } }
             ul.results { @for f in &v.findings { li {
                 h3 { span.tag { (f.severity) } " " (f.rule.replace('_', " ")) ": " (f.message) }
