@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use fantoccini::Locator;
+use serde_json::json;
 use support::TestApp;
 use support::chrome::Chrome;
 
@@ -262,8 +263,26 @@ async fn strangers_forged_forms_and_signed_out_sessions_are_refused() {
     register(&chrome, "ann").await;
     let project = create_project(&chrome, "Ann's launch", "secret plans").await;
 
-    // Connect Jira Data Center and sync issues, followed live on the job page.
+    // Connect Jira Data Center and sync issues, followed live on the job page. The form shows
+    // the fields of the chosen way to connect only.
     chrome.goto("/integrations").await;
+    let shown = |kind: &str| {
+        format!(
+            "const form = document.querySelector('section[aria-labelledby=p-jira] form'); \
+             const select = form.querySelector('select[name=kind]'); \
+             select.value = '{kind}'; select.dispatchEvent(new Event('change')); \
+             const visible = (name) => form.querySelector(`input[name=${{name}}]`).offsetParent !== null; \
+             return ['base_url', 'personal_access_token', 'email', 'api_token'].filter(visible);"
+        )
+    };
+    let fields = |kind: &'static str| {
+        let js = shown(kind);
+        let chrome = &chrome;
+        async move { chrome.script(&js).await }
+    };
+    assert_eq!(fields("cloud_api_token").await, json!(["base_url", "email", "api_token"]));
+    assert_eq!(fields("cloud_oauth").await, json!(["base_url"]));
+    assert_eq!(fields("datacenter").await, json!(["base_url", "personal_access_token"]));
     chrome.fill("section[aria-labelledby=p-jira] input[name=base_url]", &fake.url()).await;
     chrome
         .fill("section[aria-labelledby=p-jira] input[name=personal_access_token]", DC_TOKEN)

@@ -116,15 +116,16 @@ fn connect_form(web: &WebCaller, product: &str, label: &str) -> Markup {
         p { "Not connected. Connect with one of:" }
         form.stack method="post" action={"/integrations/" (product) "/connect"} {
             (csrf_field(web))
-            label { "How" select name="kind" {
+            // The script shows only the fields the chosen way needs; without it all show.
+            label { "How" select name="kind" data-shows-fields {
                 option value="datacenter" { "Data Center or Server: personal access token" }
                 option value="cloud_api_token" { "Cloud: email and API token" }
                 option value="cloud_oauth" { "Cloud: sign in with Atlassian (OAuth)" }
             } }
-            label { (label) " site" span.hint { "Such as https://jira.example.com or https://acme.atlassian.net." }
+            label { (label) " site" span.hint { "Such as https://" (product) ".example.com or https://acme.atlassian.net." }
                 input type="url" name="base_url" required; }
-            label { "Personal access token" span.hint { "Data Center or Server." } input type="password" name="personal_access_token" autocomplete="off"; }
-            div.row {
+            label data-for="datacenter" { "Personal access token" span.hint { "Data Center or Server." } input type="password" name="personal_access_token" autocomplete="off"; }
+            div.row data-for="cloud_api_token" {
                 label { "Atlassian account email" span.hint { "Cloud API token." } input type="email" name="email" autocomplete="off"; }
                 label { "API token" span.hint { "Cloud API token." } input type="password" name="api_token" autocomplete="off"; }
             }

@@ -29,6 +29,18 @@ document.addEventListener("submit", (event) => {
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
 
+// A choice that decides which fields apply: <select data-shows-fields> hides the elements of
+// its form whose data-for names other choices (space-separated); without the script all show.
+for (const select of document.querySelectorAll("select[data-shows-fields]")) {
+  const show = () => {
+    for (const field of select.form.querySelectorAll("[data-for]")) {
+      field.hidden = !field.dataset.for.split(" ").includes(select.value);
+    }
+  };
+  select.addEventListener("change", show);
+  show();
+}
+
 // Tabs of the MCP set-up snippets: <button role="tab" aria-controls="panel-id">.
 document.addEventListener("click", (event) => {
   const tab = event.target.closest("[role=tab]");
