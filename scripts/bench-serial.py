@@ -95,12 +95,13 @@ def rate(one, texts):
 
 def compare(path, rounds, args):
     texts = json.load(open(path, encoding="utf-8"))
-    systems, longer = [], None
+    systems, longer, baseline_names = [], None, []
     while args:
         arg = args.pop(0)
         if arg == "--st":
             longer, encoders = sentence_transformers(args.pop(0))
             systems += encoders
+            baseline_names = [name for name, _ in encoders]
         else:
             name, spec = arg.split("=", 1)
             systems.append((name, Server(spec).save))
@@ -114,19 +115,19 @@ def compare(path, rounds, args):
         for name, one in systems:
             rates[name].append(rate(one, part))
     # sentence-transformers' default, and its run of every window (the same work as TeamContext).
-    baselines = [rates[systems[-2][0]], rates[systems[-1][0]]] if longer else []
+    baselines = [rates[name] for name in baseline_names]
     print(f"{rounds} rounds of {per_round} chunks; every system saves or encodes the same slice in a round")
     if longer:
         print(f"{sum(map(longer, texts[:per_round * rounds]))} of {per_round * rounds} chunks are longer than 256 tokens")
     print()
-    print("| serial saves of 900-character code chunks | per second, median | lowest–highest round "
-          "| ÷ sentence-transformers default | ÷ sentence-transformers every window |")
-    print("| --- | --- | --- | --- | --- |")
+    header = ["serial saves of 900-character code chunks", "per second, median", "lowest–highest round"]
+    header += ["÷ sentence-transformers default", "÷ sentence-transformers every window"][:len(baselines)]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
     for name, _ in systems:
-        ratios = [f"{statistics.median(a / b for a, b in zip(rates[name], base)):.2f}×" for base in baselines]
-        cells = [f"{statistics.median(rates[name]):.1f}", f"{min(rates[name]):.1f}–{max(rates[name]):.1f}"]
-        cells += ratios or ["", ""]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        cells = [name, f"{statistics.median(rates[name]):.1f}", f"{min(rates[name]):.1f}–{max(rates[name]):.1f}"]
+        cells += [f"{statistics.median(a / b for a, b in zip(rates[name], base)):.2f}×" for base in baselines]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,19 @@ async fn until(chrome: &Chrome, what: &str, js: &str) {
     panic!("waited in vain for {what} on {}:\n{}", chrome.path().await, chrome.html().await);
 }
 
+/// Chooses `kind` in the Jira connect form and names the inputs it then shows.
+async fn connect_fields(chrome: &Chrome, kind: &str) -> serde_json::Value {
+    chrome
+        .script(&format!(
+            "const form = document.querySelector('section[aria-labelledby=p-jira] form'); \
+             const select = form.querySelector('select[name=kind]'); \
+             select.value = '{kind}'; select.dispatchEvent(new Event('change')); \
+             const visible = (name) => form.querySelector(`input[name=${{name}}]`).offsetParent !== null; \
+             return ['base_url', 'personal_access_token', 'email', 'api_token'].filter(visible);"
+        ))
+        .await
+}
+
 async fn register(chrome: &Chrome, name: &str) -> String {
     chrome.goto("/register").await;
     chrome.loaded().await;
@@ -266,23 +279,15 @@ async fn strangers_forged_forms_and_signed_out_sessions_are_refused() {
     // Connect Jira Data Center and sync issues, followed live on the job page. The form shows
     // the fields of the chosen way to connect only.
     chrome.goto("/integrations").await;
-    let shown = |kind: &str| {
-        format!(
-            "const form = document.querySelector('section[aria-labelledby=p-jira] form'); \
-             const select = form.querySelector('select[name=kind]'); \
-             select.value = '{kind}'; select.dispatchEvent(new Event('change')); \
-             const visible = (name) => form.querySelector(`input[name=${{name}}]`).offsetParent !== null; \
-             return ['base_url', 'personal_access_token', 'email', 'api_token'].filter(visible);"
-        )
-    };
-    let fields = |kind: &'static str| {
-        let js = shown(kind);
-        let chrome = &chrome;
-        async move { chrome.script(&js).await }
-    };
-    assert_eq!(fields("cloud_api_token").await, json!(["base_url", "email", "api_token"]));
-    assert_eq!(fields("cloud_oauth").await, json!(["base_url"]));
-    assert_eq!(fields("datacenter").await, json!(["base_url", "personal_access_token"]));
+    assert_eq!(
+        connect_fields(&chrome, "cloud_api_token").await,
+        json!(["base_url", "email", "api_token"])
+    );
+    assert_eq!(connect_fields(&chrome, "cloud_oauth").await, json!(["base_url"]));
+    assert_eq!(
+        connect_fields(&chrome, "datacenter").await,
+        json!(["base_url", "personal_access_token"])
+    );
     chrome.fill("section[aria-labelledby=p-jira] input[name=base_url]", &fake.url()).await;
     chrome
         .fill("section[aria-labelledby=p-jira] input[name=personal_access_token]", DC_TOKEN)
