@@ -1,4 +1,4 @@
-//! `teamcontext scan PATH --project ID`: sends a directory to a server's scan endpoint and
+//! `teamcontext scan PATH --project ID|NAME`: sends a directory to a server's scan endpoint and
 //! follows the job with a progress bar.
 //!
 //! The directory is packed into a `.tar.gz` in memory with the same file selection the server
@@ -20,7 +20,7 @@ use tc_scan::walk::{SelectOptions, select};
 pub struct ScanArgs {
     /// The directory to scan (its .gitignore is honoured).
     pub path: PathBuf,
-    /// The project to index into.
+    /// The project to index into: its id, or its name among the projects the key can reach.
     #[arg(long)]
     pub project: String,
     /// The TeamContext server's URL.
@@ -67,6 +67,72 @@ fn pack(args: &ScanArgs) -> anyhow::Result<(Vec<u8>, usize)> {
     Ok((bytes, selection.files.len()))
 }
 
+/// The id of the project `wanted` names: `wanted` itself when it is an id, otherwise the one
+/// project of that name among those the key can reach (exactly, else ignoring case).
+async fn project_id(
+    client: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    wanted: &str,
+) -> anyhow::Result<String> {
+    if uuid::Uuid::parse_str(wanted).is_ok() {
+        return Ok(wanted.to_string());
+    }
+    let mut projects: Vec<(String, String)> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request =
+            client.get(format!("{base}/projects")).bearer_auth(api_key).query(&[("limit", "100")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let resp = request.send().await.with_context(|| format!("cannot reach {base}"))?;
+        let status = resp.status();
+        let page: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = page["error"]["message"].as_str().unwrap_or("no details");
+            bail!("the server refused to list the projects ({status}): {message}");
+        }
+        for p in page["items"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) {
+                projects.push((id.to_string(), name.to_string()));
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let named = |exact: bool| -> Vec<&(String, String)> {
+        projects
+            .iter()
+            .filter(
+                |(_, name)| if exact { name == wanted } else { name.eq_ignore_ascii_case(wanted) },
+            )
+            .collect()
+    };
+    let mut matches = named(true);
+    if matches.is_empty() {
+        matches = named(false);
+    }
+    match matches.as_slice() {
+        [(id, _)] => Ok(id.clone()),
+        [] if projects.is_empty() => bail!("no project named {wanted:?}: this key reaches none"),
+        [] => {
+            let names: Vec<&str> = projects.iter().map(|(_, n)| n.as_str()).collect();
+            bail!("no project named {wanted:?}; this key reaches: {}", names.join(", "))
+        }
+        several => {
+            let ids: Vec<&str> = several.iter().map(|(id, _)| id.as_str()).collect();
+            bail!(
+                "{} projects are named {wanted:?}; pass one's id: {}",
+                several.len(),
+                ids.join(", ")
+            )
+        }
+    }
+}
+
 /// Runs the command; the error says what went wrong in the user's terms.
 pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     let api_key = args.key.resolve(&args.server)?;
@@ -79,6 +145,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     }
     let base = format!("{}/api/v1", args.server.trim_end_matches('/'));
     let client = reqwest::Client::new();
+    let project = project_id(&client, &base, &api_key, &args.project).await?;
     eprintln!(
         "uploading {files} file(s) ({:.1} MB) to {}",
         archive.len() as f64 / 1e6,
@@ -96,7 +163,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
         form = form.text("chunk_overlap", n.to_string());
     }
     let resp = client
-        .post(format!("{base}/projects/{}/scan", args.project))
+        .post(format!("{base}/projects/{project}/scan"))
         .bearer_auth(&api_key)
         .multipart(form)
         .send()
@@ -121,7 +188,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let url = format!("{base}/projects/{}/scan/status/{job}", args.project);
+    let url = format!("{base}/projects/{project}/scan/status/{job}");
     let final_status = loop {
         let resp = client.get(&url).bearer_auth(&api_key).send().await;
         let status: Value = match resp {

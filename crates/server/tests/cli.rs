@@ -460,11 +460,11 @@ async fn scan_command_uploads_a_directory_and_reports() {
     std::fs::write(code.path().join("notes.tmp"), "scratch\n").unwrap();
     std::fs::write(code.path().join(".gitignore"), "*.tmp\n").unwrap();
     let server_url = base.trim_end_matches("/api/v1").to_string();
-    let scan = |key: &str| {
+    let scan_into = |project: &str, key: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_teamcontext"));
         cmd.env_clear().args(["scan".as_ref(), code.path().as_os_str()]).args([
             "--project",
-            &project,
+            project,
             "--server",
             &server_url,
             "--api-key",
@@ -472,13 +472,19 @@ async fn scan_command_uploads_a_directory_and_reports() {
         ]);
         cmd.output().unwrap()
     };
+    let scan = |key: &str| scan_into(&project, key);
     let out = scan(&key);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("3 file(s) indexed, 0 unchanged"), "{stdout}");
-    let again = scan(&key);
+    // By name, as a person would type it.
+    let again = scan_into("CLI", &key);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("0 file(s) indexed, 3 unchanged"), "{stdout}");
+    let unknown = scan_into("payments", &key);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains(r#"no project named "payments"; this key reaches: cli"#), "{stderr}");
     let refused = scan("tc_wrong_key_entirely");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the scan (401"));

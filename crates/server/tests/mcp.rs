@@ -226,7 +226,8 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
     let stored = app.get(&format!("/context/{id}"), &a.api_key).await;
     assert_eq!(stored.assert_status(200)["metadata"]["source"], "claude");
 
-    // The key may come from the environment instead; errors pass through as tool errors.
+    // The key may come from the environment instead; tool errors pass through as tool errors,
+    // and a protocol error (an unknown tool) as the JSON-RPC error the server sent.
     let bob = python(json!({
         "transport": "stdio",
         "command": [env!("CARGO_BIN_EXE_teamcontext"), "mcp", "--server", app.base],
@@ -235,11 +236,13 @@ async fn stdio_proxy_forwards_as_the_launching_assistant() {
         "ops": [
             call("get_relevant_context", json!({"query": WEBHOOK_QUESTION, "project_id": project})),
             call("get_context", json!({"id": "01a20000-0000-7000-8000-000000000000"})),
+            call("search_context", json!({"query": WEBHOOK_QUESTION})),
         ],
     }))
     .await;
     assert_eq!(result_ids(ok(&bob["results"][0]))[0], id);
     assert_eq!(error_code(&bob["results"][1]), "CONTEXT_NOT_FOUND");
+    assert_eq!(bob["results"][2]["jsonrpc_error"]["code"], -32602, "{}", bob["results"][2]);
 
     // A wrong key fails the handshake with a message, instead of failing every call later.
     let refused = run(

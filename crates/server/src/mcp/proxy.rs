@@ -4,8 +4,9 @@
 //!
 //! The upstream session is opened when the assistant initializes, introducing itself upstream
 //! with the assistant's own client name, so context saved through the proxy records `claude` or
-//! `cursor` as its source exactly as a direct connection would. Tool errors pass through
-//! unchanged; an unreachable server becomes a tool error naming the server.
+//! `cursor` as its source exactly as a direct connection would. Tool errors and protocol errors
+//! (an unknown tool, invalid arguments) pass through unchanged; an unreachable server becomes a
+//! tool error naming the server.
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use rmcp::model::{
     ContentBlock, Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{RequestContext, RunningService, ServiceExt};
+use rmcp::service::{RequestContext, RunningService, ServiceError, ServiceExt};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler};
@@ -105,10 +106,10 @@ impl ServerHandler for McpProxy {
         let client = context.peer.peer_info().map(|p| p.client_info.clone());
         let upstream =
             self.upstream(client).await.map_err(|m| ErrorData::internal_error(m, None))?;
-        upstream
-            .list_tools(request)
-            .await
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+        upstream.list_tools(request).await.map_err(|e| match e {
+            ServiceError::McpError(e) => e,
+            other => ErrorData::internal_error(other.to_string(), None),
+        })
     }
 
     async fn call_tool(
@@ -120,6 +121,9 @@ impl ServerHandler for McpProxy {
         let result = match self.upstream(client).await {
             Ok(upstream) => match upstream.call_tool(request).await {
                 Ok(result) => result,
+                // The server answered with a protocol error (an unknown tool, bad arguments):
+                // the assistant gets it as the server sent it.
+                Err(ServiceError::McpError(e)) => return Err(e),
                 Err(e) => unavailable(&e.to_string()),
             },
             Err(message) => unavailable(&message),

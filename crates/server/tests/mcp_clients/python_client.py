@@ -7,7 +7,8 @@ or
 and each op is {"op": "list_tools"}, {"op": "call", "name": ..., "args": {...}}, or
 {"op": "wait_for", "path": ...}: the client writes PATH.waiting and waits until PATH exists (so a
 test can restart the server between two calls of one session).
-Prints one JSON object: {"server": ..., "results": [...]}.
+Prints one JSON object: {"server": ..., "results": [...]}; a call the server refuses with a
+JSON-RPC error (an unknown tool) is {"jsonrpc_error": {"code": ..., "message": ...}} there.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ import os
 import sys
 from contextlib import AsyncExitStack
 
-from mcp import ClientSession, StdioServerParameters, types
+from mcp import ClientSession, MCPError, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -49,7 +50,11 @@ async def run(plan):
                     await asyncio.sleep(0.1)
                 results.append(None)
             else:
-                called = await session.call_tool(op["name"], op.get("args", {}))
+                try:
+                    called = await session.call_tool(op["name"], op.get("args", {}))
+                except MCPError as e:
+                    results.append({"jsonrpc_error": {"code": e.error.code, "message": e.error.message}})
+                    continue
                 results.append(called.model_dump(mode="json", by_alias=True, exclude_none=True))
         return {"server": init.model_dump(mode="json", by_alias=True, exclude_none=True), "results": results}
 
