@@ -9,8 +9,10 @@ fn main() {
     println!("cargo::rerun-if-changed=web");
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let htmx = Path::new(&manifest).join("web/node_modules/htmx.org/dist/htmx.min.js");
+    // Named from the crate being compiled rather than by this run's absolute path: checkouts
+    // sharing one target directory reuse this script's output without running it again.
     let value = if htmx.is_file() {
-        format!("Some(include_bytes!({:?}))", htmx.display().to_string())
+        "Some(include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/web/node_modules/htmx.org/dist/htmx.min.js\")))".to_string()
     } else {
         println!(
             "cargo::warning=the dashboard is built without htmx: run scripts/fetch-web-assets.sh"

@@ -16,6 +16,7 @@ pub mod services;
 pub mod shared;
 pub mod stories;
 pub mod views;
+pub mod words;
 
 pub use caller::{Caller, Credential};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -106,42 +106,30 @@ fn result(r: &SearchResult, query: &str) -> Markup {
     html! {
         h2 { a href={"/contexts/" (r.id)} { (title_from(&r.metadata, &r.content)) } }
         p.meta { (r.project_name) " · " (source)
+            @if let Some(lines) = line_range(&r.metadata) { " · " (lines) }
             @if let Some(sim) = r.similarity_score { " · similarity " (format!("{sim:.2}")) } }
         pre.snippet { (highlight(&passage, query)) }
     }
 }
 
-/// `text` with the query's words (two characters or more, ignoring ASCII case) in `<mark>`.
+/// "lines 45–64" (or "line 7") for a chunk of a scanned file, from its metadata.
+fn line_range(metadata: &serde_json::Value) -> Option<String> {
+    let start = metadata.get("start_line")?.as_u64()?;
+    match metadata.get("end_line").and_then(serde_json::Value::as_u64) {
+        Some(end) if end > start => Some(format!("lines {start}–{end}")),
+        _ => Some(format!("line {start}")),
+    }
+}
+
+/// `text` with the query's words in `<mark>` ([`tc_domain::words::occurrences`]: by stem, in
+/// identifiers too, never inside another word, stopwords left alone).
 pub fn highlight(text: &str, query: &str) -> Markup {
-    let lower = text.to_ascii_lowercase();
-    let terms: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|t| t.chars().count() >= 2)
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for term in &terms {
-        let mut from = 0;
-        while let Some(at) = lower[from..].find(term.as_str()) {
-            let start = from + at;
-            ranges.push((start, start + term.len()));
-            from = start + term.len();
-        }
-    }
-    ranges.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::new();
-    for (start, end) in ranges {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
-    let mut segments: Vec<(&str, bool)> = Vec::with_capacity(merged.len() * 2 + 1);
+    let mut segments: Vec<(&str, bool)> = Vec::new();
     let mut at = 0;
-    for (start, end) in merged {
-        segments.push((&text[at..start], false));
-        segments.push((&text[start..end], true));
-        at = end;
+    for found in tc_domain::words::occurrences(text, query) {
+        segments.push((&text[at..found.start], false));
+        segments.push((&text[found.clone()], true));
+        at = found.end;
     }
     segments.push((&text[at..], false));
     html! {
@@ -161,11 +149,10 @@ mod tests {
             highlight("Rotate the <Stripe> keys; stripe rotation", "stripe rotate").into_string();
         assert_eq!(
             html,
-            "<mark>Rotate</mark> the &lt;<mark>Stripe</mark>&gt; keys; <mark>stripe</mark> rotation"
+            "<mark>Rotate</mark> the &lt;<mark>Stripe</mark>&gt; keys; <mark>stripe</mark> \
+             <mark>rotation</mark>"
         );
         assert_eq!(highlight("nothing here", "x").into_string(), "nothing here");
-        // Overlapping words merge into one mark.
-        assert_eq!(highlight("rotates", "rotate tes").into_string(), "<mark>rotates</mark>");
-        assert_eq!(highlight("é café é", "café").into_string(), "é <mark>café</mark> é");
+        assert_eq!(highlight("them", "the").into_string(), "them", "not inside another word");
     }
 }

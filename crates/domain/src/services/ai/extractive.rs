@@ -1,14 +1,13 @@
 //! The text methods the AI features fall back on without a language model: splitting text
-//! into sentences (lines, for code and lists), the words that carry meaning, cosine
-//! similarity, the centroid score of sentence vectors (Rossiello et al. 2017) and maximal
+//! into sentences (lines, for code and lists), the words that carry meaning ([`terms`], from
+//! [`crate::words`]), cosine similarity, the centroid score of sentence vectors (Rossiello et al. 2017) and maximal
 //! marginal relevance (Carbonell & Goldstein 1998) to pick sentences that are relevant and not
 //! repeats of one another. Pure functions; the services feed them vectors from the local model.
 
 use std::collections::HashSet;
 
-use rust_stemmers::{Algorithm, Stemmer};
-
 use crate::views::Span;
+pub(crate) use crate::words::terms;
 
 /// Shorter fragments are headings, list markers or code punctuation, not sentences.
 const MIN_SENTENCE_CHARS: usize = 12;
@@ -56,30 +55,6 @@ fn push_sentence(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
         end = text[start..cut].rfind(char::is_whitespace).map_or(cut, |w| start + w);
     }
     out.push(Span { start, end });
-}
-
-/// Words too common to say what a sentence is about.
-const STOPWORDS: &[&str] = &[
-    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
-    "before", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has",
-    "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "more", "must", "my",
-    "no", "not", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them",
-    "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where",
-    "which", "who", "why", "will", "with", "would", "you", "your",
-];
-
-/// The words of `text` that carry meaning, lowercased and stemmed (so "deploys" and
-/// "deploying" match "deploy"): letters and digits (identifiers keep their underscores and are
-/// not stemmed), two characters or more, not stopwords.
-pub(crate) fn terms(text: &str) -> HashSet<String> {
-    static STEMMER: std::sync::OnceLock<Stemmer> = std::sync::OnceLock::new();
-    let stemmer = STEMMER.get_or_init(|| Stemmer::create(Algorithm::English));
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| w.chars().count() >= 2)
-        .map(str::to_lowercase)
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .map(|w| if w.contains('_') { w } else { stemmer.stem(&w).into_owned() })
-        .collect()
 }
 
 /// The share of `query`'s terms that `sentence` contains, 0–1.
@@ -209,15 +184,6 @@ mod tests {
         assert_eq!(spans.len(), 1);
         let s = &text[spans[0].start..spans[0].end];
         assert!(s.len() <= MAX_SENTENCE_CHARS && !s.ends_with(' '), "{s:?}");
-    }
-
-    #[test]
-    fn terms_drop_stopwords_and_keep_identifiers() {
-        let t = terms("How do we rotate the STRIPE_SIGNING_SECRET in Stripe deployments?");
-        let mut t: Vec<_> = t.into_iter().collect();
-        t.sort();
-        assert_eq!(t, vec!["deploy", "rotat", "stripe", "stripe_signing_secret"]);
-        assert_eq!(terms("Deploys"), terms("deploying"));
     }
 
     #[test]
