@@ -15,17 +15,28 @@ const MIN_SENTENCE_CHARS: usize = 12;
 const MAX_SENTENCE_CHARS: usize = 400;
 
 /// The sentences of `text`, as byte ranges, in order. A sentence ends at `.`, `!` or `?`
-/// followed by white space, or at a line break (code, lists and headings are line-shaped);
-/// fragments too short to say anything are left out.
+/// followed by white space, or at a line break (code, lists and headings are line-shaped)
+/// unless the next line carries on a wrapped sentence ([`continues`]); fragments too short to
+/// say anything are left out.
 pub(crate) fn sentences(text: &str) -> Vec<Span> {
     let mut out = Vec::new();
     let mut start = 0;
+    let mut line_start = 0;
     let mut chars = text.char_indices().peekable();
+    let mut previous = ' ';
     while let Some((i, c)) = chars.next() {
         let next_is_space = chars.peek().is_none_or(|&(_, n)| n.is_whitespace());
+        // A stop ends a word ("day!", "(v2)."), unlike the `!` of a `//!` comment.
+        let after_word = previous.is_alphanumeric() || matches!(previous, ')' | '"' | '\'' | '`');
+        previous = c;
         let end = match c {
-            '\n' => Some(i),
-            '.' | '!' | '?' if next_is_space => Some(i + c.len_utf8()),
+            '\n' => {
+                let next_line = text[i + 1..].split('\n').next().unwrap_or("");
+                let wrapped = continues(&text[line_start..i], next_line);
+                line_start = i + 1;
+                (!wrapped).then_some(i)
+            }
+            '.' | '!' | '?' if next_is_space && after_word => Some(i + c.len_utf8()),
             _ => None,
         };
         if let Some(end) = end {
@@ -35,6 +46,60 @@ pub(crate) fn sentences(text: &str) -> Vec<Span> {
     }
     push_sentence(text, start, text.len(), &mut out);
     out
+}
+
+/// What a comment or quotation repeats at the start of each of its lines.
+const LINE_MARKERS: &[&str] = &["///", "//!", "//", "#", "--", ">", "*"];
+
+/// `line`'s marker (empty when none) and its text after it, trimmed.
+fn split_marker(line: &str) -> (&'static str, &str) {
+    let t = line.trim_start();
+    for &m in LINE_MARKERS {
+        if let Some(rest) = t.strip_prefix(m) {
+            return (m, rest.trim());
+        }
+    }
+    ("", t.trim())
+}
+
+/// Whether `next` carries on a sentence that `line` leaves open, as a paragraph or a comment
+/// wrapped at a fixed width does: the same marker on both lines (`///`, `#`, an indented `*` of
+/// a block comment, none), `line` ending mid-sentence and `next` opening in lower case. Two lines
+/// of code (`;`, braces, `=`) or two list items never make one sentence; a list item is carried
+/// on only by an indented line.
+fn continues(line: &str, next: &str) -> bool {
+    let ((m1, a), (m2, b)) = (split_marker(line), split_marker(next));
+    if m1 != m2 || a.is_empty() || b.is_empty() {
+        return false;
+    }
+    // A `*` that is not indented is a Markdown bullet, not a block comment's margin.
+    if m1 == "*"
+        && !(line.starts_with(char::is_whitespace) && next.starts_with(char::is_whitespace))
+    {
+        return false;
+    }
+    let (last, first) = (a.chars().last(), b.chars().next());
+    let open = last.is_some_and(|c| c.is_alphanumeric() || matches!(c, ',' | ')' | '`' | '"'));
+    let carried = first.is_some_and(|c| c.is_lowercase() || matches!(c, '(' | '`'));
+    let code = m1.is_empty() && [a, b].iter().any(|l| l.contains([';', '{', '}', '=']));
+    // A list item's wrapped text is indented under it.
+    let item = a.starts_with("- ")
+        || a.starts_with("+ ")
+        || a.split_once(". ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+    let indented = next.starts_with(char::is_whitespace);
+    open && carried && !code && (!item || indented)
+}
+
+/// The text of a sentence for reading: a wrapped sentence's lines joined by spaces, without the
+/// comment markers and indentation they repeat.
+pub(crate) fn sentence_text(text: &str, span: Span) -> String {
+    text[span.start..span.end]
+        .lines()
+        .map(|line| split_marker(line).1)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn push_sentence(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
@@ -173,6 +238,37 @@ mod tests {
                 "Hotfixes may go out any day!",
                 "- rollback with `make rollback` first",
                 "v1.2 is the version.",
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapped_sentences_are_one_sentence_and_read_without_their_markers() {
+        let code = "//! Search that degrades: with the model down (an\n//! error, or no answer in \
+                    time) it answers from keywords.\n//! Saves are kept.\nfn main() {\n    \
+                    let value = compute(input);\n    run_the_job(value)\n}\n";
+        let spans = sentences(code);
+        let read: Vec<String> = spans.iter().map(|&s| sentence_text(code, s)).collect();
+        assert_eq!(
+            read,
+            vec![
+                "Search that degrades: with the model down (an error, or no answer in time) it \
+                 answers from keywords.",
+                "Saves are kept.",
+                "let value = compute(input);",
+                "run_the_job(value)",
+            ]
+        );
+        let prose = "The backup runs nightly and is kept\nfor thirty days.\n* first item here\n\
+                     * second item here\n  * a block comment that is\n  * wrapped in two lines";
+        let read: Vec<String> = sentences(prose).iter().map(|&s| sentence_text(prose, s)).collect();
+        assert_eq!(
+            read,
+            vec![
+                "The backup runs nightly and is kept for thirty days.",
+                "first item here",
+                "second item here",
+                "a block comment that is wrapped in two lines",
             ]
         );
     }

@@ -167,7 +167,9 @@ impl Services {
             return (format!("{} [{}]", best.snippet, best.n), vec![best.n]);
         }
         let texts: Vec<String> = std::iter::once(question.to_string())
-            .chain(candidates.iter().map(|(i, s)| sources[*i].content[s.start..s.end].to_string()))
+            .chain(
+                candidates.iter().map(|(i, s)| extractive::sentence_text(&sources[*i].content, *s)),
+            )
             .collect();
         let vectors = self.embed(texts.clone()).await.ok();
         let q_terms = extractive::terms(question);
@@ -199,7 +201,7 @@ impl Services {
         for k in picked {
             let (i, span) = candidates[k];
             let source = &mut sources[i];
-            let sentence = source.content[span.start..span.end].trim().to_string();
+            let sentence = texts[k + 1].clone();
             if source.view.highlights.is_empty() {
                 source.view.snippet = sentence.clone();
             }

@@ -178,7 +178,7 @@ impl Services {
         }
         let texts: Vec<String> = candidates
             .iter()
-            .map(|(d, s)| documents[*d].text[s.start..s.end].to_string())
+            .map(|(d, s)| extractive::sentence_text(&documents[*d].text, *s))
             .collect();
         let terms: Vec<_> = texts.iter().map(|t| extractive::terms(t)).collect();
         let vectors = self.embed(texts.clone()).await.ok();
