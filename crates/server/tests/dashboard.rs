@@ -846,6 +846,8 @@ async fn a_question_streams_its_sources_and_answer_and_stays_private() {
     let page = ann.get(&format!("/chat?session={session}")).await;
     assert!(page.html.contains("article class=\"message assistant\""), "{}", page.html);
     assert!(page.html.contains("Friday") && page.html.contains("href=\"/contexts/"));
+    // Its citation leads to the source.
+    assert!(page.html.contains("[<a href=\"/contexts/"), "{}", page.html);
 
     // Nobody else reads it, follows its stream or deletes it.
     let mut bob = Browser::new(&app.base);

@@ -135,6 +135,13 @@ async fn chat_page(
     page_with_status(status, Chrome::signed_in(web, Nav::Chat), "Ask", body)
 }
 
+/// Where citation `[n]` of an answer leads: its source's page, titled by the source.
+fn source_link(m: &MessageView, n: usize) -> Option<(String, String)> {
+    let source = m.sources.iter().find(|s| s.n == n)?;
+    let title = source.title.trim_start_matches('#').trim().to_string();
+    Some((format!("/contexts/{}", source.context_id), title))
+}
+
 fn message(m: &MessageView) -> Markup {
     let who = if m.role == "user" { "You" } else { "TeamContext" };
     html! {
@@ -147,7 +154,7 @@ fn message(m: &MessageView) -> Markup {
             @if m.role == "user" {
                 p.question { (m.content) }
             } @else {
-                div.answer { (trusted(super::contexts::render_markdown(&m.content))) }
+                div.answer { (trusted(super::contexts::render_answer(&m.content, &|n| source_link(m, n)))) }
             }
             @if !m.tool_calls.is_empty() {
                 details {

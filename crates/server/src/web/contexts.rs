@@ -358,12 +358,86 @@ pub async fn read(
 /// Markdown to HTML with anything executable removed (scripts, event handlers, `javascript:`
 /// links, inline styles), so a saved context can never run in a teammate's browser.
 pub fn render_markdown(markdown: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+    render(markdown, &|_| None)
+}
+
+/// An answer's Markdown as [`render_markdown`] does, with each citation (`[2]`, `[1, 3]`)
+/// outside code a link to what `cite` gives for its number: a URL and a title.
+pub fn render_answer(markdown: &str, cite: &dyn Fn(usize) -> Option<(String, String)>) -> String {
+    render(markdown, cite)
+}
+
+fn render(markdown: &str, cite: &dyn Fn(usize) -> Option<(String, String)>) -> String {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, TextMergeStream, html};
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    // Merged, so that "[", "1" and "]" (brackets that made no link) come as one text.
+    let parser = TextMergeStream::new(Parser::new_ext(markdown, options));
+    let mut events = Vec::new();
+    let mut in_code_block = false;
+    for event in parser {
+        match event {
+            Event::Start(Tag::CodeBlock(_)) => {
+                in_code_block = true;
+                events.push(event);
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                in_code_block = false;
+                events.push(event);
+            }
+            Event::Text(text) if !in_code_block => cited(&text, cite, &mut events),
+            other => events.push(other),
+        }
+    }
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
-    html::push_html(&mut out, Parser::new_ext(markdown, options));
+    html::push_html(&mut out, events.into_iter());
     ammonia::clean(&out)
+}
+
+/// Pushes `text` as events, each citation whose numbers all name a source a list of links.
+fn cited<'a>(
+    text: &str,
+    cite: &dyn Fn(usize) -> Option<(String, String)>,
+    out: &mut Vec<pulldown_cmark::Event<'a>>,
+) {
+    use pulldown_cmark::{Event, LinkType, Tag, TagEnd};
+    let mut plain = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        plain.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(']') else { continue };
+        let numbers: Option<Vec<(usize, (String, String))>> = rest[..close]
+            .split(',')
+            .map(|n| {
+                let n = n.trim();
+                let ok = !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit());
+                let n: usize = if ok { n.parse().ok()? } else { return None };
+                cite(n).map(|target| (n, target))
+            })
+            .collect();
+        let Some(numbers) = numbers else { continue };
+        out.push(Event::Text(std::mem::take(&mut plain).into()));
+        for (k, (n, (url, title))) in numbers.into_iter().enumerate() {
+            if k > 0 {
+                out.push(Event::Text(", ".into()));
+            }
+            out.push(Event::Start(Tag::Link {
+                link_type: LinkType::Inline,
+                dest_url: url.into(),
+                title: title.into(),
+                id: "".into(),
+            }));
+            out.push(Event::Text(n.to_string().into()));
+            out.push(Event::End(TagEnd::Link));
+        }
+        plain.push(']');
+        rest = &rest[close + 1..];
+    }
+    plain.push_str(rest);
+    if !plain.is_empty() {
+        out.push(Event::Text(plain.into()));
+    }
 }
 
 /// `POST /contexts/{id}/delete`
@@ -401,6 +475,19 @@ mod tests {
         for bad in ["<script", "javascript:", "onerror", "style="] {
             assert!(!html.contains(bad), "{bad} in {html}");
         }
+    }
+
+    #[test]
+    fn citations_link_to_their_sources_outside_code() {
+        let cite = |n: usize| (n <= 2).then(|| (format!("/contexts/{n}"), format!("source {n}")));
+        let html = render_answer(
+            "- Keys are sealed [1].\n- Both say so [1, 2]; not [3] nor [x] nor `v[1]`\n\n```\na[2]\n```",
+            &cite,
+        );
+        assert!(html.contains(r#"sealed [<a href="/contexts/1" title="source 1" rel="noopener noreferrer">1</a>]."#), "{html}");
+        assert!(html.contains(r#"[<a href="/contexts/1" title="source 1" rel="noopener noreferrer">1</a>, <a href="/contexts/2" title="source 2" rel="noopener noreferrer">2</a>]"#), "{html}");
+        assert!(html.contains("not [3] nor [x] nor <code>v[1]</code>"), "{html}");
+        assert!(html.contains("a[2]\n</code>"), "{html}");
     }
 
     #[test]
