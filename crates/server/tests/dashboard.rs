@@ -356,6 +356,13 @@ async fn pages_carry_a_strict_policy_and_no_inline_script_or_style() {
         reqwest::get(format!("{}/assets/app-000000000000.css", app.base)).await.unwrap().status(),
         404
     );
+    // The tab shows the icon the page names (a browser asks for /favicon.ico otherwise).
+    let icon = home.html.split("rel=\"icon\" type=\"image/svg+xml\" href=\"").nth(1).unwrap();
+    let icon = icon.split('"').next().unwrap();
+    let resp = reqwest::get(format!("{}{icon}", app.base)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/svg+xml");
+    assert!(resp.text().await.unwrap().starts_with("<svg"));
     // htmx is embedded (make fetches it before building).
     assert!(
         home.html.contains("src=\"/assets/htmx-"),

@@ -1,5 +1,5 @@
-//! The dashboard's static files, embedded in the binary: our style sheet and script (written
-//! here) and htmx (from npm, embedded by the build script when installed). Each is served
+//! The dashboard's static files, embedded in the binary: our style sheet, script and icon
+//! (written here) and htmx (from npm, embedded by the build script when installed). Each is served
 //! under a name carrying a hash of its content, so it can be cached for a year and a new build
 //! is never hidden behind an old copy.
 
@@ -32,6 +32,7 @@ impl Asset {
 pub struct Assets {
     pub css: Asset,
     pub js: Asset,
+    pub icon: Asset,
     /// Absent when the binary was built without the vendored files.
     pub htmx: Option<Asset>,
 }
@@ -39,6 +40,7 @@ pub struct Assets {
 pub static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
     css: Asset::new("app", "css", include_bytes!("static/app.css"), "text/css; charset=utf-8"),
     js: Asset::new("app", "js", include_bytes!("static/app.js"), "text/javascript; charset=utf-8"),
+    icon: Asset::new("icon", "svg", include_bytes!("static/icon.svg"), "image/svg+xml"),
     htmx: vendor::HTMX.map(|b| Asset::new("htmx", "js", b, "text/javascript; charset=utf-8")),
 });
 
@@ -46,7 +48,7 @@ pub static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
 pub async fn serve(Path(name): Path<String>) -> Response {
     let assets = &*ASSETS;
     let wanted = format!("/assets/{name}");
-    let found = [Some(&assets.css), Some(&assets.js), assets.htmx.as_ref()]
+    let found = [Some(&assets.css), Some(&assets.js), Some(&assets.icon), assets.htmx.as_ref()]
         .into_iter()
         .flatten()
         .find(|a| a.url == wanted);

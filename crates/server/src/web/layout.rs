@@ -92,6 +92,7 @@ pub fn page_with_status(
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · TeamContext" }
                 link rel="stylesheet" href=(ASSETS.css.url);
+                link rel="icon" type="image/svg+xml" href=(ASSETS.icon.url);
                 @if let Some(htmx) = &ASSETS.htmx { script src=(htmx.url) defer {} }
                 script src=(ASSETS.js.url) defer {}
             }
@@ -139,6 +140,7 @@ pub fn scriptless_page(title: &str, body: Markup) -> Response {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · TeamContext" }
                 link rel="stylesheet" href=(ASSETS.css.url);
+                link rel="icon" type="image/svg+xml" href=(ASSETS.icon.url);
             }
             body {
                 header.top { div.bar { a.brand href="/" { "TeamContext" } } }
