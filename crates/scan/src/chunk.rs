@@ -206,11 +206,10 @@ pub fn chunk_file(path: &str, text: &str, sizes: Sizes) -> Vec<Chunk> {
         Some((lang, tree)) => definitions(*lang, text, tree),
         None => Vec::new(),
     };
-    pieces
+    coalesce(text, &pieces, sizes.chunk_size)
         .into_iter()
-        .filter(|(_, piece)| !piece.trim().is_empty())
-        .map(|(start, piece)| {
-            let end = start + piece.len();
+        .map(|(start, end)| {
+            let piece = &text[start..end];
             Chunk {
                 text: piece.to_string(),
                 start_line: lines.line_of(start),
@@ -219,6 +218,40 @@ pub fn chunk_file(path: &str, text: &str, sizes: Sizes) -> Vec<Chunk> {
             }
         })
         .collect()
+}
+
+/// The splitters' pieces as byte ranges, with fragments joined to their neighbours. The code
+/// splitter, descending into a syntax node too large for one chunk, leaves what opens it as
+/// pieces of their own: `for event in events`, `{`, `match event`, `{`, one after the other
+/// (a tenth of this repository's chunks were such fragments of a few tokens, found by no query
+/// and matching any). A piece shorter than a quarter of `chunk_size` is joined to the pieces
+/// around it while the whole fits in `chunk_size` (overlapping pieces join by their union); such
+/// a piece of punctuation alone (`}`) that fits nowhere is left out, unless it is all there is.
+fn coalesce(text: &str, pieces: &[(usize, &str)], chunk_size: usize) -> Vec<(usize, usize)> {
+    let small = |range: (usize, usize)| text[range.0..range.1].chars().count() < chunk_size / 4;
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &(start, piece) in pieces {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        let next = (start, start + piece.len());
+        if let Some(last) = out.last_mut() {
+            let joined = (last.0, last.1.max(next.1));
+            let gap_is_blank = next.0 <= last.1 || text[last.1..next.0].trim().is_empty();
+            let fits = text[joined.0..joined.1].chars().count() <= chunk_size;
+            if gap_is_blank && fits && (small(*last) || small(next)) {
+                *last = joined;
+                continue;
+            }
+        }
+        out.push(next);
+    }
+    let fragment =
+        |r: &(usize, usize)| small(*r) && !text[r.0..r.1].chars().any(char::is_alphanumeric);
+    if !out.iter().all(fragment) {
+        out.retain(|r| !fragment(r));
+    }
+    out
 }
 
 /// Line numbers from byte offsets.
@@ -457,6 +490,40 @@ mod tests {
         let names: Vec<String> =
             definitions(Lang::Python, text, &tree).into_iter().map(|d| d.name).collect();
         assert_eq!(names, ["A", "A.B", "A.B.c", "A.d", "e"]);
+    }
+
+    /// A loop too large for one chunk: what opens it (`for …`, `{`, `match …`, `{`) used to
+    /// come out as chunks of a few characters each.
+    #[test]
+    fn code_splits_leave_no_fragments() {
+        let arms: String = (0..12)
+            .map(|i| {
+                format!(
+                    "            Event::Kind{i}(value) => {{\n                let item = convert_{i}(value, &options);\n                out.push(item);\n            }}\n"
+                )
+            })
+            .collect();
+        let text = format!(
+            "pub fn render(events: Vec<Event>) -> Vec<Item> {{\n    let mut out = Vec::new();\n    for event in events {{\n        match event {{\n{arms}        }}\n    }}\n    out\n}}\n"
+        );
+        for overlap in [0, 50] {
+            let sizes = Sizes { chunk_size: 300, chunk_overlap: overlap };
+            let chunks = chunk_file("src/render.rs", &text, sizes);
+            assert!(chunks.iter().all(|c| c.text.chars().count() <= 300), "{chunks:#?}");
+            // What opens the loop is one chunk with the function's head; only the function's
+            // last line may be left short, after a full chunk.
+            assert!(chunks[0].text.contains("for event in events {\n        match event"));
+            let short: Vec<&Chunk> =
+                chunks.iter().filter(|c| c.text.trim().chars().count() < 40).collect();
+            assert!(short.len() <= 1 && short.iter().all(|c| c.text == "out\n}"), "{chunks:#?}");
+            // Nothing that says something is lost: every line with a word is in the chunks
+            // (a line may end one chunk and open the next).
+            let bare = |t: &str| t.split_whitespace().collect::<String>();
+            let joined: String = chunks.iter().map(|c| bare(&c.text)).collect();
+            for line in text.lines().filter(|l| l.chars().any(char::is_alphanumeric)) {
+                assert!(joined.contains(&bare(line)), "{line} lost: {chunks:#?}");
+            }
+        }
     }
 
     #[test]

@@ -82,6 +82,17 @@ async fn saved_by_one_found_by_a_teammate_invisible_to_others() {
         )
         .await;
     probing.assert_error(404, "PROJECT_NOT_FOUND");
+    // One project named as saves name it, `project_id`, narrows the search the same way.
+    let one = app
+        .post(
+            "/context/search",
+            Some(&c.api_key),
+            json!({"query": "webhooks", "project_id": project}),
+        )
+        .await;
+    one.assert_error(404, "PROJECT_NOT_FOUND");
+    let one = search(&app, &b.api_key, json!({"query": "webhooks", "project_id": project})).await;
+    assert_eq!(one["results"][0]["id"], saved["id"]);
     let id = saved["id"].as_str().unwrap();
     app.get(&format!("/context/{id}"), &c.api_key).await.assert_error(404, "CONTEXT_NOT_FOUND");
     app.delete(&format!("/context/{id}"), &c.api_key).await.assert_error(404, "CONTEXT_NOT_FOUND");
@@ -179,6 +190,8 @@ async fn modes_threshold_and_limit() {
         (json!({"query": "x", "similarity_threshold": -1.5}), 422, "INVALID_INPUT"),
         (json!({"query": "x", "mode": "fuzzy"}), 422, "INVALID_INPUT"),
         (json!({"query": "x", "project_ids": ["not-a-uuid"]}), 422, "INVALID_INPUT"),
+        (json!({"query": "x", "project_id": 7}), 422, "INVALID_INPUT"),
+        (json!({"query": "x", "project_id": ["x"], "project_ids": []}), 422, "INVALID_INPUT"),
     ] {
         app.post("/context/search", Some(&a.api_key), body).await.assert_error(status, code);
     }

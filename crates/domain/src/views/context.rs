@@ -120,7 +120,9 @@ pub struct ContextView {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct SearchRequest {
     pub query: Option<String>,
-    /// Search only these projects (default: every project you can read).
+    /// Search only these projects (default: every project you can read). `project_id` with one
+    /// id, as saves and the MCP tools name it, means the same.
+    #[serde(default, alias = "project_id", deserialize_with = "one_or_many")]
     pub project_ids: Option<Vec<Uuid>>,
     /// 1–100, default 10.
     pub limit: Option<u32>,
@@ -133,6 +135,21 @@ pub struct SearchRequest {
     /// REST searches are recorded as `api`. Not part of the request body.
     #[serde(skip)]
     pub retrieved_by: Option<String>,
+}
+
+/// A list of ids, or one id alone (`"project_id": "…"`), or null.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Uuid>>, D::Error> {
+    use serde::de::Error;
+    use serde_json::Value;
+    let id = |v: &Value| match v.as_str().map(Uuid::parse_str) {
+        Some(Ok(id)) => Ok(id),
+        _ => Err(D::Error::custom(format!("project_ids: {v} is not a project id"))),
+    };
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items.iter().map(id).collect::<Result<_, _>>().map(Some),
+        Some(one) => id(&one).map(|id| Some(vec![id])),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, JsonSchema)]
