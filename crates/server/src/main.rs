@@ -5,6 +5,7 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -100,13 +101,27 @@ enum UserAction {
     Invite { email: String },
 }
 
-fn main() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(anyhow::Error::new(e).context("starting the async runtime")),
+    };
     let result = runtime.block_on(run(Cli::parse()));
     // Work handed to blocking threads (a file being chunked, a clone) is not waited for: the
     // jobs it served were queued again at shutdown, and another start resumes them.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    result
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Says what went wrong, with its causes, on one line; never a stack trace, even where
+/// `RUST_BACKTRACE` is set (many developers set it for good, and a missing API key or an
+/// unreachable server is not a crash).
+fn fail(error: anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
