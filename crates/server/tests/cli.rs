@@ -1,7 +1,8 @@
-//! The `teamcontext` binary: configuration errors name their variable, `migrate` prepares a
-//! fresh database, the operator commands act on accounts, a backup taken while serving restores
-//! to a searchable server, one data directory serves one server at a time, and a scan killed
-//! with SIGKILL finishes after a restart exactly as an uninterrupted one.
+//! The `teamcontext` binary: configuration errors name their variable, a failed command says why
+//! in one line (never a stack trace), `migrate` prepares a fresh database, the operator commands
+//! act on accounts, a backup taken while serving restores to a searchable server, one data
+//! directory serves one server at a time, and a scan killed with SIGKILL finishes after a
+//! restart exactly as an uninterrupted one.
 
 use std::process::{Command, Stdio};
 
@@ -19,6 +20,22 @@ fn a_bad_setting_stops_the_server_and_names_the_variable() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("BIND_ADDR"), "{stderr}");
+}
+
+#[test]
+fn a_failed_command_says_why_in_one_line_without_a_stack_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_teamcontext"))
+        .args(["scan", ".", "--project", "p", "--server", "http://127.0.0.1:9"])
+        .env_remove("TEAMCONTEXT_API_KEY")
+        .env("RUST_BACKTRACE", "1")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: no API key"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
 
 #[test]
