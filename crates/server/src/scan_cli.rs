@@ -67,6 +67,18 @@ fn pack(args: &ScanArgs) -> anyhow::Result<(Vec<u8>, usize)> {
     Ok((bytes, selection.files.len()))
 }
 
+/// The body of a successful answer; otherwise an error saying the server refused `what`, with
+/// the message of its error envelope.
+async fn answer(resp: reqwest::Response, what: &str) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no details");
+        bail!("the server refused {what} ({status}): {message}");
+    }
+    Ok(body)
+}
+
 /// The id of the project `wanted` names: `wanted` itself when it is an id, otherwise the one
 /// project of that name among those the key can reach (exactly, else ignoring case).
 async fn project_id(
@@ -87,12 +99,7 @@ async fn project_id(
             request = request.query(&[("cursor", c)]);
         }
         let resp = request.send().await.with_context(|| format!("cannot reach {base}"))?;
-        let status = resp.status();
-        let page: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            let message = page["error"]["message"].as_str().unwrap_or("no details");
-            bail!("the server refused to list the projects ({status}): {message}");
-        }
+        let page = answer(resp, "to list the projects").await?;
         for p in page["items"].as_array().into_iter().flatten() {
             if let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) {
                 projects.push((id.to_string(), name.to_string()));
@@ -169,12 +176,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
         .send()
         .await
         .with_context(|| format!("cannot reach {}", args.server))?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no details");
-        bail!("the server refused the scan ({status}): {message}");
-    }
+    let body = answer(resp, "the scan").await?;
     let job = body["job_id"].as_str().context("the server's answer has no job id")?.to_string();
     if args.no_wait {
         println!("scan queued: job {job}");

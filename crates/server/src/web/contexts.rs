@@ -358,16 +358,12 @@ pub async fn read(
 /// Markdown to HTML with anything executable removed (scripts, event handlers, `javascript:`
 /// links, inline styles), so a saved context can never run in a teammate's browser.
 pub fn render_markdown(markdown: &str) -> String {
-    render(markdown, &|_| None)
+    render_answer(markdown, &|_| None)
 }
 
 /// An answer's Markdown as [`render_markdown`] does, with each citation (`[2]`, `[1, 3]`)
 /// outside code a link to what `cite` gives for its number: a URL and a title.
 pub fn render_answer(markdown: &str, cite: &dyn Fn(usize) -> Option<(String, String)>) -> String {
-    render(markdown, cite)
-}
-
-fn render(markdown: &str, cite: &dyn Fn(usize) -> Option<(String, String)>) -> String {
     use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, TextMergeStream, html};
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;

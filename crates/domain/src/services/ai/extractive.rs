@@ -1,13 +1,13 @@
 //! The text methods the AI features fall back on without a language model: splitting text
-//! into sentences (lines, for code and lists), the words that carry meaning ([`terms`], from
-//! [`crate::words`]), cosine similarity, the centroid score of sentence vectors (Rossiello et al. 2017) and maximal
-//! marginal relevance (Carbonell & Goldstein 1998) to pick sentences that are relevant and not
-//! repeats of one another. Pure functions; the services feed them vectors from the local model.
+//! into sentences (lines, for code and lists), the share of a query's words a sentence covers
+//! (the words themselves come from [`crate::words`]), cosine similarity, the centroid score of
+//! sentence vectors (Rossiello et al. 2017) and maximal marginal relevance (Carbonell &
+//! Goldstein 1998) to pick sentences that are relevant and not repeats of one another. Pure
+//! functions; the services feed them vectors from the local model.
 
 use std::collections::HashSet;
 
 use crate::views::Span;
-pub(crate) use crate::words::terms;
 
 /// Shorter fragments are headings, list markers or code punctuation, not sentences.
 const MIN_SENTENCE_CHARS: usize = 12;

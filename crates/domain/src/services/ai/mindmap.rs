@@ -24,6 +24,7 @@ use crate::services::access::Access;
 use crate::views::{
     AnswerMode, MindMapNode, MindMapRequest, MindMapResponse, SourceView, UsageView,
 };
+use crate::words;
 
 const DEFAULT_DEPTH: u32 = 3;
 const MAX_DEPTH: u32 = 5;
@@ -205,7 +206,7 @@ impl Services {
             return root;
         }
         let texts: Vec<String> = sources.iter().map(|s| clip(&s.content, CLUSTER_CHARS)).collect();
-        let terms: Vec<HashSet<String>> = texts.iter().map(|t| extractive::terms(t)).collect();
+        let terms: Vec<HashSet<String>> = texts.iter().map(|t| words::terms(t)).collect();
         let k =
             ((sources.len() as f64 / 2.0).sqrt().round() as usize).clamp(1, 6).min(sources.len());
         let assignment = match self.embed(texts.clone()).await {
@@ -326,7 +327,7 @@ fn cluster_labels(clusters: &[Vec<usize>], texts: &[String]) -> Vec<String> {
         let mut tf: HashMap<String, usize> = HashMap::new();
         for &i in members {
             for word in texts[i].split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                let Some(stem) = extractive::terms(word).into_iter().next() else { continue };
+                let Some(stem) = words::terms(word).into_iter().next() else { continue };
                 if stem.chars().count() < 3 || stem.chars().all(|c| c.is_ascii_digit()) {
                     continue;
                 }

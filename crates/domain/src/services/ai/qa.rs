@@ -19,6 +19,7 @@ use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
 use crate::views::{AnswerMode, QaRequest, QaResponse, Span, UsageView};
+use crate::words;
 
 const DEFAULT_TOP_K: u32 = 5;
 const MAX_TOP_K: u32 = 20;
@@ -172,8 +173,8 @@ impl Services {
             )
             .collect();
         let vectors = self.embed(texts.clone()).await.ok();
-        let q_terms = extractive::terms(question);
-        let terms: Vec<HashSet<String>> = texts[1..].iter().map(|t| extractive::terms(t)).collect();
+        let q_terms = words::terms(question);
+        let terms: Vec<HashSet<String>> = texts[1..].iter().map(|t| words::terms(t)).collect();
         let top_score = sources.iter().map(|s| s.view.score).fold(f32::MIN, f32::max).max(1e-6);
         let relevance: Vec<f32> = candidates
             .iter()

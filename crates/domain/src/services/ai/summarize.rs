@@ -20,6 +20,7 @@ use crate::caller::Caller;
 use crate::error::{DomainError, DomainResult};
 use crate::services::Services;
 use crate::views::{AnswerMode, SourceView, Span, SummarizeRequest, SummaryResponse};
+use crate::words;
 
 /// The longest text summarized at once (about 50 pages).
 pub(crate) const MAX_TEXT_CHARS: usize = 200_000;
@@ -180,7 +181,7 @@ impl Services {
             .iter()
             .map(|(d, s)| extractive::sentence_text(&documents[*d].text, *s))
             .collect();
-        let terms: Vec<_> = texts.iter().map(|t| extractive::terms(t)).collect();
+        let terms: Vec<_> = texts.iter().map(|t| words::terms(t)).collect();
         let vectors = self.embed(texts.clone()).await.ok();
         let mut relevance = match &vectors {
             Some(v) => extractive::centroid_scores(v),
