@@ -505,6 +505,30 @@ async fn scan_command_uploads_a_directory_and_reports() {
     let refused = scan("tc_wrong_key_entirely");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refused the scan (401"));
+    let refused = scan_into("cli", "tc_wrong_key_entirely");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("refused to list the projects (401"), "{stderr}");
+    // Two projects of one name: the command names their ids instead of guessing.
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        let created: serde_json::Value = client
+            .post(format!("{base}/projects"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"name": "twin"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        twins.push(created["id"].as_str().unwrap().to_string());
+    }
+    let ambiguous = scan_into("twin", &key);
+    assert!(!ambiguous.status.success());
+    let stderr = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(stderr.contains(r#"2 projects are named "twin"; pass one's id"#), "{stderr}");
+    assert!(twins.iter().all(|id| stderr.contains(id.as_str())), "{stderr}");
     server.stop();
 }
 
