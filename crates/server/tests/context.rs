@@ -195,6 +195,11 @@ async fn modes_threshold_and_limit() {
     ] {
         app.post("/context/search", Some(&a.api_key), body).await.assert_error(status, code);
     }
+    // The message names the field as the caller wrote it, and the value.
+    let body = json!({"query": "x", "project_id": 7});
+    let wrong = app.post("/context/search", Some(&a.api_key), body).await;
+    let message = wrong.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("project_id: 7 is not a project id"), "{message}");
 }
 
 /// The fusion's promises on a small fixture (the full measurement is `make eval`): a result only

@@ -143,7 +143,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Uuid
     use serde_json::Value;
     let id = |v: &Value| match v.as_str().map(Uuid::parse_str) {
         Some(Ok(id)) => Ok(id),
-        _ => Err(D::Error::custom(format!("project_ids: {v} is not a project id"))),
+        _ => Err(D::Error::custom(format!("{v} is not a project id"))),
     };
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
